@@ -1,0 +1,90 @@
+# kvbench build. The CPU backend is always built; CUDA code is compiled when nvcc exists (CUDA=1
+# forces it and fails without nvcc, CUDA=0 skips it). `make test` runs every test and ends with
+# "N passed, N failed".
+
+BUILD   ?= build
+SANITIZE ?= 0
+
+MPICC := $(shell command -v mpicc 2>/dev/null)
+NVCC  := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+PKGS  := hdf5-openmpi yaml-0.1 libpcre2-8 openblas jansson
+
+ifeq ($(MPICC),)
+$(error mpicc not found: run ./setup.sh (installs libopenmpi-dev))
+endif
+MISSING := $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p)))
+ifneq ($(strip $(MISSING)),)
+$(error missing libraries ($(MISSING)): run ./setup.sh)
+endif
+
+CC := $(MPICC)
+CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Werror=implicit-function-declaration -fopenmp -D_GNU_SOURCE -I. -MMD -MP \
+          $(shell pkg-config --cflags $(PKGS))
+LDLIBS := $(shell pkg-config --libs $(PKGS)) -lhdf5_hl -lm -fopenmp
+
+ifeq ($(SANITIZE),1)
+BUILD := build/asan
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+LDLIBS += -fsanitize=address,undefined
+$(info make: SANITIZE=1: ASan + UBSan build in $(BUILD))
+endif
+
+# CUDA decision: CUDA=1 requires nvcc, CUDA=0 disables, default follows detection.
+ifeq ($(CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but nvcc was not found (install the CUDA toolkit or use CUDA=0))
+endif
+endif
+ifeq ($(CUDA),)
+CUDA := $(if $(NVCC),1,0)
+endif
+$(info make: mpicc $(MPICC); libraries $(PKGS) via pkg-config)
+$(info make: CUDA=$(CUDA)$(if $(NVCC), (nvcc $(NVCC)), (no nvcc)))
+
+C_SRCS    := $(wildcard harness/*.c engine/*.c engine/methods/*.c kernels/cpu/*.c)
+MAIN_OBJ  := $(BUILD)/harness/main.o
+OBJS      := $(patsubst %.c,$(BUILD)/%.o,$(C_SRCS))
+LIB_OBJS  := $(filter-out $(MAIN_OBJ),$(OBJS))
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
+CUDA_OBJS := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRCS))
+NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -I. -Xcompiler -fPIC,-Wall
+
+.PHONY: all test test-cuda cuda-check bench format clean
+all: $(BUILD)/kvbench $(TEST_BINS)
+
+$(BUILD)/kvbench: $(OBJS)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+test: all
+	@BUILD=$(BUILD) bash tests/run_tests.sh
+
+# Compiles every CUDA source for Hopper (sm_90); runs on any machine with nvcc, GPU or not.
+cuda-check: $(CUDA_OBJS)
+	@echo "cuda-check: $(words $(CUDA_OBJS)) CUDA sources compiled for sm_90"
+
+bench: all
+	$(BUILD)/kvbench bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+format:
+	clang-format -i $(C_SRCS) $(wildcard engine/*.h harness/*.h kernels/*.h tests/*.c tests/*.h)
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(patsubst %,%.d,$(TEST_BINS))

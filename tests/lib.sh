@@ -1,0 +1,21 @@
+# lib.sh: helpers for shell tests (tests/t_*.sh). Each `check` counts one case; `finish` prints
+# "name: N passed, N failed" and sets the exit status.
+T_PASSED=0; T_FAILED=0
+KVBENCH=${KVBENCH:-build/kvbench}
+MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+check() { # check "description" command...
+    local what=$1; shift
+    if "$@"; then T_PASSED=$((T_PASSED + 1)); else T_FAILED=$((T_FAILED + 1)); echo "FAIL: $what" >&2; fi
+}
+# expect_fail "description" "regex the one error line must match" command...
+expect_fail() {
+    local what=$1 re=$2; shift 2
+    local err rc
+    err=$("$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qE -- "$re" <<<"$err"; then
+        T_PASSED=$((T_PASSED + 1))
+    else
+        T_FAILED=$((T_FAILED + 1)); echo "FAIL: $what (exit $rc): $err" >&2
+    fi
+}
+finish() { echo "$(basename "$0"): $T_PASSED passed, $T_FAILED failed"; [ $T_FAILED -eq 0 ]; }
