@@ -1,0 +1,59 @@
+/* engine: a loaded model with its tokenizer on one backend, and generation of many KV-cache
+ * variants of one prompt from a single shared prefill (DESIGN §3): prefill once keeping the full
+ * post-RoPE K/V, derive each variant's view per layer, then decode all variants as one batch. */
+#ifndef KV_ENGINE_H
+#define KV_ENGINE_H
+
+#include "engine/method.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+
+typedef struct engine engine;
+
+typedef struct {
+    const char *backend;   /* "cpu", "cuda" or "auto" (NULL = auto: cuda when compiled in and a device exists) */
+    int threads;           /* 0 = OpenMP default */
+    int tp, tp_rank;       /* tensor parallel group size and rank (1, 0 without TP) */
+    void *tp_comm;         /* communicator for TP (engine/comm.h), NULL when tp == 1 */
+    const char *random_shape; /* non-NULL: random weights of this shape instead of model_path */
+} engine_opts;
+
+/* Load config, weights and tokenizer. Status; kv_lasterr() says what failed. */
+int engine_open(const char *model_path, const engine_opts *opts, engine **out);
+void engine_close(engine *e);
+const model_config *engine_config(const engine *e);
+const tokenizer *engine_tokenizer(const engine *e);   /* NULL for random weights */
+const char *engine_backend_name(const engine *e);
+const char *engine_model_hash(const engine *e);
+
+typedef struct {
+    int max_new_tokens;
+    const int *stop_ids;   /* generation stops after emitting one of these (not included in ids) */
+    int n_stop_ids;
+    int mask_first;        /* mask stop ids at the first step (at least one token) */
+} gen_params;
+
+typedef struct {
+    int *ids;              /* generated ids, stop id excluded (malloc'd; gen_result_free) */
+    int n_ids;
+    int stopped;           /* 1 if a stop id ended it, 0 if max_new_tokens did */
+    double kept_mean;      /* mean kept prompt tokens per layer and query head */
+    int kept_min, kept_max;
+} gen_result;
+
+typedef struct {
+    double prefill_s, compress_s, decode_s;
+    int prompt_tokens, decode_steps;
+} gen_timing;
+
+/* Greedy generation of nv variants of one prompt (ids, BOS included by the caller). One prefill,
+ * one view per variant, one batched decode; results equal running each variant alone. A violated
+ * method invariant is KV_ERR. out[nv] is filled; timing may be NULL. */
+int engine_generate(engine *e, const int *prompt, int L, const variant *vars, int nv,
+                    const gen_params *gp, gen_result *out, gen_timing *timing);
+void gen_result_free(gen_result *r);
+
+/* Last-position logits of a full prefill (vocab_size floats, caller-provided), for tests. */
+int engine_prefill_logits(engine *e, const int *prompt, int L, float *logits);
+
+#endif
