@@ -7,7 +7,7 @@ SANITIZE ?= 0
 
 MPICC := $(shell command -v mpicc 2>/dev/null)
 NVCC  := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
-PKGS  := hdf5-openmpi yaml-0.1 libpcre2-8 openblas jansson
+PKGS  := hdf5-openmpi yaml-0.1 libpcre2-8 jansson
 
 ifeq ($(MPICC),)
 $(error mpicc not found: run ./setup.sh (installs libopenmpi-dev))
@@ -17,11 +17,24 @@ ifneq ($(strip $(MISSING)),)
 $(error missing libraries ($(MISSING)): run ./setup.sh)
 endif
 
+# OpenBLAS: the OpenMP build, so that BLAS called inside our OpenMP regions runs single-threaded
+# instead of oversubscribing the cores (the pthread build does not know about OpenMP).
+BLAS_OMP := /usr/lib/x86_64-linux-gnu/openblas-openmp
+ifneq ($(wildcard $(BLAS_OMP)/libopenblas.so),)
+BLAS_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIBS   := -L$(BLAS_OMP) -Wl,-rpath,$(BLAS_OMP) -lopenblas
+$(info make: OpenBLAS: OpenMP build ($(BLAS_OMP)))
+else
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas)
+BLAS_LIBS   := $(shell pkg-config --libs openblas)
+$(info make: OpenBLAS: $(if $(BLAS_LIBS),pkg-config openblas (not the OpenMP build),not found))
+endif
+
 CC := $(MPICC)
 CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Werror=implicit-function-declaration -fopenmp -D_GNU_SOURCE -I. -MMD -MP \
-          $(shell pkg-config --cflags $(PKGS))
-LDLIBS := $(shell pkg-config --libs $(PKGS)) -lhdf5_hl -lm -fopenmp
+          $(shell pkg-config --cflags $(PKGS)) $(BLAS_CFLAGS)
+LDLIBS := $(shell pkg-config --libs $(PKGS)) $(BLAS_LIBS) -lhdf5_hl -lm -fopenmp
 
 ifeq ($(SANITIZE),1)
 BUILD := build/asan

