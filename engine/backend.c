@@ -1,0 +1,34 @@
+/* backend: run-time choice of the compute backend. The only place CUDA is conditional. */
+#include "engine/backend.h"
+
+#include <string.h>
+
+#include "engine/util.h"
+
+int backend_open(const char *name, int threads, backend *out)
+{
+    memset(out, 0, sizeof *out);
+    int want_auto = !name || !strcmp(name, "auto");
+    if (!want_auto && strcmp(name, "cpu") && strcmp(name, "cuda")) {
+        kv_seterr("unknown backend '%s' (expected cpu, cuda or auto)", name);
+        return KV_ERR;
+    }
+    if (want_auto || !strcmp(name, "cuda")) {
+#ifdef KV_HAVE_CUDA
+        if (backend_cuda_open(out) == KV_OK) return KV_OK;
+        if (!want_auto) return KV_ERR;
+#else
+        if (!want_auto) {
+            kv_seterr("backend cuda: this kvbench was built without CUDA (rebuild with nvcc: make CUDA=1)");
+            return KV_ERR;
+        }
+#endif
+    }
+    return backend_cpu_open(threads, out);
+}
+
+void backend_close(backend *b)
+{
+    if (b->close) b->close(b->ctx);
+    memset(b, 0, sizeof *b);
+}

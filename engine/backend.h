@@ -1,0 +1,49 @@
+/* backend: the small vtable the engine computes through (DESIGN §3). Every pointer argument is
+ * backend memory (device memory for CUDA, host memory for the CPU); the engine moves data with
+ * to_device / to_host and never calls a kernel directly. The CPU backend is the reference. */
+#ifndef KV_BACKEND_H
+#define KV_BACKEND_H
+
+#include <stddef.h>
+
+#include "kernels/decode_attention.h"
+
+typedef struct backend {
+    const char *name;   /* "cpu", "cuda" */
+    char device[128];   /* human-readable device, for provenance */
+    void *ctx;          /* backend state: stream, cuBLAS handle, ... */
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *p);
+    void (*to_device)(void *ctx, void *dst, const void *src, size_t bytes);
+    void (*to_host)(void *ctx, void *dst, const void *src, size_t bytes);
+    /* A weight matrix in the backend's storage format (CPU: the fp32 host array itself, no copy;
+     * CUDA: a bf16 device copy). Freed with weight_free. */
+    void *(*weight_upload)(void *ctx, const float *w, long n);
+    void (*weight_free)(void *ctx, void *w);
+    void (*embedding)(void *ctx, float *out, const void *table, const int *ids, int n, int dim);
+    void (*rmsnorm)(void *ctx, float *out, const float *x, const float *w, int n_rows, int dim, float eps);
+    void (*matmul)(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim);
+    void (*rope)(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
+                 const float *inv_freq);
+    void (*swiglu)(void *ctx, float *out, const float *gate, const float *up, long n);
+    void (*add)(void *ctx, float *x, const float *y, long n);
+    void (*attention_prefill)(void *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
+                              int L, int H, int Hkv, int hd);
+    /* seqs is a host array whose pointers are backend memory. */
+    void (*decode_attention)(void *ctx, float *out, const float *q, const decode_seq *seqs, int B, int H,
+                             int Hkv, int hd);
+    void (*argmax)(void *ctx, int *out_host, const float *x, int n_rows, int n); /* result on the host */
+    void (*sync)(void *ctx);
+    void (*close)(void *ctx);
+} backend;
+
+/* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).
+ * Status; asking for cuda without a device or build is KV_ERR with the reason. */
+int backend_open(const char *name, int threads, backend *out);
+void backend_close(backend *b);
+
+int backend_cpu_open(int threads, backend *out);
+/* Defined by the CUDA backend when it is compiled in (KV_HAVE_CUDA). */
+int backend_cuda_open(backend *out);
+
+#endif

@@ -1,0 +1,101 @@
+/* backend_cpu: the reference backend — host memory, the kernels/cpu ops, OpenMP threads. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/backend.h"
+#include "engine/util.h"
+#include "kernels/add.h"
+#include "kernels/argmax.h"
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+
+static void *cpu_alloc(void *ctx, size_t bytes) { (void)ctx; return kv_malloc(bytes); }
+static void cpu_free(void *ctx, void *p) { (void)ctx; free(p); }
+static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    (void)ctx;
+    if (dst != src) memcpy(dst, src, bytes);
+}
+static void *cpu_weight_upload(void *ctx, const float *w, long n) { (void)ctx; (void)n; return (void *)w; }
+static void cpu_weight_free(void *ctx, void *w) { (void)ctx; (void)w; }
+static void cpu_embedding(void *ctx, float *out, const void *table, const int *ids, int n, int dim)
+{
+    (void)ctx;
+    embedding_cpu(out, table, ids, n, dim);
+}
+static void cpu_rmsnorm(void *ctx, float *out, const float *x, const float *w, int n_rows, int dim, float eps)
+{
+    (void)ctx;
+    rmsnorm_cpu(out, x, w, n_rows, dim, eps);
+}
+static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim)
+{
+    (void)ctx;
+    matmul_cpu(out, x, w, n, in_dim, out_dim);
+}
+static void cpu_rope(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
+                     const float *inv_freq)
+{
+    (void)ctx;
+    rope_cpu(x, n_rows, n_heads, head_dim, positions, inv_freq);
+}
+static void cpu_swiglu(void *ctx, float *out, const float *gate, const float *up, long n)
+{
+    (void)ctx;
+    swiglu_cpu(out, gate, up, n);
+}
+static void cpu_add(void *ctx, float *x, const float *y, long n)
+{
+    (void)ctx;
+    add_cpu(x, y, n);
+}
+static void cpu_attention_prefill(void *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
+                                  int L, int H, int Hkv, int hd)
+{
+    (void)ctx;
+    attention_prefill_cpu(out, lse, q, k, v, L, H, Hkv, hd);
+}
+static void cpu_decode_attention(void *ctx, float *out, const float *q, const decode_seq *seqs, int B, int H,
+                                 int Hkv, int hd)
+{
+    (void)ctx;
+    decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
+}
+static void cpu_argmax(void *ctx, int *out, const float *x, int n_rows, int n)
+{
+    (void)ctx;
+    argmax_cpu(out, x, n_rows, n);
+}
+static void cpu_sync(void *ctx) { (void)ctx; }
+
+int backend_cpu_open(int threads, backend *b)
+{
+    memset(b, 0, sizeof *b);
+    if (threads > 0) omp_set_num_threads(threads);
+    b->name = "cpu";
+    snprintf(b->device, sizeof b->device, "cpu (%d threads)", omp_get_max_threads());
+    b->alloc = cpu_alloc;
+    b->free = cpu_free;
+    b->to_device = cpu_copy;
+    b->to_host = cpu_copy;
+    b->weight_upload = cpu_weight_upload;
+    b->weight_free = cpu_weight_free;
+    b->embedding = cpu_embedding;
+    b->rmsnorm = cpu_rmsnorm;
+    b->matmul = cpu_matmul;
+    b->rope = cpu_rope;
+    b->swiglu = cpu_swiglu;
+    b->add = cpu_add;
+    b->attention_prefill = cpu_attention_prefill;
+    b->decode_attention = cpu_decode_attention;
+    b->argmax = cpu_argmax;
+    b->sync = cpu_sync;
+    return KV_OK;
+}

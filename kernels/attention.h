@@ -1,0 +1,13 @@
+/* attention: causal prefill self-attention with grouped-query heads, flash-style (row blocks, no
+ * L×L buffer), also returning each row's log-sum-exp which the compression statistics reuse. */
+#ifndef KV_ATTENTION_H
+#define KV_ATTENTION_H
+
+/* q: (L, H*hd), k, v: (L, Hkv*hd), post-RoPE. out: (L, H*hd). lse: (H, L), natural log of
+ * sum_j exp(q_i·k_j / sqrt(hd)) over j <= i. Query head h reads KV head h / (H/Hkv). */
+void attention_prefill_cpu(float *out, float *lse, const float *q, const float *k, const float *v,
+                           int L, int H, int Hkv, int hd);
+void attention_prefill_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
+                            int L, int H, int Hkv, int hd, void *stream);
+
+#endif
