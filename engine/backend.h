@@ -16,6 +16,8 @@ typedef struct backend {
     void (*free)(void *ctx, void *p);
     void (*to_device)(void *ctx, void *dst, const void *src, size_t bytes);
     void (*to_host)(void *ctx, void *dst, const void *src, size_t bytes);
+    void (*copy)(void *ctx, void *dst, const void *src, size_t bytes); /* backend → backend memory */
+    int host_memory;    /* 1 when backend memory is host memory (no staging copies needed) */
     /* A weight matrix in the backend's storage format (CPU: the fp32 host array itself, no copy;
      * CUDA: a bf16 device copy). Freed with weight_free. */
     void *(*weight_upload)(void *ctx, const float *w, long n);
