@@ -69,20 +69,27 @@ NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -I. -Xcompiler -fPIC,-Wall
 .PHONY: all test test-cuda cuda-check bench format clean
 all: $(BUILD)/kvbench $(TEST_BINS)
 
+# V=1 prints the full commands.
+Q := $(if $(filter 1,$(V)),,@)
+
 $(BUILD)/kvbench: $(OBJS)
-	$(CC) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	@echo "  TEST  $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+	@echo "  NVCC  $<"
+	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 test: all
 	@BUILD=$(BUILD) bash tests/run_tests.sh
