@@ -1,0 +1,62 @@
+/* tp_launch: MPI set-up of a tensor-parallel group for generate/bench (the sweep runner builds
+ * its groups in harness/ with MPI_Comm_split). */
+#include "harness/tp_launch.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+
+#include "engine/comm.h"
+#include "engine/util.h"
+
+static comm tp_comm;
+static int tp_active;
+static MPI_Comm tp_mpi_comm;
+
+static void abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+
+int tp_launch_join(int tp, int *rank, void **comm_out)
+{
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) MPI_Init(NULL, NULL);
+    int world, me;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    kv_set_rank(me);
+    kv_set_fatal_hook(abort_hook);
+    if (world != tp) {
+        kv_seterr("needs exactly %d MPI ranks (mpirun -np %d ...), got %d", tp, tp, world);
+        return KV_ERR;
+    }
+    MPI_Comm_dup(MPI_COMM_WORLD, &tp_mpi_comm);
+    if (comm_mpi_open(&tp_mpi_comm, &tp_comm) != KV_OK) return KV_ERR;
+    tp_active = 1;
+    *rank = me;
+    *comm_out = &tp_comm;
+    return KV_OK;
+}
+
+int tp_launch_rank(void)
+{
+    int inited = 0, me = 0;
+    MPI_Initialized(&inited);
+    if (inited) MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    return me;
+}
+
+void tp_launch_abort(int code)
+{
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (inited) MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+void tp_launch_finish(void)
+{
+    if (!tp_active) return;
+    if (tp_comm.close) tp_comm.close(tp_comm.ctx);
+    MPI_Comm_free(&tp_mpi_comm);
+    tp_active = 0;
+    MPI_Finalize();
+}

@@ -1,0 +1,203 @@
+/* test_kernels: every CPU reference op against a direct (naive, double precision) computation,
+ * and the Llama-3 RoPE frequencies against transformers' _compute_llama3_parameters. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/argmax.h"
+#include "kernels/attention.h"
+#include "kernels/decode_attention.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+#include "tests/check.h"
+
+#define TOL_F32_ATOL 1e-5 /* fp32 ops vs double references on O(1) values */
+#define TOL_F32_RTOL 1e-4
+
+static unsigned rng = 42;
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return ((rng >> 8) / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static void test_rope_freq(void)
+{
+    /* transformers 5.x ROPE_INIT_FUNCTIONS["llama3"] for Llama-3.1-8B (theta 5e5, factor 8, low 1,
+     * high 4, original 8192, head_dim 128) */
+    static const struct { int i; double v; } ref[] = {
+        {0, 1.0}, {10, 0.12868738174438477}, {20, 0.016560440883040428}, {30, 0.0013718936825171113},
+        {40, 3.428102354519069e-05}, {45, 1.2297638932068367e-05}, {50, 4.411534519022098e-06},
+        {63, 3.068925877869333e-07}};
+    float inv[64];
+    rope_inv_freq(inv, 128, 500000.0, 1, 8.0, 1.0, 4.0, 8192);
+    for (size_t k = 0; k < sizeof ref / sizeof *ref; k++)
+        CHECK(check_close(inv[ref[k].i], ref[k].v, 0, 1e-6), "inv_freq[%d] = %.9g, transformers %.9g", ref[k].i,
+              inv[ref[k].i], ref[k].v);
+}
+
+static void test_rope_rotation(void)
+{
+    const int hd = 8, H = 2;
+    float inv[4], x[2 * H * hd], x0[2 * H * hd];
+    rope_inv_freq(inv, hd, 10000.0, 0, 0, 0, 0, 0);
+    for (int i = 0; i < 2 * H * hd; i++) x0[i] = x[i] = frand();
+    int pos[2] = {0, 7};
+    rope_cpu(x, 2, H, hd, pos, inv);
+    int ok0 = 1, ok1 = 1;
+    for (int i = 0; i < H * hd; i++) ok0 &= x[i] == x0[i]; /* position 0 is the identity */
+    for (int h = 0; h < H; h++) {
+        for (int i = 0; i < hd / 2; i++) {
+            double a = x0[H * hd + h * hd + i], b = x0[H * hd + h * hd + i + hd / 2], t = 7.0 * inv[i];
+            ok1 &= check_close(x[H * hd + h * hd + i], a * cos(t) - b * sin(t), TOL_F32_ATOL, TOL_F32_RTOL);
+            ok1 &= check_close(x[H * hd + h * hd + i + hd / 2], b * cos(t) + a * sin(t), TOL_F32_ATOL, TOL_F32_RTOL);
+        }
+    }
+    CHECK(ok0, "rope at position 0 must not change x");
+    CHECK(ok1, "rope rotate-half pairs (i, i+d/2) by pos*inv_freq[i]");
+}
+
+static void test_rmsnorm_swiglu(void)
+{
+    const int rows = 3, dim = 37;
+    float x[rows * dim], w[dim], y[rows * dim];
+    for (int i = 0; i < rows * dim; i++) x[i] = frand() * 3;
+    for (int i = 0; i < dim; i++) w[i] = frand();
+    rmsnorm_cpu(y, x, w, rows, dim, 1e-5f);
+    int ok = 1;
+    for (int r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int i = 0; i < dim; i++) ss += (double)x[r * dim + i] * x[r * dim + i];
+        for (int i = 0; i < dim; i++)
+            ok &= check_close(y[r * dim + i], w[i] * x[r * dim + i] / sqrt(ss / dim + 1e-5), TOL_F32_ATOL, TOL_F32_RTOL);
+    }
+    CHECK(ok, "rmsnorm");
+    float g[5] = {-3, -0.5f, 0, 0.5f, 4}, u[5] = {1, 2, 3, -1, 0.25f}, o[5];
+    swiglu_cpu(o, g, u, 5);
+    ok = 1;
+    for (int i = 0; i < 5; i++) ok &= check_close(o[i], g[i] / (1 + exp(-g[i])) * u[i], TOL_F32_ATOL, TOL_F32_RTOL);
+    CHECK(ok, "swiglu = silu(gate)*up");
+}
+
+/* Naive causal attention in double, GQA by h / n_rep. */
+static void attention_naive(double *out, double *lse, const float *q, const float *k, const float *v, int L, int H,
+                            int Hkv, int hd)
+{
+    int n_rep = H / Hkv;
+    double *s = malloc(sizeof(double) * L);
+    for (int h = 0; h < H; h++) {
+        int g = h / n_rep;
+        for (int i = 0; i < L; i++) {
+            double m = -DBL_MAX, sum = 0;
+            for (int j = 0; j <= i; j++) {
+                double d = 0;
+                for (int t = 0; t < hd; t++) d += (double)q[(i * H + h) * hd + t] * k[(j * Hkv + g) * hd + t];
+                s[j] = d / sqrt(hd);
+                m = fmax(m, s[j]);
+            }
+            for (int j = 0; j <= i; j++) sum += exp(s[j] - m);
+            lse[h * L + i] = m + log(sum);
+            for (int t = 0; t < hd; t++) {
+                double acc = 0;
+                for (int j = 0; j <= i; j++) acc += exp(s[j] - m) / sum * v[(j * Hkv + g) * hd + t];
+                out[(i * H + h) * hd + t] = acc;
+            }
+        }
+    }
+    free(s);
+}
+
+static void test_attention_prefill(int L, int H, int Hkv, int hd)
+{
+    float *q = malloc(sizeof(float) * L * H * hd), *k = malloc(sizeof(float) * L * Hkv * hd);
+    float *v = malloc(sizeof(float) * L * Hkv * hd), *out = malloc(sizeof(float) * L * H * hd);
+    float *lse = malloc(sizeof(float) * H * L);
+    double *ro = malloc(sizeof(double) * L * H * hd), *rl = malloc(sizeof(double) * H * L);
+    for (long i = 0; i < (long)L * H * hd; i++) q[i] = frand() * 2;
+    for (long i = 0; i < (long)L * Hkv * hd; i++) k[i] = frand() * 2, v[i] = frand();
+    attention_prefill_cpu(out, lse, q, k, v, L, H, Hkv, hd);
+    attention_naive(ro, rl, q, k, v, L, H, Hkv, hd);
+    double mo = 0, ml = 0;
+    int ok = 1;
+    for (long i = 0; i < (long)L * H * hd; i++) {
+        ok &= check_close(out[i], ro[i], TOL_F32_ATOL, TOL_F32_RTOL);
+        mo = fmax(mo, fabs(out[i] - ro[i]));
+    }
+    for (long i = 0; i < (long)H * L; i++) {
+        ok &= check_close(lse[i], rl[i], TOL_F32_ATOL, TOL_F32_RTOL);
+        ml = fmax(ml, fabs(lse[i] - rl[i]));
+    }
+    CHECK(ok, "prefill attention L=%d H=%d Hkv=%d hd=%d: max err out %.3g lse %.3g", L, H, Hkv, hd, mo, ml);
+    free(q), free(k), free(v), free(out), free(lse), free(ro), free(rl);
+}
+
+/* Decode attention through a view + tail equals attention over the physically gathered keys. */
+static void test_decode_attention(void)
+{
+    enum { L = 50, H = 4, Hkv = 2, hd = 16, T = 3, B = 2 };
+    static float kp[L * Hkv * hd], vp[L * Hkv * hd], kt[B][T * Hkv * hd], vt[B][T * Hkv * hd], q[B * H * hd], out[B * H * hd];
+    static int pos[B][H * L], len[B][H];
+    for (int i = 0; i < L * Hkv * hd; i++) kp[i] = frand(), vp[i] = frand();
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T * Hkv * hd; i++) kt[b][i] = frand(), vt[b][i] = frand();
+    for (int i = 0; i < B * H * hd; i++) q[i] = frand() * 2;
+    decode_seq seqs[B];
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            int n = 0;
+            for (int j = 0; j < L; j++)
+                if ((j * (h + 2) + b) % 3 == 0 || j < 2) pos[b][h * L + n++] = j; /* each head its own set */
+            len[b][h] = n;
+        }
+        seqs[b] = (decode_seq){kp, vp, pos[b], len[b], L, kt[b], vt[b], T - b};
+    }
+    decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
+    int ok = 1;
+    double me = 0;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            int g = h / (H / Hkv), n = len[b][h] + seqs[b].n_tail;
+            double s[L + T], m = -DBL_MAX, sum = 0;
+            const float *keys[L + T], *vals[L + T];
+            for (int j = 0; j < len[b][h]; j++) keys[j] = kp + (pos[b][h * L + j] * Hkv + g) * hd, vals[j] = vp + (pos[b][h * L + j] * Hkv + g) * hd;
+            for (int j = 0; j < seqs[b].n_tail; j++) keys[len[b][h] + j] = kt[b] + (j * Hkv + g) * hd, vals[len[b][h] + j] = vt[b] + (j * Hkv + g) * hd;
+            for (int j = 0; j < n; j++) {
+                double d = 0;
+                for (int t = 0; t < hd; t++) d += (double)q[(b * H + h) * hd + t] * keys[j][t];
+                s[j] = d / sqrt(hd);
+                m = fmax(m, s[j]);
+            }
+            for (int j = 0; j < n; j++) sum += exp(s[j] - m);
+            for (int t = 0; t < hd; t++) {
+                double acc = 0;
+                for (int j = 0; j < n; j++) acc += exp(s[j] - m) / sum * vals[j][t];
+                ok &= check_close(out[(b * H + h) * hd + t], acc, TOL_F32_ATOL, TOL_F32_RTOL);
+                me = fmax(me, fabs(out[(b * H + h) * hd + t] - acc));
+            }
+        }
+    }
+    CHECK(ok, "decode attention over view + tail: max err %.3g", me);
+}
+
+static void test_argmax(void)
+{
+    float x[2][6] = {{1, 5, 3, 5, -1, 0}, {-INFINITY, -2, -2, -3, -INFINITY, -2}};
+    int out[2];
+    argmax_cpu(out, &x[0][0], 2, 6);
+    CHECK(out[0] == 1, "argmax tie -> lowest index, got %d", out[0]);
+    CHECK(out[1] == 1, "argmax tie with -inf -> lowest index, got %d", out[1]);
+}
+
+int main(void)
+{
+    test_rope_freq();
+    test_rope_rotation();
+    test_rmsnorm_swiglu();
+    test_attention_prefill(1, 2, 1, 8);
+    test_attention_prefill(70, 4, 2, 16);   /* crosses the 64-row block */
+    test_attention_prefill(130, 9, 3, 64);  /* SmolLM2's GQA 9/3 */
+    test_decode_attention();
+    test_argmax();
+    return check_report("test_kernels");
+}
