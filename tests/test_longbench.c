@@ -21,7 +21,7 @@ static void test_tasks(void)
     CHECK(lb_task_find("lsht") == NULL && lb_task_find("narrativeqa") == &lb_tasks[0], "lookup by exact name");
     const lb_task *nq = lb_task_find("narrativeqa");
     CHECK(strstr(nq->template_text, "Answer the question asconcisely as you can") != NULL, "template typos kept");
-    CHECK(strlen(lb_task_find("multi_news")->template_text) == 142, "multi_news template length %zu",
+    CHECK(strlen(lb_task_find("multi_news")->template_text) == 150, "multi_news template length %zu",
           strlen(lb_task_find("multi_news")->template_text));
     const lb_task *trec = lb_task_find("trec"), *lcc = lb_task_find("lcc");
     CHECK(trec->metric == LB_METRIC_CLASSIFICATION && trec->first_line_only && trec->skip_chat_head &&
@@ -88,7 +88,8 @@ static void test_reader(void)
     size_t big = 1 << 20; /* a 1 MiB context on one line */
     char *line = malloc(big + 512);
     int k = sprintf(line, "{\"input\": \"\", \"context\": \"");
-    for (size_t i = 0; i < big; i++) line[k++] = "ab\\u00e9 "[i % 4 == 2 ? 2 : i % 2];
+    static const char piece[] = "ab \xc3\xa9 \\n \\u00e9 "; /* raw UTF-8 and JSON escapes */
+    for (size_t i = 0; i < big; i++) line[k++] = piece[i % (sizeof piece - 1)];
     k += sprintf(line + k, "x\", \"answers\": [\"z\"], \"length\": 1, \"dataset\": \"d\", \"language\": \"en\", "
                            "\"all_classes\": null, \"_id\": \"id2\"}");
     size_t total = strlen(good) + (size_t)k + 16;
@@ -103,7 +104,7 @@ static void test_reader(void)
         CHECK(!strcmp(s[0].input, "q1") && s[0].n_answers == 2 && !strcmp(s[0].answers[1], "b") &&
                   s[0].n_classes == 2 && s[0].length == 5 && !strcmp(s[0].id, "id1") && s[0].line == 1,
               "fields of sample 0");
-        CHECK(s[1].all_classes == NULL && s[1].line == 3 && strlen(s[1].context) > big, "long line, null classes");
+        CHECK(s[1].all_classes == NULL && s[1].line == 3 && strlen(s[1].context) > big / 2, "long line, null classes");
         lb_samples_free(s, n);
     }
     free(text);
@@ -152,7 +153,7 @@ static void test_scores(void)
     /* The seed's published Llama-3-8B-Instruct FullKV (budget 128) aggregate: categories 32.51,
      * 33.34, 26.22, 69.00, 37.28, 56.60 and Avg 41.94. The per-task scores are not in
      * ../shared, so these are constructed task scores with those category means; Synthetic
-     * (37.275 exactly) and Avg (41.935625) exercise the half-up rule. */
+     * (37.275 exactly) and Avg (41.935) exercise the half-up rule. */
     double t[LB_N_TASKS] = {25.70, 30.71, 41.12, 45.55, 32.12, 22.35, 26.01, 23.03,
                             29.62, 73.00, 90.56, 43.44, 5.30, 69.25, 60.12, 53.08};
     long long cat[LB_N_CATEGORIES], avg;
@@ -179,13 +180,17 @@ static void test_scores(void)
     CHECK(cat[0] == -1 && avg == -1 && cat[1] == 0, "a missing task blanks its category and Avg");
 }
 
+/* The writers' output as a string (malloc'd). */
 static char *capture_md(const lb_result_row *rows, int n, int csv)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    FILE *f = tmpfile();
     if (csv) lb_tables_write_csv(f, rows, n);
     else lb_tables_write_md(f, rows, n);
+    long len = ftell(f);
+    char *buf = malloc((size_t)len + 1);
+    rewind(f);
+    size_t got = fread(buf, 1, (size_t)len, f);
+    buf[got] = 0;
     fclose(f);
     return buf;
 }
@@ -221,9 +226,9 @@ static void test_tables(void)
     CHECK(strstr(md, "| snapkv | 25.70 | 30.71 | 41.12 |  | 32.12 |") != NULL &&
               strstr(md, "| snapkv | 32.51 |  | 26.22 | 69.00 | 37.28 | 56.60 |  |\n") != NULL,
           "blank cells where missing");
-    const char *pf = strstr(md, "| FullKV | 25"), *ps = strstr(md, "| snapkv | 25"), *pc = strstr(md, "| CircuitKV | 25"),
-               *pm = strstr(md, "| MyMethod | 25");
-    CHECK(pf && ps && pc && pm && pf < ps && ps < pc && pc < pm, "method order FullKV, SnapKV, ..., CircuitKV, others");
+    long pf = strstr(md, "| FullKV | 25") - md, ps = strstr(md, "| snapkv | 25") - md,
+         pc = strstr(md, "| CircuitKV | 25") - md, pm = strstr(md, "| MyMethod | 25") - md;
+    CHECK(pf > 0 && pf < ps && ps < pc && pc < pm, "method order FullKV, SnapKV, ..., CircuitKV, others");
     CHECK(strstr(md, "| Single-Doc QA | NarrativeQA, Qasper, MultifieldQA |\n") &&
               strstr(md, "| Code | LCC, RepoBench-P |\n"),
           "category mapping");
