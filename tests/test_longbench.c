@@ -1,6 +1,7 @@
 /* test_longbench: the task table, the JSONL reader and its FILE:LINE errors, prompt formatting,
  * the chat rule per preset, task-score rounding, the category/Avg aggregation of the seed's
  * tables (published Llama-3-8B-Instruct FullKV values), and the markdown/CSV writers. */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "check.h"
 #include "engine/util.h"
 #include "harness/longbench.h"
+#include "harness/unicode.h"
 
 static void test_tasks(void)
 {
@@ -69,6 +71,34 @@ static void test_format(void)
     CHECK(!strcmp(p, "Please determine the type of the question below. Here are some examples of questions.\n\n\n"),
           "empty values");
     free(p);
+}
+
+/* The formatted multi_news prompts have the reference's length in code points (their SHA-256 is
+ * checked by t_prompts.sh through `kvbench prompts --text`). */
+static void test_prompt_lengths(void)
+{
+    const char *data = "tests/data/longbench/multi_news.small.jsonl";
+    json_error_t err;
+    json_t *h = json_load_file("tests/data/longbench/multi_news.small.prompt_hashes.json", 0, &err);
+    lb_sample *s;
+    int n;
+    CHECK(h && lb_load_all(data, &s, &n) == KV_OK, "load %s: %s", data, kv_lasterr());
+    if (!h) return;
+    json_t *want = json_object_get(h, "samples");
+    CHECK(n == (int)json_array_size(want), "%d samples", n);
+    for (int i = 0; i < n && i < (int)json_array_size(want); i++) {
+        json_t *w = json_array_get(want, (size_t)i);
+        char *p = lb_prompt_format(lb_task_find("multi_news"), &s[i]);
+        uint32_t *cp;
+        size_t chars = uni_decode(p, strlen(p), &cp);
+        free(cp);
+        CHECK(!strcmp(s[i].id, json_string_value(json_object_get(w, "_id"))) &&
+                  (long long)chars == json_integer_value(json_object_get(w, "prompt_chars")),
+              "sample %d: %zu code points", i, chars);
+        free(p);
+    }
+    lb_samples_free(s, n);
+    json_decref(h);
 }
 
 static const char *write_tmp(const char *text)
@@ -248,6 +278,7 @@ int main(void)
     test_tasks();
     test_chat_rule();
     test_format();
+    test_prompt_lengths();
     test_reader();
     test_scores();
     test_tables();
