@@ -206,10 +206,59 @@ static void test_edges(void)
     free(y);
 }
 
+/* The bit-parallel LCS against the textbook table on random strings over small alphabets
+ * (many matches, lengths across 64-bit word boundaries). */
+static size_t lcs_table(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+    size_t *t = calloc((na + 1) * (nb + 1), sizeof *t);
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = t[(i - 1) * (nb + 1) + j], left = t[i * (nb + 1) + j - 1];
+            t[i * (nb + 1) + j] = a[i - 1] == b[j - 1] ? t[(i - 1) * (nb + 1) + j - 1] + 1 : up > left ? up : left;
+        }
+    size_t r = t[na * (nb + 1) + nb];
+    free(t);
+    return r;
+}
+
+static void test_lcs(void)
+{
+    unsigned seed = 12345;
+    int ok = 1;
+    uint32_t a[300], b[300];
+    for (int trial = 0; trial < 300 && ok; trial++) {
+        size_t na = (size_t)(trial * 7 % 300), nb = (size_t)(trial * 13 % 290);
+        uint32_t alpha = 2 + (uint32_t)trial % 5;
+        for (size_t i = 0; i < na; i++) a[i] = 0x4e00 + (seed = seed * 1103515245u + 12345u) % alpha;
+        for (size_t i = 0; i < nb; i++) b[i] = 0x4e00 + (seed = seed * 1103515245u + 12345u) % (alpha + 1);
+        size_t got = metric_lcs_length(a, na, b, nb), want = lcs_table(a, na, b, nb);
+        if (got != want) {
+            ok = 0;
+            fprintf(stderr, "lcs trial %d (%zu x %zu): %zu want %zu\n", trial, na, nb, got, want);
+        }
+    }
+    CHECK(ok, "bit-parallel LCS equals the table on 300 random pairs");
+    /* a 100k-character line scores fast */
+    size_t big = 100000;
+    char *x = malloc(big + 1), *y = malloc(big + 1);
+    for (size_t i = 0; i < big; i++) {
+        x[i] = (char)('a' + i % 26);
+        y[i] = (char)('a' + (i * 7) % 26);
+    }
+    x[big] = y[big] = 0;
+    double t0 = kv_now();
+    int r = metric_fuzz_ratio(x, y);
+    double dt = kv_now() - t0;
+    CHECK(r >= 0 && r <= 100 && dt < 5.0, "fuzz ratio of two 100k lines: %d in %.2f s", r, dt);
+    free(x);
+    free(y);
+}
+
 int main(void)
 {
     test_vectors();
     test_unicode();
     test_edges();
+    test_lcs();
     return check_report("test_metrics");
 }
