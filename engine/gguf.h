@@ -54,5 +54,13 @@ const gguf_tensor *gguf_tensor_at(const gguf_file *g, int i);
 const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name); /* NULL if absent */
 /* Dequantize a whole tensor to fp32 into out (n = product of dims elements). */
 int gguf_tensor_to_f32(const gguf_file *g, const gguf_tensor *t, float *out);
+/* Dequantize rows [row0, row0+n_rows) (a row is dims[0] elements; rows count over dims[1..]) into
+ * out (n_rows*dims[0] floats). Lets a tensor-parallel rank read only its slice. */
+int gguf_tensor_rows_to_f32(const gguf_file *g, const gguf_tensor *t, int64_t row0,
+                            int64_t n_rows, float *out);
+/* "F32", "Q4_1", ... for messages. */
+const char *gguf_type_str(int ggml_type_id);
+/* The header bytes (magic through the tensor directory and padding), for provenance hashes. */
+void gguf_header_span(const gguf_file *g, const void **p, size_t *n);
 
 #endif
