@@ -248,6 +248,15 @@ static int score_results(const char *dir, const char *model_name, int budget, co
         }
         free(names);
     }
+    DIR *top = opendir(dir); /* say which folders were not scored, so a typo is visible */
+    struct dirent *te;
+    while (top && (te = readdir(top))) {
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", dir, te->d_name);
+        if (te->d_name[0] != '.' && lb_task_index(te->d_name) < 0 && kv_is_dir(sub))
+            fprintf(stderr, "score: skipping %s (not one of the 16 English LongBench tasks)\n", sub);
+    }
+    if (top) closedir(top);
     if (!n_files) {
         fprintf(stderr, "kvbench: error: no prediction files (%s): expected DIR/<task>/<Method>.json for the 16 tasks\n", dir);
         free(rows);

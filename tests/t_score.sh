@@ -46,7 +46,8 @@ mkdir -p "$res/triviaqa" "$res/trec" "$res/unknown_task"
 cp "$tmp/triviaqa.jsonl" "$res/triviaqa/SnapKV.json"
 cp "$tmp/triviaqa.jsonl" "$res/triviaqa/FullKV.json"
 cp "$tmp/trec.jsonl" "$res/trec/FullKV.json"
-md=$($KVBENCH score --results "$res" --attention sdpa --hardware "1x H200" 2>/dev/null)
+md=$($KVBENCH score --results "$res" --attention sdpa --hardware "1x H200" 2>"$tmp/err")
+check "unknown task folders are named" grep -q "skipping .*unknown_task" "$tmp/err"
 check "results.csv written" test -f "$res/results.csv"
 check "results.md equals stdout" test "$(cat "$res/results.md")" = "$md"
 check "header block" grep -q '^- \*\*Model\*\*: Llama-3-8B-Instruct$' <<<"$md"
