@@ -1,0 +1,186 @@
+/* compress: one prefill, many caches (DESIGN §3). Per layer, the statistics the active variants
+ * need are computed once for all of them — the softmax rows of the last Wmax queries (a variant
+ * with window W reads the last W of those rows: the causal mask and the softmax over all L keys
+ * make a row independent of W), H2O column sums per distinct (mode, window, fp16) — then each
+ * variant's plug-in fills its view rows, and the result is checked against the method's rule:
+ * kept count, window and sinks present, positions strictly increasing in [0, L). A violation is
+ * KV_ERR naming the variant, layer and head, never a silent pass. Memory per layer is
+ * O(H·Wmax·L) + O(H·L) per H2O mode, never O(L²). */
+#include "engine/compress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/layer_stats.h"
+#include "engine/util.h"
+#include "kernels/scoring.h"
+
+struct compress_ctx {
+    model_config cfg;
+    int n_variants, L;
+    variant *variants; /* copies */
+    kv_view *views;    /* the caller's */
+    struct layer_stats st;
+};
+
+static int knob_or(const variant *v, const char *name, int def)
+{
+    double x = variant_knob(v, name);
+    return isnan(x) ? def : (int)x;
+}
+
+compress_ctx *compress_new(const model_config *cfg, const variant *variants, int n_variants, int L,
+                           kv_view *views)
+{
+    if (L < 1 || cfg->n_heads < 1 || cfg->n_kv_heads < 1 || cfg->n_heads % cfg->n_kv_heads) {
+        kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
+        return NULL;
+    }
+    for (int i = 0; i < n_variants; i++) {
+        char d[512];
+        variant_describe(&variants[i], d, sizeof d);
+        if (variants[i].method->check(&variants[i], cfg) != KV_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", kv_lasterr());
+            kv_seterr("compress: variant %s rejected: %s", d, msg);
+            return NULL;
+        }
+        const kv_view *vw = &views[i];
+        if (vw->cap < L || vw->n_layers != cfg->n_layers || vw->n_heads != cfg->n_heads) {
+            kv_seterr("compress: view of %s has (layers %d, heads %d, cap %d); expected (%d, %d, >= %d)", d,
+                      vw->n_layers, vw->n_heads, vw->cap, cfg->n_layers, cfg->n_heads, L);
+            return NULL;
+        }
+    }
+    compress_ctx *c = kv_calloc(1, sizeof *c);
+    c->cfg = *cfg;
+    c->n_variants = n_variants;
+    c->L = L;
+    c->variants = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
+    memcpy(c->variants, variants, sizeof(variant) * (size_t)n_variants);
+    c->views = views;
+    struct layer_stats *st = &c->st;
+    st->cfg = &c->cfg;
+    st->L = L;
+    /* Needs: only variants that compress at this L (L >= budget) read statistics. */
+    for (int i = 0; i < n_variants; i++) {
+        const variant *v = &c->variants[i];
+        if (L < v->budget) continue;
+        double w = variant_knob(v, "window");
+        if (isnan(w)) continue;
+        int W = (int)w, fp16 = knob_or(v, "fp16", 0);
+        if (!isnan(variant_knob(v, "mode"))) {
+            int mode = (int)variant_knob(v, "mode"), found = 0;
+            for (int t = 0; t < st->n_h2o; t++)
+                found |= st->h2o[t].mode == mode && st->h2o[t].window == W && st->h2o[t].fp16 == fp16;
+            if (found) continue;
+            if (st->n_h2o == LAYER_STATS_MAX_H2O) {
+                kv_seterr("compress: more than %d distinct H2O (mode, window, fp16) settings in one run",
+                          LAYER_STATS_MAX_H2O);
+                compress_free(c);
+                return NULL;
+            }
+            layer_stats_h2o *e = &st->h2o[st->n_h2o++];
+            e->mode = mode;
+            e->window = W;
+            e->fp16 = fp16;
+            e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - W));
+        } else if (fp16) {
+            st->wmax16 = W > st->wmax16 ? W : st->wmax16;
+        } else {
+            st->wmax = W > st->wmax ? W : st->wmax;
+        }
+    }
+    if (st->wmax) st->win = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax * L);
+    if (st->wmax16) st->win16 = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax16 * L);
+    return c;
+}
+
+/* The invariant every plug-in promises (DESIGN §4), checked for each (layer, head). */
+static int compress_verify(const compress_ctx *c, const variant *v, const kv_view *view, int layer)
+{
+    const int L = c->L, H = view->n_heads;
+    const int expected = v->method->expected_kept(v, &c->cfg, L, layer);
+    const int compressing = L >= v->budget;
+    int W = knob_or(v, "window", 0), sinks = knob_or(v, "sinks", 0);
+    if (W > L) W = L;
+    if (sinks > L) sinks = L;
+    char d[512];
+    for (int h = 0; h < H; h++) {
+        const int *row = kv_view_row(view, layer, h), n = view->len[layer * H + h];
+        const char *what = NULL;
+        int bad = -1;
+        if (n != expected) {
+            variant_describe(v, d, sizeof d);
+            kv_seterr("compress: %s, layer %d, head %d: kept %d positions, the method's rule says %d (L = %d)", d,
+                      layer, h, n, expected, L);
+            return KV_ERR;
+        }
+        for (int t = 0; t < n && !what; t++) {
+            if (row[t] < 0 || row[t] >= L) what = "a position outside [0, L)", bad = t;
+            else if (t && row[t] <= row[t - 1]) what = "positions not strictly increasing", bad = t;
+        }
+        if (!what && compressing && n >= W)
+            for (int t = 0; t < W && !what; t++)
+                if (row[n - W + t] != L - W + t) what = "a window position dropped", bad = L - W + t;
+        if (!what && compressing && n >= sinks)
+            for (int t = 0; t < sinks && !what; t++)
+                if (row[t] != t) what = "a sink position dropped", bad = t;
+        if (what) {
+            variant_describe(v, d, sizeof d);
+            kv_seterr("compress: %s, layer %d, head %d: %s (at %d; L = %d, window %d, sinks %d)", d, layer, h, what,
+                      bad, L, W, sinks);
+            return KV_ERR;
+        }
+    }
+    return KV_OK;
+}
+
+int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, const float *lse)
+{
+    struct layer_stats *st = &c->st;
+    const model_config *cfg = &c->cfg;
+    const int L = c->L, H = cfg->n_heads, Hkv = cfg->n_kv_heads, hd = cfg->head_dim;
+    if (layer < 0 || layer >= cfg->n_layers) {
+        kv_seterr("compress: layer %d outside [0, %d)", layer, cfg->n_layers);
+        return KV_ERR;
+    }
+    st->q = q;
+    st->k = k;
+    st->lse = lse;
+    if (st->win) window_softmax_cpu(st->win, q, k, L, H, Hkv, hd, st->wmax, 0);
+    if (st->win16) window_softmax_cpu(st->win16, q, k, L, H, Hkv, hd, st->wmax16, 1);
+    for (int t = 0; t < st->n_h2o; t++) {
+        layer_stats_h2o *e = &st->h2o[t];
+        if (e->mode == H2O_CAUSAL && !e->fp16 && !lse) {
+            kv_seterr("compress: H2O causal mode needs the prefill's log-sum-exp (lse is NULL)");
+            return KV_ERR;
+        }
+        h2o_colsum_cpu(e->colsum, q, k, lse, L, H, Hkv, hd, e->window, (h2o_mode)e->mode, e->fp16);
+    }
+    for (int i = 0; i < c->n_variants; i++) {
+        const variant *v = &c->variants[i];
+        if (v->method->select_layer(v, st, layer, &c->views[i]) != KV_OK) {
+            char msg[1024], d[512];
+            snprintf(msg, sizeof msg, "%s", kv_lasterr());
+            variant_describe(v, d, sizeof d);
+            kv_seterr("compress: %s, layer %d: %s", d, layer, msg);
+            return KV_ERR;
+        }
+        if (compress_verify(c, v, &c->views[i], layer) != KV_OK) return KV_ERR;
+    }
+    st->q = st->k = st->lse = NULL;
+    return KV_OK;
+}
+
+void compress_free(compress_ctx *c)
+{
+    if (!c) return;
+    free(c->st.win);
+    free(c->st.win16);
+    for (int t = 0; t < c->st.n_h2o; t++) free(c->st.h2o[t].colsum);
+    free(c->variants);
+    free(c);
+}

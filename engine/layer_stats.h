@@ -1,0 +1,55 @@
+/* layer_stats: the statistics of one layer's prefill that compression methods select from
+ * (DESIGN §3 "One prefill, many caches"). compress.c fills one per layer, computing each
+ * statistic once for every variant that needs it: the softmax rows of the last Wmax queries
+ * (fp32, and fp16-emulated when a variant asks for it), and H2O column sums per distinct
+ * (mode, window, fp16). Which statistics a variant needs follows from its knobs: a "mode" knob
+ * means H2O column sums, otherwise a "window" knob means window softmax rows. */
+#ifndef KV_LAYER_STATS_H
+#define KV_LAYER_STATS_H
+
+#include "engine/model.h"
+
+#define LAYER_STATS_MAX_H2O 8
+
+typedef struct {
+    int mode, window, fp16;
+    float *colsum; /* (n_heads, L - window) */
+} layer_stats_h2o;
+
+struct layer_stats {
+    const model_config *cfg;
+    int L;
+    const float *q;   /* (L, n_heads*head_dim) post-RoPE */
+    const float *k;   /* (L, n_kv_heads*head_dim) post-RoPE */
+    const float *lse; /* (n_heads, L) */
+    int wmax;         /* rows in win (0: none) */
+    float *win;       /* (n_heads, wmax, L) softmax rows of queries L-wmax..L-1 */
+    int wmax16;
+    float *win16;     /* (n_heads, wmax16, L) the same with fp16 emulation */
+    int n_h2o;
+    layer_stats_h2o h2o[LAYER_STATS_MAX_H2O];
+};
+
+/* The W rows (W, L) of head `head`'s window softmax (queries L-W..L-1), or NULL when compress
+ * did not compute them (a bug in the needs analysis). */
+static inline const float *layer_stats_window(const struct layer_stats *st, int head, int W, int fp16)
+{
+    int wm = fp16 ? st->wmax16 : st->wmax;
+    const float *w = fp16 ? st->win16 : st->win;
+    if (!w || W > wm || W <= 0) return 0;
+    return w + ((long)head * wm + (wm - W)) * st->L;
+}
+
+/* H2O column sums (L - window) of head `head`, or NULL if not computed. */
+static inline const float *layer_stats_h2o_colsum(const struct layer_stats *st, int head, int mode, int window,
+                                                  int fp16)
+{
+    for (int i = 0; i < st->n_h2o; i++) {
+        const layer_stats_h2o *e = &st->h2o[i];
+        if (e->mode == mode && e->window == window && e->fp16 == fp16)
+            return e->colsum + (long)head * (st->L - window);
+    }
+    return 0;
+}
+
+#endif

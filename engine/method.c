@@ -1,0 +1,186 @@
+/* method: the registry of compression plug-ins (table row order of the results), the two presets,
+ * and variants: a method plus a budget and its knobs, set from text and described for provenance. */
+#include "engine/method.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/methods/methods.h"
+#include "engine/util.h"
+#include "kernels/scoring.h"
+
+const method_desc *const method_registry[] = {&method_fullkv,       &method_snapkv, &method_pyramidkv,
+                                              &method_h2o,          &method_streamingllm, &method_circuitkv,
+                                              NULL};
+
+const method_desc *method_find(const char *name)
+{
+    for (int i = 0; method_registry[i]; i++)
+        if (!strcasecmp(name, method_registry[i]->name) || !strcasecmp(name, method_registry[i]->display))
+            return method_registry[i];
+    return NULL;
+}
+
+static const char *const preset_names[] = {"reference-head", "reference-2026-01"};
+
+int preset_parse(const char *name, kv_preset *out)
+{
+    for (int i = 0; i < 2; i++)
+        if (!strcasecmp(name, preset_names[i])) {
+            *out = (kv_preset)i;
+            return KV_OK;
+        }
+    kv_seterr("unknown preset '%s': expected reference-head or reference-2026-01", name);
+    return KV_ERR;
+}
+
+const char *preset_name(kv_preset p)
+{
+    return (p == PRESET_REFERENCE_HEAD || p == PRESET_REFERENCE_2026_01) ? preset_names[p] : "?";
+}
+
+void variant_init(variant *v, const method_desc *m, int budget, kv_preset preset)
+{
+    memset(v, 0, sizeof *v);
+    v->method = m;
+    v->budget = budget;
+    v->preset = preset;
+    for (int i = 0; i < m->n_knobs && i < METHOD_MAX_KNOBS; i++)
+        v->knob[i] = preset == PRESET_REFERENCE_2026_01 ? m->knobs[i].def_2026 : m->knobs[i].def_head;
+}
+
+static int knob_index(const method_desc *m, const char *name)
+{
+    for (int i = 0; i < m->n_knobs; i++)
+        if (!strcmp(m->knobs[i].name, name)) return i;
+    return -1;
+}
+
+/* "a|b|c" of an enum knob's choices. */
+static void choices_join(const method_knob *kn, char *buf, size_t n)
+{
+    size_t off = 0;
+    buf[0] = 0;
+    for (int c = 0; kn->choices[c] && off < n; c++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%s", c ? "|" : "", kn->choices[c]);
+}
+
+int variant_set_knob(variant *v, const char *knob, const char *value)
+{
+    const method_desc *m = v->method;
+    if (!strcmp(knob, "budget")) {
+        char *end;
+        errno = 0;
+        long b = strtol(value, &end, 10);
+        if (errno || end == value || *end || b < 1 || b > 100000000) {
+            kv_seterr("budget of %s: '%s' is not a positive integer", m->display, value);
+            return KV_ERR;
+        }
+        v->budget = (int)b;
+        return KV_OK;
+    }
+    int i = knob_index(m, knob);
+    if (i < 0) {
+        char names[512];
+        size_t off = 0;
+        names[0] = 0;
+        for (int t = 0; t < m->n_knobs && off < sizeof names; t++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", t ? ", " : "", m->knobs[t].name);
+        kv_seterr("%s has no knob '%s': its knobs are budget%s%s", m->display, knob, m->n_knobs ? ", " : "",
+                  names);
+        return KV_ERR;
+    }
+    const method_knob *kn = &m->knobs[i];
+    if (kn->choices) {
+        for (int c = 0; kn->choices[c]; c++)
+            if (!strcasecmp(value, kn->choices[c])) {
+                v->knob[i] = c;
+                return KV_OK;
+            }
+        char list[256];
+        choices_join(kn, list, sizeof list);
+        kv_seterr("knob %s of %s: '%s' is not one of %s", knob, m->display, value, list);
+        return KV_ERR;
+    }
+    /* numeric; booleans spelled true/false (sweeps write `per_head: true`) read as 1/0 */
+    if (!strcasecmp(value, "true") || !strcasecmp(value, "false")) {
+        v->knob[i] = !strcasecmp(value, "true");
+        return KV_OK;
+    }
+    char *end;
+    errno = 0;
+    double x = strtod(value, &end);
+    while (end && isspace((unsigned char)*end)) end++;
+    if (errno || end == value || *end || !isfinite(x)) {
+        kv_seterr("knob %s of %s: '%s' is not a number (%s)", knob, m->display, value, kn->help);
+        return KV_ERR;
+    }
+    v->knob[i] = x;
+    return KV_OK;
+}
+
+double variant_knob(const variant *v, const char *knob)
+{
+    int i = knob_index(v->method, knob);
+    return i < 0 ? NAN : v->knob[i];
+}
+
+void variant_describe(const variant *v, char *buf, size_t n)
+{
+    const method_desc *m = v->method;
+    size_t off = (size_t)snprintf(buf, n, "%s(budget=%d", m->display, v->budget);
+    for (int i = 0; i < m->n_knobs && off < n; i++) {
+        const method_knob *kn = &m->knobs[i];
+        int c = (int)v->knob[i];
+        if (kn->choices && c >= 0 && kn->choices[c] && c == v->knob[i])
+            off += (size_t)snprintf(buf + off, n - off, ",%s=%s", kn->name, kn->choices[c]);
+        else
+            off += (size_t)snprintf(buf + off, n - off, ",%s=%.17g", kn->name, v->knob[i]);
+    }
+    if (off < n) snprintf(buf + off, n - off, ")");
+}
+
+/* ---- helpers shared by the plug-ins (engine/methods/methods.h) ---- */
+
+int method_knob_real(const variant *v, const char *name, double lo, double hi, double *out)
+{
+    double x = variant_knob(v, name);
+    if (isnan(x) || x < lo || x > hi) {
+        kv_seterr("%s: knob %s = %g is outside [%g, %g]", v->method->display, name, x, lo, hi);
+        return KV_ERR;
+    }
+    *out = x;
+    return KV_OK;
+}
+
+int method_knob_int(const variant *v, const char *name, int lo, int hi, int *out)
+{
+    double x = variant_knob(v, name);
+    if (isnan(x) || x != floor(x) || x < lo || x > hi) {
+        kv_seterr("%s: knob %s = %g must be an integer in [%d, %d]", v->method->display, name, x, lo, hi);
+        return KV_ERR;
+    }
+    *out = (int)x;
+    return KV_OK;
+}
+
+int method_expected_budget(const variant *v, const model_config *cfg, int L, int layer)
+{
+    (void)cfg;
+    (void)layer;
+    return L < v->budget ? L : v->budget;
+}
+
+void method_keep_topk_window(kv_view *view, int layer, int head, const float *score, int L, int W, int n_keep,
+                             float *scratch)
+{
+    int *row = kv_view_row(view, layer, head);
+    int m = topk_lowest_cpu(row, score, L - W, n_keep, scratch); /* ascending, all < L-W */
+    for (int j = L - W; j < L; j++) row[m++] = j;
+    view->len[layer * view->n_heads + head] = m;
+}

@@ -1,0 +1,29 @@
+/* methods: what the method plug-ins share — their tables (for the registry in method.c), the
+ * knob validation helper, and SnapKV's selection that PyramidKV reuses with its own per-layer k. */
+#ifndef KV_METHODS_H
+#define KV_METHODS_H
+
+#include "engine/layer_stats.h"
+#include "engine/method.h"
+
+extern const method_desc method_fullkv, method_snapkv, method_pyramidkv, method_h2o, method_streamingllm,
+    method_circuitkv;
+
+/* Reads knob `name` of v as an integer in [lo, hi]: KV_OK, or KV_ERR naming the variant, the knob,
+ * the value and the accepted range. */
+int method_knob_int(const variant *v, const char *name, int lo, int hi, int *out);
+/* The same for a real knob in [lo, hi]. */
+int method_knob_real(const variant *v, const char *name, double lo, double hi, double *out);
+
+/* Kept count of the common rule: all L below the budget, else the budget. */
+int method_expected_budget(const variant *v, const model_config *cfg, int L, int layer);
+
+/* SnapKV's selection with n_keep prompt positions of 0..L-W-1 per head plus the window
+ * L-W..L-1 (PyramidKV passes its per-layer k). */
+int snapkv_select_keep(const variant *v, const struct layer_stats *st, int layer, kv_view *view, int n_keep);
+
+/* Top-n_keep of score (n_cand = L-W) per head plus the window, into view row (layer, head). */
+void method_keep_topk_window(kv_view *view, int layer, int head, const float *score, int L, int W, int n_keep,
+                             float *scratch);
+
+#endif
