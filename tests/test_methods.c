@@ -556,7 +556,7 @@ static void test_circuit_neumann(void)
         int N, W, s, K;
         double gamma;
     } cases[] = {{10, 3, 2, 10, 1.0}, {40, 8, 4, 10, 1.0}, {70, 16, 4, 10, 0.9}, {25, 20, 4, 5, 1.0}, {12, 4, 0, 10, 1.0},
-                 {200, 64, 4, 30, 1.0}};
+                 {200, 64, 4, 30, 1.0}, {5, 2, 1, 10, 1.0}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int N = cases[c].N, W = cases[c].W, s = cases[c].s;
         double *aq = malloc(sizeof(double) * W * N), *ah = malloc(sizeof(double) * W * N);
@@ -768,6 +768,88 @@ static void test_view_vs_compacted(void)
     for (int m = 0; m < NV; m++) kv_view_free(&views[m]);
 }
 
+/* L < C: every method keeps all L positions (PyramidKV included); compress_new rejects a bad
+ * variant and a view too small. */
+static void test_no_compression_branch(void)
+{
+    enum { L = 30, H = 2, Hkv = 1, hd = 4, NV = 6 };
+    static float q[L * H * hd], k[L * Hkv * hd], v[L * Hkv * hd], o[L * H * hd], lse[H * L];
+    for (int i = 0; i < L * H * hd; i++) q[i] = frand();
+    for (int i = 0; i < L * Hkv * hd; i++) k[i] = frand(), v[i] = frand();
+    attention_prefill_cpu(o, lse, q, k, v, L, H, Hkv, hd);
+    model_config cfg = tiny_cfg(3, H, Hkv, hd);
+    variant vs[NV];
+    for (int m = 0; m < NV; m++) vs[m] = make_variant(method_registry[m]->name, 100, PRESET_REFERENCE_HEAD);
+    kv_view views[NV];
+    CHECK(run_layer(&cfg, vs, NV, L, views, 2, q, k, lse) == KV_OK, "compress: %s", kv_lasterr());
+    int all[L];
+    for (int i = 0; i < L; i++) all[i] = i;
+    for (int m = 0; m < NV; m++) {
+        for (int h = 0; h < H; h++)
+            CHECK(row_equals(&views[m], 2, h, all, L), "%s L < C keeps all, head %d", vs[m].method->display, h);
+        kv_view_free(&views[m]);
+    }
+    variant bad = make_variant("h2o", 64, PRESET_REFERENCE_HEAD); /* budget = window 64 */
+    kv_view view;
+    kv_view_init(&view, 3, H, L);
+    CHECK(compress_new(&cfg, &bad, 1, L, &view) == NULL && strstr(kv_lasterr(), "H2O") &&
+              strstr(kv_lasterr(), "window"),
+          "compress_new rejects C <= W: %s", kv_lasterr());
+    variant ok = make_variant("snapkv", 20, PRESET_REFERENCE_2026_01);
+    CHECK(compress_new(&cfg, &ok, 1, L + 1, &view) == NULL && strstr(kv_lasterr(), "cap"), "view too small: %s",
+          kv_lasterr());
+    kv_view_free(&view);
+}
+
+/* SnapKV under the reference-2026-01 preset (fp16 emulation, W 8, reduction mean) against a
+ * naive selection that rounds logits, probabilities and window sums the same way. */
+static void test_snapkv_fp16(void)
+{
+    enum { L = 64, H = 2, Hkv = 1, hd = 16, W = 8, C = 20 };
+    static float q[L * H * hd], k[L * Hkv * hd];
+    for (int i = 0; i < L * H * hd; i++) q[i] = 2 * frand();
+    for (int i = 0; i < L * Hkv * hd; i++) k[i] = 2 * frand();
+    model_config cfg = tiny_cfg(1, H, Hkv, hd);
+    variant var = make_variant("snapkv", C, PRESET_REFERENCE_2026_01);
+    set_knob(&var, "reduction", "mean");
+    set_knob(&var, "kernel", "3");
+    kv_view view;
+    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL) == KV_OK, "compress: %s", kv_lasterr());
+    for (int h = 0; h < H; h++) {
+        double a[L - W], s[L - W];
+        for (int j = 0; j < L - W; j++) a[j] = 0;
+        for (int r = 0; r < W; r++) {
+            int i = L - W + r;
+            double lg[L], m = -INFINITY, sum = 0;
+            for (int j = 0; j <= i; j++) {
+                double dot = naive_logit(q, k, H, Hkv, hd, h, i, j) * sqrt((double)hd);
+                lg[j] = half_round(half_round((float)dot) / sqrtf((float)hd));
+                m = fmax(m, lg[j]);
+            }
+            for (int j = 0; j <= i; j++) sum += exp(lg[j] - m);
+            for (int j = 0; j < L - W; j++) a[j] += half_round((float)(exp(lg[j] - m) / sum));
+        }
+        for (int j = 0; j < L - W; j++) a[j] = half_round((float)(a[j] / W));
+        for (int j = 0; j < L - W; j++) {
+            s[j] = -INFINITY;
+            for (int t = j - 1; t <= j + 1; t++)
+                if (t >= 0 && t < L - W) s[j] = fmax(s[j], a[t]);
+        }
+        int taken[L] = {0}, want[C], n = 0;
+        for (int t = 0; t < C - W; t++) {
+            int best = -1;
+            for (int j = 0; j < L - W; j++)
+                if (!taken[j] && (best < 0 || s[j] > s[best])) best = j;
+            taken[best] = 1;
+        }
+        for (int j = 0; j < L; j++)
+            if (taken[j] || j >= L - W) want[n++] = j;
+        CHECK(row_equals(&view, 0, h, want, C), "SnapKV fp16 head %d", h);
+        if (!row_equals(&view, 0, h, want, C)) print_row("got", &view, 0, h);
+    }
+    kv_view_free(&view);
+}
+
 int main(void)
 {
     test_registry_and_knobs();
@@ -778,6 +860,8 @@ int main(void)
     test_gqa_per_head();
     test_window_softmax();
     test_snapkv_random();
+    test_snapkv_fp16();
+    test_no_compression_branch();
     test_h2o_modes();
     test_pyramid_schedule();
     test_pyramid_select();

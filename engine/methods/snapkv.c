@@ -56,11 +56,9 @@ int snapkv_select_keep(const variant *v, const struct layer_stats *st, int layer
             for (int j = 0; j < n; j++) acc[j] = 0;
             for (int r = 0; r < W; r++)
                 for (int j = 0; j < n; j++) acc[j] += p[(long)r * L + j];
-            for (int j = 0; j < n; j++) {
-                float x = (float)acc[j];
-                if (fp16) x = half_round(x);
-                if (mean) x = fp16 ? half_round(x / (float)W) : x / (float)W;
-                a[j] = x;
+            for (int j = 0; j < n; j++) { /* one rounding of the reduced value, as torch's sum/mean */
+                float x = (float)(mean ? acc[j] / W : acc[j]);
+                a[j] = fp16 ? half_round(x) : x;
             }
             if (avg) pool1d_avg_cpu(s, a, n, kernel);
             else pool1d_max_cpu(s, a, n, kernel);
