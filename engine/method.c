@@ -139,8 +139,12 @@ void variant_describe(const variant *v, char *buf, size_t n)
         int c = (int)v->knob[i];
         if (kn->choices && c >= 0 && kn->choices[c] && c == v->knob[i])
             off += (size_t)snprintf(buf + off, n - off, ",%s=%s", kn->name, kn->choices[c]);
-        else
-            off += (size_t)snprintf(buf + off, n - off, ",%s=%.17g", kn->name, v->knob[i]);
+        else { /* the shortest form that reads back exactly: 0.01, not 0.010000000000000000208 */
+            char num[40];
+            snprintf(num, sizeof num, "%.15g", v->knob[i]);
+            if (strtod(num, NULL) != v->knob[i]) snprintf(num, sizeof num, "%.17g", v->knob[i]);
+            off += (size_t)snprintf(buf + off, n - off, ",%s=%s", kn->name, num);
+        }
     }
     if (off < n) snprintf(buf + off, n - off, ")");
 }

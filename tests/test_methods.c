@@ -175,6 +175,9 @@ static void test_registry_and_knobs(void)
     variant_describe(&v, buf, sizeof buf);
     CHECK(!strcmp(buf, "H2O(budget=512,window=8,mode=prefix,fp16=1)"), "describe: %s", buf);
     variant_describe(&c, buf, sizeof buf);
+    CHECK(strstr(buf, "CircuitKV(budget=1024,window=64,sinks=4,") == buf && strstr(buf, ",sink_weight=0.01,") &&
+              strstr(buf, ",mass_threshold=0.5,") && strstr(buf, ",per_head=1)"),
+          "describe CircuitKV: %s", buf);
     for (int i = 0; i < c.method->n_knobs; i++)
         CHECK(strstr(buf, c.method->knobs[i].name) != NULL, "describe names %s: %s", c.method->knobs[i].name, buf);
 
@@ -592,7 +595,7 @@ static void test_circuit_rank_select(void)
 {
     /* N = 5 <= kernel 5: no smoothing; sinks (s=1) get 0.01 × total = 0.01 × 10 = 0.1 */
     double visits[5] = {0, 4, 1, 3, 2};
-    int rank[5];
+    int rank[6];
     circuit_rank_cpu(rank, visits, 5, 1, 0.01, 5, 1.0);
     CHECK(rank[0] == 0 && rank[1] == 4 && rank[2] == 1 && rank[3] == 3 && rank[4] == 2, "rank without smoothing");
     /* ties in score: the lower position ranks lower */
