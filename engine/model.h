@@ -24,11 +24,15 @@ typedef struct {
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_original_max_pos;
     int tied_embeddings;
-    int bos_id, eos_id;   /* from config / GGUF; -1 if unknown */
+    int bos_id, eos_id;   /* from config / GGUF; -1 if unknown (eos_id: the first of a list) */
+    int eos_ids[MODEL_MAX_STOP_IDS]; /* every eos_token_id of config.json (a list there), else eos_id */
+    int n_eos_ids;
     char name[128];       /* general.name or the folder name */
     char arch[32];        /* "llama" */
 } model_config;
 
+/* With tensor parallelism (model.shard.tp > 1) n_heads, n_kv_heads and hidden_dim in the shapes below
+ * are this rank's local counts (model.n_heads_local, ...); dim, vocab_size and the norms are full. */
 typedef struct {
     float *tok_embeddings; /* (vocab_size, dim) */
     float *attn_norm;      /* (n_layers, dim) */
@@ -56,6 +60,11 @@ typedef struct {
     model_config cfg;
     model_weights w;
     model_shard shard;
+    /* this rank's slice: query heads [head0, head0+n_heads_local), KV heads
+     * [kv_head0, kv_head0+n_kv_heads_local), MLP features [hidden0, hidden0+hidden_dim_local);
+     * equal to the full counts (and 0) when tp = 1 */
+    int n_heads_local, n_kv_heads_local, hidden_dim_local;
+    int head0, kv_head0, hidden0;
     char path[1024];
     char hash[65];        /* hex SHA-256 of the header/metadata bytes, for provenance */
 } model;

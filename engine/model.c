@@ -1,0 +1,726 @@
+/* model: Llama-architecture config and fp32 weights from an HF safetensors folder or a GGUF file.
+ * The weights land in the Hugging Face layout in one arena (model.h documents every shape); GGUF
+ * q/k rows are un-permuted at load so the engine always uses transformers' rotate-half RoPE.
+ * Tensor-parallel ranks load only their slices: q/k/v/gate/up output rows by heads or features,
+ * o/down input columns the same way; embeddings, norms and lm_head stay whole. Every tensor's
+ * shape is checked against the config before any byte is read. model_init_random builds the same
+ * structs with seeded random weights. */
+#include "engine/model.h"
+
+#include "engine/gguf.h"
+#include "engine/safetensors.h"
+#include "engine/sha256.h"
+#include "engine/util.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Limits that keep every size computation below far from overflow. */
+#define MODEL_MAX_DIM (1 << 17)
+#define MODEL_MAX_LAYERS 1024
+#define MODEL_MAX_VOCAB (1 << 22)
+/* llama.cpp's rope_freqs.weight must match the Llama-3.1 factors to this relative error */
+#define ROPE_FREQS_RTOL 1e-4
+
+static void config_defaults(model_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->max_seq_len = 2048;
+    c->rope_theta = 10000.0;
+    c->norm_eps = 1e-6;
+    c->bos_id = -1;
+    c->eos_id = -1;
+    snprintf(c->arch, sizeof c->arch, "llama");
+}
+
+static int config_validate(const model_config *c, const char *where)
+{
+    if (c->dim <= 0 || c->dim > MODEL_MAX_DIM || c->hidden_dim <= 0 ||
+        c->hidden_dim > 8 * MODEL_MAX_DIM || c->n_layers <= 0 || c->n_layers > MODEL_MAX_LAYERS ||
+        c->vocab_size <= 0 || c->vocab_size > MODEL_MAX_VOCAB) {
+        kv_seterr("%s: implausible model config: dim %d, hidden %d, layers %d, vocab %d", where,
+                  c->dim, c->hidden_dim, c->n_layers, c->vocab_size);
+        return KV_ERR;
+    }
+    if (c->n_heads <= 0 || c->n_kv_heads <= 0 || c->n_heads > 4096 || c->n_heads % c->n_kv_heads) {
+        kv_seterr("%s: num_attention_heads %d must be a positive multiple of num_key_value_heads %d",
+                  where, c->n_heads, c->n_kv_heads);
+        return KV_ERR;
+    }
+    if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim > 4096) {
+        kv_seterr("%s: head_dim %d must be positive and even", where, c->head_dim);
+        return KV_ERR;
+    }
+    if (!(c->rope_theta > 0) || !(c->norm_eps > 0)) {
+        kv_seterr("%s: rope_theta %g and rms_norm_eps %g must be positive", where, c->rope_theta,
+                  c->norm_eps);
+        return KV_ERR;
+    }
+    if (c->rope_llama3 && !(c->rope_factor > 0 && c->rope_high_freq_factor > c->rope_low_freq_factor &&
+                            c->rope_original_max_pos > 0)) {
+        kv_seterr("%s: llama3 rope_scaling needs factor > 0, high_freq_factor > low_freq_factor "
+                  "and original_max_position_embeddings > 0 (got %g, %g, %g, %d)", where,
+                  c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
+                  c->rope_original_max_pos);
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
+/* ---- config.json ---- */
+
+static int json_int_field(json_t *root, const char *key, int *out, int required, const char *where)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        if (required) kv_seterr("%s: missing integer field \"%s\"", where, key);
+        return required ? KV_ERR : KV_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
+        json_integer_value(v) > INT32_MAX) {
+        kv_seterr("%s: field \"%s\" must be a 32-bit integer", where, key);
+        return KV_ERR;
+    }
+    *out = (int)json_integer_value(v);
+    return KV_OK;
+}
+
+static int json_num_field(json_t *root, const char *key, double *out, const char *where)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return KV_OK;
+    if (!json_is_number(v)) {
+        kv_seterr("%s: field \"%s\" must be a number", where, key);
+        return KV_ERR;
+    }
+    *out = json_number_value(v);
+    return KV_OK;
+}
+
+static int config_from_json(const char *dir, model_config *c)
+{
+    char where[1100];
+    snprintf(where, sizeof where, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(where, 0, &jerr);
+    if (!root) {
+        kv_seterr("%s:%d:%d: cannot parse JSON: %s", where, jerr.line, jerr.column, jerr.text);
+        return KV_ERR;
+    }
+    int rc = KV_ERR;
+    if (!json_is_object(root)) {
+        kv_seterr("%s: expected a JSON object", where);
+        goto done;
+    }
+    config_defaults(c);
+    json_t *mt = json_object_get(root, "model_type");
+    if (json_is_string(mt) && strcmp(json_string_value(mt), "llama") != 0) {
+        kv_seterr("%s: model_type \"%s\" is not supported (expected \"llama\")", where,
+                  json_string_value(mt));
+        goto done;
+    }
+    c->head_dim = 0;
+    if (json_int_field(root, "hidden_size", &c->dim, 1, where) ||
+        json_int_field(root, "intermediate_size", &c->hidden_dim, 1, where) ||
+        json_int_field(root, "num_hidden_layers", &c->n_layers, 1, where) ||
+        json_int_field(root, "num_attention_heads", &c->n_heads, 1, where) ||
+        json_int_field(root, "vocab_size", &c->vocab_size, 1, where) ||
+        json_int_field(root, "head_dim", &c->head_dim, 0, where) ||
+        json_int_field(root, "max_position_embeddings", &c->max_seq_len, 0, where) ||
+        json_int_field(root, "bos_token_id", &c->bos_id, 0, where) ||
+        json_num_field(root, "rope_theta", &c->rope_theta, where) ||
+        json_num_field(root, "rms_norm_eps", &c->norm_eps, where))
+        goto done;
+    c->n_kv_heads = c->n_heads;
+    if (json_int_field(root, "num_key_value_heads", &c->n_kv_heads, 0, where)) goto done;
+    if (c->head_dim == 0 && c->n_heads > 0) c->head_dim = c->dim / c->n_heads;
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    c->tied_embeddings = json_is_true(tie);
+    json_t *eos = json_object_get(root, "eos_token_id");
+    if (json_is_integer(eos)) {
+        c->eos_ids[c->n_eos_ids++] = (int)json_integer_value(eos);
+    } else if (json_is_array(eos)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(eos, i, e) {
+            if (!json_is_integer(e)) {
+                kv_seterr("%s: eos_token_id[%zu] must be an integer", where, i);
+                goto done;
+            }
+            if (c->n_eos_ids < MODEL_MAX_STOP_IDS)
+                c->eos_ids[c->n_eos_ids++] = (int)json_integer_value(e);
+        }
+    } else if (eos && !json_is_null(eos)) {
+        kv_seterr("%s: eos_token_id must be an integer or a list of integers", where);
+        goto done;
+    }
+    if (c->n_eos_ids > 0) c->eos_id = c->eos_ids[0];
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rs && !json_is_null(rs)) {
+        json_t *type = json_object_get(rs, "rope_type");
+        if (!type) type = json_object_get(rs, "type");
+        if (!json_is_object(rs) || !json_is_string(type)) {
+            kv_seterr("%s: rope_scaling must be an object with a string rope_type", where);
+            goto done;
+        }
+        if (strcmp(json_string_value(type), "llama3") == 0) {
+            c->rope_llama3 = 1;
+            if (json_num_field(rs, "factor", &c->rope_factor, where) ||
+                json_num_field(rs, "low_freq_factor", &c->rope_low_freq_factor, where) ||
+                json_num_field(rs, "high_freq_factor", &c->rope_high_freq_factor, where) ||
+                json_int_field(rs, "original_max_position_embeddings", &c->rope_original_max_pos,
+                               1, where))
+                goto done;
+        } else if (strcmp(json_string_value(type), "default") != 0) {
+            kv_seterr("%s: rope_scaling.rope_type \"%s\" is not supported (expected \"llama3\")",
+                      where, json_string_value(type));
+            goto done;
+        }
+    }
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    snprintf(c->name, sizeof c->name, "%s", base);
+    rc = config_validate(c, where);
+done:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- GGUF metadata ---- */
+
+static int gguf_int_key(const gguf_file *g, const char *arch, const char *suffix, int *out,
+                        int required)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (!gguf_has_key(g, key)) {
+        if (required) kv_seterr("%s: missing GGUF key %s", gguf_path(g), key);
+        return required ? KV_ERR : KV_OK;
+    }
+    int64_t v;
+    if (gguf_get_int(g, key, &v)) return KV_ERR;
+    if (v < 0 || v > INT32_MAX) {
+        kv_seterr("%s: GGUF key %s = %lld out of range", gguf_path(g), key, (long long)v);
+        return KV_ERR;
+    }
+    *out = (int)v;
+    return KV_OK;
+}
+
+static int gguf_float_key(const gguf_file *g, const char *arch, const char *suffix, double *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (!gguf_has_key(g, key)) return KV_OK;
+    return gguf_get_float(g, key, out);
+}
+
+/* llama.cpp stores Llama-3.1 rope scaling as a rope_freqs tensor of per-frequency divisors rather
+ * than as keys. The parameters are not recoverable in general, so accept the tensor only if it is
+ * exactly the Llama-3.1 rule (factor 8, low 1, high 4, original 8192) and use that rule. */
+static int gguf_rope_freqs(const gguf_file *g, model_config *c)
+{
+    const gguf_tensor *t = gguf_find_tensor(g, "rope_freqs.weight");
+    if (!t) return KV_OK;
+    int half = c->head_dim / 2;
+    if (t->dims[0] != half || t->n_dims != 1) {
+        kv_seterr("%s: tensor rope_freqs.weight: shape %lld, expected (%d)", gguf_path(g),
+                  (long long)t->dims[0], half);
+        return KV_ERR;
+    }
+    float *f = kv_malloc((size_t)half * sizeof *f);
+    if (gguf_tensor_to_f32(g, t, f)) {
+        free(f);
+        return KV_ERR;
+    }
+    const double factor = 8, low = 1, high = 4, orig = 8192;
+    for (int i = 0; i < half; i++) {
+        double freq = pow(c->rope_theta, -2.0 * i / c->head_dim);
+        double wavelen = 2 * M_PI / freq, want;
+        if (wavelen < orig / high) {
+            want = 1;
+        } else if (wavelen > orig / low) {
+            want = factor;
+        } else {
+            double smooth = (orig / wavelen - low) / (high - low);
+            want = 1.0 / ((1 - smooth) / factor + smooth);
+        }
+        if (fabs(f[i] - want) > ROPE_FREQS_RTOL * want) {
+            kv_seterr("%s: tensor rope_freqs.weight[%d] = %g, expected %g for Llama-3.1 rope "
+                      "scaling (factor 8, low 1, high 4, original 8192); other scalings are not "
+                      "supported", gguf_path(g), i, f[i], want);
+            free(f);
+            return KV_ERR;
+        }
+    }
+    free(f);
+    c->rope_llama3 = 1;
+    c->rope_factor = factor;
+    c->rope_low_freq_factor = low;
+    c->rope_high_freq_factor = high;
+    c->rope_original_max_pos = (int)orig;
+    return KV_OK;
+}
+
+static int config_from_gguf(const gguf_file *g, model_config *c)
+{
+    const char *path = gguf_path(g);
+    config_defaults(c);
+    const char *s;
+    size_t n;
+    if (gguf_get_string(g, "general.architecture", &s, &n)) return KV_ERR;
+    if (n != 5 || memcmp(s, "llama", 5) != 0) {
+        kv_seterr("%s: general.architecture \"%.*s\" is not supported (expected \"llama\")", path,
+                  (int)(n < 64 ? n : 64), s);
+        return KV_ERR;
+    }
+    const char *a = "llama";
+    c->head_dim = 0;
+    if (gguf_int_key(g, a, "embedding_length", &c->dim, 1) ||
+        gguf_int_key(g, a, "feed_forward_length", &c->hidden_dim, 1) ||
+        gguf_int_key(g, a, "block_count", &c->n_layers, 1) ||
+        gguf_int_key(g, a, "attention.head_count", &c->n_heads, 1) ||
+        gguf_int_key(g, a, "context_length", &c->max_seq_len, 0) ||
+        gguf_int_key(g, a, "attention.key_length", &c->head_dim, 0) ||
+        gguf_float_key(g, a, "rope.freq_base", &c->rope_theta) ||
+        gguf_float_key(g, a, "attention.layer_norm_rms_epsilon", &c->norm_eps))
+        return KV_ERR;
+    c->n_kv_heads = c->n_heads;
+    if (gguf_int_key(g, a, "attention.head_count_kv", &c->n_kv_heads, 0)) return KV_ERR;
+    if (c->head_dim == 0 && c->n_heads > 0) c->head_dim = c->dim / c->n_heads;
+    /* vocab: the explicit key, else the tokenizer's token list, else token_embd's rows */
+    if (gguf_int_key(g, a, "vocab_size", &c->vocab_size, 0)) return KV_ERR;
+    if (c->vocab_size == 0) {
+        int et;
+        const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
+        if (gguf_has_key(g, "tokenizer.ggml.tokens")) {
+            if (gguf_get_array_info(g, "tokenizer.ggml.tokens", &et, &n)) return KV_ERR;
+            c->vocab_size = n > INT32_MAX ? -1 : (int)n;
+        } else if (te && te->n_dims == 2) {
+            c->vocab_size = te->dims[1] > INT32_MAX ? -1 : (int)te->dims[1];
+        }
+    }
+    int64_t v;
+    if (gguf_has_key(g, "tokenizer.ggml.bos_token_id")) {
+        if (gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v)) return KV_ERR;
+        c->bos_id = (int)v;
+    }
+    if (gguf_has_key(g, "tokenizer.ggml.eos_token_id")) {
+        if (gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v)) return KV_ERR;
+        c->eos_id = (int)v;
+        c->eos_ids[c->n_eos_ids++] = c->eos_id;
+    }
+    char key[64];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    if (gguf_has_key(g, key)) {
+        if (gguf_get_string(g, key, &s, &n)) return KV_ERR;
+        if (!(n == 4 && memcmp(s, "none", 4) == 0) && !(n == 6 && memcmp(s, "llama3", 6) == 0)) {
+            kv_seterr("%s: %s \"%.*s\" is not supported (expected none or llama3)", path, key,
+                      (int)(n < 32 ? n : 32), s);
+            return KV_ERR;
+        }
+    }
+    c->tied_embeddings = gguf_find_tensor(g, "output.weight") == NULL;
+    if (gguf_has_key(g, "general.name")) {
+        if (gguf_get_string(g, "general.name", &s, &n)) return KV_ERR;
+        snprintf(c->name, sizeof c->name, "%.*s", (int)(n < 127 ? n : 127), s);
+    } else {
+        const char *base = strrchr(path, '/');
+        snprintf(c->name, sizeof c->name, "%s", base ? base + 1 : path);
+    }
+    if (config_validate(c, path)) return KV_ERR;
+    return gguf_rope_freqs(g, c);
+}
+
+static int path_is_gguf(const char *path)
+{
+    size_t n = strlen(path);
+    return !kv_is_dir(path) && n >= 5 && strcmp(path + n - 5, ".gguf") == 0;
+}
+
+int model_config_load(const char *path, model_config *cfg)
+{
+    if (kv_is_dir(path)) return config_from_json(path, cfg);
+    if (!kv_file_exists(path)) {
+        kv_seterr("%s: no such file or folder (expected an HF model folder or a .gguf file)", path);
+        return KV_ERR;
+    }
+    gguf_file *g;
+    if (gguf_open(path, &g)) return KV_ERR;
+    int rc = config_from_gguf(g, cfg);
+    gguf_close(g);
+    return rc;
+}
+
+/* ---- weights ---- */
+
+/* Where tensors come from: exactly one of g / st is set. */
+typedef struct {
+    gguf_file *g;
+    safetensors *st;
+    const char *path;
+} weight_source;
+
+/* Load the window rows [r0, r0+nr) x cols [c0, c0+nc) of a tensor whose full HF shape must be
+ * (rows, cols) (rows = 1 for vectors) into out. GGUF names use ggml dim order (dims[0] = cols). */
+static int source_load(const weight_source *src, const char *name, int64_t rows, int64_t cols,
+                       int64_t r0, int64_t nr, int64_t c0, int64_t nc, float *out)
+{
+    if (src->st) {
+        const safetensors_tensor *t = safetensors_find(src->st, name);
+        if (!t) {
+            kv_seterr("%s: tensor %s not found", src->path, name);
+            return KV_ERR;
+        }
+        int ok = rows == 1 ? (t->n_dims == 1 && t->shape[0] == cols)
+                           : (t->n_dims == 2 && t->shape[0] == rows && t->shape[1] == cols);
+        if (!ok) {
+            char got[96] = "";
+            for (int d = 0; d < t->n_dims && d < 4; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                         (long long)t->shape[d]);
+            if (rows == 1)
+                kv_seterr("%s: tensor %s: shape (%s), expected (%lld)", src->path, name, got,
+                          (long long)cols);
+            else
+                kv_seterr("%s: tensor %s: shape (%s), expected (%lld, %lld)", src->path, name, got,
+                          (long long)rows, (long long)cols);
+            return KV_ERR;
+        }
+        return safetensors_slice_to_f32(src->st, t, r0, nr, c0, nc, out);
+    }
+    const gguf_tensor *t = gguf_find_tensor(src->g, name);
+    if (!t) {
+        kv_seterr("%s: tensor %s not found", src->path, name);
+        return KV_ERR;
+    }
+    int ok = rows == 1 ? (t->n_dims == 1 && t->dims[0] == cols)
+                       : (t->n_dims == 2 && t->dims[0] == cols && t->dims[1] == rows);
+    if (!ok) {
+        kv_seterr("%s: tensor %s: ggml dims [%lld, %lld, %lld] (n_dims %d), expected [%lld, %lld]",
+                  src->path, name, (long long)t->dims[0], (long long)t->dims[1],
+                  (long long)t->dims[2], t->n_dims, (long long)cols, (long long)rows);
+        return KV_ERR;
+    }
+    if (c0 == 0 && nc == cols) return gguf_tensor_rows_to_f32(src->g, t, r0, nr, out);
+    /* column window: dequantize each needed row whole (blocks span columns), keep the window */
+    float *row = kv_malloc((size_t)cols * sizeof *row);
+    int rc = KV_OK;
+    for (int64_t r = 0; r < nr && rc == KV_OK; r++) {
+        rc = gguf_tensor_rows_to_f32(src->g, t, r0 + r, 1, row);
+        memcpy(out + r * nc, row + c0, (size_t)nc * sizeof *out);
+    }
+    free(row);
+    return rc;
+}
+
+/* llama.cpp's converter reorders each head's q/k rows for its interleaved RoPE:
+ * gguf row h*d + 2*i + j  <-  hf row h*d + j*(d/2) + i  (i < d/2, j < 2). Undo it in place. */
+static void unpermute_heads(float *w, int n_heads, int head_dim, int cols)
+{
+    int half = head_dim / 2;
+    size_t head_floats = (size_t)head_dim * cols;
+    float *tmp = kv_malloc(head_floats * sizeof *tmp);
+    for (int h = 0; h < n_heads; h++) {
+        float *hw = w + h * head_floats;
+        for (int i = 0; i < half; i++)
+            for (int j = 0; j < 2; j++)
+                memcpy(tmp + (size_t)(j * half + i) * cols, hw + (size_t)(2 * i + j) * cols,
+                       (size_t)cols * sizeof *tmp);
+        memcpy(hw, tmp, head_floats * sizeof *tmp);
+    }
+    free(tmp);
+}
+
+static int shard_check(const model_config *c, const model_shard *shard, model *m)
+{
+    int tp = shard ? shard->tp : 1, rank = shard ? shard->tp_rank : 0;
+    if (tp < 1 || rank < 0 || rank >= tp) {
+        kv_seterr("tensor parallel shard: rank %d of tp %d is invalid (need 0 <= rank < tp)", rank,
+                  tp);
+        return KV_ERR;
+    }
+    if (c->n_heads % tp || c->n_kv_heads % tp || c->hidden_dim % tp) {
+        kv_seterr("tensor parallel: tp = %d must divide num_attention_heads %d, "
+                  "num_key_value_heads %d and intermediate_size %d; choose tp among the common "
+                  "divisors", tp, c->n_heads, c->n_kv_heads, c->hidden_dim);
+        return KV_ERR;
+    }
+    m->shard.tp = tp;
+    m->shard.tp_rank = rank;
+    m->n_heads_local = c->n_heads / tp;
+    m->n_kv_heads_local = c->n_kv_heads / tp;
+    m->hidden_dim_local = c->hidden_dim / tp;
+    m->head0 = rank * m->n_heads_local;
+    m->kv_head0 = rank * m->n_kv_heads_local;
+    m->hidden0 = rank * m->hidden_dim_local;
+    return KV_OK;
+}
+
+/* Carve the arena: the local shapes of model.h. */
+static void weights_alloc(model *m)
+{
+    const model_config *c = &m->cfg;
+    size_t L = (size_t)c->n_layers, d = (size_t)c->dim, V = (size_t)c->vocab_size;
+    size_t nq = (size_t)m->n_heads_local * c->head_dim;
+    size_t nkv = (size_t)m->n_kv_heads_local * c->head_dim;
+    size_t hid = (size_t)m->hidden_dim_local;
+    size_t sizes[12] = {V * d, L * d, L * nq * d, L * nkv * d, L * nkv * d, L * d * nq, L * d,
+                        L * hid * d, L * hid * d, L * d * hid, d, c->tied_embeddings ? 0 : V * d};
+    size_t total = 0;
+    for (int i = 0; i < 12; i++) total += sizes[i];
+    model_weights *w = &m->w;
+    w->arena = kv_malloc(total * sizeof(float));
+    w->arena_floats = total;
+    float **ptrs[12] = {&w->tok_embeddings, &w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo,
+                        &w->ffn_norm, &w->w_gate, &w->w_up, &w->w_down, &w->out_norm, &w->lm_head};
+    float *p = w->arena;
+    for (int i = 0; i < 12; i++) {
+        *ptrs[i] = p;
+        p += sizes[i];
+    }
+    if (c->tied_embeddings) w->lm_head = w->tok_embeddings;
+}
+
+/* Per-layer tensor names: GGUF suffix after "blk.N.", HF suffix after "model.layers.N.". */
+enum { T_ATTN_NORM, T_Q, T_K, T_V, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN, T_COUNT };
+static const char *gguf_layer_names[T_COUNT] = {
+    "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+    "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"};
+static const char *hf_layer_names[T_COUNT] = {
+    "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+
+static int weights_load(model *m, const weight_source *src)
+{
+    const model_config *c = &m->cfg;
+    model_weights *w = &m->w;
+    int is_gguf = src->g != NULL;
+    int64_t d = c->dim, hd = c->head_dim, V = c->vocab_size;
+    int64_t nq = (int64_t)c->n_heads * hd, nkv = (int64_t)c->n_kv_heads * hd;
+    int64_t lq = (int64_t)m->n_heads_local * hd, lkv = (int64_t)m->n_kv_heads_local * hd;
+    int64_t q0 = (int64_t)m->head0 * hd, kv0 = (int64_t)m->kv_head0 * hd;
+    int64_t hid = c->hidden_dim, lh = m->hidden_dim_local, h0 = m->hidden0;
+    if (source_load(src, is_gguf ? "token_embd.weight" : "model.embed_tokens.weight", V, d, 0, V,
+                    0, d, w->tok_embeddings) ||
+        source_load(src, is_gguf ? "output_norm.weight" : "model.norm.weight", 1, d, 0, 1, 0, d,
+                    w->out_norm))
+        return KV_ERR;
+    if (!c->tied_embeddings &&
+        source_load(src, is_gguf ? "output.weight" : "lm_head.weight", V, d, 0, V, 0, d,
+                    w->lm_head))
+        return KV_ERR;
+    for (int l = 0; l < c->n_layers; l++) {
+        /* full shape (rows, cols), window (r0, nr, c0, nc), destination */
+        struct {
+            int64_t rows, cols, r0, nr, c0, nc;
+            float *dst;
+        } spec[T_COUNT] = {
+            [T_ATTN_NORM] = {1, d, 0, 1, 0, d, w->attn_norm + l * d},
+            [T_Q] = {nq, d, q0, lq, 0, d, w->wq + l * lq * d},
+            [T_K] = {nkv, d, kv0, lkv, 0, d, w->wk + l * lkv * d},
+            [T_V] = {nkv, d, kv0, lkv, 0, d, w->wv + l * lkv * d},
+            [T_O] = {d, nq, 0, d, q0, lq, w->wo + l * d * lq},
+            [T_FFN_NORM] = {1, d, 0, 1, 0, d, w->ffn_norm + l * d},
+            [T_GATE] = {hid, d, h0, lh, 0, d, w->w_gate + l * lh * d},
+            [T_UP] = {hid, d, h0, lh, 0, d, w->w_up + l * lh * d},
+            [T_DOWN] = {d, hid, 0, d, h0, lh, w->w_down + l * d * lh},
+        };
+        for (int k = 0; k < T_COUNT; k++) {
+            char name[128];
+            if (is_gguf)
+                snprintf(name, sizeof name, "blk.%d.%s", l, gguf_layer_names[k]);
+            else
+                snprintf(name, sizeof name, "model.layers.%d.%s", l, hf_layer_names[k]);
+            if (source_load(src, name, spec[k].rows, spec[k].cols, spec[k].r0, spec[k].nr,
+                            spec[k].c0, spec[k].nc, spec[k].dst))
+                return KV_ERR;
+        }
+        if (is_gguf) {
+            unpermute_heads(spec[T_Q].dst, m->n_heads_local, c->head_dim, c->dim);
+            unpermute_heads(spec[T_K].dst, m->n_kv_heads_local, c->head_dim, c->dim);
+        }
+    }
+    return KV_OK;
+}
+
+void model_free(model *m)
+{
+    if (!m) return;
+    free(m->w.arena);
+    memset(&m->w, 0, sizeof m->w);
+}
+
+int model_load(const char *path, const model_shard *shard, model *m)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    weight_source src = {.path = path};
+    int rc = KV_ERR;
+    if (kv_is_dir(path)) {
+        if (config_from_json(path, &m->cfg) || safetensors_open(path, &src.st)) goto done;
+        sha256_ctx h;
+        char st_hash[65], cfg_path[1100];
+        safetensors_header_hash(src.st, st_hash);
+        sha256_init(&h);
+        sha256_update(&h, st_hash, 64);
+        char *cfg_text;
+        size_t cfg_len;
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", path);
+        if (kv_read_file(cfg_path, &cfg_text, &cfg_len)) goto done;
+        sha256_update(&h, cfg_text, cfg_len);
+        free(cfg_text);
+        sha256_hex_final(&h, m->hash);
+        /* a checkpoint without lm_head.weight ties it even if config.json does not say so */
+        if (!m->cfg.tied_embeddings && !safetensors_find(src.st, "lm_head.weight")) {
+            kv_seterr("%s: tensor lm_head.weight not found and tie_word_embeddings is false in "
+                      "config.json", path);
+            goto done;
+        }
+    } else if (path_is_gguf(path) || kv_file_exists(path)) {
+        if (gguf_open(path, &src.g) || config_from_gguf(src.g, &m->cfg)) goto done;
+        const void *hp;
+        size_t hn;
+        gguf_header_span(src.g, &hp, &hn);
+        sha256_hex(hp, hn, m->hash);
+    } else {
+        kv_seterr("%s: no such file or folder (expected an HF model folder or a .gguf file)", path);
+        goto done;
+    }
+    if (shard_check(&m->cfg, shard, m)) goto done;
+    weights_alloc(m);
+    rc = weights_load(m, &src);
+done:
+    if (src.g) gguf_close(src.g);
+    if (src.st) safetensors_close(src.st);
+    if (rc != KV_OK) model_free(m);
+    return rc;
+}
+
+/* ---- random weights ----
+ * Models of the real shapes with random weights, for benchmarks and tests that need the size of a
+ * checkpoint but not its values. Weights are N(0, 0.02) from a counter-based generator keyed by
+ * (seed, tensor, element index in the FULL tensor), so the values do not depend on the thread
+ * count and a tensor-parallel rank's slice equals the same slice of the tp = 1 model. Norms are 1. */
+
+#define RANDOM_WEIGHT_STD 0.02
+
+typedef struct {
+    const char *name;
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, max_seq_len, tied;
+    double theta, eps;
+    int llama3;
+    int bos_id, eos_ids[3], n_eos;
+} random_shape;
+
+static const random_shape random_shapes[] = {
+    {"smollm2-135m", 576, 1536, 30, 9, 3, 49152, 8192, 1, 100000.0, 1e-5, 0, 1, {2}, 1},
+    /* Llama-3.1-8B-Instruct: rope scaling factor 8, low 1, high 4, original 8192 */
+    {"llama3-8b", 4096, 14336, 32, 32, 8, 128256, 131072, 0, 500000.0, 1e-5, 1, 128000,
+     {128001, 128008, 128009}, 3},
+    {"llama3-70b", 8192, 28672, 80, 64, 8, 128256, 131072, 0, 500000.0, 1e-5, 1, 128000,
+     {128001, 128008, 128009}, 3},
+};
+
+/* splitmix64: a good 64-bit mix of a counter (Steele et al.), the core of the generator */
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Standard normal for element `i` of stream `key` (Box-Muller on two 32-bit uniforms). */
+static float random_normal(uint64_t key, uint64_t i)
+{
+    uint64_t r = splitmix64(key ^ splitmix64(i));
+    double u1 = ((double)(r >> 32) + 1.0) / 4294967297.0; /* (0, 1): log stays finite */
+    double u2 = (double)(r & 0xffffffffu) / 4294967296.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+/* Fill the window rows [r0, r0+nr) x cols [c0, c0+nc) of a full (rows x cols) random tensor. */
+static void random_fill(float *out, uint64_t key, int64_t cols, int64_t r0, int64_t nr, int64_t c0,
+                        int64_t nc)
+{
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t c = 0; c < nc; c++)
+            out[r * nc + c] = (float)RANDOM_WEIGHT_STD *
+                              random_normal(key, (uint64_t)(r0 + r) * (uint64_t)cols +
+                                                     (uint64_t)(c0 + c));
+}
+
+static uint64_t tensor_key(unsigned seed, int layer, int which)
+{
+    return splitmix64(((uint64_t)seed << 32) ^ ((uint64_t)(layer + 1) << 8) ^ (uint64_t)which);
+}
+
+int model_init_random(const char *shape, unsigned seed, const model_shard *shard, model *m)
+{
+    memset(m, 0, sizeof *m);
+    const random_shape *s = NULL;
+    for (size_t i = 0; i < sizeof random_shapes / sizeof *random_shapes; i++)
+        if (strcmp(random_shapes[i].name, shape) == 0) s = &random_shapes[i];
+    if (!s) {
+        kv_seterr("unknown random model shape \"%s\" (expected smollm2-135m, llama3-8b or "
+                  "llama3-70b)", shape);
+        return KV_ERR;
+    }
+    model_config *c = &m->cfg;
+    c->dim = s->dim;
+    c->hidden_dim = s->hidden_dim;
+    c->n_layers = s->n_layers;
+    c->n_heads = s->n_heads;
+    c->n_kv_heads = s->n_kv_heads;
+    c->head_dim = s->dim / s->n_heads;
+    c->vocab_size = s->vocab_size;
+    c->max_seq_len = s->max_seq_len;
+    c->rope_theta = s->theta;
+    c->norm_eps = s->eps;
+    c->rope_llama3 = s->llama3;
+    if (s->llama3) {
+        c->rope_factor = 8;
+        c->rope_low_freq_factor = 1;
+        c->rope_high_freq_factor = 4;
+        c->rope_original_max_pos = 8192;
+    }
+    c->tied_embeddings = s->tied;
+    c->bos_id = s->bos_id;
+    c->n_eos_ids = s->n_eos;
+    memcpy(c->eos_ids, s->eos_ids, sizeof s->eos_ids);
+    c->eos_id = s->eos_ids[0];
+    snprintf(c->name, sizeof c->name, "random:%s", shape);
+    snprintf(c->arch, sizeof c->arch, "llama");
+    snprintf(m->path, sizeof m->path, "random:%s:%u", shape, seed);
+    sha256_hex(m->path, strlen(m->path), m->hash);
+    if (shard_check(c, shard, m)) return KV_ERR;
+    weights_alloc(m);
+
+    model_weights *w = &m->w;
+    int64_t d = c->dim, hd = c->head_dim, V = c->vocab_size;
+    int64_t nq = (int64_t)c->n_heads * hd;
+    int64_t lq = (int64_t)m->n_heads_local * hd, lkv = (int64_t)m->n_kv_heads_local * hd;
+    int64_t q0 = (int64_t)m->head0 * hd, kv0 = (int64_t)m->kv_head0 * hd;
+    int64_t hid = c->hidden_dim, lh = m->hidden_dim_local, h0 = m->hidden0;
+    random_fill(w->tok_embeddings, tensor_key(seed, -1, 0), d, 0, V, 0, d);
+    if (!c->tied_embeddings) random_fill(w->lm_head, tensor_key(seed, -1, 1), d, 0, V, 0, d);
+    for (int64_t i = 0; i < d; i++) w->out_norm[i] = 1.0f;
+    for (int64_t i = 0; i < (int64_t)c->n_layers * d; i++) w->attn_norm[i] = w->ffn_norm[i] = 1.0f;
+    for (int l = 0; l < c->n_layers; l++) {
+        random_fill(w->wq + l * lq * d, tensor_key(seed, l, 1), d, q0, lq, 0, d);
+        random_fill(w->wk + l * lkv * d, tensor_key(seed, l, 2), d, kv0, lkv, 0, d);
+        random_fill(w->wv + l * lkv * d, tensor_key(seed, l, 3), d, kv0, lkv, 0, d);
+        random_fill(w->wo + l * d * lq, tensor_key(seed, l, 4), nq, 0, d, q0, lq);
+        random_fill(w->w_gate + l * lh * d, tensor_key(seed, l, 5), d, h0, lh, 0, d);
+        random_fill(w->w_up + l * lh * d, tensor_key(seed, l, 6), d, h0, lh, 0, d);
+        random_fill(w->w_down + l * d * lh, tensor_key(seed, l, 7), hid, 0, d, h0, lh);
+    }
+    return KV_OK;
+}
