@@ -7,10 +7,10 @@
 
 #include "engine/util.h"
 
-uint64_t done_key(const char *model, const char *task, int sample, const char *variant_key)
+uint64_t done_key(const char *model_name, const char *task, int sample, const char *variant_key)
 {
     uint64_t h = KV_FNV_SEED;
-    h = kv_fnv1a(model, strlen(model) + 1, h);
+    h = kv_fnv1a(model_name, strlen(model_name) + 1, h);
     h = kv_fnv1a(task, strlen(task) + 1, h);
     h = kv_fnv1a(&sample, sizeof sample, h);
     return kv_fnv1a(variant_key, strlen(variant_key), h);

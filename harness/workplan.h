@@ -39,7 +39,7 @@ typedef struct {
     int sorted;
 } done_set;
 
-uint64_t done_key(const char *model, const char *task, int sample, const char *variant_key);
+uint64_t done_key(const char *model_name, const char *task, int sample, const char *variant_key);
 void done_add(done_set *d, uint64_t key);
 int done_has(done_set *d, uint64_t key);
 void done_free(done_set *d);

@@ -1,0 +1,370 @@
+/* exec: item executors (the real engine and the fake test seam), storing an item with its
+ * provenance, and the planner's scan of task files (see exec.h). */
+#include "harness/exec.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "engine/util.h"
+#include "harness/longbench.h"
+
+void exec_ctx_init(exec_ctx *c, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int rank,
+                   int world)
+{
+    memset(c, 0, sizeof *c);
+    c->s = s, c->vars = vars, c->nv = nv, c->out_dir = out_dir, c->rank = rank, c->world = world;
+    c->tp = 1;
+    c->loaded_model = -1;
+    c->task_samples = kv_calloc(s->n_tasks, sizeof *c->task_samples);
+    c->task_n = kv_calloc(s->n_tasks, sizeof *c->task_n);
+    c->task_hash = kv_calloc(s->n_tasks, sizeof *c->task_hash);
+    gethostname(c->host, sizeof c->host - 1);
+    snprintf(c->device, sizeof c->device, "%s", exec_fake_selected(s) ? "fake" : "unknown");
+}
+
+void exec_ctx_free(exec_ctx *c)
+{
+    if (c->engine) engine_close(c->engine);
+    for (int t = 0; t < c->s->n_tasks; t++) {
+        if (c->task_samples[t]) lb_samples_free((lb_sample *)c->task_samples[t], c->task_n[t]);
+        free(c->task_hash[t]);
+    }
+    free(c->task_samples), free(c->task_n), free(c->task_hash);
+    memset(c, 0, sizeof *c);
+}
+
+int exec_fake_selected(const sweep *s)
+{
+    const char *e = getenv("KVBENCH_FAKE_ENGINE");
+    return s->engine.fake || (e && *e && strcmp(e, "0"));
+}
+
+static int ensure_task(exec_ctx *c, int ti)
+{
+    if (c->task_samples[ti]) return KV_OK;
+    char path[4096];
+    sweep_task_path(c->s, c->s->tasks[ti], path, sizeof path);
+    char *bytes;
+    size_t len;
+    if (kv_read_file(path, &bytes, &len) != KV_OK) return KV_ERR;
+    char h[17];
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)kv_fnv1a(bytes, len, KV_FNV_SEED));
+    free(bytes);
+    lb_sample *all;
+    if (lb_load_all(path, &all, &c->task_n[ti]) != KV_OK) return KV_ERR;
+    c->task_samples[ti] = all;
+    c->task_hash[ti] = kv_strdup(h);
+    return KV_OK;
+}
+
+static const lb_sample *sample_at(exec_ctx *c, int ti, int idx)
+{
+    if (idx < 0 || idx >= c->task_n[ti]) {
+        kv_seterr("sample %d of task %s is beyond the end of its file (%d samples)", idx, c->s->tasks[ti],
+                  c->task_n[ti]);
+        return NULL;
+    }
+    return &((const lb_sample *)c->task_samples[ti])[idx];
+}
+
+static void fill_variant_columns(exec_ctx *c, const work_item *it, item_record *rec)
+{
+    for (int j = 0; j < it->n_variants; j++) {
+        const sweep_variant *sv = &c->vars[it->variants[j]];
+        rec->var_key[j] = kv_strdup(sv->key);
+        rec->var_label[j] = kv_strdup(sv->label);
+        rec->var_method[j] = kv_strdup(sv->v.method->display);
+        rec->var_budget[j] = sv->budget;
+    }
+}
+
+/* ---- the fake executor (TEST SEAM) ------------------------------------------------------ */
+
+/* A deterministic stand-in for a model: the prediction is a prefix of the first reference answer
+ * whose length grows with the budget and varies with the (sample, variant) hash, so tables have
+ * per-method, per-budget structure and every rerun gives the same bytes. */
+int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t)
+{
+    if (ensure_task(c, it->task) != KV_OK) return KV_ERR;
+    const lb_task *task = lb_task_find(c->s->tasks[it->task]);
+    item_record_alloc(rec, it->n_samples, it->n_variants);
+    fill_variant_columns(c, it, rec);
+    double ms_per_ktok = c->s->engine.fake_ms_per_ktok;
+    const char *env = getenv("KVBENCH_FAKE_MS_PER_KTOK");
+    if (env) ms_per_ktok = atof(env);
+    for (int k = 0; k < it->n_samples; k++) {
+        if (c->stop && *c->stop > 1) return 0;
+        const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
+        if (!smp) return KV_ERR;
+        sample_info *si = &rec->samples[k];
+        size_t chars = strlen(smp->context) + strlen(smp->input) + strlen(task->template_text);
+        si->index = it->samples[k];
+        si->id = kv_strdup(smp->id);
+        si->prompt_tokens_raw = (int)(chars / 4) + 1;
+        int maxp = c->s->models[it->model].max_prompt_tokens;
+        si->prompt_tokens = maxp > 0 && si->prompt_tokens_raw > maxp ? maxp : si->prompt_tokens_raw;
+        double sim = ms_per_ktok * si->prompt_tokens / 1000.0 / 1000.0;
+        double t0 = kv_now();
+        if (sim > 0) {
+            struct timespec ts = {(time_t)sim, (long)((sim - (double)(time_t)sim) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        si->prefill_s = kv_now() - t0;
+        t->prefill += si->prefill_s;
+        const char *ans = smp->n_answers > 0 ? smp->answers[0] : "";
+        size_t alen = strlen(ans);
+        for (int j = 0; j < it->n_variants; j++) {
+            const sweep_variant *sv = &c->vars[it->variants[j]];
+            var_result *r = &rec->res[(size_t)k * it->n_variants + j];
+            uint64_t h = kv_fnv1a(sv->key, strlen(sv->key), kv_fnv1a(smp->id, strlen(smp->id), KV_FNV_SEED));
+            double q = sv->budget <= 0 ? 1.0 : 0.35 + 0.65 * sv->budget / (sv->budget + 0.25 * si->prompt_tokens);
+            q *= 0.85 + 0.15 * (double)(h % 1000) / 999.0;
+            size_t keep = (size_t)(q * (double)alen + 0.5);
+            if (keep > alen) keep = alen;
+            r->prediction = kv_malloc(keep + 1);
+            memcpy(r->prediction, ans, keep);
+            r->prediction[keep] = 0;
+            r->n_generated = (int)(keep / 4) + 1;
+            r->stopped = 1;
+            int kept = sv->budget > 0 && sv->budget < si->prompt_tokens ? sv->budget : si->prompt_tokens;
+            r->kept_mean = kept, r->kept_min = kept, r->kept_max = kept, r->kept_expected = kept;
+            double t1 = kv_now();
+            if (lb_score_sample(task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
+                                (const char *const *)smp->all_classes, smp->n_classes, &r->score) != KV_OK)
+                r->score = NAN;
+            t->score += kv_now() - t1;
+        }
+        t->samples++;
+    }
+    return 1;
+}
+
+/* ---- the real executor ------------------------------------------------------------------ */
+
+static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
+{
+    if (c->loaded_model == mi) return KV_OK;
+    if (c->engine) engine_close(c->engine), c->engine = NULL;
+    c->loaded_model = -1;
+    const sweep_model *m = &c->s->models[mi];
+    engine_opts o = {.backend = c->s->engine.backend, .threads = c->s->engine.threads, .tp = c->tp,
+                     .tp_rank = c->tp_rank, .tp_comm = c->tp_comm};
+    double t0 = kv_now();
+    if (engine_open(m->path, &o, &c->engine) != KV_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", kv_lasterr());
+        kv_seterr("cannot load model '%s' (%s): %s", m->name, m->path, msg);
+        return KV_ERR;
+    }
+    double dt = kv_now() - t0;
+    t->load += dt;
+    c->load_s_pending += dt;
+    c->loaded_model = mi;
+    snprintf(c->device, sizeof c->device, "%s", engine_backend_name(c->engine));
+    return KV_OK;
+}
+
+int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t)
+{
+    const sweep *s = c->s;
+    const sweep_model *m = &s->models[it->model];
+    if (ensure_model(c, it->model, t) != KV_OK || ensure_task(c, it->task) != KV_OK) return KV_ERR;
+    const tokenizer *tok = engine_tokenizer(c->engine);
+    const lb_task *task = lb_task_find(s->tasks[it->task]);
+    chat_format cf = lb_chat_for(s->preset, m->family, task);
+    if (m->chat && !strcmp(m->chat, "native"))
+        cf = chat_detect(tok);
+    else if (m->chat && chat_format_parse(m->chat, &cf) != KV_OK)
+        return KV_ERR;
+    int maxp = m->max_prompt_tokens > 0 ? m->max_prompt_tokens : lb_max_prompt_tokens(m->family);
+    lb_gen_rules rules;
+    if (lb_gen_rules_get(task, s->preset, tok, m->stop_ids, m->n_stop_ids, &rules) != KV_OK) return KV_ERR;
+    if (s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < rules.max_new_tokens)
+        rules.max_new_tokens = s->engine.max_new_tokens;
+    gen_params gp;
+    lb_gen_rules_params(&rules, &gp);
+    item_record_alloc(rec, it->n_samples, it->n_variants);
+    fill_variant_columns(c, it, rec);
+    variant *vars = kv_malloc(sizeof *vars * (size_t)it->n_variants);
+    for (int j = 0; j < it->n_variants; j++) vars[j] = c->vars[it->variants[j]].v;
+    gen_result *out = kv_calloc(it->n_variants, sizeof *out);
+    const model_config *cfg = engine_config(c->engine);
+    int rc = 1;
+    for (int k = 0; k < it->n_samples && rc == 1; k++) {
+        if (c->stop && *c->stop > 1) {
+            rc = 0;
+            break;
+        }
+        const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
+        if (!smp) {
+            rc = KV_ERR;
+            break;
+        }
+        lb_prompt p;
+        if (lb_prompt_build(tok, task, smp, cf, maxp, &p) != KV_OK) {
+            rc = KV_ERR;
+            break;
+        }
+        sample_info *si = &rec->samples[k];
+        si->index = it->samples[k];
+        si->id = kv_strdup(smp->id);
+        si->prompt_tokens_raw = p.n_full;
+        si->prompt_tokens = p.n;
+        gen_timing gt = {0};
+        if (engine_generate(c->engine, p.ids, p.n, vars, it->n_variants, &gp, out, &gt) != KV_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", kv_lasterr());
+            kv_seterr("generation failed on %s sample %d (%s): %s", task->name, si->index, smp->id, msg);
+            lb_prompt_free(&p);
+            rc = KV_ERR;
+            break;
+        }
+        si->prefill_s = gt.prefill_s, si->compress_s = gt.compress_s, si->decode_s = gt.decode_s;
+        t->prefill += gt.prefill_s, t->compress += gt.compress_s, t->decode += gt.decode_s;
+        double t1 = kv_now();
+        for (int j = 0; j < it->n_variants && rc == 1; j++) {
+            var_result *r = &rec->res[(size_t)k * it->n_variants + j];
+            size_t len;
+            if (lb_prediction_text(tok, out[j].ids, out[j].n_ids, &r->prediction, &len) != KV_OK) rc = KV_ERR;
+            r->n_generated = out[j].n_ids;
+            r->stopped = out[j].stopped;
+            r->kept_mean = out[j].kept_mean, r->kept_min = out[j].kept_min, r->kept_max = out[j].kept_max;
+            r->kept_expected = vars[j].method->expected_kept
+                                   ? vars[j].method->expected_kept(&vars[j], cfg, p.n, 0)
+                                   : -1;
+            if (rc == 1 && lb_score_sample(task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
+                                           (const char *const *)smp->all_classes, smp->n_classes,
+                                           &r->score) != KV_OK) {
+                fprintf(stderr, "kvbench: warning: %s sample %d cannot be scored: %s\n", task->name, si->index,
+                        kv_lasterr());
+                r->score = NAN;
+            }
+            gen_result_free(&out[j]);
+        }
+        t->score += kv_now() - t1;
+        t->samples++;
+        lb_prompt_free(&p);
+    }
+    free(out);
+    free(vars);
+    return rc;
+}
+
+/* ---- storing an item -------------------------------------------------------------------- */
+
+static char *hex64(uint64_t h)
+{
+    char *b = kv_malloc(17);
+    snprintf(b, 17, "%016llx", (unsigned long long)h);
+    return b;
+}
+
+int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing *t, int *dropped)
+{
+    const sweep *s = c->s;
+    item_record rec;
+    memset(&rec, 0, sizeof rec);
+    *dropped = 0;
+    int rc = fn(c, it, &rec, t);
+    if (rc != 1 || c->tp_rank != 0) {
+        item_record_free(&rec);
+        if (rc == 0) *dropped = 1;
+        if (rc == 0 || rc == 1) t->items += rc == 1;
+        return rc == KV_ERR ? KV_ERR : KV_OK;
+    }
+    const sweep_model *m = &s->models[it->model];
+    item_prov *p = &rec.prov;
+    char path[4096], created[64];
+    sweep_task_path(s, s->tasks[it->task], path, sizeof path);
+    store_utc_now(created, sizeof created);
+    p->sweep = kv_strdup(s->name);
+    p->sweep_hash = hex64(s->hash);
+    p->model = kv_strdup(m->name);
+    p->model_path = kv_strdup(m->path);
+    p->model_hash = kv_strdup(c->engine ? engine_model_hash(c->engine) : "fake");
+    p->family = kv_strdup(m->family);
+    p->dtype = kv_strdup(m->dtype);
+    p->chat = kv_strdup(m->chat ? m->chat : "preset");
+    p->max_prompt_tokens = m->max_prompt_tokens;
+    p->tensor_parallel = m->tensor_parallel;
+    p->n_stop_ids = m->n_stop_ids;
+    memcpy(p->stop_ids, m->stop_ids, sizeof p->stop_ids);
+    p->task = kv_strdup(s->tasks[it->task]);
+    p->data_file = kv_strdup(path);
+    p->data_hash = kv_strdup(c->task_hash[it->task] ? c->task_hash[it->task] : "");
+    p->preset = kv_strdup(preset_name(s->preset));
+    p->max_new_tokens = s->engine.max_new_tokens;
+    p->engine_rev = kv_strdup(store_engine_rev());
+    p->host = kv_strdup(c->host);
+    p->device = kv_strdup(c->device);
+    p->backend = kv_strdup(exec_fake_selected(s) ? "fake" : s->engine.backend);
+    p->created = kv_strdup(created);
+    p->rank = c->rank;
+    p->world = c->world;
+    p->load_s = c->load_s_pending;
+    c->load_s_pending = 0;
+    double t0 = kv_now();
+    int wrc = store_write_item(c->out_dir, it->file, &rec, c->rank);
+    t->io += kv_now() - t0;
+    item_record_free(&rec);
+    if (wrc != KV_OK) return KV_ERR;
+    t->items++;
+    return KV_OK;
+}
+
+/* ---- planning scan ---------------------------------------------------------------------- */
+
+int exec_scan_task(const sweep *s, int ti, task_data *out)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    sweep_task_path(s, s->tasks[ti], path, sizeof path);
+    char *bytes;
+    size_t len;
+    if (kv_read_file(path, &bytes, &len) != KV_OK) return KV_ERR;
+    out->hash = kv_fnv1a(bytes, len, KV_FNV_SEED);
+    free(bytes);
+    const lb_task *task = lb_task_find(s->tasks[ti]);
+    lb_reader *r;
+    if (lb_reader_open(path, &r) != KV_OK) return KV_ERR;
+    int cap = 64;
+    out->index = kv_malloc(sizeof(int) * (size_t)cap);
+    out->est_tokens = kv_malloc(sizeof(int) * (size_t)cap);
+    lb_sample smp;
+    int rc, i = 0;
+    while ((rc = lb_reader_next(r, &smp)) == 1) {
+        if (sweep_sample_selected(s, i)) {
+            if (out->n == cap) {
+                cap *= 2;
+                out->index = kv_realloc(out->index, sizeof(int) * (size_t)cap);
+                out->est_tokens = kv_realloc(out->est_tokens, sizeof(int) * (size_t)cap);
+            }
+            /* ~4 characters per token for English BPE vocabularies; the truncation cap is
+             * applied by the planner per model. */
+            size_t chars = strlen(smp.context) + strlen(smp.input) + strlen(task->template_text);
+            out->index[out->n] = i;
+            out->est_tokens[out->n] = (int)(chars / 4) + 1;
+            out->n++;
+        }
+        lb_sample_free(&smp);
+        i++;
+    }
+    lb_reader_close(r);
+    out->n_in_file = i;
+    if (rc != 0) {
+        task_data_free(out);
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
+void task_data_free(task_data *d)
+{
+    free(d->index), free(d->est_tokens);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,74 @@
+/* reduce: merge a result folder's item files into DIR/summary.h5, DIR/tables.md, DIR/scores.csv
+ * and DIR/plots/<model>.svg (DESIGN §6). Duplicated results (the same model, task, sample and
+ * variant in two item files) are dropped deterministically: the file whose path sorts first wins.
+ * Tables and CSV are written by longbench.h's writers; the per-task score is lb_task_score over
+ * the per-sample scores in sample order.
+ *
+ * summary.h5 (format "kvbench-summary-1"; every string variable-length UTF-8, every group a set of
+ * equal-length 1-D column datasets, so h5py reads a column with f["scores/score"][:]):
+ *   /scores       one row per (model, variant, score name): model, budget (0 = FullKV), method
+ *                 (display name), label (table row), variant (every knob), kind ("task",
+ *                 "category", "avg"), name (task/category name or "Avg"), score (rounded, as in
+ *                 the tables; NaN when missing), n_samples
+ *   /predictions  one row per (model, task, sample, variant): model, task, sample (index in the
+ *                 task file), sample_id, variant, label, method, budget, prediction, score (raw,
+ *                 0..1), n_generated, stopped, kept_mean, kept_min, kept_max, kept_expected,
+ *                 prompt_tokens_raw, prompt_tokens, item (row of /provenance/items)
+ *   /variants     key, label, method, budget
+ *   /provenance   attributes format, created, engine_rev, n_items, duplicates_dropped; and
+ *                 /provenance/items columns: path, sweep, sweep_hash, model, model_path,
+ *                 model_hash, family, dtype, chat, task, data_file, data_hash, preset, engine_rev,
+ *                 host, device, backend, created, rank, world, max_prompt_tokens, tensor_parallel,
+ *                 max_new_tokens, load_s, io_s
+ */
+#ifndef KV_REDUCE_H
+#define KV_REDUCE_H
+
+#include <stdio.h>
+
+#include "harness/longbench.h"
+#include "harness/store.h"
+
+typedef struct {
+    const char *model, *task, *key, *label, *method, *id, *pred; /* point into the item records */
+    int budget, sample, item;
+    const var_result *r;
+    const sample_info *si;
+} pred_row;
+
+/* One table cell group: (model, variant) with its 16 task scores and aggregates. */
+typedef struct {
+    const char *model, *key, *label, *method;
+    int budget;
+    double task[16];       /* rounded task scores, NAN when missing */
+    int n_samples[16];
+    long long cat_h[6], avg_h;
+} score_row;
+
+typedef struct {
+    char **paths;
+    int n_items;
+    item_record *items;
+    pred_row *rows;        /* de-duplicated, sorted by (model, key, task, sample) */
+    int n_rows;
+    int duplicates;
+    score_row *scores;
+    int n_scores;
+} reduced;
+
+/* Read and merge every item file of DIR. Damaged files are errors (named). */
+int reduce_load(const char *dir, int remove_stale, reduced *r);
+void reduce_free(reduced *r);
+
+/* Write summary.h5, tables.md, scores.csv and plots/ (each through a temporary + rename). */
+int reduce_write(const char *dir, const reduced *r);
+
+/* Fill lb_result_rows for the tables: FullKV (budget 0) rows repeat under every budget of their
+ * model. Rows in table order. The caller frees *out. Filters may be NULL / budget < 0. */
+int reduce_table_rows(const reduced *r, const char *hardware, lb_result_row **out, int *n);
+
+/* An SVG figure per model: Avg and the six categories vs budget, one line per method, FullKV as
+ * a dashed horizontal reference line. */
+int reduce_plot_model(const reduced *r, const char *model_name, FILE *f);
+
+#endif
