@@ -264,10 +264,10 @@ int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
                 x1 - x0, y0 - y1);
 #define XPOS(b) (nb > 1 ? x0 + 10 + (double)(b) * (x1 - x0 - 20) / (nb - 1) : (x0 + x1) / 2.0)
 #define YPOS(v) (y0 - ((v) - lo) / (hi - lo) * (y0 - y1))
-        for (int k = 0; k <= 4; k++) {
-            double v = lo + (hi - lo) * k / 4;
+        double step = 5 * fmax(1, round((hi - lo) / 20));
+        for (double v = lo; v <= hi + 1e-9; v += step) {
             fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                       "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n",
+                       "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
                     x0, YPOS(v), x1, YPOS(v), x0 - 4, YPOS(v) + 4, v);
         }
         for (int b = 0; b < nb; b++)

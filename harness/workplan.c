@@ -74,6 +74,10 @@ double cost_params(const sweep_model *m)
 
 double cost_sample(const sweep_model *m, const cost_device *dev, int L, int n_new, int nv, double kept)
 {
+    /* Config not read (fake engine): a 1B-class stand-in keeps the ordering by length. */
+    static const sweep_model generic = {.n_layers = 16, .n_heads = 32, .n_kv_heads = 8, .dim = 2048,
+                                        .hidden_dim = 8192, .vocab_size = 128256, .head_dim = 64};
+    if (m->n_layers <= 0) m = &generic;
     double P = cost_params(m);
     double hd = m->head_dim ? m->head_dim : (m->n_heads ? (double)m->dim / m->n_heads : 0);
     /* Prefill: 2 FLOPs per parameter per token, plus causal attention (QK^T and PV, half the square). */
@@ -191,6 +195,8 @@ int workplan_expand(const sweep *s, const sweep_variant *vars, int nv, const tas
                                  : max_new[ti];
                     it->cost += cost_sample(m, &dev, p[k].tokens, nn, it->n_variants, kept);
                 }
+                /* A TP group of T ranks shares the work of one copy of the model. */
+                it->cost /= m->tensor_parallel > 0 ? m->tensor_parallel : 1;
                 snprintf(it->file, sizeof it->file, "items/%s/%s/s%d-n%d-%016llx.h5", m->name, s->tasks[ti],
                          it->samples[0], it->n_samples, (unsigned long long)h);
                 a = b;
