@@ -89,20 +89,16 @@ typedef struct {
     int budget;   /* -1 = any */
 } filters;
 
-static int method_match(const char *want, const char *method, const char *label, const char *variant)
+/* Case-insensitive on the display name ("snapkv" matches "SnapKV") or the row label. */
+static int method_match(const char *want, const char *method, const char *label)
 {
-    if (!want) return 1;
-    if (!strcasecmp(want, method) || !strcasecmp(want, label)) return 1;
-    /* "snapkv" against "SnapKV": the display names are the ids with capitals. */
-    (void)variant;
-    return 0;
+    return !want || !strcasecmp(want, method) || !strcasecmp(want, label);
 }
 
-static int keep(const filters *f, const char *model, const char *method, const char *label, const char *variant,
-                int budget, const char *task)
+static int keep(const filters *f, const char *mname, const char *method, const char *label, int budget, const char *task)
 {
-    if (f->model && strcmp(f->model, model)) return 0;
-    if (!method_match(f->method, method, label, variant)) return 0;
+    if (f->model && strcmp(f->model, mname)) return 0;
+    if (!method_match(f->method, method, label)) return 0;
     if (f->budget >= 0 && budget != f->budget && budget != 0) return 0;
     if (f->task && task && strcmp(f->task, task)) return 0;
     return 1;
@@ -138,7 +134,7 @@ static int show_samples(const pred_cols *c, const filters *f, const char *fmt)
     else if (!strcmp(fmt, "csv"))
         printf("model,task,sample,sample_id,method,label,budget,variant,score,n_generated,prompt_tokens,prediction\n");
     for (size_t i = 0; i < c->n; i++) {
-        if (!keep(f, c->model[i], c->method[i], c->label[i], c->variant[i], c->budget[i], c->task[i])) continue;
+        if (!keep(f, c->model[i], c->method[i], c->label[i], c->budget[i], c->task[i])) continue;
         if (f->budget >= 0 && c->budget[i] == 0 && f->method && strcasecmp(f->method, "fullkv")) continue;
         if (arr) {
             json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:i,s:s,s:f,s:i,s:i,s:s}", "model", c->model[i], "task",
@@ -179,7 +175,7 @@ static int show_scores(const score_cols *c, const filters *f, const char *fmt)
         json_t *arr = json_array();
         for (size_t i = 0; i < c->n; i++) {
             const char *task = !strcmp(c->kind[i], "task") ? c->name[i] : NULL;
-            if (!keep(f, c->model[i], c->method[i], c->label[i], c->variant[i], c->budget[i], task)) continue;
+            if (!keep(f, c->model[i], c->method[i], c->label[i], c->budget[i], task)) continue;
             if (f->task && !task) continue;
             json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:i}", "model", c->model[i], "budget", c->budget[i],
                                   "method", c->method[i], "label", c->label[i], "variant", c->variant[i], "kind",
@@ -219,7 +215,7 @@ static int show_scores(const score_cols *c, const filters *f, const char *fmt)
             for (size_t j = 0; j < c->n; j++) {
                 if (strcmp(c->kind[j], "task") || strcmp(c->model[j], c->model[i])) continue;
                 if (c->budget[j] != budgets[b] && c->budget[j] != 0) continue;
-                if (!keep(f, c->model[j], c->method[j], c->label[j], c->variant[j], c->budget[j], NULL)) continue;
+                if (!keep(f, c->model[j], c->method[j], c->label[j], c->budget[j], NULL)) continue;
                 int r = -1;
                 for (int k = start; k < nr; k++)
                     if (!strcmp(rows[k].method, c->label[j])) r = k;

@@ -122,8 +122,11 @@ int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t
             const sweep_variant *sv = &c->vars[it->variants[j]];
             var_result *r = &rec->res[(size_t)k * it->n_variants + j];
             uint64_t h = kv_fnv1a(sv->key, strlen(sv->key), kv_fnv1a(smp->id, strlen(smp->id), KV_FNV_SEED));
-            double q = sv->budget <= 0 ? 1.0 : 0.35 + 0.65 * sv->budget / (sv->budget + 0.25 * si->prompt_tokens);
-            q *= 0.85 + 0.15 * (double)(h % 1000) / 999.0;
+            /* FullKV answers in full; compressed variants lose more of the answer at small budgets. */
+            double q = 1.0;
+            if (sv->budget > 0)
+                q = (0.35 + 0.65 * sv->budget / (sv->budget + 0.25 * si->prompt_tokens)) *
+                    (0.85 + 0.15 * (double)(h % 1000) / 999.0);
             size_t keep = (size_t)(q * (double)alen + 0.5);
             if (keep > alen) keep = alen;
             r->prediction = kv_malloc(keep + 1);
