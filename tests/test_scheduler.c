@@ -20,11 +20,11 @@
 static void test_each_item_once(void)
 {
     enum { N = 50, M = 3, U = 4 };
-    int model[N];
+    int imodel[N];
     double cost[N];
-    for (int i = 0; i < N; i++) model[i] = i % M, cost[i] = (double)((i * 37) % 50 + 1);
+    for (int i = 0; i < N; i++) imodel[i] = i % M, cost[i] = (double)((i * 37) % 50 + 1);
     sched s;
-    sched_init(&s, N, model, cost, M, U);
+    sched_init(&s, N, imodel, cost, M, U);
     int seen[N] = {0}, got = 0, last_cost_ok = 1;
     double prev[U];
     int prev_model[U];
@@ -36,8 +36,8 @@ static void test_each_item_once(void)
         seen[i]++;
         got++;
         /* Inside one model, a unit sees non-increasing costs (longest first). */
-        if (model[i] == prev_model[u] && cost[i] > prev[u]) last_cost_ok = 0;
-        prev[u] = cost[i], prev_model[u] = model[i];
+        if (imodel[i] == prev_model[u] && cost[i] > prev[u]) last_cost_ok = 0;
+        prev[u] = cost[i], prev_model[u] = imodel[i];
     }
     int dup = 0;
     for (int i = 0; i < N; i++) dup |= seen[i] != 1;
@@ -50,10 +50,10 @@ static void test_each_item_once(void)
 static void test_affinity(void)
 {
     /* Two models; one unit keeps model 0 until its items run out. */
-    int model[6] = {0, 0, 0, 1, 1, 1};
+    int imodel[6] = {0, 0, 0, 1, 1, 1};
     double cost[6] = {5, 9, 1, 100, 2, 3};
     sched s;
-    sched_init(&s, 6, model, cost, 2, 1);
+    sched_init(&s, 6, imodel, cost, 2, 1);
     int first = sched_next(&s, 0);
     CHECK(first == 3, "a fresh unit starts on the model with most work, longest item (got %d)", first);
     int a = sched_next(&s, 0), b = sched_next(&s, 0);
@@ -77,9 +77,9 @@ static void test_edges(void)
     sched_init(&s, 0, NULL, NULL, 1, 3);
     CHECK(sched_next(&s, 2) == -1, "no items: -1");
     sched_free(&s);
-    int model[1] = {0};
+    int imodel[1] = {0};
     double cost[1] = {1};
-    sched_init(&s, 1, model, cost, 1, 8);
+    sched_init(&s, 1, imodel, cost, 1, 8);
     CHECK(sched_next(&s, 5) == 0 && sched_next(&s, 6) == -1, "more units than items");
     sched_free(&s);
 }
@@ -100,17 +100,17 @@ static void test_simulation(void)
     sweep_model m = {.n_layers = 32, .n_heads = 32, .n_kv_heads = 8, .dim = 4096, .hidden_dim = 14336,
                      .vocab_size = 128256, .head_dim = 128, .tensor_parallel = 1};
     cost_device dev = cost_device_for("cuda", "bf16");
-    int *model = malloc(sizeof(int) * N);
+    int *imodel = malloc(sizeof(int) * N);
     double *cost = malloc(sizeof(double) * N);
     const int trunc[MODELS] = {7950, 127500, 127500};
     double longest = 0, shortest = INFINITY;
     for (int i = 0; i < N; i++) {
-        model[i] = i / PER_MODEL;
+        imodel[i] = i / PER_MODEL;
         double z = sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform());
         int L = (int)exp(log(8000.0) + 0.8 * z);
         if (L < 500) L = 500;
         if (L > 30000) L = 30000;
-        if (L > trunc[model[i]]) L = trunc[model[i]];
+        if (L > trunc[imodel[i]]) L = trunc[imodel[i]];
         int task = (int)(uniform() * 16);
         int n_new = task < 6 ? 32 : (task < 9 ? 512 : 64);
         cost[i] = cost_sample(&m, &dev, L, n_new, 31, 1024);
@@ -118,8 +118,8 @@ static void test_simulation(void)
         if (cost[i] < shortest) shortest = cost[i];
     }
     double load[MODELS] = {8, 8, 8};
-    sched_stats d = sched_simulate(N, model, cost, MODELS, load, UNITS);
-    sched_stats st = sched_simulate_static(N, model, cost, MODELS, load, UNITS);
+    sched_stats d = sched_simulate(N, imodel, cost, MODELS, load, UNITS);
+    sched_stats st = sched_simulate_static(N, imodel, cost, MODELS, load, UNITS);
     double idle_frac = d.idle / (d.makespan * UNITS), static_idle = st.idle / (st.makespan * UNITS);
     printf("simulation: %d items (cost %.3f..%.3f s), %d units: dynamic makespan %.1f s (bound %.1f), idle %.2f%%, "
            "%d loads; static round-robin makespan %.1f s, idle %.2f%%\n",
@@ -135,9 +135,9 @@ static void test_simulation(void)
     CHECK(d.loads <= 2 * UNITS, "model loads %d <= 2 per unit", d.loads);
 
     /* Tiny worlds still balance: 2 units, 48 items. */
-    sched_stats small = sched_simulate(48, model, cost, 1, load, 2);
+    sched_stats small = sched_simulate(48, imodel, cost, 1, load, 2);
     CHECK(small.makespan <= small.lower_bound + longest + load[0], "2 units: makespan %.2f", small.makespan);
-    free(model), free(cost);
+    free(imodel), free(cost);
 }
 
 int main(void)
