@@ -636,25 +636,39 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* Standard normal for element `i` of stream `key` (Box-Muller on two 32-bit uniforms). */
-static float random_normal(uint64_t key, uint64_t i)
+/* Standard normals for elements 2p and 2p+1 of stream `key`: Box-Muller on two 32-bit uniforms
+ * of one hash of the pair index p gives both (cos and sin branches). */
+static void random_normal_pair(uint64_t key, uint64_t p, float *z0, float *z1)
 {
-    uint64_t r = splitmix64(key ^ splitmix64(i));
+    uint64_t r = splitmix64(key ^ splitmix64(p));
     double u1 = ((double)(r >> 32) + 1.0) / 4294967297.0; /* (0, 1): log stays finite */
     double u2 = (double)(r & 0xffffffffu) / 4294967296.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+    double rad = sqrt(-2.0 * log(u1));
+    *z0 = (float)(rad * cos(2.0 * M_PI * u2));
+    *z1 = (float)(rad * sin(2.0 * M_PI * u2));
 }
 
 /* Fill the window rows [r0, r0+nr) x cols [c0, c0+nc) of a full (rows x cols) random tensor. */
 static void random_fill(float *out, uint64_t key, int64_t cols, int64_t r0, int64_t nr, int64_t c0,
                         int64_t nc)
 {
+    const float std = (float)RANDOM_WEIGHT_STD;
     #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t c = 0; c < nc; c++)
-            out[r * nc + c] = (float)RANDOM_WEIGHT_STD *
-                              random_normal(key, (uint64_t)(r0 + r) * (uint64_t)cols +
-                                                     (uint64_t)(c0 + c));
+    for (int64_t r = 0; r < nr; r++) {
+        uint64_t base = (uint64_t)(r0 + r) * (uint64_t)cols + (uint64_t)c0;
+        float *o = out + r * nc;
+        for (int64_t c = 0; c < nc;) {
+            uint64_t idx = base + (uint64_t)c;
+            float z0, z1;
+            random_normal_pair(key, idx / 2, &z0, &z1);
+            if (idx % 2 == 0) {
+                o[c++] = std * z0;
+                if (c < nc) o[c++] = std * z1;
+            } else {
+                o[c++] = std * z1;
+            }
+        }
+    }
 }
 
 static uint64_t tensor_key(unsigned seed, int layer, int which)

@@ -5,6 +5,7 @@
  * safetensors (truncations, bad header, dtype, shapes, offsets, missing shard) must fail with a
  * message naming the file and tensor. The real demo GGUF is checked against values transformers
  * produced (tests/data/loaders/smollm2_weights.json, from tools/golden_smollm2.py). */
+#include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/safetensors.h"
 #include "engine/sha256.h"
@@ -576,6 +577,34 @@ static void test_demo_gguf(void)
         CHECK(ok, "%s matches transformers (max err %g)", name, max_err);
     }
     CHECK(n_checked > 100, "spot values checked: %d", n_checked);
+    /* raw GGUF rows (ggml order, q/k still permuted) against gguf-python's dequantize */
+    gguf_file *g;
+    if (gguf_open(DEMO_GGUF, &g) == KV_OK) {
+        json_array_foreach(json_object_get(root, "gguf_tensors"), i, t) {
+            const char *name = json_string_value(json_object_get(t, "name"));
+            const gguf_tensor *gt = gguf_find_tensor(g, name);
+            json_t *rows = json_object_get(t, "rows"), *cols = json_object_get(t, "cols");
+            json_t *vals = json_object_get(t, "values");
+            CHECK(gt != NULL, "GGUF tensor %s", name);
+            if (!gt) continue;
+            float *row = malloc((size_t)gt->dims[0] * sizeof *row);
+            int ok = 1;
+            for (size_t a = 0; a < json_array_size(rows); a++) {
+                long r = (long)json_integer_value(json_array_get(rows, a));
+                ok &= gguf_tensor_rows_to_f32(g, gt, r, 1, row) == KV_OK;
+                for (size_t b = 0; b < json_array_size(cols); b++) {
+                    long col = (long)json_integer_value(json_array_get(cols, b));
+                    ok &= check_close(row[col], json_num(json_array_get(json_array_get(vals, a), b)),
+                                      LOAD_ATOL, LOAD_RTOL);
+                }
+            }
+            CHECK(ok, "%s (%s) dequantizes like gguf-python", name, gguf_type_str(gt->type));
+            free(row);
+        }
+        gguf_close(g);
+    } else {
+        CHECK(0, "gguf_open demo: %s", kv_lasterr());
+    }
     json_decref(root);
 
     /* tp = 3: every rank's slices are exactly the tp = 1 load's */
