@@ -39,6 +39,16 @@ done
 workers=$(grep -h " done items/" "$T"/np4/logs/rank*.log | awk '{print $3}' | sort -u | wc -l)
 check "4 ranks: all 4 took items" test "$workers" -eq 4
 
+# Tensor-parallel groups of 2 consecutive ranks: leaders take items and write them.
+sed 's|^    path: .*|&\n    tensor_parallel: 2|' "$T/s.yaml" > "$T/tp.yaml"
+$MPIRUN -np 4 "$KVBENCH" run "$T/tp.yaml" --output "$T/tp" --quiet > "$T/tp.log" 2>&1
+check "tensor_parallel 2 on 4 ranks exits 0" test $? -eq 0
+check "tensor_parallel 2: identical tables" cmp -s "$T/ref/tables.md" "$T/tp/tables.md"
+check "tensor_parallel 2: only leaders (ranks 0, 2) wrote items" \
+    test "$(grep -c ' done items/' "$T/tp/logs/rank1.log" "$T/tp/logs/rank3.log" | awk -F: '{s+=$2} END {print s}')" -eq 0
+expect_fail "tensor_parallel 2 on 3 ranks" "^kvbench: error: tensor_parallel 2 does not divide the 3 ranks" \
+    $MPIRUN -np 3 "$KVBENCH" run "$T/tp.yaml" --output "$T/tp3"
+
 # kill -9 of rank 1 in the middle of a 3-rank run (each item sleeps ~0.1-0.4 s).
 export KVBENCH_FAKE_MS_PER_KTOK=400
 $MPIRUN -np 3 "$KVBENCH" run "$T/s.yaml" --output "$T/kill" --quiet > "$T/kill1.log" 2>&1 &
