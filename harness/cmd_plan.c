@@ -141,7 +141,9 @@ int cmd_plan(int argc, char **argv)
     if (tp > 1)
         printf("  ranks g*%d .. g*%d+%d: group g (MPI_Comm_split by rank / %d); rank g*%d leads and talks to rank 0\n",
                tp, tp, tp - 1, tp, tp);
-    else if (ranks > 1)
+    else if (ranks == 2)
+        printf("  rank 1: worker\n");
+    else if (ranks > 2)
         printf("  ranks 1..%d: workers\n", ranks - 1);
     /* Estimated cost: the scheduler simulated with these items; loading reads the weights once
      * at ~2 GB/s per group. */
@@ -159,7 +161,7 @@ int cmd_plan(int argc, char **argv)
     fmt_dur(st.load, c, sizeof c);
     const char *dev = s.engine.backend && !strcmp(s.engine.backend, "cpu") ? "CPU (50 GFLOP/s, 10 GB/s)"
                                                                            : "GPU (H200 class at ~50% of peak)";
-    printf("\nestimated cost on %s: %s of work per group; on %d group%s: %s wall (%d model loads, %s), "
+    printf("\nestimated cost on %s: %s of work in total; on %d group%s: %s wall (%d model loads, %s), "
            "idle %.1f%%\n",
            dev, a, units, units == 1 ? "" : "s", b, st.loads, c,
            st.makespan > 0 ? 100 * st.idle / (st.makespan * units) : 0.0);

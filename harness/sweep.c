@@ -14,9 +14,6 @@
 #include "engine/util.h"
 #include "harness/longbench.h"
 
-/* TEMPORARY until the model loader lands on main (see exec.c). */
-#pragma weak model_config_load
-
 uint64_t kv_fnv1a(const void *data, size_t n, uint64_t h)
 {
     const unsigned char *p = data;
@@ -678,11 +675,6 @@ int sweep_check_models(sweep *s)
     for (int i = 0; i < s->n_models; i++) {
         sweep_model *m = &s->models[i];
         model_config cfg;
-        if (!model_config_load) {
-            kv_seterr("this kvbench was built without the model loader (%s): a build with engine/model", m->where);
-            free(vars);
-            return KV_ERR;
-        }
         if (model_config_load(m->path, &cfg) != KV_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
