@@ -28,5 +28,7 @@ int tokenizer_eos_id(const tokenizer *t);   /* eos_token of tokenizer_config.jso
 int tokenizer_is_special(const tokenizer *t, int id);
 int tokenizer_token_id(const tokenizer *t, const char *token); /* exact vocab/added lookup, -1 if absent */
 const char *tokenizer_chat_template(const tokenizer *t); /* raw jinja text or NULL */
+/* clean_up_tokenization_spaces of tokenizer_config.json (transformers' default, 0, without one). */
+int tokenizer_cleanup_default(const tokenizer *t);
 
 #endif
