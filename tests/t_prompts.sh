@@ -7,14 +7,17 @@ cd "$(dirname "$0")/.." || exit 1
 source tests/lib.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 D=tests/data/longbench
-gz=$(ls tests/data/*/tokenizer.json.gz tests/data/tokenizer*.json.gz 2>/dev/null | head -n 1)
-check "the Llama-3 tokenizer is in tests/data" test -n "$gz"
-gunzip -c "$gz" >"$tmp/tokenizer.json"
+# the Llama-3 tokenizer the tokenizer tests keep in tests/data, as an HF folder (the config
+# carries bos_token, which the reference adds)
+check "the Llama-3 tokenizer is in tests/data" test -f tests/data/llama3_tokenizer.json.xz
+mkdir -p "$tmp/llama3"
+xz -dc tests/data/llama3_tokenizer.json.xz >"$tmp/llama3/tokenizer.json"
+cp tests/data/llama3_tokenizer_config.json "$tmp/llama3/tokenizer_config.json"
 
 ids_of() { sed -E 's/.*"ids":\[([^]]*)\].*/\1/' "$1"; }
 run_case() { # run_case NAME GOLDEN ARGS...
     local name=$1 golden=$2; shift 2
-    $KVBENCH prompts --task multi_news --data $D/multi_news.small.jsonl --tokenizer "$tmp/tokenizer.json" "$@" >"$tmp/out.jsonl"
+    $KVBENCH prompts --task multi_news --data $D/multi_news.small.jsonl --tokenizer "$tmp/llama3" "$@" >"$tmp/out.jsonl"
     check "$name: 4 lines" test "$(wc -l <"$tmp/out.jsonl")" -eq 4
     ids_of "$tmp/out.jsonl" >"$tmp/got"; ids_of "$golden" >"$tmp/want"
     check "$name: ids equal the reference" cmp -s "$tmp/got" "$tmp/want"
@@ -39,9 +42,9 @@ grep -oE '"llama31_chat_prompt_sha256": "[0-9a-f]+"' $D/multi_news.small.prompt_
 check "prompt SHA-256 (plain)" cmp -s "$tmp/plain" "$tmp/want_plain"
 check "prompt SHA-256 (Llama-3.1 chat)" cmp -s "$tmp/chat" "$tmp/want_chat"
 
-expect_fail "unknown task" "unknown task 'nope'" $KVBENCH prompts --task nope --data $D/multi_news.small.jsonl --tokenizer "$tmp/tokenizer.json"
-expect_fail "bad --chat" "unknown chat wrapper 'chatml'" $KVBENCH prompts --task multi_news --data $D/multi_news.small.jsonl --tokenizer "$tmp/tokenizer.json" --chat chatml
+expect_fail "unknown task" "unknown task 'nope'" $KVBENCH prompts --task nope --data $D/multi_news.small.jsonl --tokenizer "$tmp/llama3"
+expect_fail "bad --chat" "unknown chat wrapper 'chatml'" $KVBENCH prompts --task multi_news --data $D/multi_news.small.jsonl --tokenizer "$tmp/llama3" --chat chatml
 printf '%s\n' '{"input": "q", "context": "c", "answers": ["a"], "length": 1, "dataset": "d", "language": "en", "all_classes": null, "_id": "x"}' '{"input": "q"}' >"$tmp/bad.jsonl"
-expect_fail "a sample without fields names FILE:LINE" "bad.jsonl:2: field \"context\" is missing" $KVBENCH prompts --task multi_news --data "$tmp/bad.jsonl" --tokenizer "$tmp/tokenizer.json"
+expect_fail "a sample without fields names FILE:LINE" "bad.jsonl:2: field \"context\" is missing" $KVBENCH prompts --task multi_news --data "$tmp/bad.jsonl" --tokenizer "$tmp/llama3"
 check "--help" grep -q "^usage: kvbench prompts" <<<"$($KVBENCH prompts --help)"
 finish
