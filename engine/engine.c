@@ -1,0 +1,137 @@
+/* engine: opening a model on a backend — weights uploaded once in the backend's format, RoPE
+ * frequencies, the tokenizer, the tensor-parallel group — and the accessors of engine.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+#include "engine/util.h"
+#include "kernels/rope.h"
+
+static float *upload_f32(backend *be, const float *src, long n)
+{
+    float *d = be->alloc(be->ctx, sizeof(float) * n);
+    be->to_device(be->ctx, d, src, sizeof(float) * n);
+    return d;
+}
+
+/* Upload per-layer matrices: rows×cols each, consecutive in the arena. */
+static void **upload_layers(backend *be, const float *base, int n_layers, long rows, long cols)
+{
+    void **w = kv_malloc(sizeof(void *) * n_layers);
+    for (int l = 0; l < n_layers; l++) w[l] = be->weight_upload(be->ctx, base + (long)l * rows * cols, rows * cols);
+    return w;
+}
+
+static void free_layers(backend *be, void **w, int n_layers)
+{
+    if (!w) return;
+    for (int l = 0; l < n_layers; l++) be->weight_free(be->ctx, w[l]);
+    free(w);
+}
+
+static int engine_upload(engine *e)
+{
+    backend *be = &e->be;
+    const model_config *cfg = &e->m.cfg;
+    const model_weights *mw = &e->m.w;
+    int T = e->tp_size;
+    e->n_layers = cfg->n_layers;
+    e->dim = cfg->dim;
+    e->hd = cfg->head_dim;
+    e->vocab = cfg->vocab_size;
+    e->H = cfg->n_heads / T;
+    e->Hkv = cfg->n_kv_heads / T;
+    e->F = cfg->hidden_dim / T;
+    const long dim = e->dim, qs = (long)e->H * e->hd, ks = (long)e->Hkv * e->hd;
+    engine_weights *w = &e->w;
+    w->emb = be->weight_upload(be->ctx, mw->tok_embeddings, (long)e->vocab * dim);
+    w->lm_head = mw->lm_head == mw->tok_embeddings ? w->emb
+                                                   : be->weight_upload(be->ctx, mw->lm_head, (long)e->vocab * dim);
+    w->wq = upload_layers(be, mw->wq, e->n_layers, qs, dim);
+    w->wk = upload_layers(be, mw->wk, e->n_layers, ks, dim);
+    w->wv = upload_layers(be, mw->wv, e->n_layers, ks, dim);
+    w->wo = upload_layers(be, mw->wo, e->n_layers, dim, qs);
+    w->w_gate = upload_layers(be, mw->w_gate, e->n_layers, e->F, dim);
+    w->w_up = upload_layers(be, mw->w_up, e->n_layers, e->F, dim);
+    w->w_down = upload_layers(be, mw->w_down, e->n_layers, dim, e->F);
+    w->attn_norm = upload_f32(be, mw->attn_norm, (long)e->n_layers * dim);
+    w->ffn_norm = upload_f32(be, mw->ffn_norm, (long)e->n_layers * dim);
+    w->out_norm = upload_f32(be, mw->out_norm, dim);
+    float *inv = kv_malloc(sizeof(float) * e->hd / 2);
+    rope_inv_freq(inv, e->hd, cfg->rope_theta, cfg->rope_llama3, cfg->rope_factor, cfg->rope_low_freq_factor,
+                  cfg->rope_high_freq_factor, cfg->rope_original_max_pos);
+    w->inv_freq = upload_f32(be, inv, e->hd / 2);
+    free(inv);
+    return KV_OK;
+}
+
+int engine_open(const char *model_path, const engine_opts *opts, engine **out)
+{
+    engine_opts o = {0};
+    if (opts) o = *opts;
+    if (o.tp < 1) o.tp = 1;
+    engine *e = kv_calloc(1, sizeof *e);
+    e->tp_size = o.tp;
+    e->tp_rank = o.tp_rank;
+    e->tp = o.tp > 1 ? (comm *)o.tp_comm : NULL;
+    if (o.tp > 1 && !e->tp) {
+        kv_seterr("tensor parallel %d needs a communicator", o.tp);
+        free(e);
+        return KV_ERR;
+    }
+    model_shard shard = {.tp = o.tp, .tp_rank = o.tp_rank};
+    int st = o.random_shape ? model_init_random(o.random_shape, 1234, &shard, &e->m)
+                            : model_load(model_path, &shard, &e->m);
+    if (st != KV_OK) {
+        free(e);
+        return KV_ERR;
+    }
+    const model_config *cfg = &e->m.cfg;
+    if (cfg->n_heads % o.tp || cfg->n_kv_heads % o.tp || cfg->hidden_dim % o.tp) {
+        kv_seterr("tensor parallel %d does not divide the model's %d query heads, %d KV heads and hidden size %d "
+                  "(choose a common divisor)", o.tp, cfg->n_heads, cfg->n_kv_heads, cfg->hidden_dim);
+        model_free(&e->m);
+        free(e);
+        return KV_ERR;
+    }
+    if (!o.random_shape && tokenizer_load(model_path, &e->tok) != KV_OK) {
+        model_free(&e->m);
+        free(e);
+        return KV_ERR;
+    }
+    if (backend_open(o.backend, o.threads, &e->be) != KV_OK) {
+        engine_close(e);
+        return KV_ERR;
+    }
+    snprintf(e->backend_name, sizeof e->backend_name, "%s", e->be.name);
+    engine_upload(e);
+    *out = e;
+    return KV_OK;
+}
+
+void engine_close(engine *e)
+{
+    if (!e) return;
+    backend *be = &e->be;
+    if (be->ctx || be->name) {
+        engine_weights *w = &e->w;
+        if (w->lm_head && w->lm_head != w->emb) be->weight_free(be->ctx, w->lm_head);
+        if (w->emb) be->weight_free(be->ctx, w->emb);
+        free_layers(be, w->wq, e->n_layers), free_layers(be, w->wk, e->n_layers);
+        free_layers(be, w->wv, e->n_layers), free_layers(be, w->wo, e->n_layers);
+        free_layers(be, w->w_gate, e->n_layers), free_layers(be, w->w_up, e->n_layers);
+        free_layers(be, w->w_down, e->n_layers);
+        if (w->attn_norm) be->free(be->ctx, w->attn_norm), be->free(be->ctx, w->ffn_norm);
+        if (w->out_norm) be->free(be->ctx, w->out_norm), be->free(be->ctx, w->inv_freq);
+        backend_close(be);
+    }
+    if (e->tok) tokenizer_free(e->tok);
+    model_free(&e->m);
+    free(e);
+}
+
+const model_config *engine_config(const engine *e) { return &e->m.cfg; }
+const tokenizer *engine_tokenizer(const engine *e) { return e->tok; }
+const char *engine_backend_name(const engine *e) { return e->backend_name; }
+const char *engine_model_hash(const engine *e) { return e->m.hash; }

@@ -1,0 +1,66 @@
+/* engine_internal: the engine's run state, shared by engine.c (open/close), forward.c (prefill and
+ * batched decode steps) and generate.c (variants, greedy loop). Not part of the public API. */
+#ifndef KV_ENGINE_INTERNAL_H
+#define KV_ENGINE_INTERNAL_H
+
+#include "engine/backend.h"
+#include "engine/compress.h"
+#include "engine/engine.h"
+#include "engine/comm.h"
+
+/* Weights as the backend stores them (CPU: pointers into the model arena). Shapes are the local
+ * (tensor-parallel) ones: H = n_heads/tp query heads, Hkv = n_kv_heads/tp, F = hidden_dim/tp. */
+typedef struct {
+    void *emb;        /* (vocab, dim) */
+    void *lm_head;    /* (vocab, dim) */
+    void **wq;        /* per layer (H*hd, dim) */
+    void **wk, **wv;  /* per layer (Hkv*hd, dim) */
+    void **wo;        /* per layer (dim, H*hd) */
+    void **w_gate, **w_up; /* per layer (F, dim) */
+    void **w_down;    /* per layer (dim, F) */
+    float *attn_norm; /* (n_layers, dim) backend memory */
+    float *ffn_norm;  /* (n_layers, dim) */
+    float *out_norm;  /* (dim) */
+    float *inv_freq;  /* (hd/2) */
+} engine_weights;
+
+/* The prompt's full post-RoPE K/V for every layer: what every variant's view indexes. */
+typedef struct {
+    int L;
+    float *k, *v;     /* (n_layers, L, Hkv*hd) backend memory */
+} prefix_store;
+
+struct engine {
+    model m;
+    tokenizer *tok;
+    backend be;
+    engine_weights w;
+    int H, Hkv, hd, dim, F, vocab, n_layers; /* local shapes */
+    comm *tp;         /* tensor-parallel group, NULL without TP */
+    int tp_size, tp_rank;
+    char backend_name[16];
+};
+
+/* Prefill ids[0..L-1]: fills ps (allocated here; prefix_store_free), runs compression per layer
+ * when cc != NULL, writes the last position's logits (vocab floats, host). */
+int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress_ctx *cc, float *logits);
+void prefix_store_free(engine *e, prefix_store *ps);
+
+/* One decode step for B sequences: token[b] at position pos[b], attending through seqs (their
+ * layer-0 view/tail pointers; forward_decode advances per layer by the strides given). The new
+ * K/V of each sequence is written to k_tail[b]/v_tail[b] + layer*tail_stride + slot[b]*Hkv*hd.
+ * logits: (B, vocab) host. */
+typedef struct {
+    const float *k_prefix, *v_prefix; /* layer 0 of the sequence's prefix store */
+    long prefix_layer_stride;        /* floats between layers of the prefix store (L*Hkv*hd) */
+    const int *pos, *len;            /* view on the backend: (n_layers, H, cap) and (n_layers, H) */
+    int cap;
+    float *k_tail, *v_tail;          /* (n_layers, tail_cap, Hkv*hd) backend memory */
+    int tail_cap;
+    int n_tail;                      /* generated tokens already stored */
+    int position;                    /* absolute position of the token being fed */
+} decode_state;
+
+int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits);
+
+#endif

@@ -1,0 +1,224 @@
+/* forward: the Llama forward pass through the backend vtable — the prefill of a whole prompt
+ * (keeping every layer's post-RoPE K/V and feeding the compression hook) and one batched decode
+ * step for many sequences, each attending through its own view of a prefix store plus its tail. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+#include "engine/util.h"
+
+#define MLP_CHUNK 256 /* prefill MLP rows per pass: bounds the (rows, hidden) buffers */
+
+static int tp_allreduce(engine *e, float *buf, long n)
+{
+    if (!e->tp) return KV_OK;
+    return e->tp->allreduce_sum(e->tp->ctx, buf, n);
+}
+
+/* Host copies of the layer's q (L, n_heads*hd), k (L, n_kv_heads*hd) and lse (n_heads, L) for the
+ * compression statistics, gathered over the tensor-parallel group so that every rank selects
+ * exactly what a single rank would (methods such as CircuitKV pool over all heads). */
+typedef struct {
+    float *q, *k, *lse;            /* full-width host arrays (or backend pointers when host_memory, no TP) */
+    float *gq, *gk, *glse;         /* gather buffers (TP only) */
+} stats_staging;
+
+static int stage_stats(engine *e, stats_staging *st, const float *q, const float *k, const float *lse, int L,
+                       int owned)
+{
+    backend *be = &e->be;
+    const int qs = e->H * e->hd, ks = e->Hkv * e->hd;
+    if (!e->tp) {
+        if (be->host_memory) {
+            st->q = (float *)q, st->k = (float *)k, st->lse = (float *)lse;
+            return KV_OK;
+        }
+        be->to_host(be->ctx, st->q, q, sizeof(float) * L * qs);
+        be->to_host(be->ctx, st->k, k, sizeof(float) * L * ks);
+        be->to_host(be->ctx, st->lse, lse, sizeof(float) * e->H * L);
+        return KV_OK;
+    }
+    (void)owned;
+    const int T = e->tp_size;
+    if (e->tp->allgather(e->tp->ctx, q, st->gq, (long)L * qs) || e->tp->allgather(e->tp->ctx, k, st->gk, (long)L * ks) ||
+        e->tp->allgather(e->tp->ctx, lse, st->glse, (long)e->H * L))
+        return KV_ERR;
+    /* (T, L, local) blocks → (L, T*local) rows: heads are split in contiguous rank blocks. */
+    float *hq = kv_malloc(sizeof(float) * T * L * qs), *hk = kv_malloc(sizeof(float) * T * L * ks);
+    be->to_host(be->ctx, hq, st->gq, sizeof(float) * T * L * qs);
+    be->to_host(be->ctx, hk, st->gk, sizeof(float) * T * L * ks);
+    be->to_host(be->ctx, st->lse, st->glse, sizeof(float) * T * e->H * L);
+    for (int r = 0; r < T; r++) {
+        for (int i = 0; i < L; i++) {
+            memcpy(st->q + ((long)i * T + r) * qs, hq + ((long)r * L + i) * qs, sizeof(float) * qs);
+            memcpy(st->k + ((long)i * T + r) * ks, hk + ((long)r * L + i) * ks, sizeof(float) * ks);
+        }
+    }
+    free(hq);
+    free(hk);
+    return KV_OK;
+}
+
+int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress_ctx *cc, float *logits)
+{
+    backend *be = &e->be;
+    void *c = be->ctx;
+    const int dim = e->dim, H = e->H, Hkv = e->Hkv, hd = e->hd, F = e->F, T = e->tp_size;
+    const long qs = (long)H * hd, ks = (long)Hkv * hd;
+    const float eps = (float)e->m.cfg.norm_eps;
+    int status = KV_OK;
+
+    int *pos = kv_malloc(sizeof(int) * L);
+    for (int i = 0; i < L; i++) pos[i] = i;
+    int *d_ids = be->alloc(c, sizeof(int) * L), *d_pos = be->alloc(c, sizeof(int) * L);
+    be->to_device(c, d_ids, ids, sizeof(int) * L);
+    be->to_device(c, d_pos, pos, sizeof(int) * L);
+    int chunk = L < MLP_CHUNK ? L : MLP_CHUNK;
+    float *x = be->alloc(c, sizeof(float) * L * dim), *xn = be->alloc(c, sizeof(float) * L * dim);
+    float *tmp = be->alloc(c, sizeof(float) * L * dim);
+    float *q = be->alloc(c, sizeof(float) * L * qs), *att = be->alloc(c, sizeof(float) * L * qs);
+    float *lse = be->alloc(c, sizeof(float) * H * L);
+    float *gate = be->alloc(c, sizeof(float) * chunk * F), *up = be->alloc(c, sizeof(float) * chunk * F);
+    ps->L = L;
+    ps->k = be->alloc(c, sizeof(float) * e->n_layers * L * ks);
+    ps->v = be->alloc(c, sizeof(float) * e->n_layers * L * ks);
+
+    stats_staging st = {0};
+    if (cc && (e->tp || !be->host_memory)) {
+        st.q = kv_malloc(sizeof(float) * L * qs * T);
+        st.k = kv_malloc(sizeof(float) * L * ks * T);
+        st.lse = kv_malloc(sizeof(float) * H * L * T);
+        if (e->tp) {
+            st.gq = be->alloc(c, sizeof(float) * L * qs * T);
+            st.gk = be->alloc(c, sizeof(float) * L * ks * T);
+            st.glse = be->alloc(c, sizeof(float) * H * L * T);
+        }
+    }
+
+    be->embedding(c, x, e->w.emb, d_ids, L, dim);
+    for (int l = 0; l < e->n_layers && status == KV_OK; l++) {
+        float *kl = ps->k + (long)l * L * ks, *vl = ps->v + (long)l * L * ks;
+        be->rmsnorm(c, xn, x, e->w.attn_norm + (long)l * dim, L, dim, eps);
+        be->matmul(c, q, xn, e->w.wq[l], L, dim, (int)qs);
+        be->matmul(c, kl, xn, e->w.wk[l], L, dim, (int)ks);
+        be->matmul(c, vl, xn, e->w.wv[l], L, dim, (int)ks);
+        be->rope(c, q, L, H, hd, d_pos, e->w.inv_freq);
+        be->rope(c, kl, L, Hkv, hd, d_pos, e->w.inv_freq);
+        be->attention_prefill(c, att, lse, q, kl, vl, L, H, Hkv, hd);
+        if (cc) {
+            status = stage_stats(e, &st, q, kl, lse, L, 0);
+            if (status == KV_OK) status = compress_layer(cc, l, st.q, st.k, st.lse);
+        }
+        be->matmul(c, tmp, att, e->w.wo[l], L, (int)qs, dim);
+        if (status == KV_OK) status = tp_allreduce(e, tmp, (long)L * dim);
+        be->add(c, x, tmp, (long)L * dim);
+        be->rmsnorm(c, xn, x, e->w.ffn_norm + (long)l * dim, L, dim, eps);
+        for (int r0 = 0; r0 < L; r0 += chunk) {
+            int nr = L - r0 < chunk ? L - r0 : chunk;
+            be->matmul(c, gate, xn + (long)r0 * dim, e->w.w_gate[l], nr, dim, F);
+            be->matmul(c, up, xn + (long)r0 * dim, e->w.w_up[l], nr, dim, F);
+            be->swiglu(c, gate, gate, up, (long)nr * F);
+            be->matmul(c, tmp + (long)r0 * dim, gate, e->w.w_down[l], nr, F, dim);
+        }
+        if (status == KV_OK) status = tp_allreduce(e, tmp, (long)L * dim);
+        be->add(c, x, tmp, (long)L * dim);
+    }
+    if (status == KV_OK && logits) {
+        float *d_logits = be->alloc(c, sizeof(float) * e->vocab);
+        be->rmsnorm(c, xn, x + (long)(L - 1) * dim, e->w.out_norm, 1, dim, eps);
+        be->matmul(c, d_logits, xn, e->w.lm_head, 1, dim, e->vocab);
+        be->to_host(c, logits, d_logits, sizeof(float) * e->vocab);
+        be->free(c, d_logits);
+    }
+    be->sync(c);
+    if (cc && (e->tp || !be->host_memory)) {
+        free(st.q), free(st.k), free(st.lse);
+        if (e->tp) be->free(c, st.gq), be->free(c, st.gk), be->free(c, st.glse);
+    }
+    be->free(c, d_ids), be->free(c, d_pos), be->free(c, x), be->free(c, xn), be->free(c, tmp);
+    be->free(c, q), be->free(c, att), be->free(c, lse), be->free(c, gate), be->free(c, up);
+    free(pos);
+    if (status != KV_OK) prefix_store_free(e, ps);
+    return status;
+}
+
+void prefix_store_free(engine *e, prefix_store *ps)
+{
+    if (ps->k) e->be.free(e->be.ctx, ps->k);
+    if (ps->v) e->be.free(e->be.ctx, ps->v);
+    ps->k = ps->v = NULL;
+}
+
+int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits)
+{
+    backend *be = &e->be;
+    void *c = be->ctx;
+    const int dim = e->dim, H = e->H, Hkv = e->Hkv, hd = e->hd, F = e->F, Ht = e->m.cfg.n_heads;
+    const long qs = (long)H * hd, ks = (long)Hkv * hd;
+    const float eps = (float)e->m.cfg.norm_eps;
+    int status = KV_OK;
+
+    int *pos = kv_malloc(sizeof(int) * B);
+    for (int b = 0; b < B; b++) pos[b] = seqs[b].position;
+    int *d_tok = be->alloc(c, sizeof(int) * B), *d_pos = be->alloc(c, sizeof(int) * B);
+    be->to_device(c, d_tok, tokens, sizeof(int) * B);
+    be->to_device(c, d_pos, pos, sizeof(int) * B);
+    float *x = be->alloc(c, sizeof(float) * B * dim), *xn = be->alloc(c, sizeof(float) * B * dim);
+    float *tmp = be->alloc(c, sizeof(float) * B * dim);
+    float *q = be->alloc(c, sizeof(float) * B * qs), *att = be->alloc(c, sizeof(float) * B * qs);
+    float *kn = be->alloc(c, sizeof(float) * B * ks), *vn = be->alloc(c, sizeof(float) * B * ks);
+    float *gate = be->alloc(c, sizeof(float) * B * F), *up = be->alloc(c, sizeof(float) * B * F);
+    float *d_logits = be->alloc(c, sizeof(float) * B * e->vocab);
+    decode_seq *ds = kv_malloc(sizeof *ds * B);
+
+    be->embedding(c, x, e->w.emb, d_tok, B, dim);
+    for (int l = 0; l < e->n_layers && status == KV_OK; l++) {
+        be->rmsnorm(c, xn, x, e->w.attn_norm + (long)l * dim, B, dim, eps);
+        be->matmul(c, q, xn, e->w.wq[l], B, dim, (int)qs);
+        be->matmul(c, kn, xn, e->w.wk[l], B, dim, (int)ks);
+        be->matmul(c, vn, xn, e->w.wv[l], B, dim, (int)ks);
+        be->rope(c, q, B, H, hd, d_pos, e->w.inv_freq);
+        be->rope(c, kn, B, Hkv, hd, d_pos, e->w.inv_freq);
+        for (int b = 0; b < B; b++) {
+            decode_state *s = &seqs[b];
+            long slot = ((long)l * s->tail_cap + s->n_tail) * ks;
+            be->copy(c, s->k_tail + slot, kn + b * ks, sizeof(float) * ks);
+            be->copy(c, s->v_tail + slot, vn + b * ks, sizeof(float) * ks);
+            /* this rank's query heads are the contiguous block tp_rank*H .. of the global view */
+            long row0 = (long)l * Ht + (long)e->tp_rank * H;
+            ds[b] = (decode_seq){
+                .k_prefix = s->k_prefix + l * s->prefix_layer_stride,
+                .v_prefix = s->v_prefix + l * s->prefix_layer_stride,
+                .pos = s->pos + row0 * s->cap,
+                .len = s->len + row0,
+                .cap = s->cap,
+                .k_tail = s->k_tail + (long)l * s->tail_cap * ks,
+                .v_tail = s->v_tail + (long)l * s->tail_cap * ks,
+                .n_tail = s->n_tail + 1,
+            };
+        }
+        be->decode_attention(c, att, q, ds, B, H, Hkv, hd);
+        be->matmul(c, tmp, att, e->w.wo[l], B, (int)qs, dim);
+        status = tp_allreduce(e, tmp, (long)B * dim);
+        be->add(c, x, tmp, (long)B * dim);
+        be->rmsnorm(c, xn, x, e->w.ffn_norm + (long)l * dim, B, dim, eps);
+        be->matmul(c, gate, xn, e->w.w_gate[l], B, dim, F);
+        be->matmul(c, up, xn, e->w.w_up[l], B, dim, F);
+        be->swiglu(c, gate, gate, up, (long)B * F);
+        be->matmul(c, tmp, gate, e->w.w_down[l], B, F, dim);
+        if (status == KV_OK) status = tp_allreduce(e, tmp, (long)B * dim);
+        be->add(c, x, tmp, (long)B * dim);
+    }
+    if (status == KV_OK) {
+        be->rmsnorm(c, xn, x, e->w.out_norm, B, dim, eps);
+        be->matmul(c, d_logits, xn, e->w.lm_head, B, dim, e->vocab);
+        be->to_host(c, logits, d_logits, sizeof(float) * B * e->vocab);
+    }
+    be->sync(c);
+    be->free(c, d_tok), be->free(c, d_pos), be->free(c, x), be->free(c, xn), be->free(c, tmp);
+    be->free(c, q), be->free(c, att), be->free(c, kn), be->free(c, vn), be->free(c, gate), be->free(c, up);
+    be->free(c, d_logits);
+    free(ds);
+    free(pos);
+    return status;
+}

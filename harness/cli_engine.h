@@ -1,0 +1,33 @@
+/* cli_engine: the engine options shared by every command that runs the model (--model, --random,
+ * --backend, --threads, --tensor-parallel) and the method/budget/knob flags that build a variant. */
+#ifndef KV_CLI_ENGINE_H
+#define KV_CLI_ENGINE_H
+
+#include "engine/engine.h"
+
+typedef struct {
+    const char *model;
+    const char *random_shape;
+    const char *backend;
+    int threads;
+    int tp;
+    const char *method;
+    int budget;
+    const char *preset;
+    /* knob flags seen on the command line, applied once the method is known */
+    const char *knob_name[METHOD_MAX_KNOBS];
+    const char *knob_value[METHOD_MAX_KNOBS];
+    int n_knobs;
+} cli_engine_args;
+
+/* Try to consume argv[*i] (and its value) as an engine/method flag. Returns 1 if consumed, 0 if not
+ * an engine flag, -1 on a malformed value (message printed). */
+int cli_engine_flag(cli_engine_args *a, int argc, char **argv, int *i);
+/* Build the variant named by --method/--budget/--preset/knobs (FullKV when no --method). */
+int cli_engine_variant(const cli_engine_args *a, variant *v);
+/* Open the engine (with MPI tensor parallelism when --tensor-parallel > 1). Prints the error. */
+int cli_engine_open(const cli_engine_args *a, engine **e);
+void cli_engine_close(engine *e);
+extern const char cli_engine_help[];
+
+#endif

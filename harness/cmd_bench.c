@@ -1,0 +1,212 @@
+/* cmd_bench: `kvbench bench` — engine throughput. Prefill tok/s and decode ms/step (medians of
+ * several runs) next to a roofline: on the CPU the machine's copy bandwidth measured in the same
+ * run (a decode step must stream every weight once). With --variants all: one shared prefill +
+ * batched decode of the 26 sweep variants against running them one by one, and the ratio. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/util.h"
+#include "harness/cli_engine.h"
+#include "harness/commands.h"
+#include "harness/tp_launch.h"
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "usage: kvbench bench (--model PATH | --random SHAPE) [options]\n\n"
+               "  --random SHAPE         random weights of a real shape: smollm2-135m, llama3-8b, llama3-70b\n"
+               "  --prompt-tokens N      prompt length (default 512)\n"
+               "  --prompt-file F        take the prompt tokens from this text (repeated to length)\n"
+               "  --gen N                generated tokens per run (default 32)\n"
+               "  --runs R               repetitions; medians are reported (default 3)\n"
+               "  --variants all         shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
+               "                         budgets 128..2048) vs the 26 run one by one\n"
+               "%s", cli_engine_help);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Copy bandwidth (read + write bytes per second) of a 256 MiB buffer: the CPU roofline for decode. */
+static double measure_copy_bandwidth(void)
+{
+    size_t n = (size_t)256 << 20;
+    char *a = kv_malloc(n), *b = kv_malloc(n);
+    memset(a, 1, n);
+    memset(b, 2, n);
+    double t[3];
+    for (int r = 0; r < 3; r++) {
+        double t0 = kv_now();
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < 64; i++) memcpy(b + i * (n / 64), a + i * (n / 64), n / 64);
+        t[r] = kv_now() - t0;
+    }
+    free(a);
+    free(b);
+    return 2.0 * n / median(t, 3);
+}
+
+static long model_params(const model_config *c)
+{
+    long d = c->dim, hd = c->head_dim;
+    long per_layer = d * c->n_heads * hd * 2 + d * c->n_kv_heads * hd * 2 + 3 * d * c->hidden_dim + 2 * d;
+    return per_layer * c->n_layers + (long)c->vocab_size * d * (c->tied_embeddings ? 1 : 2) + d;
+}
+
+static int *bench_prompt(engine *e, const char *file, int n)
+{
+    int *ids = kv_malloc(sizeof(int) * n);
+    const tokenizer *tok = engine_tokenizer(e);
+    int *text_ids = NULL, nt = 0;
+    if (file && tok) {
+        char *text;
+        if (kv_read_file(file, &text, NULL) != KV_OK || tokenizer_encode(tok, text, strlen(text), 1, &text_ids, &nt)) {
+            fprintf(stderr, "kvbench: error: --prompt-file: %s\n", kv_lasterr());
+            free(ids);
+            return NULL;
+        }
+        free(text);
+    }
+    unsigned s = 12345;
+    int vocab = engine_config(e)->vocab_size;
+    for (int i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        ids[i] = nt > 0 ? text_ids[i % nt] : (int)(100 + (s >> 8) % (unsigned)(vocab / 2));
+    }
+    free(text_ids);
+    return ids;
+}
+
+static int bench_single(engine *e, const int *ids, int L, int gen, int runs)
+{
+    variant v;
+    variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    gen_params gp = {.max_new_tokens = gen};
+    double *pf = kv_malloc(sizeof(double) * runs), *dc = kv_malloc(sizeof(double) * runs);
+    for (int r = 0; r < runs; r++) {
+        gen_result res;
+        gen_timing tm;
+        if (engine_generate(e, ids, L, &v, 1, &gp, &res, &tm) != KV_OK) {
+            fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+            return KV_ERR;
+        }
+        pf[r] = tm.prefill_s;
+        dc[r] = tm.decode_steps ? tm.decode_s / tm.decode_steps : 0;
+        gen_result_free(&res);
+    }
+    double p = median(pf, runs), d = median(dc, runs);
+    const model_config *c = engine_config(e);
+    long params = model_params(c);
+    double bw = measure_copy_bandwidth();
+    double weight_bytes = 4.0 * params; /* fp32 weights on the CPU backend */
+    if (tp_launch_rank() == 0) {
+        printf("model: %s (%.1fM params), backend %s, prompt %d tokens, %d generated, %d runs (medians)\n", c->name,
+               params / 1e6, engine_backend_name(e), L, gen, runs);
+        printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s (2*params*L)\n", L / p, p, 2.0 * params * L / p / 1e9);
+        printf("decode:  %.2f tok/s, %.2f ms/step\n", d > 0 ? 1.0 / d : 0, d * 1e3);
+        printf("roofline: decode streams %.1f MB of weights per step -> %.2f GB/s achieved vs %.2f GB/s measured "
+               "copy bandwidth (%.0f%%); bound %.2f ms/step\n",
+               weight_bytes / 1e6, d > 0 ? weight_bytes / d / 1e9 : 0, bw / 1e9,
+               d > 0 ? 100.0 * weight_bytes / d / bw : 0, weight_bytes / bw * 1e3);
+    }
+    free(pf);
+    free(dc);
+    return KV_OK;
+}
+
+static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
+{
+    static const char *const methods[] = {"snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
+    static const int budgets[] = {128, 256, 512, 1024, 2048};
+    variant vars[26];
+    int nv = 0;
+    variant_init(&vars[nv++], method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    for (int m = 0; m < 5; m++)
+        for (int b = 0; b < 5; b++) variant_init(&vars[nv++], method_find(methods[m]), budgets[b], PRESET_REFERENCE_HEAD);
+    gen_params gp = {.max_new_tokens = gen};
+    double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
+    int identical = 1;
+    for (int r = 0; r < runs; r++) {
+        gen_result batched[26], one;
+        double t0 = kv_now();
+        if (engine_generate(e, ids, L, vars, nv, &gp, batched, NULL) != KV_OK) goto fail;
+        tb[r] = kv_now() - t0;
+        t0 = kv_now();
+        for (int i = 0; i < nv; i++) {
+            if (engine_generate(e, ids, L, &vars[i], 1, &gp, &one, NULL) != KV_OK) goto fail;
+            identical &= one.n_ids == batched[i].n_ids && !memcmp(one.ids, batched[i].ids, sizeof(int) * one.n_ids);
+            gen_result_free(&one);
+        }
+        ts[r] = kv_now() - t0;
+        for (int i = 0; i < nv; i++) gen_result_free(&batched[i]);
+    }
+    double b = median(tb, runs), s = median(ts, runs);
+    if (tp_launch_rank() == 0) {
+        printf("variants: %d (FullKV + 5 methods x budgets 128..2048), prompt %d tokens, %d generated each, "
+               "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
+        printf("one by one (prefill per variant): %.2f s\n", s);
+        printf("shared prefill + batched decode:  %.2f s\n", b);
+        printf("speed-up: %.1fx; tokens identical to one-by-one: %s\n", s / b, identical ? "yes" : "NO");
+    }
+    free(tb);
+    free(ts);
+    return identical ? KV_OK : KV_ERR;
+fail:
+    fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+    return KV_ERR;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    cli_engine_args ea = {0};
+    int L = 512, gen = 32, runs = 3, variants = 0;
+    const char *prompt_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        int r = cli_engine_flag(&ea, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        int *target = NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            bench_usage(stdout);
+            return 0;
+        } else if (i + 1 < argc && !strcmp(f, "--prompt-tokens")) target = &L;
+        else if (i + 1 < argc && !strcmp(f, "--gen")) target = &gen;
+        else if (i + 1 < argc && !strcmp(f, "--runs")) target = &runs;
+        else if (i + 1 < argc && !strcmp(f, "--prompt-file")) prompt_file = argv[++i];
+        else if (i + 1 < argc && !strcmp(f, "--variants")) {
+            if (strcmp(argv[++i], "all")) {
+                fprintf(stderr, "kvbench: error: --variants expects 'all', got '%s'\n", argv[i]);
+                return 2;
+            }
+            variants = 1;
+        } else {
+            fprintf(stderr, "kvbench: error: bench: unexpected argument '%s' (see kvbench bench --help)\n", f);
+            return 2;
+        }
+        if (target) {
+            char *end;
+            *target = (int)strtol(argv[++i], &end, 10);
+            if (*end || *target < 1) {
+                fprintf(stderr, "kvbench: error: %s expects a positive integer, got '%s'\n", f, argv[i]);
+                return 2;
+            }
+        }
+    }
+    engine *e;
+    if (cli_engine_open(&ea, &e) != KV_OK) return 1;
+    int *ids = bench_prompt(e, prompt_file, L);
+    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs));
+    free(ids);
+    cli_engine_close(e);
+    return rc ? 1 : 0;
+}
