@@ -100,7 +100,19 @@ static int get(const unsigned char *b, long len, long *off, void *v, long n)
     return KV_OK;
 }
 
+static int unpack_items(const unsigned char *b, long len, run_plan *p);
+
+/* On a malformed list nothing is left allocated. */
 int run_plan_unpack(const unsigned char *b, long len, run_plan *p)
+{
+    if (unpack_items(b, len, p) == KV_OK) return KV_OK;
+    work_items_free(p->items, p->n_items);
+    memset(p, 0, sizeof *p);
+    kv_seterr("malformed work list (%ld bytes)", len);
+    return KV_ERR;
+}
+
+static int unpack_items(const unsigned char *b, long len, run_plan *p)
 {
     memset(p, 0, sizeof *p);
     long off = 0;

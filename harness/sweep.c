@@ -551,6 +551,8 @@ int sweep_load(const char *path, sweep *s)
                   p.problem ? p.problem : "valid YAML");
         yaml_parser_delete(&p);
         free(text);
+        free(s->file);
+        s->file = NULL;
         return KV_ERR;
     }
     int rc = parse_root(&y, yaml_document_get_root_node(&y.doc), s);

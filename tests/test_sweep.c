@@ -254,9 +254,9 @@ static void test_workplan(void)
                !memcmp(q.items[i].samples, it3[i].samples, sizeof(int) * (size_t)it3[i].n_samples) &&
                !strcmp(q.items[i].file, it3[i].file) && q.items[i].cost == it3[i].cost;
     CHECK(same, "pack/unpack round trip");
-    CHECK(run_plan_unpack(b, len - 1, &q) == KV_ERR, "truncated work list is rejected");
-    free(b);
     work_items_free(q.items, q.n_items);
+    CHECK(run_plan_unpack(b, len - 1, &q) == KV_ERR && q.n_items == 0, "truncated work list is rejected");
+    free(b);
     work_items_free(it3, n3);
     work_items_free(it2, n2);
     work_items_free(it, n);
