@@ -14,7 +14,7 @@ typedef struct {
     const char *backend;   /* "cpu", "cuda" or "auto" (NULL = auto: cuda when compiled in and a device exists) */
     int threads;           /* 0 = OpenMP default */
     int tp, tp_rank;       /* tensor parallel group size and rank (1, 0 without TP) */
-    void *tp_comm;         /* communicator for TP (engine/comm.h), NULL when tp == 1 */
+    void *tp_comm;         /* comm * (engine/comm.h) for TP, NULL when tp == 1 */
     const char *random_shape; /* non-NULL: random weights of this shape instead of model_path */
 } engine_opts;
 
