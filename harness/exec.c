@@ -13,25 +13,6 @@
 #include "engine/util.h"
 #include "harness/longbench.h"
 
-/* TEMPORARY until the engine, the model loader, the chat wrappers and the prompt builder land on
- * main: weak references let the harness link and run its fake-executor tests; exec_engine
- * refuses to run when they are missing. Remove once they are in the build. */
-#pragma weak engine_open
-#pragma weak engine_close
-#pragma weak engine_config
-#pragma weak engine_tokenizer
-#pragma weak engine_backend_name
-#pragma weak engine_model_hash
-#pragma weak engine_generate
-#pragma weak gen_result_free
-#pragma weak chat_detect
-#pragma weak chat_format_parse
-#pragma weak lb_prompt_build
-#pragma weak lb_prompt_free
-#pragma weak lb_gen_rules_get
-#pragma weak lb_gen_rules_params
-#pragma weak lb_prediction_text
-
 void exec_ctx_init(exec_ctx *c, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int rank,
                    int world)
 {
@@ -48,7 +29,7 @@ void exec_ctx_init(exec_ctx *c, const sweep *s, const sweep_variant *vars, int n
 
 void exec_ctx_free(exec_ctx *c)
 {
-    if (c->engine && engine_close) engine_close(c->engine);
+    if (c->engine) engine_close(c->engine);
     for (int t = 0; t < c->s->n_tasks; t++) {
         if (c->task_samples[t]) lb_samples_free((lb_sample *)c->task_samples[t], c->task_n[t]);
         free(c->task_hash[t]);
@@ -195,12 +176,6 @@ int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing 
 {
     const sweep *s = c->s;
     const sweep_model *m = &s->models[it->model];
-    if (!engine_open || !engine_generate || !lb_prompt_build || !lb_gen_rules_get || !lb_prediction_text ||
-        !chat_detect) {
-        kv_seterr("this kvbench was built without the engine or the prompt builder (only the fake executor, "
-                  "engine: {fake: true}, can run)");
-        return KV_ERR;
-    }
     if (ensure_model(c, it->model, t) != KV_OK || ensure_task(c, it->task) != KV_OK) return KV_ERR;
     const tokenizer *tok = engine_tokenizer(c->engine);
     const lb_task *task = lb_task_find(s->tasks[it->task]);
