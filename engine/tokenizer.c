@@ -203,7 +203,7 @@ tokenizer *tok_create(const char *source, int n_vocab)
     t->merge_cap = 1024;
     t->merges = kv_malloc(t->merge_cap * sizeof *t->merges);
     for (size_t i = 0; i < t->merge_cap; i++) t->merges[i].rank = -1;
-    t->bos_id = t->eos_id = -1;
+    t->bos_id = t->eos_id = t->unk_id = -1;
     for (int b = 0; b < 256; b++) t->byte_ids[b] = -1;
     return t;
 }
@@ -396,18 +396,22 @@ static int added_cmp(const void *a, const void *b)
 
 int tok_finish(tokenizer *t)
 {
-    /* Every byte needs its one-character token: byte-level BPE starts from them. */
+    /* Byte-level BPE starts from the one-character token of each byte. A vocab may lack a few
+     * (SmolLM2 has no token for 21 control and never-valid bytes): HF then uses unk_token, or
+     * with none drops the byte. A vocab with hardly any is not byte-level at all. */
+    int n_bytes = 0;
     for (int b = 0; b < 256; b++) {
         char s[4];
         unsigned char byte = (unsigned char)b;
         size_t n = tok_bytes_spell(&byte, 1, s);
         t->byte_ids[b] = tok_find_vocab(t, s, n);
-        if (t->byte_ids[b] < 0) {
-            kv_seterr("%s: the vocab has no token for byte 0x%02x ('%.*s'): not a byte-level BPE vocab "
-                      "(only byte-level BPE tokenizers are supported)",
-                      t->source, b, (int)n, s);
-            return KV_ERR;
-        }
+        n_bytes += t->byte_ids[b] >= 0;
+    }
+    if (n_bytes < 128) {
+        kv_seterr("%s: the vocab has tokens for only %d of the 256 bytes: not a byte-level BPE vocab (only "
+                  "byte-level BPE tokenizers are supported)",
+                  t->source, n_bytes);
+        return KV_ERR;
     }
     for (int i = 0; i < t->n_added; i++) {
         t->added[i].content = t->tokens[t->added[i].id];
@@ -548,11 +552,7 @@ static void push_pair(const tokenizer *t, encoder *e, int pos)
  * that a popped merge still produces the same token. */
 static void bpe_piece(const tokenizer *t, encoder *e, const unsigned char *p, int n)
 {
-    if (n == 1) {
-        enc_emit(e, t->byte_ids[p[0]]);
-        return;
-    }
-    if (t->ignore_merges) {
+    if (t->ignore_merges && n > 1) {
         if (e->spell_cap < 2 * (size_t)n) {
             e->spell_cap = 4 * (size_t)n;
             e->spell = kv_realloc(e->spell, e->spell_cap);
@@ -571,12 +571,29 @@ static void bpe_piece(const tokenizer *t, encoder *e, const unsigned char *p, in
         e->sym_next = kv_realloc(e->sym_next, (size_t)e->sym_cap * sizeof(int));
         e->sym_len = kv_realloc(e->sym_len, (size_t)e->sym_cap * sizeof(int));
     }
+    /* Initial symbols, one per byte; a byte without a token becomes unk_token (runs fused with
+     * fuse_unk) or, with no unk_token, is dropped, as HF BPE::merge_word does. */
+    int n_sym = 0, prev_unk = 0;
     for (int i = 0; i < n; i++) {
-        e->sym_id[i] = t->byte_ids[p[i]];
-        e->sym_prev[i] = i - 1;
-        e->sym_next[i] = i + 1 < n ? i + 1 : -1;
-        e->sym_len[i] = 1;
+        int id = t->byte_ids[p[i]], unk = id < 0;
+        if (unk) {
+            if (t->unk_id < 0) continue;
+            if (t->fuse_unk && prev_unk) {
+                e->sym_len[n_sym - 1]++;
+                continue;
+            }
+            id = t->unk_id;
+        }
+        prev_unk = unk;
+        e->sym_id[n_sym] = id;
+        e->sym_prev[n_sym] = n_sym - 1;
+        e->sym_next[n_sym] = n_sym + 1;
+        e->sym_len[n_sym] = 1;
+        n_sym++;
     }
+    if (n_sym == 0) return;
+    e->sym_next[n_sym - 1] = -1;
+    n = n_sym;
     e->heap_n = 0;
     for (int i = 0; i + 1 < n; i++) push_pair(t, e, i);
     while (e->heap_n > 0) {

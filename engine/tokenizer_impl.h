@@ -52,7 +52,9 @@ struct tokenizer {
     size_t merge_cap;     /* power of two */
     int n_merges;
     int ignore_merges;    /* a pre-token already in the vocab maps straight to its id */
-    int byte_ids[256];    /* id of the one-character token of each byte */
+    int byte_ids[256];    /* id of the one-character token of each byte, -1 where the vocab has none */
+    int unk_id;           /* model.unk_token, -1 if none */
+    int fuse_unk;         /* consecutive unknown bytes become one unk_token */
 
     tok_added *added;     /* (n_added) sorted by length, longest first */
     int n_added;

@@ -190,6 +190,12 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
         kv_seterr("%s: decoder '%s' is not supported (only ByteLevel)", path, dt ? dt : "?");
         goto fail;
     }
+    const char *unk = json_str(model, "unk_token");
+    if (unk && (t->unk_id = tok_find_vocab(t, unk, strlen(unk))) < 0) {
+        kv_seterr("%s: model.unk_token '%s' is not in the vocab", path, unk);
+        goto fail;
+    }
+    t->fuse_unk = json_flag(model, "fuse_unk", 0);
     if (tok_finish(t)) goto fail;
     *out = t;
     return KV_OK;

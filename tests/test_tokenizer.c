@@ -332,13 +332,27 @@ static void test_tiny(void)
     CHECK(tokenizer_bos_id(t) == -1 && chat_detect(t) == CHAT_NONE, "no config: no bos, no chat format");
     tokenizer_free(t);
 
+    /* A byte without a token is dropped (no unk_token), or becomes unk_token, fused with fuse_unk. */
+    json_t *root = tiny_json(0, 0);
+    json_object_del(json_object_get(json_object_get(root, "model"), "vocab"), "z");
+    t = load_json_obj(root, "tiny_noz.json");
+    CHECK(t && encode_is(t, "zazb z", (int[]){256, 32}, 2), "missing byte dropped (a, b then merge)");
+    tokenizer_free(t);
+    root = tiny_json(0, 0);
+    json_object_del(json_object_get(json_object_get(root, "model"), "vocab"), "z");
+    json_object_set_new(json_object_get(root, "model"), "unk_token", json_string("!"));
+    json_object_set_new(json_object_get(root, "model"), "fuse_unk", json_true());
+    t = load_json_obj(root, "tiny_unk.json");
+    CHECK(t && encode_is(t, "zzazb", (int[]){33, 97, 33, 98}, 4), "missing bytes -> fused unk_token");
+    tokenizer_free(t);
+
     t = load_json_obj(tiny_json(0, 1), "tiny_pairs.json");
     CHECK(t != NULL, "merges as pairs load");
     if (t) CHECK(encode_is(t, "abc abc", (int[]){256, 99, 32, 256, 99}, 5), "no ignore_merges, pair merges");
     tokenizer_free(t);
 
     /* Split(String " ", Removed) then ByteLevel without regex; and ByteLevel add_prefix_space. */
-    json_t *root = tiny_json(0, 0);
+    root = tiny_json(0, 0);
     json_object_set_new(root, "pre_tokenizer",
                         json_pack("{s:s,s:[{s:s,s:{s:s},s:s,s:b},{s:s,s:b,s:b,s:b}]}", "type", "Sequence",
                                   "pretokenizers", "type", "Split", "pattern", "String", " ", "behavior", "Removed",
@@ -409,8 +423,12 @@ static void test_malformed(void)
     json_object_set_new(r, "decoder", json_pack("{s:s}", "type", "WordPiece"));
     expect_bad(r, NULL, "wordpiece_dec.json", "decoder 'WordPiece'");
     r = tiny_json(1, 0);
-    json_object_del(json_object_get(json_object_get(r, "model"), "vocab"), "z");
-    expect_bad(r, NULL, "nobyte.json", "no token for byte 0x7a");
+    for (int b = 100; b < 256; b++) { /* keeps a, b, c for the merges */
+        char sp[3];
+        byte_spell(b, sp);
+        json_object_del(json_object_get(json_object_get(r, "model"), "vocab"), sp);
+    }
+    expect_bad(r, NULL, "nobyte.json", "tokens for only 100 of the 256 bytes");
     r = tiny_json(1, 0);
     json_object_set_new(r, "pre_tokenizer",
                         json_pack("{s:s,s:{s:s},s:s}", "type", "Split", "pattern", "Regex", "(unclosed", "behavior",

@@ -4,7 +4,7 @@
 Writes tests/data/smollm2_tokenizer_golden.jsonl, one object per line:
   {"text": ..., "ids": [...]}                       encode, no special tokens added
   {"ids": [...], "decode": ..., "decode_skip_clean": ...}   decode (keep specials, no clean-up) and
-                                                    decode(skip_special_tokens, clean_up_tokenization_spaces)
+                                                    decode(skip_special_tokens) + clean_up_tokenization
   {"chat_prompt": ..., "chat_text": ..., "chat_ids": [...]}  apply_chat_template of one user message,
                                                     add_generation_prompt=True, and its ids
 
@@ -15,8 +15,8 @@ Sequence[Digits(individual_digits=true), ByteLevel(add_prefix_space=false, use_r
 llama.cpp's "smollm" pre-tokenizer does the same. The model was trained with the latter, so the
 golden uses it; the script prints how many texts the uncorrected loader would tokenize differently.
 
-usage: /work/venv-tok/bin/python tools/golden_smollm2_tokenizer.py [models/SmolLM2-135M-Instruct.Q4_1.gguf]
-(needs: pip install transformers tokenizers gguf sentencepiece; torch is not needed)
+usage: python tools/golden_smollm2_tokenizer.py [models/SmolLM2-135M-Instruct.Q4_1.gguf]
+(needs transformers, tokenizers, gguf, and torch: transformers' GGUF metadata reader imports it)
 """
 import copy
 import json
@@ -73,7 +73,10 @@ for t in [texts[0], texts[2], texts[5], texts[16], texts[17]]:
     ids = tok.encode(t, add_special_tokens=False)
     lines.append({"ids": ids,
                   "decode": tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False),
-                  "decode_skip_clean": tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)})
+                  # transformers 5 ignores clean_up_tokenization_spaces for BPE tokenizers; kvbench applies
+                  # it where DESIGN says so (truncation), so the golden applies transformers' own rules.
+                  "decode_skip_clean": tok.clean_up_tokenization(
+                      tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))})
 
 for p in ["What is the capital of France?", "Summarize:\n\nThe quick brown fox jumps over the lazy dog."]:
     chat = tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
