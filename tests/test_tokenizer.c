@@ -391,7 +391,9 @@ static void expect_bad(json_t *root, const char *raw, const char *name, const ch
 
 static void test_malformed(void)
 {
-    char *text = json_dumps(tiny_json(1, 0), 0);
+    json_t *whole = tiny_json(1, 0);
+    char *text = json_dumps(whole, 0);
+    json_decref(whole);
     text[strlen(text) / 2] = 0;
     expect_bad(NULL, text, "truncated.json", "truncated.json:1:");
     free(text);
