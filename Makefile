@@ -62,9 +62,25 @@ LIB_OBJS  := $(filter-out $(MAIN_OBJ),$(OBJS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
+# CUDA (issue 6): every .cu under kernels/cuda and engine is compiled for sm_90 and linked into
+# kvbench and the tests; engine/backend.c alone gets -DKV_HAVE_CUDA (the one registration #ifdef).
+# Without a GPU the binary still runs: the CUDA backend reports no device and `auto` picks the CPU.
+comma := ,
+CUDA_SRCS := $(wildcard kernels/cuda/*.cu engine/*.cu)
 CUDA_OBJS := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRCS))
-NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -I. -Xcompiler -fPIC,-Wall
+NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -I. -Xcompiler -fPIC,-Wall -MMD -MP
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_TEST_SRCS := $(wildcard tests/cuda/test_*.c)
+CUDA_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CUDA_TEST_SRCS))
+ifeq ($(CUDA),1)
+OBJS     += $(CUDA_OBJS)
+LIB_OBJS += $(CUDA_OBJS)
+CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+LDLIBS   += $(if $(CUDA_LIBDIR),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR)) \
+            -lcublasLt -lcublas -lcudart -lstdc++
+$(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_CUDA
+$(info make: CUDA libraries from $(or $(CUDA_LIBDIR),the default linker path); kernels for sm_90)
+endif
 
 .PHONY: all test test-cuda cuda-check bench format clean
 all: $(BUILD)/kvbench $(TEST_BINS)
@@ -86,7 +102,14 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS)
 	@echo "  TEST  $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
-$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
+# Switching CUDA on or off in one BUILD folder rebuilds the registration and relinks.
+$(BUILD)/engine/backend.o: $(BUILD)/cuda-$(CUDA).stamp
+$(BUILD)/cuda-$(CUDA).stamp:
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/cuda-*.stamp
+	@touch $@
+
+$(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	@echo "  NVCC  $<"
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
@@ -94,9 +117,20 @@ $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
 test: all
 	@BUILD=$(BUILD) bash tests/run_tests.sh
 
-# Compiles every CUDA source for Hopper (sm_90); runs on any machine with nvcc, GPU or not.
-cuda-check: $(CUDA_OBJS)
-	@echo "cuda-check: $(words $(CUDA_OBJS)) CUDA sources compiled for sm_90"
+# Compiles every CUDA source for Hopper (sm_90) and links kvbench and the CUDA tests against
+# cudart/cuBLAS; runs on any machine with nvcc, GPU or not.
+ifeq ($(CUDA),1)
+cuda-check: $(CUDA_OBJS) $(BUILD)/kvbench $(CUDA_TEST_BINS)
+	@echo "cuda-check: $(words $(CUDA_OBJS)) CUDA sources compiled for sm_90; kvbench and $(words $(CUDA_TEST_BINS)) CUDA tests linked"
+
+# Every CUDA kernel against its CPU twin, and the whole model against the CPU backend. Without a
+# device the binaries are built and the run says it was skipped (exit 0, no pass count).
+test-cuda: $(BUILD)/kvbench $(CUDA_TEST_BINS)
+	@BUILD=$(BUILD) bash tests/cuda/run.sh
+else
+cuda-check test-cuda:
+	@echo "make: $@ needs CUDA=1 (nvcc; this build has CUDA=0)" >&2; exit 1
+endif
 
 bench: all
 	$(BUILD)/kvbench bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -107,4 +141,4 @@ format:
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(patsubst %,%.d,$(TEST_BINS))
+-include $(OBJS:.o=.d) $(patsubst %,%.d,$(TEST_BINS) $(CUDA_TEST_BINS))

@@ -37,6 +37,15 @@ typedef struct backend {
     void (*argmax)(void *ctx, int *out_host, const float *x, int n_rows, int n); /* result on the host */
     void (*sync)(void *ctx);
     void (*close)(void *ctx);
+    /* Optional, NULL when the backend has none (CPU). The ops issued between graph_begin and
+     * graph_end are recorded as one CUDA graph and launched at graph_end (a decode step: the
+     * previous step's graph is updated in place when only kernel arguments changed). Inside the
+     * pair: no to_host, argmax or free (they need the host); to_device from host memory is fine. */
+    void (*graph_begin)(void *ctx);
+    void (*graph_end)(void *ctx);
+    /* CUDA: the cudaStream_t every op runs on, for the kernels called outside the vtable (the
+     * scoring ops' _cuda twins in kernels/scoring.h take it as their `stream`). NULL on the CPU. */
+    void *stream;
 } backend;
 
 /* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).

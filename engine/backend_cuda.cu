@@ -1,0 +1,298 @@
+/* backend_cuda: the CUDA backend behind the vtable of engine/backend.h. Device memory from
+ * cudaMalloc (never managed memory), one stream for every op, a cuBLAS handle on that stream with
+ * a fixed workspace (so GEMMs can be captured in graphs), weights uploaded once in bf16 (fp16 or
+ * fp32 with KVBENCH_CUDA_WEIGHTS=fp16|fp32, fp32 being what whole-model tests compare exactly).
+ *
+ * CUDA graphs: graph_begin starts capturing the stream; graph_end turns what was recorded into a
+ * graph, updates the instantiated graph of the previous step in place when the topology is the
+ * same (only kernel parameters such as tail lengths changed) or instantiates a new one, and
+ * launches it. Host→device copies issued while capturing are staged in pinned memory so that the
+ * graph reads this step's values when it runs. */
+#include "kernels/cuda/common.cuh"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "engine/backend.h"
+#include "kernels/add.h"
+#include "kernels/argmax.h"
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+}
+
+#define CUBLAS_WORKSPACE_BYTES (32u << 20)
+#define STAGING_BYTES (16u << 20)
+#define UPLOAD_CHUNK_FLOATS (32L << 20) /* 128 MiB of fp32 per conversion step */
+
+typedef struct {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    void *cublas_ws;
+    kv_wtype wtype;
+    unsigned char *staging; /* pinned; host→device sources while capturing */
+    size_t staging_used;
+    cudaGraphExec_t graph_exec;
+    long graph_updates, graph_instantiations;
+} cuda_ctx;
+
+static void *cuda_alloc(void *ctx, size_t bytes)
+{
+    (void)ctx;
+    void *p = NULL;
+    if (bytes) CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
+}
+
+static void cuda_free_mem(void *ctx, void *p)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!p) return;
+    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: free inside a CUDA graph capture");
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    CUDA_CHECK(cudaFree(p));
+}
+
+static int is_pageable_host(const void *p)
+{
+    cudaPointerAttributes a;
+    CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+    return a.type == cudaMemoryTypeUnregistered;
+}
+
+static void cuda_to_device(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!bytes || dst == src) return;
+    const void *from = src;
+    if (cuda_stream_capturing(c->stream) && is_pageable_host(src)) {
+        /* The graph copies when it runs, so the bytes must sit in memory that stays put. */
+        size_t at = (c->staging_used + 255) & ~(size_t)255;
+        if (at + bytes > STAGING_BYTES)
+            kv_die("backend cuda: more than %u bytes copied to the device inside one graph capture", STAGING_BYTES);
+        memcpy(c->staging + at, src, bytes);
+        c->staging_used = at + bytes;
+        from = c->staging + at;
+    }
+    /* Pageable sources outside capture: cudaMemcpyAsync returns once the source is staged, so the
+     * caller may reuse its buffer immediately. */
+    CUDA_CHECK(cudaMemcpyAsync(dst, from, bytes, cudaMemcpyDefault, c->stream));
+}
+
+static void cuda_to_host(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!bytes) return;
+    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: to_host inside a CUDA graph capture");
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+static void *cuda_weight_upload(void *ctx, const float *w, long n)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    void *dst = NULL;
+    if (n <= 0) return NULL;
+    CUDA_CHECK(cudaMalloc(&dst, kv_wtype_size(c->wtype) * (size_t)n));
+    if (c->wtype == KV_WTYPE_F32) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, w, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, c->stream));
+        return dst;
+    }
+    /* fp32 chunks through a device buffer, converted in place on the stream: the host array is read
+     * once and the fp32 copy never exists whole on the device. */
+    long chunk = n < UPLOAD_CHUNK_FLOATS ? n : UPLOAD_CHUNK_FLOATS;
+    float *tmp = (float *)cuda_scratch(c->stream, SCRATCH_UPLOAD, sizeof(float) * (size_t)chunk);
+    for (long at = 0; at < n; at += chunk) {
+        long m = n - at < chunk ? n - at : chunk;
+        CUDA_CHECK(cudaMemcpyAsync(tmp, w + at, sizeof(float) * (size_t)m, cudaMemcpyHostToDevice, c->stream));
+        cuda_convert_f32((char *)dst + kv_wtype_size(c->wtype) * (size_t)at, tmp, m, c->wtype, c->stream);
+    }
+    return dst;
+}
+
+static void cuda_weight_free(void *ctx, void *w) { cuda_free_mem(ctx, w); }
+
+static void cuda_embedding(void *ctx, float *out, const void *table, const int *ids, int n, int dim)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    embedding_cuda_typed(out, table, ids, n, dim, c->wtype, c->stream);
+}
+
+static void cuda_rmsnorm(void *ctx, float *out, const float *x, const float *w, int n_rows, int dim, float eps)
+{
+    rmsnorm_cuda(out, x, w, n_rows, dim, eps, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_matmul(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    matmul_cuda_typed(out, x, w, n, in_dim, out_dim, c->cublas, c->wtype);
+}
+
+static void cuda_rope(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
+                      const float *inv_freq)
+{
+    rope_cuda(x, n_rows, n_heads, head_dim, positions, inv_freq, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_swiglu(void *ctx, float *out, const float *gate, const float *up, long n)
+{
+    swiglu_cuda(out, gate, up, n, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_add(void *ctx, float *x, const float *y, long n) { add_cuda(x, y, n, ((cuda_ctx *)ctx)->stream); }
+
+static void cuda_attention_prefill(void *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
+                                   int L, int H, int Hkv, int hd)
+{
+    attention_prefill_cuda(out, lse, q, k, v, L, H, Hkv, hd, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_decode_attention(void *ctx, float *out, const float *q, const decode_seq *seqs, int B, int H,
+                                  int Hkv, int hd)
+{
+    decode_attention_cuda(out, q, seqs, B, H, Hkv, hd, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_argmax(void *ctx, int *out_host, const float *x, int n_rows, int n)
+{
+    argmax_cuda(out_host, x, n_rows, n, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_sync(void *ctx) { CUDA_CHECK(cudaStreamSynchronize(((cuda_ctx *)ctx)->stream)); }
+
+static void cuda_graph_begin(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: graph_begin while a capture is already open");
+    /* The previous graph may still read the staging area it was captured with. */
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    c->staging_used = 0;
+    /* Relaxed: scratch buffers may grow (cudaMalloc) while the first step is recorded. */
+    CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed));
+}
+
+static void cuda_graph_end(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    cudaGraph_t g = NULL;
+    CUDA_CHECK(cudaStreamEndCapture(c->stream, &g));
+    int updated = 0;
+    if (c->graph_exec) {
+        cudaGraphExecUpdateResultInfo info;
+        if (cudaGraphExecUpdate(c->graph_exec, g, &info) == cudaSuccess) {
+            updated = 1;
+            c->graph_updates++;
+        } else {
+            (void)cudaGetLastError(); /* a different topology is not an error: instantiate anew */
+            CUDA_CHECK(cudaGraphExecDestroy(c->graph_exec));
+            c->graph_exec = NULL;
+        }
+    }
+    if (!updated) {
+        CUDA_CHECK(cudaGraphInstantiate(&c->graph_exec, g, 0));
+        c->graph_instantiations++;
+    }
+    CUDA_CHECK(cudaGraphDestroy(g));
+    CUDA_CHECK(cudaGraphLaunch(c->graph_exec, c->stream));
+}
+
+static void cuda_close(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!c) return;
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (c->graph_exec) CUDA_CHECK(cudaGraphExecDestroy(c->graph_exec));
+    CUBLAS_CHECK(cublasDestroy(c->cublas));
+    CUDA_CHECK(cudaFree(c->cublas_ws));
+    CUDA_CHECK(cudaFreeHost(c->staging));
+    cuda_scratch_release(c->stream);
+    CUDA_CHECK(cudaStreamDestroy(c->stream));
+    free(c);
+}
+
+/* Which GPU this process uses: KVBENCH_CUDA_DEVICE, else the MPI local rank (one rank per GPU on
+ * a node), else 0. */
+static int pick_device(int n_devices)
+{
+    const char *env = getenv("KVBENCH_CUDA_DEVICE");
+    if (!env) env = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (!env) env = getenv("SLURM_LOCALID");
+    int d = env ? atoi(env) : 0;
+    return d >= 0 ? d % n_devices : 0;
+}
+
+extern "C" int backend_cuda_open(backend *b)
+{
+    memset(b, 0, sizeof *b);
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        kv_seterr("backend cuda: no CUDA device (%s)",
+                  e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found 0 devices");
+        (void)cudaGetLastError();
+        return KV_ERR;
+    }
+    kv_wtype wtype = KV_WTYPE_BF16;
+    const char *wenv = getenv("KVBENCH_CUDA_WEIGHTS");
+    if (wenv && *wenv) {
+        if (!strcmp(wenv, "bf16")) wtype = KV_WTYPE_BF16;
+        else if (!strcmp(wenv, "fp16")) wtype = KV_WTYPE_F16;
+        else if (!strcmp(wenv, "fp32")) wtype = KV_WTYPE_F32;
+        else {
+            kv_seterr("backend cuda: KVBENCH_CUDA_WEIGHTS='%s' (expected bf16, fp16 or fp32)", wenv);
+            return KV_ERR;
+        }
+    }
+    int dev = pick_device(n);
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    if (prop.major < 9) {
+        kv_seterr("backend cuda: device %d (%s) is sm_%d%d; this build targets sm_90 (Hopper) and newer", dev,
+                  prop.name, prop.major, prop.minor);
+        return KV_ERR;
+    }
+    CUDA_CHECK(cudaSetDevice(dev));
+    cuda_ctx *c = (cuda_ctx *)kv_calloc(1, sizeof *c);
+    c->device = dev;
+    c->wtype = wtype;
+    CUDA_CHECK(cudaStreamCreate(&c->stream));
+    CUBLAS_CHECK(cublasCreate(&c->cublas));
+    CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    CUDA_CHECK(cudaMalloc(&c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
+    CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
+    CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH)); /* no TF32: fp32 means fp32 */
+    CUDA_CHECK(cudaHostAlloc((void **)&c->staging, STAGING_BYTES, cudaHostAllocDefault));
+
+    b->name = "cuda";
+    snprintf(b->device, sizeof b->device, "cuda:%d %.64s (sm_%d%d, %.0f GiB, %s weights)", dev, prop.name, prop.major,
+             prop.minor, prop.totalGlobalMem / 1073741824.0, kv_wtype_name(wtype));
+    b->ctx = c;
+    b->alloc = cuda_alloc;
+    b->free = cuda_free_mem;
+    b->to_device = cuda_to_device;
+    b->to_host = cuda_to_host;
+    b->weight_upload = cuda_weight_upload;
+    b->weight_free = cuda_weight_free;
+    b->embedding = cuda_embedding;
+    b->rmsnorm = cuda_rmsnorm;
+    b->matmul = cuda_matmul;
+    b->rope = cuda_rope;
+    b->swiglu = cuda_swiglu;
+    b->add = cuda_add;
+    b->attention_prefill = cuda_attention_prefill;
+    b->decode_attention = cuda_decode_attention;
+    b->argmax = cuda_argmax;
+    b->sync = cuda_sync;
+    b->close = cuda_close;
+    b->graph_begin = cuda_graph_begin;
+    b->graph_end = cuda_graph_end;
+    b->stream = c->stream;
+    return KV_OK;
+}
