@@ -418,7 +418,8 @@ int tok_finish(tokenizer *t)
         if (t->added[i].single_word && !t->word_re && !(t->word_re = regex_compile(t, "^[\\p{L}\\p{N}]", 0)))
             return KV_ERR;
     }
-    qsort(t->added, (size_t)t->n_added, sizeof *t->added, added_cmp);
+    if (t->n_added > 0) /* qsort(NULL, 0, ...) is undefined (found by fuzz_tokenizer) */
+        qsort(t->added, (size_t)t->n_added, sizeof *t->added, added_cmp);
     int count[256] = {0};
     for (int i = 0; i < t->n_added; i++) count[(unsigned char)t->added[i].content[0]]++;
     for (int b = 0; b < 256; b++) {

@@ -154,6 +154,25 @@ static int get_double(yparse *y, yaml_node_t *n, const char *key, double *out)
          pair_++)                                                                                 \
         for (yaml_node_t *k = node(y, pair_->key), *v = node(y, pair_->value); k; k = NULL)
 
+/* YAML says a mapping's keys are unique; libyaml does not check it. A repeated key would silently
+ * override (and leak) the first value, so it is an error naming the second one (found by fuzz_sweep). */
+static int check_unique_keys(yparse *y)
+{
+    for (yaml_node_t *m = y->doc.nodes.start; m < y->doc.nodes.top; m++) {
+        if (m->type != YAML_MAPPING_NODE) continue;
+        for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
+            yaml_node_t *ka = node(y, a->key);
+            if (!ka || ka->type != YAML_SCALAR_NODE) continue;
+            for (yaml_node_pair_t *b = m->data.mapping.pairs.start; b < a; b++) {
+                yaml_node_t *kb = node(y, b->key);
+                if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
+                    return yerr(y, ka, "each key once per mapping", "duplicate key '%s'", scalar(ka));
+            }
+        }
+    }
+    return KV_OK;
+}
+
 static int unknown_key(yparse *y, yaml_node_t *k, const char *section, const char *known)
 {
     return yerr(y, k, known, "unknown key '%s' in %s", k->type == YAML_SCALAR_NODE ? scalar(k) : "?", section);
@@ -555,7 +574,8 @@ int sweep_load(const char *path, sweep *s)
         s->file = NULL;
         return KV_ERR;
     }
-    int rc = parse_root(&y, yaml_document_get_root_node(&y.doc), s);
+    int rc = check_unique_keys(&y);
+    if (rc == KV_OK) rc = parse_root(&y, yaml_document_get_root_node(&y.doc), s);
     yaml_document_delete(&y.doc);
     yaml_parser_delete(&p);
     free(text);
