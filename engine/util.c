@@ -40,7 +40,11 @@ void kv_die(const char *fmt, ...)
     fputc('\n', stderr);
     fflush(stderr);
     if (fatal_hook) fatal_hook(1);
-    exit(1);
+    /* _exit, not exit: library exit handlers must not run on a fatal path. HDF5's closes every
+     * file still open, and one whose write failed (disk full, EFBIG) crashes it (SIGSEGV in
+     * H5F__close_cb, found by tests/t_bad_inputs.sh), turning a clean error into a signal. */
+    fflush(NULL);
+    _exit(1);
 }
 
 void *kv_malloc(size_t n)
