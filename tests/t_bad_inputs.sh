@@ -273,21 +273,21 @@ else skip prompts; fi
 
 # ---------------------------------------------------------------- generate
 if have generate; then
-    g() { "$KVBENCH" generate --prompt "hello" --max-new-tokens 2 "$@"; }
-    expect_error "generate: GGUF of 3 bytes" "magic_only.gguf: " g --model "$T/magic_only.gguf"
-    expect_error "generate: GGUF cut in the metadata" "trunc_meta.gguf: .*(truncated|cannot fit|file has)" g --model "$T/trunc_meta.gguf"
-    expect_error "generate: GGUF cut in the tensor data" "trunc_data.gguf: .*(truncated|outside|beyond|past|end)" g --model "$T/trunc_data.gguf"
-    expect_error "generate: GGUF with 2^63 tensors" "huge_count.gguf: " g --model "$T/huge_count.gguf"
-    expect_error "generate: truncated safetensors" "trunc_st/model.safetensors" g --model "$T/trunc_st"
-    expect_error "generate: safetensors header length corrupt" "corrupt_st/model.safetensors" g --model "$T/corrupt_st"
-    expect_error "generate: index json that does not parse" "badidx/model.safetensors.index.json" g --model "$T/badidx"
-    expect_error "generate: index names a missing shard" "model-00002-of-00002.safetensors" g --model "$T/missing_shard"
-    expect_error "generate: truncated tokenizer.json" "trunc_tok/tokenizer.json:[0-9]+:[0-9]+: " g --model "$T/trunc_tok"
-    expect_error "generate: unsupported tokenizer kind" "WordPiece" g --model "$T/wordpiece"
-    expect_error "generate: config.json does not parse" "badcfg/config.json:[0-9]+:[0-9]+" g --model "$T/badcfg"
-    expect_error "generate: missing model" "no_such_model" g --model "$T/no_such_model"
-    expect_error "generate: unknown method" "snapkvv" g --model "$BAD/tiny.gguf" --method snapkvv --budget 128
-    expect_error "generate: budget below the window" "(budget 32.*window 64|window 64.*budget 32)" g --model "$BAD/tiny.gguf" --method snapkv --budget 32
+    G=("$KVBENCH" generate --prompt "hello" --max-new-tokens 2)
+    expect_error "generate: GGUF of 3 bytes" "magic_only.gguf: " "${G[@]}" --model "$T/magic_only.gguf"
+    expect_error "generate: GGUF cut in the metadata" "trunc_meta.gguf: .*(truncated|cannot fit|file has)" "${G[@]}" --model "$T/trunc_meta.gguf"
+    expect_error "generate: GGUF cut in the tensor data" "trunc_data.gguf: .*(truncated|outside|beyond|past|end)" "${G[@]}" --model "$T/trunc_data.gguf"
+    expect_error "generate: GGUF with 2^63 tensors" "huge_count.gguf: " "${G[@]}" --model "$T/huge_count.gguf"
+    expect_error "generate: truncated safetensors" "trunc_st/model.safetensors" "${G[@]}" --model "$T/trunc_st"
+    expect_error "generate: safetensors header length corrupt" "corrupt_st/model.safetensors" "${G[@]}" --model "$T/corrupt_st"
+    expect_error "generate: index json that does not parse" "badidx/model.safetensors.index.json" "${G[@]}" --model "$T/badidx"
+    expect_error "generate: index names a missing shard" "model-00002-of-00002.safetensors" "${G[@]}" --model "$T/missing_shard"
+    expect_error "generate: truncated tokenizer.json" "trunc_tok/tokenizer.json:[0-9]+:[0-9]+: " "${G[@]}" --model "$T/trunc_tok"
+    expect_error "generate: unsupported tokenizer kind" "WordPiece" "${G[@]}" --model "$T/wordpiece"
+    expect_error "generate: config.json does not parse" "badcfg/config.json:[0-9]+:[0-9]+" "${G[@]}" --model "$T/badcfg"
+    expect_error "generate: missing model" "no_such_model" "${G[@]}" --model "$T/no_such_model"
+    expect_error "generate: unknown method" "snapkvv" "${G[@]}" --model "$BAD/tiny.gguf" --method snapkvv --budget 128
+    expect_error "generate: budget below the window" "(budget 32.*window 64|window 64.*budget 32)" "${G[@]}" --model "$BAD/tiny.gguf" --method snapkv --budget 32
     expect_error "generate: negative max-new-tokens" "max-new-tokens" "$KVBENCH" generate --model "$BAD/tiny.gguf" --prompt hi --max-new-tokens -1
     expect_error "generate: no prompt" "prompt" "$KVBENCH" generate --model "$BAD/tiny.gguf"
 else skip generate; fi
