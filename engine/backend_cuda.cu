@@ -29,6 +29,12 @@ extern "C" {
 #define CUBLAS_WORKSPACE_BYTES (32u << 20)
 #define STAGING_BYTES (16u << 20)
 #define UPLOAD_CHUNK_FLOATS (32L << 20) /* 128 MiB of fp32 per conversion step */
+#define ALLOC_CACHE_SLOTS 256 /* see cuda_alloc */
+
+typedef struct {
+    void *p;
+    size_t bytes;
+} cuda_block;
 
 typedef struct {
     int device;
@@ -40,13 +46,79 @@ typedef struct {
     size_t staging_used;
     cudaGraphExec_t graph_exec;
     long graph_updates, graph_instantiations;
+    cuda_block *live; /* allocations handed out by alloc (for their sizes at free) */
+    int n_live, live_cap;
+    cuda_block cached[ALLOC_CACHE_SLOTS]; /* freed blocks kept for reuse */
+    int n_cached;
+    size_t cached_bytes;
 } cuda_ctx;
+
+/* Device memory: cudaMalloc behind a small exact-size cache. The engine allocates and frees the
+ * same dozen buffers every decode step; cudaMalloc/cudaFree cost tens of microseconds each and
+ * cudaFree synchronizes the device. Every op runs on the one stream, so a freed block can be handed
+ * out again at once: its next user is ordered after its last one. Blocks of at most
+ * ALLOC_CACHE_MAX_BLOCK are kept, ALLOC_CACHE_MAX_BYTES in all; the cache is emptied when
+ * cudaMalloc runs out of memory. */
+#define ALLOC_CACHE_MAX_BLOCK ((size_t)1 << 30)
+#define ALLOC_CACHE_MAX_BYTES ((size_t)4 << 30)
+
+static size_t alloc_round(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
+
+static void live_add(cuda_ctx *c, void *p, size_t bytes)
+{
+    if (c->n_live == c->live_cap) {
+        c->live_cap = c->live_cap ? 2 * c->live_cap : 64;
+        c->live = (cuda_block *)kv_realloc(c->live, sizeof *c->live * (size_t)c->live_cap);
+    }
+    c->live[c->n_live++] = (cuda_block){p, bytes};
+}
+
+static size_t live_remove(cuda_ctx *c, void *p)
+{
+    for (int i = c->n_live - 1; i >= 0; i--) {
+        if (c->live[i].p == p) {
+            size_t n = c->live[i].bytes;
+            c->live[i] = c->live[--c->n_live];
+            return n;
+        }
+    }
+    kv_die("backend cuda: free of %p, which this backend did not allocate", p);
+}
+
+static void cache_flush(cuda_ctx *c)
+{
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    for (int i = 0; i < c->n_cached; i++) CUDA_CHECK(cudaFree(c->cached[i].p));
+    c->n_cached = 0;
+    c->cached_bytes = 0;
+}
 
 static void *cuda_alloc(void *ctx, size_t bytes)
 {
-    (void)ctx;
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!bytes) return NULL;
+    size_t n = alloc_round(bytes);
     void *p = NULL;
-    if (bytes) CUDA_CHECK(cudaMalloc(&p, bytes));
+    for (int i = c->n_cached - 1; i >= 0; i--) {
+        if (c->cached[i].bytes == n) {
+            p = c->cached[i].p;
+            c->cached_bytes -= n;
+            c->cached[i] = c->cached[--c->n_cached];
+            break;
+        }
+    }
+    if (!p) {
+        cudaError_t e = cudaMalloc(&p, n);
+        if (e == cudaErrorMemoryAllocation && c->n_cached && !cuda_stream_capturing(c->stream)) {
+            (void)cudaGetLastError();
+            cache_flush(c);
+            e = cudaMalloc(&p, n);
+        }
+        if (e != cudaSuccess)
+            kv_die("backend cuda: cudaMalloc of %zu bytes failed: %s (%s)", n, cudaGetErrorName(e),
+                   cudaGetErrorString(e));
+    }
+    live_add(c, p, n);
     return p;
 }
 
@@ -54,9 +126,22 @@ static void cuda_free_mem(void *ctx, void *p)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (!p) return;
-    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: free inside a CUDA graph capture");
+    size_t n = live_remove(c, p);
+    if (n <= ALLOC_CACHE_MAX_BLOCK && c->n_cached < ALLOC_CACHE_SLOTS && c->cached_bytes + n <= ALLOC_CACHE_MAX_BYTES) {
+        c->cached[c->n_cached++] = (cuda_block){p, n};
+        c->cached_bytes += n;
+        return;
+    }
+    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: freeing a large buffer inside a CUDA graph capture");
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     CUDA_CHECK(cudaFree(p));
+}
+
+static void cuda_copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!bytes || dst == src) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
 }
 
 static int is_pageable_host(const void *p)
@@ -116,7 +201,14 @@ static void *cuda_weight_upload(void *ctx, const float *w, long n)
     return dst;
 }
 
-static void cuda_weight_free(void *ctx, void *w) { cuda_free_mem(ctx, w); }
+static void cuda_weight_free(void *ctx, void *w)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!w) return;
+    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: weight_free inside a CUDA graph capture");
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    CUDA_CHECK(cudaFree(w));
+}
 
 static void cuda_embedding(void *ctx, float *out, const void *table, const int *ids, int n, int dim)
 {
@@ -209,6 +301,9 @@ static void cuda_close(void *ctx)
     if (!c) return;
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     if (c->graph_exec) CUDA_CHECK(cudaGraphExecDestroy(c->graph_exec));
+    cache_flush(c);
+    for (int i = 0; i < c->n_live; i++) CUDA_CHECK(cudaFree(c->live[i].p)); /* leaked by the caller */
+    free(c->live);
     CUBLAS_CHECK(cublasDestroy(c->cublas));
     CUDA_CHECK(cudaFree(c->cublas_ws));
     CUDA_CHECK(cudaFreeHost(c->staging));
@@ -278,6 +373,8 @@ extern "C" int backend_cuda_open(backend *b)
     b->free = cuda_free_mem;
     b->to_device = cuda_to_device;
     b->to_host = cuda_to_host;
+    b->copy = cuda_copy;
+    b->host_memory = 0;
     b->weight_upload = cuda_weight_upload;
     b->weight_free = cuda_weight_free;
     b->embedding = cuda_embedding;
