@@ -25,6 +25,8 @@ static inline float half_round(float x) { return half_to_float(half_from_float(x
  * rounded to half. */
 void window_softmax_cpu(float *out, const float *q, const float *k, int L, int H, int Hkv, int hd, int W,
                         int fp16);
+void window_softmax_cuda(float *out, const float *q, const float *k, int L, int H, int Hkv, int hd, int W,
+                         int fp16, void *stream);
 
 /* ---- H2O accumulated attention ---- */
 
@@ -40,6 +42,10 @@ typedef enum { H2O_CAUSAL = 0, H2O_PREFIX = 1, H2O_UPSTREAM = 2 } h2o_mode;
  * mode == H2O_CAUSAL && !fp16. */
 void h2o_colsum_cpu(float *out, const float *q, const float *k, const float *lse, int L, int H, int Hkv,
                     int hd, int W, h2o_mode mode, int fp16);
+/* The two-pass form: fp32 causal uses the prefill's lse directly; the other cases first compute
+ * each row's (max, 1/sum) under the mode's mask, then the column sums. */
+void h2o_colsum_cuda(float *out, const float *q, const float *k, const float *lse, int L, int H, int Hkv,
+                     int hd, int W, h2o_mode mode, int fp16, void *stream);
 
 /* ---- pooling and top-k ---- */
 
@@ -47,10 +53,15 @@ void h2o_colsum_cpu(float *out, const float *q, const float *k, const float *lse
  * even). max: padding is -inf. avg: zero padding, divided by k (PyTorch count_include_pad). */
 void pool1d_max_cpu(float *out, const float *x, int n, int k);
 void pool1d_avg_cpu(float *out, const float *x, int n, int k);
+void pool1d_max_cuda(float *out, const float *x, int n, int k, void *stream);
+void pool1d_avg_cuda(float *out, const float *x, int n, int k, void *stream);
 
 /* The k positions of the largest scores among 0..n-1, ties broken toward the lower position,
  * written to out sorted ascending. scratch: n floats. k is clamped to [0, n]. Returns k. */
 int topk_lowest_cpu(int *out, const float *score, int n, int k, float *scratch);
+/* Device twin (radix select + ordered compaction, one block); scratch is unused and may be NULL.
+ * Returns the clamped k without synchronizing. */
+int topk_lowest_cuda(int *out, const float *score, int n, int k, float *scratch, void *stream);
 
 /* ---- CircuitKV (DESIGN §4) ---- */
 
@@ -79,6 +90,10 @@ void circuit_apply_qt_cpu(double *y, const double *x, const circuit_chain *ch);
  * qi, hi: (N), zero on absorbing states. Returns the number of steps taken. */
 int circuit_neumann_cpu(double *qi, double *hi, const circuit_chain *cq, const circuit_chain *ch, int K,
                         double gamma);
+/* Device twin: the chains' win/h/cum arrays and qi/hi are device memory (the same sizes as the
+ * host chain's); the whole series runs in one block. Returns the steps taken (synchronizes). */
+int circuit_neumann_cuda(double *qi, double *hi, const circuit_chain *cq, const circuit_chain *ch, int K,
+                         double gamma, void *stream);
 
 /* The dense reference for tests: the full transient matrix Q (N, N) (rows/columns < s zero),
  * built naively from the same definition. The caller frees. */
