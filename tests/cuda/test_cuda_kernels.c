@@ -1,0 +1,533 @@
+/* test_cuda_kernels: every CUDA kernel against its CPU twin (the oracle) on random and edge-case
+ * shapes, with a named tolerance per op and weight type. Engine ops go through the two backends'
+ * vtables; the scoring ops are called directly with device memory from the CUDA backend. On a
+ * machine without a GPU it prints why it skipped and exits 0 without a pass count. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/backend.h"
+#include "engine/util.h"
+#include "kernels/argmax.h"
+#include "kernels/attention.h"
+#include "kernels/decode_attention.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/scoring.h"
+#include "kernels/swiglu.h"
+#include "kernels/add.h"
+#include "tests/check.h"
+
+/* Tolerances: |got - ref| <= atol + rtol·|ref| unless said otherwise. */
+#define EMB_BF16_RTOL 3.92e-3   /* one bf16 rounding: 2^-8 */
+#define EMB_F16_RTOL 4.9e-4     /* one fp16 rounding: 2^-11 */
+#define RMS_ATOL 1e-6
+#define RMS_RTOL 2e-6
+#define ROPE_ATOL 2e-6
+#define ROPE_RTOL 2e-6
+#define ELEM_ATOL 1e-7
+#define ELEM_RTOL 1e-6          /* expf: a few ulp */
+/* GEMM: |got - ref| <= rtol · Σ_k |x_k w_k| (the bound of the input roundings and fp32 sums). */
+#define MM_F32_RTOL 1e-5
+#define MM_BF16_RTOL 2e-2
+#define MM_F16_RTOL 3e-3
+#define ATT_ATOL 2e-5
+#define ATT_RTOL 1e-4
+#define LSE_ATOL 1e-4
+#define LSE_RTOL 1e-5
+#define DEC_ATOL 2e-5
+#define DEC_RTOL 1e-4
+#define WIN_ATOL 1e-6
+#define WIN_RTOL 1e-4
+#define WIN16_ATOL 1e-3         /* a logit whose half rounding flips moves p by up to ~1% */
+#define WIN16_RTOL 1e-2
+#define H2O_ATOL 1e-5
+#define H2O_RTOL 1e-4
+#define H2O16_ATOL 2e-3
+#define H2O16_RTOL 1e-2
+#define POOL_AVG_RTOL 1e-6
+#define NEU_ATOL 1e-12
+#define NEU_RTOL 1e-9
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double rnd(void) /* uniform [0, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static float rnd_sym(float a) { return (float)((2 * rnd() - 1) * a); }
+static float *rand_array(long n, float a)
+{
+    float *x = kv_malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (long i = 0; i < n; i++) x[i] = rnd_sym(a);
+    return x;
+}
+
+static backend G, C; /* the CUDA backend (bf16 weights) and the CPU reference */
+
+static void *up(backend *b, const void *host, size_t bytes)
+{
+    void *d = b->alloc(b->ctx, bytes ? bytes : 1);
+    if (bytes) b->to_device(b->ctx, d, host, bytes);
+    return d;
+}
+static void down(backend *b, void *host, const void *dev, size_t bytes) { b->to_host(b->ctx, host, dev, bytes); }
+
+static void check_floats(const char *what, const float *got, const float *ref, long n, double atol, double rtol)
+{
+    double err;
+    int ok = check_close_array(got, ref, n, atol, rtol, &err);
+    CHECK(ok, "%s: max |err| %.3g (atol %.1g, rtol %.1g)", what, err, atol, rtol);
+}
+
+static void test_embedding(void)
+{
+    const char *types[] = {"bf16", "fp16", "fp32"};
+    const double rtol[] = {EMB_BF16_RTOL, EMB_F16_RTOL, 0};
+    const int vocab = 100, dims[] = {64, 576, 5};
+    for (int t = 0; t < 3; t++) {
+        setenv("KVBENCH_CUDA_WEIGHTS", types[t], 1);
+        backend g;
+        if (backend_open("cuda", 0, &g) != KV_OK) {
+            CHECK(0, "open cuda with %s weights: %s", types[t], kv_lasterr());
+            continue;
+        }
+        for (int di = 0; di < 3; di++) {
+            int dim = dims[di], ids[] = {0, 99, 7, 7, 42, 0};
+            int n = 6;
+            float *table = rand_array((long)vocab * dim, 3), *ref = kv_malloc(sizeof(float) * n * dim);
+            float *got = kv_malloc(sizeof(float) * n * dim);
+            embedding_cpu(ref, table, ids, n, dim);
+            void *w = g.weight_upload(g.ctx, table, (long)vocab * dim);
+            int *d_ids = up(&g, ids, sizeof ids);
+            float *d_out = g.alloc(g.ctx, sizeof(float) * n * dim);
+            g.embedding(g.ctx, d_out, w, d_ids, n, dim);
+            down(&g, got, d_out, sizeof(float) * n * dim);
+            char what[64];
+            snprintf(what, sizeof what, "embedding %s dim %d", types[t], dim);
+            check_floats(what, got, ref, (long)n * dim, 0, rtol[t]);
+            g.weight_free(g.ctx, w), g.free(g.ctx, d_ids), g.free(g.ctx, d_out);
+            free(table), free(ref), free(got);
+        }
+        backend_close(&g);
+    }
+    unsetenv("KVBENCH_CUDA_WEIGHTS");
+}
+
+static void test_rmsnorm(void)
+{
+    const int shapes[][2] = {{1, 64}, {7, 576}, {33, 4096}, {3, 5}, {2, 8192}};
+    for (int s = 0; s < 5; s++) {
+        int n = shapes[s][0], dim = shapes[s][1];
+        long sz = (long)n * dim;
+        float *x = rand_array(sz, 4), *w = rand_array(dim, 2), *ref = kv_malloc(sizeof(float) * sz);
+        float *got = kv_malloc(sizeof(float) * sz);
+        x[0] = 1e-3f; /* small and large magnitudes in one row */
+        rmsnorm_cpu(ref, x, w, n, dim, 1e-5f);
+        float *dx = up(&G, x, sizeof(float) * sz), *dw = up(&G, w, sizeof(float) * dim);
+        float *dout = G.alloc(G.ctx, sizeof(float) * sz);
+        G.rmsnorm(G.ctx, dout, dx, dw, n, dim, 1e-5f);
+        down(&G, got, dout, sizeof(float) * sz);
+        char what[64];
+        snprintf(what, sizeof what, "rmsnorm %dx%d", n, dim);
+        check_floats(what, got, ref, sz, RMS_ATOL, RMS_RTOL);
+        G.rmsnorm(G.ctx, dx, dx, dw, n, dim, 1e-5f); /* in place */
+        down(&G, got, dx, sizeof(float) * sz);
+        snprintf(what, sizeof what, "rmsnorm in place %dx%d", n, dim);
+        check_floats(what, got, ref, sz, RMS_ATOL, RMS_RTOL);
+        G.free(G.ctx, dx), G.free(G.ctx, dw), G.free(G.ctx, dout);
+        free(x), free(w), free(ref), free(got);
+    }
+}
+
+static void test_rope(void)
+{
+    const int hds[] = {64, 128}, positions[] = {0, 1, 17, 8191, 131071};
+    const int n = 5, heads = 4;
+    for (int hi = 0; hi < 2; hi++) {
+        for (int llama3 = 0; llama3 < 2; llama3++) {
+            int hd = hds[hi];
+            long sz = (long)n * heads * hd;
+            float inv[128];
+            rope_inv_freq(inv, hd, 500000.0, llama3, 8.0, 1.0, 4.0, 8192);
+            float *x = rand_array(sz, 2), *ref = kv_malloc(sizeof(float) * sz), *got = kv_malloc(sizeof(float) * sz);
+            memcpy(ref, x, sizeof(float) * sz);
+            rope_cpu(ref, n, heads, hd, positions, inv);
+            float *dx = up(&G, x, sizeof(float) * sz), *dinv = up(&G, inv, sizeof(float) * hd / 2);
+            int *dpos = up(&G, positions, sizeof positions);
+            G.rope(G.ctx, dx, n, heads, hd, dpos, dinv);
+            down(&G, got, dx, sizeof(float) * sz);
+            char what[64];
+            snprintf(what, sizeof what, "rope hd %d llama3 %d", hd, llama3);
+            check_floats(what, got, ref, sz, ROPE_ATOL, ROPE_RTOL);
+            G.free(G.ctx, dx), G.free(G.ctx, dinv), G.free(G.ctx, dpos);
+            free(x), free(ref), free(got);
+        }
+    }
+}
+
+static void test_elementwise(void)
+{
+    const long ns[] = {1, 1000, 100003};
+    for (int s = 0; s < 3; s++) {
+        long n = ns[s];
+        float *g = rand_array(n, 8), *u = rand_array(n, 3), *ref = kv_malloc(sizeof(float) * n);
+        float *got = kv_malloc(sizeof(float) * n);
+        if (n > 2) g[1] = -100.0f, g[2] = 100.0f; /* expf overflow and saturation */
+        swiglu_cpu(ref, g, u, n);
+        float *dg = up(&G, g, sizeof(float) * n), *du = up(&G, u, sizeof(float) * n);
+        float *dout = G.alloc(G.ctx, sizeof(float) * n);
+        G.swiglu(G.ctx, dout, dg, du, n);
+        down(&G, got, dout, sizeof(float) * n);
+        char what[64];
+        snprintf(what, sizeof what, "swiglu n %ld", n);
+        check_floats(what, got, ref, n, ELEM_ATOL, ELEM_RTOL);
+        memcpy(ref, g, sizeof(float) * n);
+        add_cpu(ref, u, n);
+        G.add(G.ctx, dg, du, n);
+        down(&G, got, dg, sizeof(float) * n);
+        snprintf(what, sizeof what, "add n %ld", n);
+        check_floats(what, got, ref, n, 0, 0);
+        G.free(G.ctx, dg), G.free(G.ctx, du), G.free(G.ctx, dout);
+        free(g), free(u), free(ref), free(got);
+    }
+}
+
+static void test_matmul(void)
+{
+    const char *types[] = {"bf16", "fp16", "fp32"};
+    const double rtol[] = {MM_BF16_RTOL, MM_F16_RTOL, MM_F32_RTOL};
+    const int shapes[][3] = {{1, 64, 1}, {3, 576, 1536}, {26, 1000, 333}, {257, 128, 64}};
+    for (int t = 0; t < 3; t++) {
+        setenv("KVBENCH_CUDA_WEIGHTS", types[t], 1);
+        backend g;
+        if (backend_open("cuda", 0, &g) != KV_OK) {
+            CHECK(0, "open cuda with %s weights: %s", types[t], kv_lasterr());
+            continue;
+        }
+        for (int s = 0; s < 4; s++) {
+            int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+            float *x = rand_array((long)n * in, 2), *w = rand_array((long)out * in, 0.5f);
+            float *ref = kv_malloc(sizeof(float) * n * out), *got = kv_malloc(sizeof(float) * n * out);
+            matmul_cpu(ref, x, w, n, in, out);
+            void *dw = g.weight_upload(g.ctx, w, (long)out * in);
+            float *dx = up(&g, x, sizeof(float) * n * in), *dout = g.alloc(g.ctx, sizeof(float) * n * out);
+            g.matmul(g.ctx, dout, dx, dw, n, in, out);
+            down(&g, got, dout, sizeof(float) * n * out);
+            double worst = 0;
+            int ok = 1;
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < out; j++) {
+                    double bound = 0;
+                    for (int kk = 0; kk < in; kk++) bound += fabs((double)x[(long)i * in + kk] * w[(long)j * in + kk]);
+                    double e = fabs((double)got[(long)i * out + j] - ref[(long)i * out + j]);
+                    if (!(e <= rtol[t] * bound)) ok = 0;
+                    if (bound > 0 && e / bound > worst) worst = e / bound;
+                }
+            }
+            CHECK(ok, "matmul %s %dx%d·%dx%d: worst |err|/Σ|xw| %.3g > %.1g", types[t], n, in, out, in, worst, rtol[t]);
+            g.weight_free(g.ctx, dw), g.free(g.ctx, dx), g.free(g.ctx, dout);
+            free(x), free(w), free(ref), free(got);
+        }
+        backend_close(&g);
+    }
+    unsetenv("KVBENCH_CUDA_WEIGHTS");
+}
+
+static void test_attention_prefill(void)
+{
+    const int shapes[][4] = {{1, 1, 1, 64}, {17, 4, 2, 64}, {100, 9, 3, 64}, {300, 8, 2, 128},
+                             {70, 2, 1, 96}, {33, 4, 4, 256}, {65, 2, 2, 32}};
+    for (int s = 0; s < 7; s++) {
+        int L = shapes[s][0], H = shapes[s][1], Hkv = shapes[s][2], hd = shapes[s][3];
+        long qn = (long)L * H * hd, kn = (long)L * Hkv * hd;
+        float *q = rand_array(qn, 2), *k = rand_array(kn, 2), *v = rand_array(kn, 1);
+        float *ref = kv_malloc(sizeof(float) * qn), *got = kv_malloc(sizeof(float) * qn);
+        float *lref = kv_malloc(sizeof(float) * H * L), *lgot = kv_malloc(sizeof(float) * H * L);
+        attention_prefill_cpu(ref, lref, q, k, v, L, H, Hkv, hd);
+        float *dq = up(&G, q, sizeof(float) * qn), *dk = up(&G, k, sizeof(float) * kn), *dv = up(&G, v, sizeof(float) * kn);
+        float *dout = G.alloc(G.ctx, sizeof(float) * qn), *dl = G.alloc(G.ctx, sizeof(float) * H * L);
+        G.attention_prefill(G.ctx, dout, dl, dq, dk, dv, L, H, Hkv, hd);
+        down(&G, got, dout, sizeof(float) * qn);
+        down(&G, lgot, dl, sizeof(float) * H * L);
+        char what[80];
+        snprintf(what, sizeof what, "attention_prefill L%d H%d Hkv%d hd%d out", L, H, Hkv, hd);
+        check_floats(what, got, ref, qn, ATT_ATOL, ATT_RTOL);
+        snprintf(what, sizeof what, "attention_prefill L%d H%d Hkv%d hd%d lse", L, H, Hkv, hd);
+        check_floats(what, lgot, lref, (long)H * L, LSE_ATOL, LSE_RTOL);
+        G.free(G.ctx, dq), G.free(G.ctx, dk), G.free(G.ctx, dv), G.free(G.ctx, dout), G.free(G.ctx, dl);
+        free(q), free(k), free(v), free(ref), free(got), free(lref), free(lgot);
+    }
+}
+
+/* B sequences over one prompt of L tokens: sorted random views (some rows empty, some full) and
+ * tails of 1..5 tokens. */
+static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap)
+{
+    const long ks = (long)Hkv * hd;
+    float *kp = rand_array((long)L * ks, 2), *vp = rand_array((long)L * ks, 1);
+    float *q = rand_array((long)B * H * hd, 2);
+    float *dkp = up(&G, kp, sizeof(float) * L * ks), *dvp = up(&G, vp, sizeof(float) * L * ks);
+    float *dq = up(&G, q, sizeof(float) * B * H * hd);
+    decode_seq *hs = kv_calloc(B, sizeof *hs), *ds = kv_calloc(B, sizeof *ds);
+    void **to_free = kv_calloc((size_t)B * 4, sizeof(void *));
+    for (int b = 0; b < B; b++) {
+        int *pos = kv_calloc((size_t)H * cap, sizeof(int)), *len = kv_calloc(H, sizeof(int));
+        for (int h = 0; h < H; h++) {
+            int want = h == 0 ? 0 : h == 1 ? cap : (int)(rnd() * (cap + 1)); /* empty, full, random */
+            if (want > L) want = L;
+            int m = 0;
+            for (int j = 0; j < L && m < want; j++) /* selection sampling: sorted, distinct */
+                if (rnd() * (L - j) < want - m) pos[(long)h * cap + m++] = j;
+            len[h] = m;
+        }
+        int nt = 1 + (int)(rnd() * 5);
+        float *kt = rand_array(nt * ks, 2), *vt = rand_array(nt * ks, 1);
+        hs[b] = (decode_seq){kp, vp, pos, len, cap, kt, vt, nt};
+        ds[b] = (decode_seq){dkp, dvp, up(&G, pos, sizeof(int) * H * cap), up(&G, len, sizeof(int) * H), cap,
+                             up(&G, kt, sizeof(float) * nt * ks), up(&G, vt, sizeof(float) * nt * ks), nt};
+        to_free[4 * b] = (void *)ds[b].pos, to_free[4 * b + 1] = (void *)ds[b].len;
+        to_free[4 * b + 2] = (void *)ds[b].k_tail, to_free[4 * b + 3] = (void *)ds[b].v_tail;
+    }
+    long on = (long)B * H * hd;
+    float *ref = kv_malloc(sizeof(float) * on), *got = kv_malloc(sizeof(float) * on);
+    decode_attention_cpu(ref, q, hs, B, H, Hkv, hd);
+    float *dout = G.alloc(G.ctx, sizeof(float) * on);
+    G.decode_attention(G.ctx, dout, dq, ds, B, H, Hkv, hd);
+    down(&G, got, dout, sizeof(float) * on);
+    char what[80];
+    snprintf(what, sizeof what, "decode_attention L%d B%d H%d Hkv%d hd%d cap%d", L, B, H, Hkv, hd, cap);
+    check_floats(what, got, ref, on, DEC_ATOL, DEC_RTOL);
+    for (int b = 0; b < B; b++) {
+        free((void *)hs[b].pos), free((void *)hs[b].len), free((void *)hs[b].k_tail), free((void *)hs[b].v_tail);
+        for (int t = 0; t < 4; t++) G.free(G.ctx, to_free[4 * b + t]);
+    }
+    G.free(G.ctx, dkp), G.free(G.ctx, dvp), G.free(G.ctx, dq), G.free(G.ctx, dout);
+    free(kp), free(vp), free(q), free(hs), free(ds), free(to_free), free(ref), free(got);
+}
+
+static void test_decode_attention(void)
+{
+    run_decode_case(50, 3, 4, 2, 64, 20);
+    run_decode_case(200, 40, 3, 1, 128, 200); /* more sequences than one launch holds */
+    run_decode_case(3000, 2, 8, 2, 128, 3000); /* long views: many key splits */
+    run_decode_case(20, 1, 2, 2, 96, 7);
+}
+
+static void test_argmax(void)
+{
+    const int ns[] = {1, 7, 49152};
+    for (int s = 0; s < 3; s++) {
+        int n = ns[s], rows = 5;
+        float *x = rand_array((long)rows * n, 10);
+        if (n > 5) {
+            x[3] = x[5] = 100.0f;                          /* row 0: tie, the lower index wins */
+            for (int i = 0; i < n; i++) x[n + i] = -2.0f;  /* row 1: all equal → 0 */
+            x[2 * n + 0] = -INFINITY, x[2 * n + n - 1] = 50.0f; /* row 2: the max at the end */
+        }
+        int ref[5], got[5];
+        argmax_cpu(ref, x, rows, n);
+        float *dx = up(&G, x, sizeof(float) * rows * n);
+        G.argmax(G.ctx, got, dx, rows, n);
+        int ok = !memcmp(ref, got, sizeof ref);
+        CHECK(ok, "argmax n %d: rows {%d %d %d %d %d} vs CPU {%d %d %d %d %d}", n, got[0], got[1], got[2], got[3],
+              got[4], ref[0], ref[1], ref[2], ref[3], ref[4]);
+        G.free(G.ctx, dx);
+        free(x);
+    }
+}
+
+static void test_window_h2o(void)
+{
+    const int shapes[][5] = {{50, 8, 4, 2, 64}, {300, 32, 3, 1, 128}, {16, 16, 2, 2, 96}, {129, 1, 2, 1, 64}};
+    for (int s = 0; s < 4; s++) {
+        int L = shapes[s][0], W = shapes[s][1], H = shapes[s][2], Hkv = shapes[s][3], hd = shapes[s][4];
+        long qn = (long)L * H * hd, kn = (long)L * Hkv * hd;
+        float *q = rand_array(qn, 2), *k = rand_array(kn, 2), *v = rand_array(kn, 1);
+        float *att = kv_malloc(sizeof(float) * qn), *lse = kv_malloc(sizeof(float) * H * L);
+        attention_prefill_cpu(att, lse, q, k, v, L, H, Hkv, hd);
+        float *dq = up(&G, q, sizeof(float) * qn), *dk = up(&G, k, sizeof(float) * kn);
+        float *dlse = up(&G, lse, sizeof(float) * H * L);
+        long wn = (long)H * W * L;
+        float *ref = kv_malloc(sizeof(float) * wn), *got = kv_malloc(sizeof(float) * wn);
+        float *dout = G.alloc(G.ctx, sizeof(float) * wn);
+        char what[96];
+        for (int fp16 = 0; fp16 < 2; fp16++) {
+            window_softmax_cpu(ref, q, k, L, H, Hkv, hd, W, fp16);
+            window_softmax_cuda(dout, dq, dk, L, H, Hkv, hd, W, fp16, G.stream);
+            down(&G, got, dout, sizeof(float) * wn);
+            snprintf(what, sizeof what, "window_softmax L%d W%d H%d Hkv%d hd%d fp16 %d", L, W, H, Hkv, hd, fp16);
+            check_floats(what, got, ref, wn, fp16 ? WIN16_ATOL : WIN_ATOL, fp16 ? WIN16_RTOL : WIN_RTOL);
+        }
+        long cn = (long)H * (L - W);
+        for (int mode = 0; mode < 3 && cn > 0; mode++) {
+            for (int fp16 = 0; fp16 < 2; fp16++) {
+                h2o_colsum_cpu(ref, q, k, lse, L, H, Hkv, hd, W, (h2o_mode)mode, fp16);
+                h2o_colsum_cuda(dout, dq, dk, dlse, L, H, Hkv, hd, W, (h2o_mode)mode, fp16, G.stream);
+                down(&G, got, dout, sizeof(float) * cn);
+                snprintf(what, sizeof what, "h2o_colsum L%d W%d H%d hd%d mode %d fp16 %d", L, W, H, hd, mode, fp16);
+                check_floats(what, got, ref, cn, fp16 ? H2O16_ATOL : H2O_ATOL, fp16 ? H2O16_RTOL : H2O_RTOL);
+            }
+        }
+        G.free(G.ctx, dq), G.free(G.ctx, dk), G.free(G.ctx, dlse), G.free(G.ctx, dout);
+        free(q), free(k), free(v), free(att), free(lse), free(ref), free(got);
+    }
+}
+
+static void test_pool(void)
+{
+    const int ns[] = {1, 2, 5, 100}, ks[] = {1, 3, 4, 7};
+    for (int a = 0; a < 4; a++) {
+        for (int b = 0; b < 4; b++) {
+            int n = ns[a], k = ks[b];
+            float *x = rand_array(n, 5), ref[100], got[100];
+            float *dx = up(&G, x, sizeof(float) * n), *dout = G.alloc(G.ctx, sizeof(float) * n);
+            pool1d_max_cpu(ref, x, n, k);
+            pool1d_max_cuda(dout, dx, n, k, G.stream);
+            down(&G, got, dout, sizeof(float) * n);
+            char what[64];
+            snprintf(what, sizeof what, "pool1d_max n %d k %d", n, k);
+            check_floats(what, got, ref, n, 0, 0);
+            pool1d_avg_cpu(ref, x, n, k);
+            pool1d_avg_cuda(dout, dx, n, k, G.stream);
+            down(&G, got, dout, sizeof(float) * n);
+            snprintf(what, sizeof what, "pool1d_avg n %d k %d", n, k);
+            check_floats(what, got, ref, n, 0, POOL_AVG_RTOL);
+            G.free(G.ctx, dx), G.free(G.ctx, dout);
+            free(x);
+        }
+    }
+}
+
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* Top-k as sets with ties by value: the multisets of selected scores must be equal (any choice
+ * among equal scores is the same set by value); the lowest-position rule then fixes positions. */
+static void run_topk_case(const float *score, int n, int k, const char *label)
+{
+    int *ref = kv_malloc(sizeof(int) * (n + 1)), *got = kv_malloc(sizeof(int) * (n + 1));
+    float *scratch = kv_malloc(sizeof(float) * (n + 1));
+    int nr = topk_lowest_cpu(ref, score, n, k, scratch);
+    float *ds = up(&G, score, sizeof(float) * n);
+    int *dout = G.alloc(G.ctx, sizeof(int) * (n + 1));
+    int ng = topk_lowest_cuda(dout, ds, n, k, NULL, G.stream);
+    if (ng > 0) down(&G, got, dout, sizeof(int) * ng);
+    CHECK(ng == nr, "topk %s n %d k %d: count %d vs CPU %d", label, n, k, ng, nr);
+    if (ng == nr) {
+        float *vr = kv_malloc(sizeof(float) * (nr + 1)), *vg = kv_malloc(sizeof(float) * (nr + 1));
+        int in_range = 1;
+        for (int i = 0; i < nr; i++) {
+            vr[i] = score[ref[i]];
+            if (got[i] < 0 || got[i] >= n) in_range = 0;
+            vg[i] = in_range ? score[got[i]] : NAN;
+        }
+        qsort(vr, nr, sizeof(float), cmp_float_desc);
+        qsort(vg, nr, sizeof(float), cmp_float_desc);
+        int same_values = in_range;
+        for (int i = 0; i < nr && same_values; i++) same_values = vr[i] == vg[i];
+        CHECK(same_values, "topk %s n %d k %d: selected scores differ as a set", label, n, k);
+        CHECK(!memcmp(ref, got, sizeof(int) * nr), "topk %s n %d k %d: positions differ (lowest-position ties)",
+              label, n, k);
+        free(vr), free(vg);
+    }
+    G.free(G.ctx, ds), G.free(G.ctx, dout);
+    free(ref), free(got), free(scratch);
+}
+
+static void test_topk(void)
+{
+    const int ns[] = {1, 10, 1000, 70000};
+    for (int a = 0; a < 4; a++) {
+        int n = ns[a];
+        float *score = kv_malloc(sizeof(float) * n);
+        for (int i = 0; i < n; i++) score[i] = roundf(rnd_sym(8) * 4) / 4; /* a coarse grid: many ties */
+        const int ks[] = {0, 1, 5, n / 2, n - 1, n, n + 3};
+        for (int b = 0; b < 7; b++) run_topk_case(score, n, ks[b], "ties");
+        for (int i = 0; i < n; i++) score[i] = rnd_sym(1); /* distinct */
+        run_topk_case(score, n, n / 3 + 1, "distinct");
+        for (int i = 0; i < n; i++) score[i] = (i & 1) ? 0.0f : -0.0f; /* +0 and -0 tie */
+        run_topk_case(score, n, n / 2 + (n > 1), "signed zeros");
+        for (int i = 0; i < n; i++) score[i] = i % 3 == 0 ? -INFINITY : (float)(i % 5); /* -inf entries */
+        run_topk_case(score, n, n / 2 + 1, "-inf");
+        free(score);
+    }
+}
+
+static void run_neumann_case(int N, int W, int s, int K, double gamma)
+{
+    float *a = kv_malloc(sizeof(float) * W * N);
+    for (long i = 0; i < (long)W * N; i++) a[i] = (float)rnd() * (rnd() < 0.2 ? 1.0f : 0.01f);
+    circuit_chain cq, ch;
+    circuit_chain_init(&cq, a, NULL, N, W, s);
+    for (long i = 0; i < (long)W * N; i++) a[i] = (float)rnd();
+    circuit_chain_init(&ch, a, NULL, N, W, s);
+    double *qr = kv_malloc(sizeof(double) * N), *hr = kv_malloc(sizeof(double) * N);
+    double *qg = kv_malloc(sizeof(double) * N), *hg = kv_malloc(sizeof(double) * N);
+    int steps_ref = circuit_neumann_cpu(qr, hr, &cq, &ch, K, gamma);
+    const int P = N - W;
+    circuit_chain dq = cq, dh = ch;
+    dq.win = up(&G, cq.win, sizeof(double) * W * N), dq.h = up(&G, cq.h, sizeof(double) * P);
+    dq.cum = up(&G, cq.cum, sizeof(double) * P);
+    dh.win = up(&G, ch.win, sizeof(double) * W * N), dh.h = up(&G, ch.h, sizeof(double) * P);
+    dh.cum = up(&G, ch.cum, sizeof(double) * P);
+    double *dqi = G.alloc(G.ctx, sizeof(double) * N), *dhi = G.alloc(G.ctx, sizeof(double) * N);
+    int steps = circuit_neumann_cuda(dqi, dhi, &dq, &dh, K, gamma, G.stream);
+    down(&G, qg, dqi, sizeof(double) * N);
+    down(&G, hg, dhi, sizeof(double) * N);
+    CHECK(steps == steps_ref, "neumann N %d W %d s %d K %d: %d steps vs CPU %d", N, W, s, K, steps, steps_ref);
+    int ok = 1;
+    double worst = 0;
+    for (int j = 0; j < N; j++) {
+        if (!check_close(qg[j], qr[j], NEU_ATOL, NEU_RTOL) || !check_close(hg[j], hr[j], NEU_ATOL, NEU_RTOL)) ok = 0;
+        worst = fmax(worst, fmax(fabs(qg[j] - qr[j]), fabs(hg[j] - hr[j])));
+    }
+    CHECK(ok, "neumann N %d W %d s %d K %d: max |err| %.3g", N, W, s, K, worst);
+    G.free(G.ctx, dq.win), G.free(G.ctx, dq.h), G.free(G.ctx, dq.cum);
+    G.free(G.ctx, dh.win), G.free(G.ctx, dh.h), G.free(G.ctx, dh.cum);
+    G.free(G.ctx, dqi), G.free(G.ctx, dhi);
+    circuit_chain_free(&cq), circuit_chain_free(&ch);
+    free(a), free(qr), free(hr), free(qg), free(hg);
+}
+
+static void test_neumann(void)
+{
+    run_neumann_case(200, 16, 4, 50, 0.9);
+    run_neumann_case(3000, 64, 4, 20, 0.99);
+    run_neumann_case(40, 8, 1, 1000, 0.5); /* stops early */
+    run_neumann_case(2100, 32, 0, 10, 1.0); /* no sinks, more prefix rows than threads */
+}
+
+int main(void)
+{
+    if (backend_open("cuda", 0, &G) != KV_OK) {
+        printf("test_cuda_kernels: skipped, no CUDA device (%s)\n", kv_lasterr());
+        return 0;
+    }
+    backend_cpu_open(0, &C);
+    printf("test_cuda_kernels: %s vs %s\n", G.device, C.device);
+    test_embedding();
+    test_rmsnorm();
+    test_rope();
+    test_elementwise();
+    test_matmul();
+    test_attention_prefill();
+    test_decode_attention();
+    test_argmax();
+    test_window_h2o();
+    test_pool();
+    test_topk();
+    test_neumann();
+    backend_close(&G);
+    backend_close(&C);
+    return check_report("test_cuda_kernels");
+}

@@ -1,0 +1,140 @@
+/* test_cuda_model: the whole model on the CUDA backend against the CPU backend on the demo model
+ * (SmolLM2-135M-Instruct Q4_1): last-position prefill logits, and the greedy tokens of FullKV and
+ * every compression method decoded as one batch. With fp32 weights on the device
+ * (KVBENCH_CUDA_WEIGHTS=fp32) the two backends differ only in summation order, so the logits must
+ * agree tightly and the greedy tokens exactly; with the default bf16 weights the logits must stay
+ * within a named fraction of their range and the CUDA top-1 within the CPU's top 5. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "engine/method.h"
+#include "engine/tokenizer.h"
+#include "engine/util.h"
+#include "kernels/argmax.h"
+#include "tests/check.h"
+
+#define DEMO_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define LOGIT_F32_ATOL 2e-3
+#define LOGIT_F32_RTOL 1e-3
+#define LOGIT_BF16_RANGE_FRAC 0.05 /* max |Δ logit| as a fraction of the CPU logits' max - min */
+#define BF16_TOP_N 5
+#define GEN_TOKENS 24
+#define BUDGET 128
+
+static const char *PROMPT_TEXT =
+    "The lighthouse keeper wrote in his log every evening. On the first day of winter he noted that the "
+    "supply boat was late, that the lamp needed new wicks, and that a gull with a broken wing had taken "
+    "shelter on the gallery. On the second day the boat still had not come; he rationed the oil and "
+    "read the almanac twice. On the third day a storm arrived from the north-east, and the waves rose "
+    "higher than the rocks at the foot of the tower. He kept the lamp burning all night. On the fourth "
+    "day the sea was calm, the boat arrived with oil, flour, letters and a new set of wicks, and the "
+    "gull flew away towards the mainland. Question: what arrived on the fourth day, and what did the "
+    "keeper do during the storm? Answer:";
+
+static const char *METHODS[] = {"fullkv", "snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
+#define N_METHODS 6
+
+static int open_engine(const char *backend, const char *weights, engine **e)
+{
+    if (weights) setenv("KVBENCH_CUDA_WEIGHTS", weights, 1);
+    else unsetenv("KVBENCH_CUDA_WEIGHTS");
+    engine_opts o = {.backend = backend};
+    int st = engine_open(DEMO_MODEL, &o, e);
+    unsetenv("KVBENCH_CUDA_WEIGHTS");
+    return st;
+}
+
+static int generate(engine *e, const int *ids, int L, const variant *vars, gen_result *out)
+{
+    (void)engine_config(e);
+    /* no stop ids: every variant decodes GEN_TOKENS steps, so the comparison covers them all */
+    gen_params gp = {.max_new_tokens = GEN_TOKENS};
+    return engine_generate(e, ids, L, vars, N_METHODS, &gp, out, NULL);
+}
+
+int main(void)
+{
+    engine *cpu = NULL, *g32 = NULL, *g16 = NULL;
+    if (!kv_file_exists(DEMO_MODEL)) {
+        printf("test_cuda_model: skipped, demo model %s not found (see README: models/)\n", DEMO_MODEL);
+        return 0;
+    }
+    if (open_engine("cuda", "fp32", &g32) != KV_OK) {
+        printf("test_cuda_model: skipped, no CUDA device (%s)\n", kv_lasterr());
+        return 0;
+    }
+    CHECK(open_engine("cpu", NULL, &cpu) == KV_OK, "open cpu: %s", kv_lasterr());
+    CHECK(open_engine("cuda", "bf16", &g16) == KV_OK, "open cuda bf16: %s", kv_lasterr());
+    if (!cpu || !g16) return check_report("test_cuda_model");
+    CHECK(!strcmp(engine_backend_name(g32), "cuda") && !strcmp(engine_backend_name(cpu), "cpu"),
+          "backend names %s / %s", engine_backend_name(g32), engine_backend_name(cpu));
+
+    /* the story twice: ~330 tokens, well above the budget, so every method really evicts */
+    char text[4096];
+    snprintf(text, sizeof text, "%s %s", PROMPT_TEXT, PROMPT_TEXT);
+    int *ids = NULL, L = 0;
+    CHECK(tokenizer_encode(engine_tokenizer(cpu), text, strlen(text), 1, &ids, &L) == KV_OK, "tokenize: %s",
+          kv_lasterr());
+    const int V = engine_config(cpu)->vocab_size;
+    printf("test_cuda_model: prompt %d tokens, vocab %d, budget %d, %d new tokens\n", L, V, BUDGET, GEN_TOKENS);
+
+    /* prefill logits */
+    float *ref = kv_malloc(sizeof(float) * V), *got = kv_malloc(sizeof(float) * V);
+    CHECK(engine_prefill_logits(cpu, ids, L, ref) == KV_OK, "cpu prefill: %s", kv_lasterr());
+    CHECK(engine_prefill_logits(g32, ids, L, got) == KV_OK, "cuda fp32 prefill: %s", kv_lasterr());
+    double err;
+    int ok = check_close_array(got, ref, V, LOGIT_F32_ATOL, LOGIT_F32_RTOL, &err);
+    CHECK(ok, "prefill logits cuda fp32 vs cpu: max |err| %.3g", err);
+    printf("test_cuda_model: prefill logits fp32 max |err| %.3g\n", err);
+    CHECK(engine_prefill_logits(g16, ids, L, got) == KV_OK, "cuda bf16 prefill: %s", kv_lasterr());
+    float lo = ref[0], hi = ref[0];
+    for (int i = 0; i < V; i++) lo = ref[i] < lo ? ref[i] : lo, hi = ref[i] > hi ? ref[i] : hi;
+    check_close_array(got, ref, V, 0, 0, &err);
+    CHECK(err <= LOGIT_BF16_RANGE_FRAC * (hi - lo), "prefill logits cuda bf16: max |err| %.3g > %.2f x range %.3g",
+          err, LOGIT_BF16_RANGE_FRAC, hi - lo);
+    int top_g;
+    argmax_cpu(&top_g, got, 1, V);
+    int rank = 0;
+    for (int i = 0; i < V; i++) rank += ref[i] > ref[top_g];
+    CHECK(rank < BF16_TOP_N, "cuda bf16 top-1 token %d is the CPU's #%d", top_g, rank + 1);
+    printf("test_cuda_model: prefill logits bf16 max |err| %.3g (range %.3g), top-1 is the CPU's #%d\n", err,
+           hi - lo, rank + 1);
+
+    /* greedy generation of every method as one batch */
+    variant vars[N_METHODS];
+    for (int m = 0; m < N_METHODS; m++) {
+        const method_desc *d = method_find(METHODS[m]);
+        CHECK(d != NULL, "method %s registered", METHODS[m]);
+        if (!d) return check_report("test_cuda_model");
+        variant_init(&vars[m], d, BUDGET, PRESET_REFERENCE_HEAD);
+    }
+    gen_result rc[N_METHODS], r32[N_METHODS], r16[N_METHODS];
+    int st_c = generate(cpu, ids, L, vars, rc);
+    CHECK(st_c == KV_OK, "cpu generate: %s", kv_lasterr());
+    int st_32 = generate(g32, ids, L, vars, r32);
+    CHECK(st_32 == KV_OK, "cuda fp32 generate: %s", kv_lasterr());
+    int st_16 = generate(g16, ids, L, vars, r16);
+    CHECK(st_16 == KV_OK, "cuda bf16 generate: %s", kv_lasterr());
+    if (st_c == KV_OK && st_32 == KV_OK && st_16 == KV_OK) {
+        for (int m = 0; m < N_METHODS; m++) {
+            int same = rc[m].n_ids == r32[m].n_ids && !memcmp(rc[m].ids, r32[m].ids, sizeof(int) * rc[m].n_ids);
+            CHECK(same, "%s: cuda fp32 greedy tokens differ from cpu (%d vs %d tokens)", METHODS[m], r32[m].n_ids,
+                  rc[m].n_ids);
+            CHECK(rc[m].kept_mean == r32[m].kept_mean, "%s: kept mean %.3f (cuda fp32) vs %.3f (cpu)", METHODS[m],
+                  r32[m].kept_mean, rc[m].kept_mean);
+            int agree = 0;
+            while (agree < rc[m].n_ids && agree < r16[m].n_ids && rc[m].ids[agree] == r16[m].ids[agree]) agree++;
+            printf("test_cuda_model: %-12s cpu %d tokens, cuda fp32 %s, cuda bf16 agrees on the first %d\n",
+                   METHODS[m], rc[m].n_ids, same ? "identical" : "DIFFERENT", agree);
+        }
+    }
+    if (st_c == KV_OK) for (int m = 0; m < N_METHODS; m++) gen_result_free(&rc[m]);
+    if (st_32 == KV_OK) for (int m = 0; m < N_METHODS; m++) gen_result_free(&r32[m]);
+    if (st_16 == KV_OK) for (int m = 0; m < N_METHODS; m++) gen_result_free(&r16[m]);
+    free(ids), free(ref), free(got);
+    engine_close(cpu), engine_close(g32), engine_close(g16);
+    return check_report("test_cuda_model");
+}
