@@ -51,6 +51,11 @@ typedef struct {
  * method invariant is KV_ERR. out[nv] is filled; timing may be NULL. */
 int engine_generate(engine *e, const int *prompt, int L, const variant *vars, int nv,
                     const gen_params *gp, gen_result *out, gen_timing *timing);
+/* The same for np prompts decoded together (several samples of a work item when memory allows: every
+ * prompt's prefix store stays resident). out[p*nv + i] is prompt p, variant i; timing[p] per prompt
+ * (the shared decode time is split equally). */
+int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
+                          int nv, const gen_params *gp, gen_result *out, gen_timing *timing);
 void gen_result_free(gen_result *r);
 
 /* Last-position logits of a full prefill (vocab_size floats, caller-provided), for tests. */

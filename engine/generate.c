@@ -52,14 +52,11 @@ static void view_stats(const kv_view *v, gen_result *r)
     }
 }
 
-int engine_generate(engine *e, const int *prompt, int L, const variant *vars, int nv, const gen_params *gp,
-                    gen_result *out, gen_timing *timing)
+static int check_prompt(const engine *e, const int *prompt, int L)
 {
     const model_config *cfg = &e->m.cfg;
-    backend *be = &e->be;
-    if (L < 1 || nv < 1 || gp->max_new_tokens < 1) {
-        kv_seterr("engine_generate: need a non-empty prompt (got %d tokens), at least one variant (got %d) "
-                  "and max_new_tokens >= 1 (got %d)", L, nv, gp->max_new_tokens);
+    if (L < 1) {
+        kv_seterr("engine_generate: empty prompt");
         return KV_ERR;
     }
     for (int i = 0; i < L; i++) {
@@ -69,104 +66,138 @@ int engine_generate(engine *e, const int *prompt, int L, const variant *vars, in
             return KV_ERR;
         }
     }
+    return KV_OK;
+}
+
+/* Prefill one prompt: its prefix store, every variant's view, and the first token (shared by all
+ * its variants by construction: it comes from the one prefill). */
+static int prefill_prompt(engine *e, const int *prompt, int L, const variant *vars, int nv, const gen_params *gp,
+                          prefix_store *ps, kv_view *views, int *first, gen_timing *tm)
+{
+    const model_config *cfg = &e->m.cfg;
+    for (int i = 0; i < nv; i++) kv_view_init(&views[i], cfg->n_layers, cfg->n_heads, L);
+    compress_ctx *cc = compress_new(cfg, vars, nv, L, views);
+    if (!cc) return KV_ERR;
+    float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab);
+    double t0 = kv_now();
+    int status = forward_prefill(e, prompt, L, ps, cc, logits);
+    compress_free(cc);
+    tm->prefill_s = kv_now() - t0;
+    tm->prompt_tokens = L;
+    if (status == KV_OK) {
+        if (gp->mask_first)
+            for (int i = 0; i < gp->n_stop_ids; i++)
+                if (gp->stop_ids[i] >= 0 && gp->stop_ids[i] < e->vocab) logits[gp->stop_ids[i]] = -INFINITY;
+        argmax_cpu(first, logits, 1, e->vocab);
+    }
+    free(logits);
+    return status;
+}
+
+int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
+                          int nv, const gen_params *gp, gen_result *out, gen_timing *timing)
+{
+    const model_config *cfg = &e->m.cfg;
+    backend *be = &e->be;
+    if (np < 1 || nv < 1 || gp->max_new_tokens < 1) {
+        kv_seterr("engine_generate: need at least one prompt (got %d), one variant (got %d) and "
+                  "max_new_tokens >= 1 (got %d)", np, nv, gp->max_new_tokens);
+        return KV_ERR;
+    }
+    for (int p = 0; p < np; p++)
+        if (check_prompt(e, prompts[p], lens[p]) != KV_OK) return KV_ERR;
     for (int i = 0; i < nv; i++)
         if (vars[i].method->check && vars[i].method->check(&vars[i], cfg) != KV_OK) return KV_ERR;
 
-    memset(out, 0, sizeof *out * nv);
-    gen_timing tm = {.prompt_tokens = L};
-    kv_view *views = kv_malloc(sizeof *views * nv);
-    for (int i = 0; i < nv; i++) kv_view_init(&views[i], cfg->n_layers, cfg->n_heads, L);
-    compress_ctx *cc = compress_new(cfg, vars, nv, L, views);
-    if (!cc) {
-        for (int i = 0; i < nv; i++) kv_view_free(&views[i]);
-        free(views);
-        return KV_ERR;
-    }
-
-    float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab * nv);
-    prefix_store ps = {0};
-    double t0 = kv_now();
-    int status = forward_prefill(e, prompt, L, &ps, cc, logits);
-    compress_free(cc);
-    tm.prefill_s = kv_now() - t0;
-    if (status != KV_OK) {
-        for (int i = 0; i < nv; i++) kv_view_free(&views[i]);
-        free(views);
-        free(logits);
-        return KV_ERR;
-    }
-
-    /* The first token comes from the shared prefill: identical for every variant by construction. */
-    if (gp->mask_first)
-        for (int i = 0; i < gp->n_stop_ids; i++)
-            if (gp->stop_ids[i] >= 0 && gp->stop_ids[i] < e->vocab) logits[gp->stop_ids[i]] = -INFINITY;
-    int first;
-    argmax_cpu(&first, logits, 1, e->vocab);
+    const int ns = np * nv; /* sequences: prompt-major (prompt p, variant i) → p*nv + i */
+    memset(out, 0, sizeof *out * ns);
+    gen_timing *tm = kv_calloc(np, sizeof *tm);
+    prefix_store *ps = kv_calloc(np, sizeof *ps);
+    kv_view *views = kv_calloc(ns, sizeof *views);
+    int *first = kv_malloc(sizeof(int) * np), status = KV_OK, n_prefilled = 0;
+    for (int p = 0; p < np && status == KV_OK; p++, n_prefilled++)
+        status = prefill_prompt(e, prompts[p], lens[p], vars, nv, gp, &ps[p], &views[p * nv], &first[p], &tm[p]);
 
     const int tail_cap = gp->max_new_tokens;
     const long ks = (long)e->Hkv * e->hd;
-    variant_buffers *vb = kv_calloc(nv, sizeof *vb);
-    decode_state *ds = kv_malloc(sizeof *ds * nv);
-    int *alive = kv_malloc(sizeof(int) * nv), *tokens = kv_malloc(sizeof(int) * nv), *next = kv_malloc(sizeof(int) * nv);
+    variant_buffers *vb = kv_calloc(ns, sizeof *vb);
+    decode_state *ds = kv_malloc(sizeof *ds * ns);
+    int *alive = kv_malloc(sizeof(int) * ns), *tokens = kv_malloc(sizeof(int) * ns), *next = kv_malloc(sizeof(int) * ns);
+    float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab * ns);
     int n_alive = 0;
-    for (int i = 0; i < nv; i++) {
-        view_stats(&views[i], &out[i]);
-        out[i].ids = kv_malloc(sizeof(int) * tail_cap);
-        if (is_stop(gp, first)) {
-            out[i].stopped = 1;
+    for (int s = 0; s < ns && status == KV_OK; s++) {
+        int p = s / nv;
+        view_stats(&views[s], &out[s]);
+        out[s].ids = kv_malloc(sizeof(int) * tail_cap);
+        if (is_stop(gp, first[p])) {
+            out[s].stopped = 1;
             continue;
         }
-        out[i].ids[out[i].n_ids++] = first;
-        if (out[i].n_ids >= tail_cap) continue;
-        view_upload(e, &views[i], &vb[i]);
-        vb[i].k_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * tail_cap * ks);
-        vb[i].v_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * tail_cap * ks);
-        alive[n_alive++] = i;
+        out[s].ids[out[s].n_ids++] = first[p];
+        if (out[s].n_ids >= tail_cap) continue;
+        view_upload(e, &views[s], &vb[s]);
+        vb[s].k_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * tail_cap * ks);
+        vb[s].v_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * tail_cap * ks);
+        alive[n_alive++] = s;
     }
 
-    t0 = kv_now();
+    double t0 = kv_now();
+    int steps = 0;
     while (n_alive > 0 && status == KV_OK) {
         for (int a = 0; a < n_alive; a++) {
-            int i = alive[a];
+            int s = alive[a], p = s / nv;
             ds[a] = (decode_state){
-                .k_prefix = ps.k, .v_prefix = ps.v, .prefix_layer_stride = (long)L * ks,
-                .pos = vb[i].pos, .len = vb[i].len, .cap = vb[i].cap,
-                .k_tail = vb[i].k_tail, .v_tail = vb[i].v_tail, .tail_cap = tail_cap,
-                .n_tail = out[i].n_ids - 1, .position = L + out[i].n_ids - 1,
+                .k_prefix = ps[p].k, .v_prefix = ps[p].v, .prefix_layer_stride = (long)lens[p] * ks,
+                .pos = vb[s].pos, .len = vb[s].len, .cap = vb[s].cap,
+                .k_tail = vb[s].k_tail, .v_tail = vb[s].v_tail, .tail_cap = tail_cap,
+                .n_tail = out[s].n_ids - 1, .position = lens[p] + out[s].n_ids - 1,
             };
-            tokens[a] = out[i].ids[out[i].n_ids - 1];
+            tokens[a] = out[s].ids[out[s].n_ids - 1];
         }
         status = forward_decode(e, ds, tokens, n_alive, logits);
         if (status != KV_OK) break;
-        tm.decode_steps++;
+        steps++;
         argmax_cpu(next, logits, n_alive, e->vocab);
         int kept = 0;
         for (int a = 0; a < n_alive; a++) {
-            int i = alive[a];
+            int s = alive[a];
             if (is_stop(gp, next[a])) {
-                out[i].stopped = 1;
+                out[s].stopped = 1;
                 continue;
             }
-            out[i].ids[out[i].n_ids++] = next[a];
-            if (out[i].n_ids < tail_cap) alive[kept++] = i; /* finished variants leave the batch */
+            out[s].ids[out[s].n_ids++] = next[a];
+            if (out[s].n_ids < tail_cap) alive[kept++] = s; /* finished sequences leave the batch */
         }
         n_alive = kept;
     }
-    tm.decode_s = kv_now() - t0;
+    double decode_s = kv_now() - t0;
 
-    for (int i = 0; i < nv; i++) {
-        if (vb[i].pos) be->free(be->ctx, vb[i].pos), be->free(be->ctx, vb[i].len);
-        if (vb[i].k_tail) be->free(be->ctx, vb[i].k_tail), be->free(be->ctx, vb[i].v_tail);
-        kv_view_free(&views[i]);
+    for (int s = 0; s < ns; s++) {
+        if (vb[s].pos) be->free(be->ctx, vb[s].pos), be->free(be->ctx, vb[s].len);
+        if (vb[s].k_tail) be->free(be->ctx, vb[s].k_tail), be->free(be->ctx, vb[s].v_tail);
+        if (views[s].len) kv_view_free(&views[s]);
     }
-    prefix_store_free(e, &ps);
-    free(vb), free(ds), free(alive), free(tokens), free(next), free(views), free(logits);
-    if (timing) *timing = tm;
+    for (int p = 0; p < n_prefilled; p++) prefix_store_free(e, &ps[p]);
+    if (timing) {
+        for (int p = 0; p < np; p++) {
+            /* the batched decode is shared: each prompt is charged an equal part */
+            tm[p].decode_s = decode_s / np;
+            tm[p].decode_steps = steps;
+            timing[p] = tm[p];
+        }
+    }
+    free(vb), free(ds), free(alive), free(tokens), free(next), free(views), free(logits), free(ps), free(first), free(tm);
     if (status != KV_OK) {
-        for (int i = 0; i < nv; i++) gen_result_free(&out[i]);
+        for (int s = 0; s < ns; s++) gen_result_free(&out[s]);
         return KV_ERR;
     }
     return KV_OK;
+}
+
+int engine_generate(engine *e, const int *prompt, int L, const variant *vars, int nv, const gen_params *gp,
+                    gen_result *out, gen_timing *timing)
+{
+    return engine_generate_batch(e, &prompt, &L, 1, vars, nv, gp, out, timing);
 }
 
 void gen_result_free(gen_result *r)

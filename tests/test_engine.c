@@ -124,6 +124,30 @@ static void test_stop_rules(engine *e, const int *ids, int n)
     gen_result_free(&a), gen_result_free(&b);
 }
 
+/* Two prompts of different lengths decoded together equal each prompt generated on its own. */
+static void test_multi_prompt_batch(engine *e, const int *ids, int n)
+{
+    variant v[8];
+    int nv;
+    make_variants(v, &nv, 72);
+    const int *prompts[2] = {ids, ids + 7};
+    int lens[2] = {n, n - 20};
+    gen_params gp = {.max_new_tokens = 6};
+    gen_result both[16], one[8];
+    CHECK(engine_generate_batch(e, prompts, lens, 2, v, nv, &gp, both, NULL) == KV_OK, "batch: %s", kv_lasterr());
+    for (int p = 0; p < 2; p++) {
+        CHECK(engine_generate(e, prompts[p], lens[p], v, nv, &gp, one, NULL) == KV_OK, "one: %s", kv_lasterr());
+        for (int i = 0; i < nv; i++) {
+            gen_result *b = &both[p * nv + i];
+            CHECK(b->n_ids == one[i].n_ids && !memcmp(b->ids, one[i].ids, sizeof(int) * b->n_ids),
+                  "prompt %d variant %s: multi-prompt batch differs from the prompt alone", p, v[i].method->name);
+            CHECK(b->kept_mean == one[i].kept_mean, "kept counts equal");
+            gen_result_free(&one[i]);
+        }
+    }
+    for (int i = 0; i < 2 * nv; i++) gen_result_free(&both[i]);
+}
+
 int main(void)
 {
     if (!kv_file_exists(DEMO_MODEL)) {
@@ -142,6 +166,7 @@ int main(void)
     test_batched_equals_separate(e, ids, n);
     test_budget_above_prompt(e, ids, n);
     test_stop_rules(e, ids, n);
+    test_multi_prompt_batch(e, ids, n);
     free(ids);
     engine_close(e);
     return check_report("test_engine");
