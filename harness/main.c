@@ -1,6 +1,8 @@
 /* main: the kvbench executable — dispatches to one subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness/commands.h"
 
@@ -44,8 +46,20 @@ static void usage(FILE *f)
         if (commands[i].fn) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* OpenMP threads that spin while waiting lose 3-10x when ranks share cores (mpirun on a node,
+ * a shared CI machine; measured in BENCHMARKS.md). libgomp reads OMP_WAIT_POLICY before main runs,
+ * so when the user has not chosen one we set "passive" and re-execute ourselves once. */
+static void omp_wait_policy_default(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the default policy */
+}
+
 int main(int argc, char **argv)
 {
+    omp_wait_policy_default(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

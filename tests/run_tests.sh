@@ -5,6 +5,8 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export KVBENCH="$BUILD/kvbench"
+# test binaries share 2 cores with MPI ranks: spinning OpenMP waits would cost 3-10x
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0; failed=0
 run_one() {
     local name=$1; shift

@@ -22,8 +22,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    llm = Llama(model_path=a.model, n_ctx=a.prompt_tokens + a.gen + 8, n_threads=a.threads,
-                n_threads_batch=a.threads, n_batch=a.prompt_tokens, logits_all=False, verbose=False)
+    n_ctx = max(2048, a.prompt_tokens + a.gen + 64)
+    # n_batch = n_ctx: llama-cpp-python keeps one score row per batch slot
+    llm = Llama(model_path=a.model, n_ctx=n_ctx, n_threads=a.threads, n_threads_batch=a.threads, n_batch=n_ctx,
+                n_ubatch=min(512, a.prompt_tokens), logits_all=False, verbose=False)
     # the same deterministic prompt ids as kvbench bench without --prompt-file
     s, vocab, ids = 12345, llm.n_vocab(), []
     for _ in range(a.prompt_tokens):
