@@ -80,10 +80,16 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         free(e);
         return KV_ERR;
     }
+    /* The backend first: asking for a GPU that is not there fails before gigabytes of weights load. */
+    if (backend_open(o.backend, o.threads, &e->be) != KV_OK) {
+        free(e);
+        return KV_ERR;
+    }
     model_shard shard = {.tp = o.tp, .tp_rank = o.tp_rank};
     int st = o.random_shape ? model_init_random(o.random_shape, 1234, &shard, &e->m)
                             : model_load(model_path, &shard, &e->m);
     if (st != KV_OK) {
+        backend_close(&e->be);
         free(e);
         return KV_ERR;
     }
@@ -91,16 +97,10 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
     if (cfg->n_heads % o.tp || cfg->n_kv_heads % o.tp || cfg->hidden_dim % o.tp) {
         kv_seterr("tensor parallel %d does not divide the model's %d query heads, %d KV heads and hidden size %d "
                   "(choose a common divisor)", o.tp, cfg->n_heads, cfg->n_kv_heads, cfg->hidden_dim);
-        model_free(&e->m);
-        free(e);
+        engine_close(e);
         return KV_ERR;
     }
     if (!o.random_shape && tokenizer_load(model_path, &e->tok) != KV_OK) {
-        model_free(&e->m);
-        free(e);
-        return KV_ERR;
-    }
-    if (backend_open(o.backend, o.threads, &e->be) != KV_OK) {
         engine_close(e);
         return KV_ERR;
     }
@@ -135,3 +135,4 @@ const model_config *engine_config(const engine *e) { return &e->m.cfg; }
 const tokenizer *engine_tokenizer(const engine *e) { return e->tok; }
 const char *engine_backend_name(const engine *e) { return e->backend_name; }
 const char *engine_model_hash(const engine *e) { return e->m.hash; }
+const char *engine_device(const engine *e) { return e->be.device; }

@@ -24,6 +24,7 @@ void engine_close(engine *e);
 const model_config *engine_config(const engine *e);
 const tokenizer *engine_tokenizer(const engine *e);   /* NULL for random weights */
 const char *engine_backend_name(const engine *e);
+const char *engine_device(const engine *e);     /* human-readable device, for provenance and rooflines */
 const char *engine_model_hash(const engine *e);
 
 typedef struct {
