@@ -82,6 +82,24 @@ $(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_CUDA
 $(info make: CUDA libraries from $(or $(CUDA_LIBDIR),the default linker path); kernels for sm_90)
 endif
 
+# NCCL (issue 7, tensor parallel on GPUs): kernels/cuda/comm_nccl.cu needs nccl.h and <mpi.h> (the
+# MPI compile flags from mpicc); without NCCL it is left out and TP on the CUDA backend is a clear
+# run-time error, while CUDA without TP still builds.
+NCCL_H   := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+ifeq ($(CUDA),1)
+ifneq ($(NCCL_H),)
+LDLIBS   += -lnccl
+$(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_NCCL
+$(BUILD)/kernels/cuda/comm_nccl.o: NVCCFLAGS += $(shell $(MPICC) -showme:compile 2>/dev/null || pkg-config --cflags mpich 2>/dev/null)
+$(info make: NCCL $(NCCL_H): tensor parallel on CUDA uses NCCL)
+else
+OBJS      := $(filter-out $(BUILD)/kernels/cuda/comm_nccl.o,$(OBJS))
+LIB_OBJS  := $(filter-out $(BUILD)/kernels/cuda/comm_nccl.o,$(LIB_OBJS))
+CUDA_OBJS := $(filter-out $(BUILD)/kernels/cuda/comm_nccl.o,$(CUDA_OBJS))
+$(info make: NCCL not found: tensor parallel on the CUDA backend disabled (CPU TP unaffected))
+endif
+endif
+
 .PHONY: all test test-cuda cuda-check bench format clean
 all: $(BUILD)/kvbench $(TEST_BINS)
 

@@ -1,8 +1,10 @@
-/* backend: run-time choice of the compute backend. The only place CUDA is conditional. */
+/* backend: run-time choice of the compute backend and of the tensor-parallel communicator that
+ * goes with it. The only place CUDA (and NCCL) is conditional. */
 #include "engine/backend.h"
 
 #include <string.h>
 
+#include "engine/comm.h"
 #include "engine/util.h"
 
 int backend_open(const char *name, int threads, backend *out)
@@ -31,4 +33,16 @@ void backend_close(backend *b)
 {
     if (b->close) b->close(b->ctx);
     memset(b, 0, sizeof *b);
+}
+
+int backend_comm_open(const backend *b, const void *mpi_comm, comm *out)
+{
+    memset(out, 0, sizeof *out);
+    if (b->host_memory) return comm_mpi_open(mpi_comm, out);
+#if defined(KV_HAVE_CUDA) && defined(KV_HAVE_NCCL)
+    if (!strcmp(b->name, "cuda")) return comm_nccl_open(mpi_comm, b->stream, out);
+#endif
+    kv_seterr("backend %s: tensor parallel needs NCCL, which this kvbench was built without (install NCCL "
+              "and rebuild, or use --backend cpu)", b->name);
+    return KV_ERR;
 }

@@ -53,6 +53,12 @@ typedef struct backend {
 int backend_open(const char *name, int threads, backend *out);
 void backend_close(backend *b);
 
+/* The tensor-parallel communicator for the ranks of mpi_comm (an MPI_Comm *, see engine/comm.h)
+ * that suits this backend: NCCL on the backend's stream for CUDA, MPI for the CPU. Collective
+ * over the group; status. */
+struct comm;
+int backend_comm_open(const backend *b, const void *mpi_comm, struct comm *out);
+
 int backend_cpu_open(int threads, backend *out);
 /* Defined by the CUDA backend when it is compiled in (KV_HAVE_CUDA). */
 int backend_cuda_open(backend *out);

@@ -1,6 +1,9 @@
 /* comm: the tensor-parallel communicator (issue 7). One interface, two implementations: MPI for
- * CPU ranks (engine/comm_mpi.c) and NCCL for GPUs. Buffers are backend memory of the engine that
- * owns the group. A group of size 1 is never created: the engine treats NULL as "no TP". */
+ * CPU ranks (engine/comm_mpi.c) and NCCL for GPUs (kernels/cuda/comm_nccl.cu). Buffers are backend
+ * memory of the engine that owns the group. A group of size 1 is never created: the engine treats
+ * NULL as "no TP". The engine opens its communicator after its backend (backend_comm_open picks
+ * the implementation), on an MPI communicator of the group that the caller keeps alive until
+ * engine_close. Every rank of the group calls the same operations in the same order. */
 #ifndef KV_COMM_H
 #define KV_COMM_H
 
@@ -15,9 +18,14 @@ typedef struct comm {
     void (*close)(void *ctx);
 } comm;
 
-/* mpi_comm points at an MPI_Comm (kept opaque so this header needs no <mpi.h>). */
+/* mpi_comm points at an MPI_Comm (kept opaque so this header needs no <mpi.h>); it is duplicated,
+ * so the engine's collectives never interleave with the caller's own messages on it. Collective
+ * over the group. */
 int comm_mpi_open(const void *mpi_comm, comm *out);
-/* NCCL group over the ranks of mpi_comm; the unique id is broadcast over MPI. */
-int comm_nccl_open(const void *mpi_comm, int device, comm *out);
+/* NCCL group over the ranks of mpi_comm on the calling thread's current CUDA device (the CUDA
+ * backend set it): group rank 0 makes the unique id and broadcasts it over MPI. Operations are
+ * enqueued on `stream` (a cudaStream_t, the backend's) in place, without a host sync, so they
+ * order with the backend's kernels and can be captured in CUDA graphs. Collective over the group. */
+int comm_nccl_open(const void *mpi_comm, void *stream, comm *out);
 
 #endif

@@ -47,12 +47,21 @@ static int mpi_broadcast(void *ctx, void *buf, long bytes, int root)
     return KV_OK;
 }
 
-static void mpi_close(void *ctx) { free(ctx); }
+static void mpi_close(void *ctx)
+{
+    mpi_ctx *m = ctx;
+    MPI_Comm_free(&m->c);
+    free(m);
+}
 
 int comm_mpi_open(const void *mpi_comm, comm *out)
 {
     mpi_ctx *m = kv_malloc(sizeof *m);
-    m->c = *(const MPI_Comm *)mpi_comm;
+    if (MPI_Comm_dup(*(const MPI_Comm *)mpi_comm, &m->c) != MPI_SUCCESS) {
+        free(m);
+        kv_seterr("MPI_Comm_dup of the tensor-parallel group failed");
+        return KV_ERR;
+    }
     MPI_Comm_size(m->c, &out->size);
     MPI_Comm_rank(m->c, &out->rank);
     out->ctx = m;

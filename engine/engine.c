@@ -74,9 +74,8 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
     engine *e = kv_calloc(1, sizeof *e);
     e->tp_size = o.tp;
     e->tp_rank = o.tp_rank;
-    e->tp = o.tp > 1 ? (comm *)o.tp_comm : NULL;
-    if (o.tp > 1 && !e->tp) {
-        kv_seterr("tensor parallel %d needs a communicator", o.tp);
+    if (o.tp > 1 && !o.tp_mpi_comm) {
+        kv_seterr("tensor parallel %d needs the MPI communicator of its group (engine_opts.tp_mpi_comm)", o.tp);
         free(e);
         return KV_ERR;
     }
@@ -105,6 +104,13 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         return KV_ERR;
     }
     snprintf(e->backend_name, sizeof e->backend_name, "%s", e->be.name);
+    if (o.tp > 1) {
+        if (backend_comm_open(&e->be, o.tp_mpi_comm, &e->tp_comm) != KV_OK) {
+            engine_close(e);
+            return KV_ERR;
+        }
+        e->tp = &e->tp_comm;
+    }
     engine_upload(e);
     *out = e;
     return KV_OK;
@@ -124,6 +130,7 @@ void engine_close(engine *e)
         free_layers(be, w->w_down, e->n_layers);
         if (w->attn_norm) be->free(be->ctx, w->attn_norm), be->free(be->ctx, w->ffn_norm);
         if (w->out_norm) be->free(be->ctx, w->out_norm), be->free(be->ctx, w->inv_freq);
+        if (e->tp) e->tp->close(e->tp->ctx);
         backend_close(be);
     }
     if (e->tok) tokenizer_free(e->tok);

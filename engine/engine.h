@@ -14,7 +14,11 @@ typedef struct {
     const char *backend;   /* "cpu", "cuda" or "auto" (NULL = auto: cuda when compiled in and a device exists) */
     int threads;           /* 0 = OpenMP default */
     int tp, tp_rank;       /* tensor parallel group size and rank (1, 0 without TP) */
-    void *tp_comm;         /* comm * (engine/comm.h) for TP, NULL when tp == 1 */
+    /* MPI_Comm * of the TP group (consecutive ranks of one node), NULL when tp == 1. The engine
+     * opens its communicator on it after the backend (NCCL on CUDA, MPI on the CPU) and closes it
+     * in engine_close; the caller keeps the MPI communicator alive until then. engine_open is
+     * collective over the group. */
+    const void *tp_mpi_comm;
     const char *random_shape; /* non-NULL: random weights of this shape instead of model_path */
 } engine_opts;
 

@@ -36,7 +36,8 @@ struct engine {
     backend be;
     engine_weights w;
     int H, Hkv, hd, dim, F, vocab, n_layers; /* local shapes */
-    comm *tp;         /* tensor-parallel group, NULL without TP */
+    comm *tp;         /* tensor-parallel group (&tp_comm), NULL without TP */
+    comm tp_comm;     /* opened by engine_open after the backend, closed by engine_close */
     int tp_size, tp_rank;
     char backend_name[16];
 };

@@ -88,7 +88,7 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
     }
     engine_opts o = {.backend = a->backend, .threads = a->threads, .tp = a->tp > 0 ? a->tp : 1,
                      .random_shape = a->random_shape};
-    if (o.tp > 1 && tp_launch_join(o.tp, &o.tp_rank, &o.tp_comm) != KV_OK) {
+    if (o.tp > 1 && tp_launch_join(o.tp, &o.tp_rank, &o.tp_mpi_comm) != KV_OK) {
         fprintf(stderr, "kvbench: error: --tensor-parallel %d: %s\n", o.tp, kv_lasterr());
         return KV_ERR;
     }

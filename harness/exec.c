@@ -156,7 +156,7 @@ static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
     c->loaded_model = -1;
     const sweep_model *m = &c->s->models[mi];
     engine_opts o = {.backend = c->s->engine.backend, .threads = c->s->engine.threads, .tp = c->tp,
-                     .tp_rank = c->tp_rank, .tp_comm = c->tp_comm};
+                     .tp_rank = c->tp_rank, .tp_mpi_comm = c->tp_comm};
     double t0 = kv_now();
     if (engine_open(m->path, &o, &c->engine) != KV_OK) {
         char msg[1024];

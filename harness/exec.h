@@ -30,7 +30,7 @@ typedef struct exec_ctx {
     const char *out_dir;
     int rank, world;
     int tp, tp_rank;          /* TP group of this rank */
-    void *tp_comm;            /* engine/comm.h comm for the group, NULL when tp == 1 */
+    void *tp_comm;            /* MPI_Comm * of the TP group (engine_opts.tp_mpi_comm), NULL when tp == 1 */
     volatile sig_atomic_t *stop;  /* > 1: drop the item in flight (second signal or on_signal: drop) */
     /* Real executor state: the loaded model and cached task data. */
     struct engine *engine;

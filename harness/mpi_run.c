@@ -11,14 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/comm.h"
 #include "engine/util.h"
 
 enum { TAG_REQ = 101, TAG_ITEM = 102 };
 enum { MSG_ITEM, MSG_DROPPED, MSG_STOP, MSG_T0, MSG_LEN = MSG_T0 + EXEC_TIMING_FIELDS + 2 };
 
 static MPI_Comm group_comm = MPI_COMM_NULL;
-static comm group_tp_comm;
 
 static void abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code ? code : 1); }
 
@@ -54,7 +52,6 @@ int par_init(int *argc, char ***argv, par_info *p)
 void par_finalize(par_info *p)
 {
     if (!p->mpi) return;
-    if (group_tp_comm.close) group_tp_comm.close(group_tp_comm.ctx), group_tp_comm.close = NULL;
     if (group_comm != MPI_COMM_NULL) MPI_Comm_free(&group_comm);
     MPI_Finalize();
     p->mpi = 0;
@@ -83,8 +80,7 @@ int par_groups(par_info *p, int tp)
     if (tp == 1 || !p->mpi) return KV_OK;
     /* Consecutive ranks form a group: on a node launched with --map-by core they share the node. */
     MPI_Comm_split(MPI_COMM_WORLD, p->unit, p->tp_rank, &group_comm);
-    if (comm_mpi_open(&group_comm, &group_tp_comm) != KV_OK) return KV_ERR;
-    p->tp_comm = &group_tp_comm;
+    p->tp_comm = &group_comm; /* the engine opens NCCL or MPI collectives on it, by backend */
     return KV_OK;
 }
 

@@ -17,7 +17,7 @@ typedef struct {
     int tp;              /* ranks per group */
     int unit, n_units;   /* this rank's group and the number of groups */
     int tp_rank;         /* rank inside the group; 0 = leader */
-    void *tp_comm;       /* engine/comm.h comm for the group (NULL when tp == 1) */
+    void *tp_comm;       /* MPI_Comm * of the TP group (engine_opts.tp_mpi_comm), NULL when tp == 1 */
     int threaded;        /* rank 0 can run the coordinator thread */
 } par_info;
 

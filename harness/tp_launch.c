@@ -1,20 +1,19 @@
 /* tp_launch: MPI set-up of a tensor-parallel group for generate/bench (the sweep runner builds
- * its groups in harness/ with MPI_Comm_split). */
+ * its groups in harness/mpi_run.c with MPI_Comm_split). The engine opens its communicator (NCCL
+ * or MPI, by backend) on the MPI communicator made here. */
 #include "harness/tp_launch.h"
 
 #include <mpi.h>
 #include <stdlib.h>
 
-#include "engine/comm.h"
 #include "engine/util.h"
 
-static comm tp_comm;
 static int tp_active;
 static MPI_Comm tp_mpi_comm;
 
 static void abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
-int tp_launch_join(int tp, int *rank, void **comm_out)
+int tp_launch_join(int tp, int *rank, const void **mpi_comm_out)
 {
     int inited = 0;
     MPI_Initialized(&inited);
@@ -29,10 +28,9 @@ int tp_launch_join(int tp, int *rank, void **comm_out)
         return KV_ERR;
     }
     MPI_Comm_dup(MPI_COMM_WORLD, &tp_mpi_comm);
-    if (comm_mpi_open(&tp_mpi_comm, &tp_comm) != KV_OK) return KV_ERR;
     tp_active = 1;
     *rank = me;
-    *comm_out = &tp_comm;
+    *mpi_comm_out = &tp_mpi_comm;
     return KV_OK;
 }
 
@@ -55,7 +53,6 @@ void tp_launch_abort(int code)
 void tp_launch_finish(void)
 {
     if (!tp_active) return;
-    if (tp_comm.close) tp_comm.close(tp_comm.ctx);
     MPI_Comm_free(&tp_mpi_comm);
     tp_active = 0;
     MPI_Finalize();
