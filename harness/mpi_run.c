@@ -80,6 +80,19 @@ int par_groups(par_info *p, int tp)
     if (tp == 1 || !p->mpi) return KV_OK;
     /* Consecutive ranks form a group: on a node launched with --map-by core they share the node. */
     MPI_Comm_split(MPI_COMM_WORLD, p->unit, p->tp_rank, &group_comm);
+    /* A group across nodes would all-reduce over the network twice per layer: refuse, on every rank. */
+    MPI_Comm node;
+    int n_local = 0, ok, all_ok = 0;
+    MPI_Comm_split_type(group_comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &n_local);
+    MPI_Comm_free(&node);
+    ok = n_local == tp;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ok) {
+        kv_seterr("a tensor_parallel %d group spans nodes: run a multiple of %d ranks per node, consecutive ranks "
+                  "on one node (mpirun --map-by ppr:N:node, srun --distribution=block)", tp, tp);
+        return KV_ERR;
+    }
     p->tp_comm = &group_comm; /* the engine opens NCCL or MPI collectives on it, by backend */
     return KV_OK;
 }
