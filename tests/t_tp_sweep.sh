@@ -4,7 +4,8 @@
 # CircuitKV at budget 128, 8 new tokens) run by 3 CPU ranks as one TP group of 3 gives the same
 # tables and the same per-sample predictions as one rank without TP; 6 ranks form two groups of 3
 # that both take items (their leaders, ranks 0 and 3, write them); tensor_parallel 2 is refused at
-# plan time, before anything runs or is written.
+# plan time, before anything runs or is written; slurm/tp_check.sh accepts 2 nodes x 8 ranks for
+# T = 4 and refuses 6 ranks per node.
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
@@ -70,4 +71,13 @@ expect_fail "plan: tensor_parallel 2 refused" \
 expect_fail "run: tensor_parallel 2 refused before any work" "^kvbench: error: tensor_parallel 2 does not divide the heads" \
     "$KVBENCH" run "$T/tp2.yaml" --output "$T/tp2"
 check "run: tensor_parallel 2 left no output folder" test ! -e "$T/tp2"
+
+# slurm/tp_check.sh, which the multi-node scripts run before launching: groups never span nodes.
+. slurm/tp_check.sh
+check "tp_check: reads tensor_parallel 3 from the sweep" test "$(kvbench_sweep_tp "$T/tp3.yaml")" = 3
+check "tp_check: 70B sweep has tensor_parallel 4" test "$(kvbench_sweep_tp sweeps/llama3.3-70b-head.yaml)" = 4
+out=$(SLURM_JOB_NUM_NODES=2 SLURM_NTASKS_PER_NODE=8 kvbench_check_tp sweeps/llama3.3-70b-head.yaml)
+check "tp_check: 2 nodes x 8 ranks, T=4 -> 4 groups (got: $out)" grep -q "= 4 group(s) of 4 consecutive ranks, 2 per node" <<<"$out"
+expect_fail "tp_check: 6 ranks per node with T=4 refused" "^kvbench: error: tensor_parallel 4 .* does not divide the 6 ranks per node" \
+    env SLURM_JOB_NUM_NODES=2 SLURM_TASKS_PER_NODE="6(x2)" bash -c '. slurm/tp_check.sh; kvbench_check_tp sweeps/llama3.3-70b-head.yaml'
 finish
