@@ -122,7 +122,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         }
     } else {
         double bw = measure_read_bandwidth();
-        double weight_bytes = 4.0 * params; /* fp32 weights on the CPU backend */
+        double weight_bytes = 4.0 * roofline_shard_params(c, ea_tp); /* fp32 weights of this rank's shard */
         if (tp_launch_rank() == 0)
             printf("roofline: decode streams %.1f MB of weights per step -> %.2f GB/s achieved vs %.2f GB/s measured "
                    "read bandwidth (%.0f%%); bound %.2f ms/step\n",
