@@ -40,6 +40,7 @@ struct engine {
     comm tp_comm;     /* opened by engine_open after the backend, closed by engine_close */
     int tp_size, tp_rank;
     char backend_name[16];
+    double compress_s; /* time spent in compress_layer during the last prefill */
 };
 
 /* Prefill ids[0..L-1]: fills ps (allocated here; prefix_store_free), runs compression per layer

@@ -84,6 +84,7 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
     ps->v = be->alloc(c, sizeof(float) * e->n_layers * L * ks);
 
     stats_staging st = {0};
+    e->compress_s = 0;
     if (cc && (e->tp || !be->host_memory)) {
         st.q = kv_malloc(sizeof(float) * L * qs * T);
         st.k = kv_malloc(sizeof(float) * L * ks * T);
@@ -106,8 +107,10 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
         be->rope(c, kl, L, Hkv, hd, d_pos, e->w.inv_freq);
         be->attention_prefill(c, att, lse, q, kl, vl, L, H, Hkv, hd);
         if (cc) {
+            double t0 = kv_now();
             status = stage_stats(e, &st, q, kl, lse, L, 0);
             if (status == KV_OK) status = compress_layer(cc, l, st.q, st.k, st.lse);
+            e->compress_s += kv_now() - t0;
         }
         be->matmul(c, tmp, att, e->w.wo[l], L, (int)qs, dim);
         if (status == KV_OK) status = tp_allreduce(e, tmp, (long)L * dim);

@@ -82,7 +82,8 @@ static int prefill_prompt(engine *e, const int *prompt, int L, const variant *va
     double t0 = kv_now();
     int status = forward_prefill(e, prompt, L, ps, cc, logits);
     compress_free(cc);
-    tm->prefill_s = kv_now() - t0;
+    tm->compress_s = e->compress_s; /* the method statistics, computed inside the prefill */
+    tm->prefill_s = kv_now() - t0 - tm->compress_s;
     tm->prompt_tokens = L;
     if (status == KV_OK) {
         if (gp->mask_first)
