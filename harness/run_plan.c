@@ -31,7 +31,7 @@ int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const ch
     p->n_item_files = np;
     for (int i = 0; i < np; i++) {
         item_record r;
-        if (store_read_item(paths[i], &r) != KV_OK) {
+        if (store_read_item_keys(paths[i], &r) != KV_OK) {
             store_paths_free(paths, np);
             done_free(&done);
             free(max_new);

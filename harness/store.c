@@ -455,6 +455,45 @@ int store_read_item(const char *path, item_record *r)
     return KV_OK;
 }
 
+int store_read_item_keys(const char *path, item_record *r)
+{
+    h5_quiet();
+    memset(r, 0, sizeof *r);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        kv_seterr("%s: not a readable HDF5 file", path);
+        return KV_ERR;
+    }
+    int rc = KV_ERR;
+    hid_t gv = H5Gopen2(f, "variants", H5P_DEFAULT), gs = gv < 0 ? -1 : H5Gopen2(f, "samples", H5P_DEFAULT);
+    if (gv >= 0 && gs >= 0) {
+        hsize_t nv = 0, ns = 0;
+        hid_t d = H5Dopen2(gv, "key", H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+        if (sp >= 0) H5Sget_simple_extent_dims(sp, &nv, NULL), H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+        d = H5Dopen2(gs, "index", H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+        if (sp >= 0) H5Sget_simple_extent_dims(sp, &ns, NULL), H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+        item_record_alloc(r, (int)ns, (int)nv);
+        int *idx = kv_malloc(sizeof(int) * (ns + 1));
+        rc = h5_read_strs(gv, "key", r->var_key, nv) | h5_read_ints(gs, "index", idx, ns);
+        for (hsize_t i = 0; i < ns && rc == KV_OK; i++) r->samples[i].index = idx[i];
+        free(idx);
+        r->prov.model = h5_attr_get_str(f, "model");
+        r->prov.task = h5_attr_get_str(f, "task");
+        if (!r->prov.model || !r->prov.task) rc = KV_ERR;
+    }
+    if (gs >= 0) H5Gclose(gs);
+    if (gv >= 0) H5Gclose(gv);
+    H5Fclose(f);
+    if (rc != KV_OK) {
+        item_record_free(r);
+        kv_seterr("%s: damaged item file (variants/key, samples/index, model and task expected)", path);
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
 typedef struct {
     char **v;
     int n, cap;

@@ -64,6 +64,10 @@ int store_write_item(const char *dir, const char *rel_path, const item_record *r
 /* Read a whole item file. Status; the message names the file. */
 int store_read_item(const char *path, item_record *rec);
 
+/* Only what resume needs: model, task, sample indices and variant keys (no predictions), into
+ * a record whose other fields stay empty (item_record_free frees it). Status. */
+int store_read_item_keys(const char *path, item_record *rec);
+
 /* Every finished item file under DIR/items (sorted by path; temporaries skipped). With
  * remove_stale, temporaries (*.tmp.*) left by killed ranks are deleted. The caller frees. */
 int store_list_items(const char *dir, int remove_stale, char ***paths, int *n);

@@ -76,6 +76,11 @@ static void test_roundtrip(void)
               r.res[3].kept_min == 120,
           "result columns");
     item_record_free(&r);
+    rc = store_read_item_keys(TMP "/a/items/m1/trec/s5-n2-x.h5", &r);
+    CHECK(rc == KV_OK && r.ns == 2 && r.nv == 2 && r.samples[1].index == 6 && !strcmp(r.var_key[1], keys[1]) &&
+              !strcmp(r.prov.model, "m1") && !strcmp(r.prov.task, "trec"),
+          "resume keys: model, task, samples, variant keys");
+    if (rc == KV_OK) item_record_free(&r);
     item_record_free(&w);
 }
 
