@@ -37,5 +37,5 @@ unset KVBENCH_MODELS
 expect_fail "unset KVBENCH_MODELS is named" "environment variable KVBENCH_MODELS is not set" "$KVBENCH" plan sweeps/llama3-8b-head.yaml
 out=$("$KVBENCH" plan sweeps/demo.yaml --ranks 2 2>&1); rc=$?
 check "demo plans" test $rc -eq 0
-check "demo: 48 samples x 11 variants" grep -q "1 models x 48 samples x 11 variants = 528 results" <<<"$out"
+check "demo: 32 samples x 11 variants" grep -q "1 models x 32 samples x 11 variants = 352 results" <<<"$out"
 finish
