@@ -41,6 +41,11 @@ BUILD := build/asan
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDLIBS += -fsanitize=address,undefined
 $(info make: SANITIZE=1: ASan + UBSan build in $(BUILD))
+# Open MPI's allocations from MPI_Init live until exit: suppressed (tests/lsan_mpi.supp), which
+# needs full malloc stacks (its components are unloaded at finalize). Either can be overridden.
+TEST_ENV := ASAN_OPTIONS=$${ASAN_OPTIONS:-fast_unwind_on_malloc=0} \
+            LSAN_OPTIONS=$${LSAN_OPTIONS:-suppressions=$(CURDIR)/tests/lsan_mpi.supp} \
+            UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1}
 endif
 
 # CUDA decision: CUDA=1 requires nvcc, CUDA=0 disables, default follows detection.
@@ -133,7 +138,7 @@ $(BUILD)/%.o: %.cu
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 test: all
-	@BUILD=$(BUILD) bash tests/run_tests.sh
+	@$(TEST_ENV) BUILD=$(BUILD) bash tests/run_tests.sh
 
 # Compiles every CUDA source for Hopper (sm_90) and links kvbench and the CUDA tests against
 # cudart/cuBLAS; runs on any machine with nvcc, GPU or not.
