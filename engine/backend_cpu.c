@@ -80,7 +80,19 @@ int backend_cpu_open(int threads, backend *b)
     memset(b, 0, sizeof *b);
     if (threads > 0) omp_set_num_threads(threads);
     b->name = "cpu";
-    snprintf(b->device, sizeof b->device, "cpu (%d threads)", omp_get_max_threads());
+    /* the processor's model name, for provenance and the tables' Hardware line */
+    char model[96] = "CPU", line[256];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && colon) {
+            snprintf(model, sizeof model, "%s", colon + 2);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    }
+    if (f) fclose(f);
+    snprintf(b->device, sizeof b->device, "%s, %d threads", model, omp_get_max_threads());
     b->alloc = cpu_alloc;
     b->free = cpu_free;
     b->to_device = cpu_copy;

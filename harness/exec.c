@@ -168,7 +168,7 @@ static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
     t->load += dt;
     c->load_s_pending += dt;
     c->loaded_model = mi;
-    snprintf(c->device, sizeof c->device, "%s", engine_backend_name(c->engine));
+    snprintf(c->device, sizeof c->device, "%s: %s", engine_backend_name(c->engine), engine_device(c->engine));
     return KV_OK;
 }
 
