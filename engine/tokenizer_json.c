@@ -139,6 +139,13 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
         kv_seterr("%s: model.vocab is empty", path);
         return KV_ERR;
     }
+    /* Ids index dense arrays: a stray huge id must not allocate gigabytes (found by fuzzing). */
+    long n_entries = (long)json_object_size(vocab) + (long)json_array_size(added);
+    if (max_id >= 2 * n_entries + 1024) {
+        kv_seterr("%s: token id %ld is far beyond the %ld vocab and added entries (expected ids 0..%ld, dense)",
+                  path, max_id, n_entries, n_entries - 1);
+        return KV_ERR;
+    }
 
     tokenizer *t = tok_create(path, (int)max_id + 1);
     t->ignore_merges = json_flag(model, "ignore_merges", 0);
