@@ -52,9 +52,16 @@ static void usage(FILE *f)
 static void omp_wait_policy_default(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY")) return;
+    /* Only when /proc/self/exe is this program: under valgrind or another loader it is not. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return;
+    self[n] = 0;
+    const char *a = strrchr(argv[0], '/'), *b = strrchr(self, '/');
+    if (strcmp(a ? a + 1 : argv[0], b ? b + 1 : self)) return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): carry on with the default policy */
+    execv(self, argv);
+    /* exec failed: carry on with the default policy */
 }
 
 int main(int argc, char **argv)
