@@ -2,6 +2,7 @@
  * tables.md, scores.csv and SVG plots (see reduce.h for the summary schema). */
 #include "harness/reduce.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -517,9 +518,28 @@ static void hardware_string(const reduced *r, char *buf, size_t n)
     }
 }
 
+/* Temporaries of the reduced outputs (summary.h5, tables.md, scores.csv, plots) left by a reducer
+ * that was killed: only one run or reduce writes a folder at a time, so any that exist are stale. */
+static void remove_stale_outputs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[4352];
+    while ((e = readdir(d))) {
+        if (!strstr(e->d_name, ".tmp.")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+}
+
 int reduce_write(const char *dir, const reduced *r)
 {
     char final[4096], tmp[4200];
+    remove_stale_outputs(dir);
+    snprintf(final, sizeof final, "%s/plots", dir);
+    remove_stale_outputs(final);
     snprintf(final, sizeof final, "%s/summary.h5", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", final, (int)getpid());
     if (write_summary(tmp, r) != KV_OK || rename(tmp, final) != 0) {
