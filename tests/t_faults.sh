@@ -117,6 +117,9 @@ for r in $(seq 1 "$FAULT_TERMS"); do
     k=$((RANDOM % N_ITEMS))
     KVBENCH_FAKE_MS_PER_KTOK=$SLOW "$KVBENCH" run "$T/s.yaml" --output "$d" --quiet >"$d.log" 2>&1 &
     job=$!
+    # the time-limit signal comes once the run is under way: wait for its lock (a SIGTERM before
+    # the process has started at all is the shell's business, not kvbench's)
+    for i in $(seq 1 400); do [ -e "$d/.lock" ] && break; kill -0 "$job" 2>/dev/null || break; sleep 0.02; done
     wait_items "$d" "$k" "$job"
     kill -TERM "$job" 2>/dev/null
     if [ "$r" -eq "$FAULT_TERMS" ]; then sleep 0.05; kill -TERM "$job" 2>/dev/null; fi
