@@ -34,6 +34,8 @@ typedef struct backend {
     /* seqs is a host array whose pointers are backend memory. */
     void (*decode_attention)(void *ctx, float *out, const float *q, const decode_seq *seqs, int B, int H,
                              int Hkv, int hd);
+    /* Each sequence's new K/V row into its tail (decode_tail_store_*); seqs as for decode_attention. */
+    void (*tail_store)(void *ctx, const decode_seq *seqs, int B, const float *k_new, const float *v_new, int kv_dim);
     void (*argmax)(void *ctx, int *out_host, const float *x, int n_rows, int n); /* result on the host */
     void (*sync)(void *ctx);
     void (*close)(void *ctx);
@@ -43,6 +45,9 @@ typedef struct backend {
      * pair: no to_host, argmax or free (they need the host); to_device from host memory is fine. */
     void (*graph_begin)(void *ctx);
     void (*graph_end)(void *ctx);
+    /* Launch the graph the last graph_end built again, as it is (its kernels read the buffers they
+     * were recorded with: the caller refreshes their contents before each replay). */
+    void (*graph_replay)(void *ctx);
     /* CUDA: the cudaStream_t every op runs on, for the kernels called outside the vtable (the
      * scoring ops' _cuda twins in kernels/scoring.h take it as their `stream`). NULL on the CPU. */
     void *stream;

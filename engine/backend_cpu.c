@@ -68,6 +68,12 @@ static void cpu_decode_attention(void *ctx, float *out, const float *q, const de
     (void)ctx;
     decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
 }
+static void cpu_tail_store(void *ctx, const decode_seq *seqs, int B, const float *k_new, const float *v_new,
+                           int kv_dim)
+{
+    (void)ctx;
+    decode_tail_store_cpu(seqs, B, k_new, v_new, kv_dim);
+}
 static void cpu_argmax(void *ctx, int *out, const float *x, int n_rows, int n)
 {
     (void)ctx;
@@ -109,6 +115,7 @@ int backend_cpu_open(int threads, backend *b)
     b->add = cpu_add;
     b->attention_prefill = cpu_attention_prefill;
     b->decode_attention = cpu_decode_attention;
+    b->tail_store = cpu_tail_store;
     b->argmax = cpu_argmax;
     b->sync = cpu_sync;
     return KV_OK;

@@ -6,7 +6,7 @@
  * CUDA graphs: graph_begin starts capturing the stream; graph_end turns what was recorded into a
  * graph, updates the instantiated graph of the previous step in place when the topology is the
  * same (only kernel parameters such as tail lengths changed) or instantiates a new one, and
- * launches it. Host→device copies issued while capturing are staged in pinned memory so that the
+ * launches it; graph_replay launches that graph again unchanged. Host→device copies issued while capturing are staged in pinned memory so that the
  * graph reads this step's values when it runs. */
 #include "kernels/cuda/common.cuh"
 
@@ -45,7 +45,7 @@ typedef struct {
     unsigned char *staging; /* pinned; host→device sources while capturing */
     size_t staging_used;
     cudaGraphExec_t graph_exec;
-    long graph_updates, graph_instantiations;
+    long graph_updates, graph_instantiations, graph_replays;
     cuda_block *live; /* allocations handed out by alloc (for their sizes at free) */
     int n_live, live_cap;
     cuda_block cached[ALLOC_CACHE_SLOTS]; /* freed blocks kept for reuse */
@@ -252,6 +252,12 @@ static void cuda_decode_attention(void *ctx, float *out, const float *q, const d
     decode_attention_cuda(out, q, seqs, B, H, Hkv, hd, ((cuda_ctx *)ctx)->stream);
 }
 
+static void cuda_tail_store(void *ctx, const decode_seq *seqs, int B, const float *k_new, const float *v_new,
+                            int kv_dim)
+{
+    decode_tail_store_cuda(seqs, B, k_new, v_new, kv_dim, ((cuda_ctx *)ctx)->stream);
+}
+
 static void cuda_argmax(void *ctx, int *out_host, const float *x, int n_rows, int n)
 {
     argmax_cuda(out_host, x, n_rows, n, ((cuda_ctx *)ctx)->stream);
@@ -293,6 +299,14 @@ static void cuda_graph_end(void *ctx)
     }
     CUDA_CHECK(cudaGraphDestroy(g));
     CUDA_CHECK(cudaGraphLaunch(c->graph_exec, c->stream));
+}
+
+static void cuda_graph_replay(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!c->graph_exec) kv_die("backend cuda: graph_replay before any graph was built");
+    CUDA_CHECK(cudaGraphLaunch(c->graph_exec, c->stream));
+    c->graph_replays++;
 }
 
 static void cuda_close(void *ctx)
@@ -385,11 +399,13 @@ extern "C" int backend_cuda_open(backend *b)
     b->add = cuda_add;
     b->attention_prefill = cuda_attention_prefill;
     b->decode_attention = cuda_decode_attention;
+    b->tail_store = cuda_tail_store;
     b->argmax = cuda_argmax;
     b->sync = cuda_sync;
     b->close = cuda_close;
     b->graph_begin = cuda_graph_begin;
     b->graph_end = cuda_graph_end;
+    b->graph_replay = cuda_graph_replay;
     b->stream = c->stream;
     return KV_OK;
 }

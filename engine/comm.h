@@ -16,6 +16,9 @@ typedef struct comm {
     int (*allgather)(void *ctx, const float *send, float *recv, long n);
     int (*broadcast)(void *ctx, void *buf, long bytes, int root);
     void (*close)(void *ctx);
+    /* 1 when the operations are enqueued on the backend's stream without touching the host, so a
+     * CUDA graph can record them (NCCL); 0 when they run on the host at call time (MPI). */
+    int graph_safe;
 } comm;
 
 /* mpi_comm points at an MPI_Comm (kept opaque so this header needs no <mpi.h>); it is duplicated,

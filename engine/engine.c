@@ -111,6 +111,11 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         }
         e->tp = &e->tp_comm;
     }
+    /* Decode steps as CUDA graphs where the backend records them and the collectives can be recorded
+     * too; KVBENCH_CUDA_GRAPHS=0 turns them off (to compare, or to profile kernel by kernel). */
+    const char *graphs = getenv("KVBENCH_CUDA_GRAPHS");
+    e->decode_graphs = e->be.graph_begin && e->be.graph_replay && (!e->tp || e->tp->graph_safe) &&
+                       !(graphs && !strcmp(graphs, "0"));
     engine_upload(e);
     *out = e;
     return KV_OK;
@@ -143,3 +148,9 @@ const tokenizer *engine_tokenizer(const engine *e) { return e->tok; }
 const char *engine_backend_name(const engine *e) { return e->backend_name; }
 const char *engine_model_hash(const engine *e) { return e->m.hash; }
 const char *engine_device(const engine *e) { return e->be.device; }
+
+void engine_graph_counts(const engine *e, long *captures, long *replays)
+{
+    *captures = e->graph_captures;
+    *replays = e->graph_replays;
+}

@@ -41,6 +41,8 @@ struct engine {
     int tp_size, tp_rank;
     char backend_name[16];
     double compress_s; /* time spent in compress_layer during the last prefill */
+    int decode_graphs; /* record decode steps as CUDA graphs (backend has them, KVBENCH_CUDA_GRAPHS != 0) */
+    long graph_captures, graph_replays; /* decode steps recorded and replayed since engine_open */
 };
 
 /* Prefill ids[0..L-1]: fills ps (allocated here; prefix_store_free), runs compression per layer
@@ -48,10 +50,9 @@ struct engine {
 int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress_ctx *cc, float *logits);
 void prefix_store_free(engine *e, prefix_store *ps);
 
-/* One decode step for B sequences: token[b] at position pos[b], attending through seqs (their
- * layer-0 view/tail pointers; forward_decode advances per layer by the strides given). The new
- * K/V of each sequence is written to k_tail[b]/v_tail[b] + layer*tail_stride + slot[b]*Hkv*hd.
- * logits: (B, vocab) host. */
+/* One sequence of a decode batch: its view of a prefix store and its tail of generated tokens.
+ * forward_decode advances per layer by the strides given. The new K/V of each step is written to
+ * k_tail/v_tail + layer*tail_cap*Hkv*hd + n_tail*Hkv*hd. */
 typedef struct {
     const float *k_prefix, *v_prefix; /* layer 0 of the sequence's prefix store */
     long prefix_layer_stride;        /* floats between layers of the prefix store (L*Hkv*hd) */
@@ -59,10 +60,25 @@ typedef struct {
     int cap;
     float *k_tail, *v_tail;          /* (n_layers, tail_cap, Hkv*hd) backend memory */
     int tail_cap;
-    int n_tail;                      /* generated tokens already stored */
-    int position;                    /* absolute position of the token being fed */
+    int n_tail;                      /* generated tokens already stored (forward_decode only) */
+    int position;                    /* absolute position of the token being fed (forward_decode only) */
 } decode_state;
 
+/* A decode batch: the step's buffers, allocated once for a fixed set of sequences, and the step
+ * itself recorded as a CUDA graph on backends that have graphs. What changes from step to step —
+ * tokens, positions, tail lengths — lives in backend buffers refreshed before each launch, so the
+ * step is captured once and replayed until the set of sequences changes (a finished sequence leaves
+ * the batch: a new batch, a new capture). */
+typedef struct decode_batch decode_batch;
+
+decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B);
+/* One step: tokens[b] at positions[b], n_tail[b] generated tokens already stored for sequence b.
+ * logits: (B, vocab) host. Status. */
+int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int *positions, const int *n_tail,
+                      float *logits);
+void decode_batch_free(engine *e, decode_batch *db);
+
+/* A single step with a batch of its own (tests): seqs[b].n_tail and .position give the step. */
 int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits);
 
 #endif

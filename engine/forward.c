@@ -152,44 +152,39 @@ void prefix_store_free(engine *e, prefix_store *ps)
     ps->k = ps->v = NULL;
 }
 
-int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits)
+struct decode_batch {
+    int B;
+    int *d_tok, *d_pos, *d_tail;     /* (B) backend memory, refreshed before every step */
+    int *h_tail;                      /* (B) host: tail lengths of the step, the current token included */
+    float *x, *xn, *tmp, *q, *att, *kn, *vn, *gate, *up, *logits;
+    decode_seq *ds;                   /* (n_layers, B) descriptors, fixed for the batch's life */
+    int recorded;                     /* the step has been captured as a graph */
+};
+
+decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B)
 {
     backend *be = &e->be;
     void *c = be->ctx;
-    const int dim = e->dim, H = e->H, Hkv = e->Hkv, hd = e->hd, F = e->F, Ht = e->m.cfg.n_heads;
-    const long qs = (long)H * hd, ks = (long)Hkv * hd;
-    const float eps = (float)e->m.cfg.norm_eps;
-    int status = KV_OK;
-
-    int *pos = kv_malloc(sizeof(int) * B);
-    for (int b = 0; b < B; b++) pos[b] = seqs[b].position;
-    int *d_tok = be->alloc(c, sizeof(int) * B), *d_pos = be->alloc(c, sizeof(int) * B);
-    be->to_device(c, d_tok, tokens, sizeof(int) * B);
-    be->to_device(c, d_pos, pos, sizeof(int) * B);
-    float *x = be->alloc(c, sizeof(float) * B * dim), *xn = be->alloc(c, sizeof(float) * B * dim);
-    float *tmp = be->alloc(c, sizeof(float) * B * dim);
-    float *q = be->alloc(c, sizeof(float) * B * qs), *att = be->alloc(c, sizeof(float) * B * qs);
-    float *kn = be->alloc(c, sizeof(float) * B * ks), *vn = be->alloc(c, sizeof(float) * B * ks);
-    float *gate = be->alloc(c, sizeof(float) * B * F), *up = be->alloc(c, sizeof(float) * B * F);
-    float *d_logits = be->alloc(c, sizeof(float) * B * e->vocab);
-    decode_seq *ds = kv_malloc(sizeof *ds * B);
-
-    be->embedding(c, x, e->w.emb, d_tok, B, dim);
-    for (int l = 0; l < e->n_layers && status == KV_OK; l++) {
-        be->rmsnorm(c, xn, x, e->w.attn_norm + (long)l * dim, B, dim, eps);
-        be->matmul(c, q, xn, e->w.wq[l], B, dim, (int)qs);
-        be->matmul(c, kn, xn, e->w.wk[l], B, dim, (int)ks);
-        be->matmul(c, vn, xn, e->w.wv[l], B, dim, (int)ks);
-        be->rope(c, q, B, H, hd, d_pos, e->w.inv_freq);
-        be->rope(c, kn, B, Hkv, hd, d_pos, e->w.inv_freq);
+    const int dim = e->dim, Ht = e->m.cfg.n_heads;
+    const long qs = (long)e->H * e->hd, ks = (long)e->Hkv * e->hd;
+    decode_batch *db = kv_calloc(1, sizeof *db);
+    db->B = B;
+    db->d_tok = be->alloc(c, sizeof(int) * B), db->d_pos = be->alloc(c, sizeof(int) * B);
+    db->d_tail = be->alloc(c, sizeof(int) * B);
+    db->h_tail = kv_malloc(sizeof(int) * B);
+    db->x = be->alloc(c, sizeof(float) * B * dim), db->xn = be->alloc(c, sizeof(float) * B * dim);
+    db->tmp = be->alloc(c, sizeof(float) * B * dim);
+    db->q = be->alloc(c, sizeof(float) * B * qs), db->att = be->alloc(c, sizeof(float) * B * qs);
+    db->kn = be->alloc(c, sizeof(float) * B * ks), db->vn = be->alloc(c, sizeof(float) * B * ks);
+    db->gate = be->alloc(c, sizeof(float) * B * e->F), db->up = be->alloc(c, sizeof(float) * B * e->F);
+    db->logits = be->alloc(c, sizeof(float) * B * e->vocab);
+    db->ds = kv_malloc(sizeof *db->ds * e->n_layers * B);
+    for (int l = 0; l < e->n_layers; l++) {
         for (int b = 0; b < B; b++) {
-            decode_state *s = &seqs[b];
-            long slot = ((long)l * s->tail_cap + s->n_tail) * ks;
-            be->copy(c, s->k_tail + slot, kn + b * ks, sizeof(float) * ks);
-            be->copy(c, s->v_tail + slot, vn + b * ks, sizeof(float) * ks);
+            const decode_state *s = &seqs[b];
             /* this rank's query heads are the contiguous block tp_rank*H .. of the global view */
-            long row0 = (long)l * Ht + (long)e->tp_rank * H;
-            ds[b] = (decode_seq){
+            long row0 = (long)l * Ht + (long)e->tp_rank * e->H;
+            db->ds[(long)l * B + b] = (decode_seq){
                 .k_prefix = s->k_prefix + l * s->prefix_layer_stride,
                 .v_prefix = s->v_prefix + l * s->prefix_layer_stride,
                 .pos = s->pos + row0 * s->cap,
@@ -197,31 +192,101 @@ int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, floa
                 .cap = s->cap,
                 .k_tail = s->k_tail + (long)l * s->tail_cap * ks,
                 .v_tail = s->v_tail + (long)l * s->tail_cap * ks,
-                .n_tail = s->n_tail + 1,
+                .n_tail = s->tail_cap, /* the bound; the length itself is read from d_tail */
+                .n_tail_at = db->d_tail + b,
             };
         }
-        be->decode_attention(c, att, q, ds, B, H, Hkv, hd);
-        be->matmul(c, tmp, att, e->w.wo[l], B, (int)qs, dim);
-        status = tp_allreduce(e, tmp, (long)B * dim);
-        be->add(c, x, tmp, (long)B * dim);
-        be->rmsnorm(c, xn, x, e->w.ffn_norm + (long)l * dim, B, dim, eps);
-        be->matmul(c, gate, xn, e->w.w_gate[l], B, dim, F);
-        be->matmul(c, up, xn, e->w.w_up[l], B, dim, F);
-        be->swiglu(c, gate, gate, up, (long)B * F);
-        be->matmul(c, tmp, gate, e->w.w_down[l], B, F, dim);
-        if (status == KV_OK) status = tp_allreduce(e, tmp, (long)B * dim);
-        be->add(c, x, tmp, (long)B * dim);
     }
-    if (status == KV_OK) {
-        be->rmsnorm(c, xn, x, e->w.out_norm, B, dim, eps);
-        be->matmul(c, d_logits, xn, e->w.lm_head, B, dim, e->vocab);
-        be->to_host(c, logits, d_logits, sizeof(float) * B * e->vocab);
-    }
+    return db;
+}
+
+void decode_batch_free(engine *e, decode_batch *db)
+{
+    if (!db) return;
+    backend *be = &e->be;
+    void *c = be->ctx;
     be->sync(c);
-    be->free(c, d_tok), be->free(c, d_pos), be->free(c, x), be->free(c, xn), be->free(c, tmp);
-    be->free(c, q), be->free(c, att), be->free(c, kn), be->free(c, vn), be->free(c, gate), be->free(c, up);
-    be->free(c, d_logits);
-    free(ds);
-    free(pos);
+    be->free(c, db->d_tok), be->free(c, db->d_pos), be->free(c, db->d_tail);
+    be->free(c, db->x), be->free(c, db->xn), be->free(c, db->tmp), be->free(c, db->q), be->free(c, db->att);
+    be->free(c, db->kn), be->free(c, db->vn), be->free(c, db->gate), be->free(c, db->up), be->free(c, db->logits);
+    free(db->h_tail);
+    free(db->ds);
+    free(db);
+}
+
+/* The step's operations, reading only the batch's buffers: recorded once as a graph, or run as
+ * they are issued on backends without graphs. */
+static int decode_record(engine *e, decode_batch *db)
+{
+    backend *be = &e->be;
+    void *c = be->ctx;
+    const int B = db->B, dim = e->dim, H = e->H, Hkv = e->Hkv, hd = e->hd, F = e->F;
+    const long qs = (long)H * hd, ks = (long)Hkv * hd;
+    const float eps = (float)e->m.cfg.norm_eps;
+    int status = KV_OK;
+    be->embedding(c, db->x, e->w.emb, db->d_tok, B, dim);
+    for (int l = 0; l < e->n_layers && status == KV_OK; l++) {
+        const decode_seq *ds = db->ds + (long)l * B;
+        be->rmsnorm(c, db->xn, db->x, e->w.attn_norm + (long)l * dim, B, dim, eps);
+        be->matmul(c, db->q, db->xn, e->w.wq[l], B, dim, (int)qs);
+        be->matmul(c, db->kn, db->xn, e->w.wk[l], B, dim, (int)ks);
+        be->matmul(c, db->vn, db->xn, e->w.wv[l], B, dim, (int)ks);
+        be->rope(c, db->q, B, H, hd, db->d_pos, e->w.inv_freq);
+        be->rope(c, db->kn, B, Hkv, hd, db->d_pos, e->w.inv_freq);
+        be->tail_store(c, ds, B, db->kn, db->vn, (int)ks);
+        be->decode_attention(c, db->att, db->q, ds, B, H, Hkv, hd);
+        be->matmul(c, db->tmp, db->att, e->w.wo[l], B, (int)qs, dim);
+        status = tp_allreduce(e, db->tmp, (long)B * dim);
+        be->add(c, db->x, db->tmp, (long)B * dim);
+        be->rmsnorm(c, db->xn, db->x, e->w.ffn_norm + (long)l * dim, B, dim, eps);
+        be->matmul(c, db->gate, db->xn, e->w.w_gate[l], B, dim, F);
+        be->matmul(c, db->up, db->xn, e->w.w_up[l], B, dim, F);
+        be->swiglu(c, db->gate, db->gate, db->up, (long)B * F);
+        be->matmul(c, db->tmp, db->gate, e->w.w_down[l], B, F, dim);
+        if (status == KV_OK) status = tp_allreduce(e, db->tmp, (long)B * dim);
+        be->add(c, db->x, db->tmp, (long)B * dim);
+    }
+    be->rmsnorm(c, db->xn, db->x, e->w.out_norm, B, dim, eps);
+    be->matmul(c, db->logits, db->xn, e->w.lm_head, B, dim, e->vocab);
+    return status;
+}
+
+int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int *positions, const int *n_tail,
+                      float *logits)
+{
+    backend *be = &e->be;
+    void *c = be->ctx;
+    const int B = db->B;
+    int status = KV_OK;
+    for (int b = 0; b < B; b++) db->h_tail[b] = n_tail[b] + 1; /* the current token is a tail entry */
+    /* Issued before the graph on the same stream: the replay reads this step's values. */
+    be->to_device(c, db->d_tok, tokens, sizeof(int) * B);
+    be->to_device(c, db->d_pos, positions, sizeof(int) * B);
+    be->to_device(c, db->d_tail, db->h_tail, sizeof(int) * B);
+    if (!e->decode_graphs) {
+        status = decode_record(e, db);
+    } else if (!db->recorded) {
+        be->graph_begin(c);
+        status = decode_record(e, db);
+        be->graph_end(c); /* instantiates and launches */
+        db->recorded = 1;
+        e->graph_captures++;
+    } else {
+        be->graph_replay(c);
+        e->graph_replays++;
+    }
+    if (status == KV_OK) be->to_host(c, logits, db->logits, sizeof(float) * B * e->vocab);
+    be->sync(c);
+    return status;
+}
+
+int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits)
+{
+    int *pos = kv_malloc(sizeof(int) * B), *n_tail = kv_malloc(sizeof(int) * B);
+    for (int b = 0; b < B; b++) pos[b] = seqs[b].position, n_tail[b] = seqs[b].n_tail;
+    decode_batch *db = decode_batch_new(e, seqs, B);
+    int status = decode_batch_step(e, db, tokens, pos, n_tail, logits);
+    decode_batch_free(e, db);
+    free(pos), free(n_tail);
     return status;
 }

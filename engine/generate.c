@@ -144,6 +144,8 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
 
     double t0 = kv_now();
     int steps = 0;
+    decode_batch *db = NULL; /* rebuilt (and its graph recaptured) whenever the alive set changes */
+    int *positions = kv_malloc(sizeof(int) * ns), *n_tail = kv_malloc(sizeof(int) * ns);
     while (n_alive > 0 && status == KV_OK) {
         for (int a = 0; a < n_alive; a++) {
             int s = alive[a], p = s / nv;
@@ -151,11 +153,13 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
                 .k_prefix = ps[p].k, .v_prefix = ps[p].v, .prefix_layer_stride = (long)lens[p] * ks,
                 .pos = vb[s].pos, .len = vb[s].len, .cap = vb[s].cap,
                 .k_tail = vb[s].k_tail, .v_tail = vb[s].v_tail, .tail_cap = tail_cap,
-                .n_tail = out[s].n_ids - 1, .position = lens[p] + out[s].n_ids - 1,
             };
             tokens[a] = out[s].ids[out[s].n_ids - 1];
+            n_tail[a] = out[s].n_ids - 1;
+            positions[a] = lens[p] + out[s].n_ids - 1;
         }
-        status = forward_decode(e, ds, tokens, n_alive, logits);
+        if (!db) db = decode_batch_new(e, ds, n_alive);
+        status = decode_batch_step(e, db, tokens, positions, n_tail, logits);
         if (status != KV_OK) break;
         steps++;
         argmax_cpu(next, logits, n_alive, e->vocab);
@@ -169,8 +173,11 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
             out[s].ids[out[s].n_ids++] = next[a];
             if (out[s].n_ids < tail_cap) alive[kept++] = s; /* finished sequences leave the batch */
         }
+        if (kept != n_alive) decode_batch_free(e, db), db = NULL;
         n_alive = kept;
     }
+    decode_batch_free(e, db);
+    free(positions), free(n_tail);
     double decode_s = kv_now() - t0;
 
     for (int s = 0; s < ns; s++) {

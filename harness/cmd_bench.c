@@ -110,6 +110,9 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
                c->name, params / 1e6, engine_backend_name(e), engine_device(e), L, gen, runs);
         printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s\n", L / p, p, roofline_prefill_flops(c, 1, L) / p / 1e9);
         printf("decode:  %.2f tok/s, %.2f ms/step\n", d > 0 ? 1.0 / d : 0, d * 1e3);
+        long captures, replays;
+        engine_graph_counts(e, &captures, &replays);
+        if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
     }
     if (dev) {
         /* GPU: bf16 weights, fp32 K/V of about L + gen/2 tokens per step, against the device's peaks */

@@ -8,13 +8,28 @@ typedef struct {
     const int *pos;                   /* (H, cap) kept prompt positions of this layer */
     const int *len;                   /* (H) */
     int cap;
-    const float *k_tail, *v_tail;     /* (n_tail, Hkv*hd) generated tokens, the current one included */
-    int n_tail;
+    float *k_tail, *v_tail;           /* (tail_cap, Hkv*hd) generated tokens, the current one included */
+    int n_tail;                       /* tail entries to attend to; with n_tail_at: an upper bound */
+    /* When non-NULL, the tail length is read from this int in kernel memory when the kernel runs, and
+     * n_tail only bounds it: a decode step captured once in a CUDA graph is replayed with a new
+     * count uploaded before each launch, the descriptors (kernel parameters) unchanged. */
+    const int *n_tail_at;
 } decode_seq;
+
+/* The tail length the kernels use. */
+static inline int decode_seq_tail(const decode_seq *s) { return s->n_tail_at ? *s->n_tail_at : s->n_tail; }
 
 /* out, q: (B, H*hd). */
 void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd);
 void decode_attention_cuda(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd,
                            void *stream);
+
+/* Store each sequence's new token: k_new/v_new row b (kv_dim floats) → tail slot n_tail - 1 of
+ * seqs[b] (the current token is the last tail entry), the slot read from n_tail_at when set. One
+ * launch for the whole batch on the GPU, where a per-sequence copy would bake the slot into a
+ * captured graph. */
+void decode_tail_store_cpu(const decode_seq *seqs, int B, const float *k_new, const float *v_new, int kv_dim);
+void decode_tail_store_cuda(const decode_seq *seqs, int B, const float *k_new, const float *v_new, int kv_dim,
+                            void *stream);
 
 #endif

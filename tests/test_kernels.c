@@ -150,7 +150,7 @@ static void test_decode_attention(void)
                 if ((j * (h + 2) + b) % 3 == 0 || j < 2) pos[b][h * L + n++] = j; /* each head its own set */
             len[b][h] = n;
         }
-        seqs[b] = (decode_seq){kp, vp, pos[b], len[b], L, kt[b], vt[b], T - b};
+        seqs[b] = (decode_seq){kp, vp, pos[b], len[b], L, kt[b], vt[b], T - b, NULL};
     }
     decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
     int ok = 1;
@@ -178,6 +178,35 @@ static void test_decode_attention(void)
         }
     }
     CHECK(ok, "decode attention over view + tail: max err %.3g", me);
+
+    /* The tail length read through n_tail_at (a captured decode step's form, n_tail a bound)
+     * gives exactly the same output. */
+    decode_seq at[B];
+    int counts[B];
+    static float out2[B * H * hd];
+    for (int b = 0; b < B; b++) {
+        counts[b] = seqs[b].n_tail;
+        at[b] = seqs[b];
+        at[b].n_tail = T + 5;
+        at[b].n_tail_at = &counts[b];
+    }
+    decode_attention_cpu(out2, q, at, B, H, Hkv, hd);
+    CHECK(!memcmp(out, out2, sizeof out), "decode attention with the tail length read through n_tail_at");
+
+    /* The tail store writes row b into slot count-1 of sequence b and nothing else. */
+    static float kn[B * Hkv * hd], vn[B * Hkv * hd], k_before[B][T * Hkv * hd];
+    for (int i = 0; i < B * Hkv * hd; i++) kn[i] = frand(), vn[i] = frand();
+    memcpy(k_before, kt, sizeof kt);
+    decode_tail_store_cpu(at, B, kn, vn, Hkv * hd);
+    int stored = 1;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < T; j++)
+            for (int i = 0; i < Hkv * hd; i++) {
+                float want = j == counts[b] - 1 ? kn[b * Hkv * hd + i] : k_before[b][j * Hkv * hd + i];
+                stored &= kt[b][j * Hkv * hd + i] == want;
+                if (j == counts[b] - 1) stored &= vt[b][j * Hkv * hd + i] == vn[b * Hkv * hd + i];
+            }
+    CHECK(stored, "decode tail store: row b in slot n_tail-1 of sequence b, other slots untouched");
 }
 
 static void test_argmax(void)

@@ -70,6 +70,9 @@ fi
 # Llama-3-8B with random weights (bf16 on the device): prefill at three lengths (a few generated
 # tokens each), decode at batch 1, then the 26 variants batched vs one by one.
 step bench-8b-2k-b1 90 "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 2048 --gen 64 --runs 2
+# the same decode without CUDA graphs (every kernel launched from the host), for the graphs' gain
+step bench-8b-2k-b1-nographs 90 env KVBENCH_CUDA_GRAPHS=0 "$KV" bench --random llama3-8b --backend cuda \
+    --prompt-tokens 2048 --gen 64 --runs 2
 step bench-8b-8k 90 "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 8192 --gen 8 --runs 1
 step bench-8b-32k 120 "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 32768 --gen 4 --runs 1
 step bench-8b-26var 150 "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 2048 --gen 32 --runs 1 \
@@ -94,5 +97,5 @@ fi
 
 echo "gpu-check: $(( $(date +%s) - START ))s in all; logs in $OUT" | tee -a "$SUMMARY"
 # The figures, gathered for BENCHMARKS.md.
-grep -hE "^(model|prefill|decode|roofline|variants|one by one|batched)" "$OUT"/bench-*.log 2>/dev/null >"$OUT/figures.txt"
+grep -HE "^(model|prefill|decode|roofline|variants|one by one|batched)" "$OUT"/bench-*.log 2>/dev/null >"$OUT/figures.txt"
 exit "$failed"

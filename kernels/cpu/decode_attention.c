@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/util.h"
 
@@ -15,7 +16,7 @@ void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, in
     int max_n = 1;
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
-            int n = seqs[b].len[h] + seqs[b].n_tail;
+            int n = seqs[b].len[h] + decode_seq_tail(&seqs[b]);
             max_n = n > max_n ? n : max_n;
         }
     }
@@ -28,7 +29,7 @@ void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, in
                 const decode_seq *sq = &seqs[b];
                 const float *qv = q + ((long)b * H + h) * hd;
                 const int *pos = sq->pos + (long)h * sq->cap;
-                int np = sq->len[h], n = np + sq->n_tail, off = (h / n_rep) * hd;
+                int np = sq->len[h], n = np + decode_seq_tail(sq), off = (h / n_rep) * hd;
                 float m = -FLT_MAX;
                 for (int j = 0; j < n; j++) {
                     const float *kr = j < np ? sq->k_prefix + (long)pos[j] * ks + off
@@ -52,5 +53,14 @@ void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, in
             }
         }
         free(sc);
+    }
+}
+
+void decode_tail_store_cpu(const decode_seq *seqs, int B, const float *k_new, const float *v_new, int kv_dim)
+{
+    for (int b = 0; b < B; b++) {
+        const long slot = (long)(decode_seq_tail(&seqs[b]) - 1) * kv_dim;
+        memcpy(seqs[b].k_tail + slot, k_new + (long)b * kv_dim, sizeof(float) * kv_dim);
+        memcpy(seqs[b].v_tail + slot, v_new + (long)b * kv_dim, sizeof(float) * kv_dim);
     }
 }

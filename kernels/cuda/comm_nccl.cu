@@ -107,5 +107,6 @@ extern "C" int comm_nccl_open(const void *mpi_comm, void *stream, comm *out)
     out->allgather = nccl_allgather;
     out->broadcast = nccl_broadcast;
     out->close = nccl_close;
+    out->graph_safe = 1;
     return KV_OK;
 }

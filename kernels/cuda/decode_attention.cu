@@ -6,7 +6,9 @@
  * Keys are read in place through the position list: no gathered copy of the cache exists.
  *
  * The sequence descriptors travel as a kernel parameter (by value), so a captured CUDA graph holds
- * them and a re-capture with new tails only changes kernel parameters (cheap graph update). */
+ * them. Descriptors with n_tail_at read the tail length from device memory when the kernel runs
+ * (n_tail is then only the bound the splits are sized for): the engine captures a decode step once
+ * and replays it, uploading the new lengths before each launch. */
 #include "kernels/cuda/common.cuh"
 
 #include <string.h>
@@ -16,7 +18,7 @@ extern "C" {
 }
 
 #define DA_WARPS 4
-#define DA_MAX_SEQS 32 /* per launch: 32 descriptors of 64 bytes stay under the 4 KiB parameter limit */
+#define DA_MAX_SEQS 32 /* per launch: 32 descriptors of 72 bytes stay under the 4 KiB parameter limit */
 #define DA_MIN_SPLIT 64
 
 typedef struct {
@@ -33,7 +35,7 @@ __global__ void __launch_bounds__(DA_WARPS * 32)
     const int sp = blockIdx.x, h = blockIdx.y, b = blockIdx.z, n_split = gridDim.x;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const decode_seq &sq = batch.s[b];
-    const int np = sq.len[h], n = np + sq.n_tail;
+    const int np = sq.len[h], n = np + (sq.n_tail_at ? *sq.n_tail_at : sq.n_tail);
     const long ks = (long)Hkv * hd, off = (long)(h / (H / Hkv)) * hd;
     const int *pos = sq.pos + (long)h * sq.cap;
     const int j0 = sp * split_len, j1 = min(n, j0 + split_len);
@@ -169,4 +171,30 @@ extern "C" void decode_attention_cuda(float *out, const float *q, const decode_s
     if (hd <= 64) decode_launch<2>(out, q, seqs, B, H, Hkv, hd, s);
     else if (hd <= 128) decode_launch<4>(out, q, seqs, B, H, Hkv, hd, s);
     else decode_launch<8>(out, q, seqs, B, H, Hkv, hd, s);
+}
+
+/* Block b copies row b of k_new/v_new into its sequence's tail slot. */
+__global__ void tail_store_kernel(const da_batch batch, const float *k_new, const float *v_new, int kv_dim)
+{
+    const decode_seq &sq = batch.s[blockIdx.x];
+    const long slot = (long)((sq.n_tail_at ? *sq.n_tail_at : sq.n_tail) - 1) * kv_dim;
+    const float *kr = k_new + (long)blockIdx.x * kv_dim, *vr = v_new + (long)blockIdx.x * kv_dim;
+    for (int d = threadIdx.x; d < kv_dim; d += blockDim.x) {
+        sq.k_tail[slot + d] = kr[d];
+        sq.v_tail[slot + d] = vr[d];
+    }
+}
+
+extern "C" void decode_tail_store_cuda(const decode_seq *seqs, int B, const float *k_new, const float *v_new,
+                                       int kv_dim, void *stream)
+{
+    for (int b0 = 0; b0 < B; b0 += DA_MAX_SEQS) {
+        const int nb = B - b0 < DA_MAX_SEQS ? B - b0 : DA_MAX_SEQS;
+        da_batch batch;
+        memset(&batch, 0, sizeof batch);
+        memcpy(batch.s, seqs + b0, sizeof(decode_seq) * (size_t)nb);
+        tail_store_kernel<<<nb, 256, 0, (cudaStream_t)stream>>>(batch, k_new + (long)b0 * kv_dim,
+                                                                 v_new + (long)b0 * kv_dim, kv_dim);
+        CUDA_LAUNCH_CHECK();
+    }
 }

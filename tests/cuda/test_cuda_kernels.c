@@ -268,7 +268,7 @@ static void test_attention_prefill(void)
 
 /* B sequences over one prompt of L tokens: sorted random views (some rows empty, some full) and
  * tails of 1..5 tokens. */
-static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap)
+static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap, int count_on_device)
 {
     const long ks = (long)Hkv * hd;
     float *kp = rand_array((long)L * ks, 2), *vp = rand_array((long)L * ks, 1);
@@ -289,9 +289,14 @@ static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap)
         }
         int nt = 1 + (int)(rnd() * 5);
         float *kt = rand_array(nt * ks, 2), *vt = rand_array(nt * ks, 1);
-        hs[b] = (decode_seq){kp, vp, pos, len, cap, kt, vt, nt};
+        hs[b] = (decode_seq){kp, vp, pos, len, cap, kt, vt, nt, NULL};
         ds[b] = (decode_seq){dkp, dvp, up(&G, pos, sizeof(int) * H * cap), up(&G, len, sizeof(int) * H), cap,
-                             up(&G, kt, sizeof(float) * nt * ks), up(&G, vt, sizeof(float) * nt * ks), nt};
+                             up(&G, kt, sizeof(float) * nt * ks), up(&G, vt, sizeof(float) * nt * ks), nt, NULL};
+        if (count_on_device) {
+            /* as a captured decode step sees it: the length in device memory, n_tail a bound */
+            ds[b].n_tail_at = up(&G, &nt, sizeof(int));
+            ds[b].n_tail = nt + 7;
+        }
         to_free[4 * b] = (void *)ds[b].pos, to_free[4 * b + 1] = (void *)ds[b].len;
         to_free[4 * b + 2] = (void *)ds[b].k_tail, to_free[4 * b + 3] = (void *)ds[b].v_tail;
     }
@@ -307,6 +312,7 @@ static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap)
     for (int b = 0; b < B; b++) {
         free((void *)hs[b].pos), free((void *)hs[b].len), free((void *)hs[b].k_tail), free((void *)hs[b].v_tail);
         for (int t = 0; t < 4; t++) G.free(G.ctx, to_free[4 * b + t]);
+        if (ds[b].n_tail_at) G.free(G.ctx, (void *)ds[b].n_tail_at);
     }
     G.free(G.ctx, dkp), G.free(G.ctx, dvp), G.free(G.ctx, dq), G.free(G.ctx, dout);
     free(kp), free(vp), free(q), free(hs), free(ds), free(to_free), free(ref), free(got);
@@ -314,10 +320,50 @@ static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap)
 
 static void test_decode_attention(void)
 {
-    run_decode_case(50, 3, 4, 2, 64, 20);
-    run_decode_case(200, 40, 3, 1, 128, 200); /* more sequences than one launch holds */
-    run_decode_case(3000, 2, 8, 2, 128, 3000); /* long views: many key splits */
-    run_decode_case(20, 1, 2, 2, 96, 7);
+    for (int dev_count = 0; dev_count < 2; dev_count++) {
+        run_decode_case(50, 3, 4, 2, 64, 20, dev_count);
+        run_decode_case(200, 40, 3, 1, 128, 200, dev_count); /* more sequences than one launch holds */
+        run_decode_case(3000, 2, 8, 2, 128, 3000, dev_count); /* long views: many key splits */
+        run_decode_case(20, 1, 2, 2, 96, 7, dev_count);
+    }
+}
+
+/* The tail store writes row b into slot (count - 1) of sequence b's tail and nothing else, with
+ * the count read from device memory; 40 sequences span two launches. */
+static void test_tail_store(void)
+{
+    enum { B = 40, KD = 96, CAP = 6 };
+    float *kn = rand_array((long)B * KD, 1), *vn = rand_array((long)B * KD, 1);
+    float *dkn = up(&G, kn, sizeof(float) * B * KD), *dvn = up(&G, vn, sizeof(float) * B * KD);
+    decode_seq hs[B], ds[B];
+    int counts[B];
+    float *dk[B], *dv[B];
+    memset(hs, 0, sizeof hs), memset(ds, 0, sizeof ds);
+    int *dcounts = G.alloc(G.ctx, sizeof counts);
+    for (int b = 0; b < B; b++) counts[b] = 1 + b % CAP;
+    G.to_device(G.ctx, dcounts, counts, sizeof counts);
+    float *zero = kv_calloc((size_t)CAP * KD, sizeof(float));
+    for (int b = 0; b < B; b++) {
+        hs[b].k_tail = kv_calloc((size_t)CAP * KD, sizeof(float)), hs[b].v_tail = kv_calloc((size_t)CAP * KD, sizeof(float));
+        hs[b].n_tail = counts[b];
+        dk[b] = up(&G, zero, sizeof(float) * CAP * KD), dv[b] = up(&G, zero, sizeof(float) * CAP * KD);
+        ds[b] = (decode_seq){.k_tail = dk[b], .v_tail = dv[b], .n_tail = CAP, .n_tail_at = dcounts + b};
+    }
+    decode_tail_store_cpu(hs, B, kn, vn, KD);
+    G.tail_store(G.ctx, ds, B, dkn, dvn, KD);
+    float *got = kv_malloc(sizeof(float) * CAP * KD);
+    int ok = 1;
+    for (int b = 0; b < B; b++) {
+        down(&G, got, dk[b], sizeof(float) * CAP * KD);
+        ok &= !memcmp(got, hs[b].k_tail, sizeof(float) * CAP * KD);
+        down(&G, got, dv[b], sizeof(float) * CAP * KD);
+        ok &= !memcmp(got, hs[b].v_tail, sizeof(float) * CAP * KD);
+        free(hs[b].k_tail), free(hs[b].v_tail);
+        G.free(G.ctx, dk[b]), G.free(G.ctx, dv[b]);
+    }
+    CHECK(ok, "decode tail store (40 sequences, counts from device memory) equals the CPU twin exactly");
+    G.free(G.ctx, dcounts), G.free(G.ctx, dkn), G.free(G.ctx, dvn);
+    free(kn), free(vn), free(zero), free(got);
 }
 
 static void test_argmax(void)
@@ -522,6 +568,7 @@ int main(void)
     test_matmul();
     test_attention_prefill();
     test_decode_attention();
+    test_tail_store();
     test_argmax();
     test_window_h2o();
     test_pool();

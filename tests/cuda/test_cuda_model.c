@@ -3,7 +3,10 @@
  * every compression method decoded as one batch. With fp32 weights on the device
  * (KVBENCH_CUDA_WEIGHTS=fp32) the two backends differ only in summation order, so the logits must
  * agree tightly and the greedy tokens exactly; with the default bf16 weights the logits must stay
- * within a named fraction of their range and the CUDA top-1 within the CPU's top 5. */
+ * within a named fraction of their range and the CUDA top-1 within the CPU's top 5. Decode steps
+ * run as CUDA graphs (captured once per batch composition, then replayed): the same generation
+ * with KVBENCH_CUDA_GRAPHS=0 must give the same tokens, and a stop token that ends variants at
+ * different steps (new compositions, new captures) must end them exactly where the CPU does. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,12 +50,68 @@ static int open_engine(const char *backend, const char *weights, engine **e)
     return st;
 }
 
+static int generate_stop(engine *e, const int *ids, int L, const variant *vars, int stop, gen_result *out)
+{
+    gen_params gp = {.max_new_tokens = GEN_TOKENS};
+    if (stop >= 0) gp.stop_ids = &stop, gp.n_stop_ids = 1;
+    return engine_generate(e, ids, L, vars, N_METHODS, &gp, out, NULL);
+}
+
+/* no stop ids: every variant decodes GEN_TOKENS steps, so the comparison covers them all */
 static int generate(engine *e, const int *ids, int L, const variant *vars, gen_result *out)
 {
-    (void)engine_config(e);
-    /* no stop ids: every variant decodes GEN_TOKENS steps, so the comparison covers them all */
-    gen_params gp = {.max_new_tokens = GEN_TOKENS};
-    return engine_generate(e, ids, L, vars, N_METHODS, &gp, out, NULL);
+    return generate_stop(e, ids, L, vars, -1, out);
+}
+
+static int same_tokens(const gen_result *a, const gen_result *b)
+{
+    return a->n_ids == b->n_ids && a->stopped == b->stopped && !memcmp(a->ids, b->ids, sizeof(int) * a->n_ids);
+}
+
+/* The fp32 CUDA engine with graphs (g32) against the same without graphs and against the CPU with a
+ * stop token that ends the variants at different steps. */
+static void check_graphs(engine *cpu, engine *g32, const int *ids, int L, const variant *vars, const gen_result *r32,
+                         const gen_result *rc)
+{
+    long cap0, rep0, cap1, rep1;
+    engine_graph_counts(g32, &cap0, &rep0);
+    CHECK(cap0 >= 1 && rep0 >= GEN_TOKENS - 3, "decode ran as graphs: %ld captures, %ld replays after one "
+          "%d-token batch", cap0, rep0, GEN_TOKENS);
+    setenv("KVBENCH_CUDA_GRAPHS", "0", 1);
+    setenv("KVBENCH_CUDA_WEIGHTS", "fp32", 1); /* the weights g32 has */
+    engine *eager = NULL;
+    int st = engine_open(DEMO_MODEL, &(engine_opts){.backend = "cuda"}, &eager);
+    unsetenv("KVBENCH_CUDA_GRAPHS");
+    unsetenv("KVBENCH_CUDA_WEIGHTS");
+    CHECK(st == KV_OK, "open cuda fp32 without graphs: %s", kv_lasterr());
+    if (st != KV_OK) return;
+    gen_result re[N_METHODS];
+    CHECK(generate(eager, ids, L, vars, re) == KV_OK, "cuda generate without graphs: %s", kv_lasterr());
+    long ce, rpe;
+    engine_graph_counts(eager, &ce, &rpe);
+    CHECK(ce == 0 && rpe == 0, "KVBENCH_CUDA_GRAPHS=0: no graphs (%ld captures, %ld replays)", ce, rpe);
+    for (int m = 0; m < N_METHODS; m++) {
+        CHECK(same_tokens(&re[m], &r32[m]), "%s: tokens with graphs equal tokens without", METHODS[m]);
+        gen_result_free(&re[m]);
+    }
+    engine_close(eager);
+    /* a token FullKV emits mid-way as the stop token: variants end at different steps */
+    int stop = rc[0].ids[GEN_TOKENS / 3];
+    gen_result sc[N_METHODS], sg[N_METHODS];
+    int ok_c = generate_stop(cpu, ids, L, vars, stop, sc) == KV_OK, ok_g = generate_stop(g32, ids, L, vars, stop, sg) == KV_OK;
+    CHECK(ok_c && ok_g, "generate with stop token %d: %s", stop, kv_lasterr());
+    if (!ok_c || !ok_g) return;
+    engine_graph_counts(g32, &cap1, &rep1);
+    int lengths_differ = 0;
+    for (int m = 0; m < N_METHODS; m++) {
+        CHECK(same_tokens(&sc[m], &sg[m]), "%s with stop token %d: cuda (graphs) stops where cpu does (%d vs %d "
+              "tokens)", METHODS[m], stop, sg[m].n_ids, sc[m].n_ids);
+        lengths_differ |= sc[m].n_ids != sc[0].n_ids;
+    }
+    printf("test_cuda_model: stop token %d: %ld captures, %ld replays; variants %s\n", stop, cap1 - cap0,
+           rep1 - rep0, lengths_differ ? "ended at different steps" : "all ended together");
+    CHECK(cap1 - cap0 >= 1, "the stop-token run recorded its own graphs");
+    for (int m = 0; m < N_METHODS; m++) gen_result_free(&sc[m]), gen_result_free(&sg[m]);
 }
 
 int main(void)
@@ -131,6 +190,7 @@ int main(void)
                    METHODS[m], rc[m].n_ids, same ? "identical" : "DIFFERENT", agree);
         }
     }
+    if (st_c == KV_OK && st_32 == KV_OK) check_graphs(cpu, g32, ids, L, vars, r32, rc);
     if (st_c == KV_OK) for (int m = 0; m < N_METHODS; m++) gen_result_free(&rc[m]);
     if (st_32 == KV_OK) for (int m = 0; m < N_METHODS; m++) gen_result_free(&r32[m]);
     if (st_16 == KV_OK) for (int m = 0; m < N_METHODS; m++) gen_result_free(&r16[m]);
