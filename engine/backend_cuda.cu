@@ -42,6 +42,7 @@ typedef struct {
     cublasHandle_t cublas;
     void *cublas_ws;
     kv_wtype wtype;
+    int attention_tc;       /* prefill attention on the tensor cores (bf16/fp16 weights) */
     unsigned char *staging; /* pinned; host→device sources while capturing */
     size_t staging_used;
     cudaGraphExec_t graph_exec;
@@ -243,7 +244,9 @@ static void cuda_add(void *ctx, float *x, const float *y, long n) { add_cuda(x, 
 static void cuda_attention_prefill(void *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
                                    int L, int H, int Hkv, int hd)
 {
-    attention_prefill_cuda(out, lse, q, k, v, L, H, Hkv, hd, ((cuda_ctx *)ctx)->stream);
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (c->attention_tc) attention_prefill_tc_cuda(out, lse, q, k, v, L, H, Hkv, hd, c->stream);
+    else attention_prefill_cuda(out, lse, q, k, v, L, H, Hkv, hd, c->stream);
 }
 
 static void cuda_decode_attention(void *ctx, float *out, const float *q, const decode_seq *seqs, int B, int H,
@@ -359,6 +362,18 @@ extern "C" int backend_cuda_open(backend *b)
             return KV_ERR;
         }
     }
+    /* Half-precision weights: attention in bf16 on the tensor cores too; fp32 weights keep the fp32
+     * kernel (the CPU's numbers). KVBENCH_CUDA_ATTENTION=fp32|tc overrides. */
+    int attention_tc = wtype != KV_WTYPE_F32;
+    const char *aenv = getenv("KVBENCH_CUDA_ATTENTION");
+    if (aenv && *aenv) {
+        if (!strcmp(aenv, "tc")) attention_tc = 1;
+        else if (!strcmp(aenv, "fp32")) attention_tc = 0;
+        else {
+            kv_seterr("backend cuda: KVBENCH_CUDA_ATTENTION='%s' (expected tc or fp32)", aenv);
+            return KV_ERR;
+        }
+    }
     int dev = pick_device(n);
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
@@ -371,6 +386,7 @@ extern "C" int backend_cuda_open(backend *b)
     cuda_ctx *c = (cuda_ctx *)kv_calloc(1, sizeof *c);
     c->device = dev;
     c->wtype = wtype;
+    c->attention_tc = attention_tc;
     CUDA_CHECK(cudaStreamCreate(&c->stream));
     CUBLAS_CHECK(cublasCreate(&c->cublas));
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
@@ -380,8 +396,9 @@ extern "C" int backend_cuda_open(backend *b)
     CUDA_CHECK(cudaHostAlloc((void **)&c->staging, STAGING_BYTES, cudaHostAllocDefault));
 
     b->name = "cuda";
-    snprintf(b->device, sizeof b->device, "cuda:%d %.64s (sm_%d%d, %.0f GiB, %s weights)", dev, prop.name, prop.major,
-             prop.minor, prop.totalGlobalMem / 1073741824.0, kv_wtype_name(wtype));
+    snprintf(b->device, sizeof b->device, "cuda:%d %.48s (sm_%d%d, %d GiB, %s weights, %s attention)", dev % 100,
+             prop.name, prop.major % 100, prop.minor % 10, (int)(prop.totalGlobalMem >> 30) % 100000,
+             kv_wtype_name(wtype), attention_tc ? "tensor-core" : "fp32");
     b->ctx = c;
     b->alloc = cuda_alloc;
     b->free = cuda_free_mem;

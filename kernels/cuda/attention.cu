@@ -6,8 +6,8 @@
  * P·V update, where each lane owns head dims lane, lane+32, ... (NT of them). The row's natural-log
  * log-sum-exp m + log(l) is written for the H2O statistics.
  *
- * fp32 SIMT arithmetic: exact to summation order against the CPU reference. (A tensor-core bf16
- * version is the next step for 32k prefill; this one is the correctness baseline.) */
+ * fp32 SIMT arithmetic: exact to summation order against the CPU reference. The backend runs it
+ * with fp32 weights; with bf16/fp16 weights it runs the tensor-core twin in attention_tc.cu. */
 #include "kernels/cuda/common.cuh"
 
 extern "C" {
