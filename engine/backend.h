@@ -51,6 +51,14 @@ typedef struct backend {
     /* CUDA: the cudaStream_t every op runs on, for the kernels called outside the vtable (the
      * scoring ops' _cuda twins in kernels/scoring.h take it as their `stream`). NULL on the CPU. */
     void *stream;
+    /* The compression statistics of kernels/scoring.h (window_softmax_* and h2o_colsum_*; mode is
+     * an h2o_mode) on backend memory: out (H, W, L) and (H, L-W). Per head they read only that
+     * head's q, its KV head's k and its lse row, so a rank's block of heads gives exactly those
+     * heads' rows of the full computation. */
+    void (*window_softmax)(void *ctx, float *out, const float *q, const float *k, int L, int H, int Hkv, int hd,
+                           int W, int fp16);
+    void (*h2o_colsum)(void *ctx, float *out, const float *q, const float *k, const float *lse, int L, int H,
+                       int Hkv, int hd, int W, int mode, int fp16);
 } backend;
 
 /* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).

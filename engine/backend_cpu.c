@@ -14,6 +14,7 @@
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
+#include "kernels/scoring.h"
 #include "kernels/swiglu.h"
 
 static void *cpu_alloc(void *ctx, size_t bytes) { (void)ctx; return kv_malloc(bytes); }
@@ -80,6 +81,18 @@ static void cpu_argmax(void *ctx, int *out, const float *x, int n_rows, int n)
     argmax_cpu(out, x, n_rows, n);
 }
 static void cpu_sync(void *ctx) { (void)ctx; }
+static void cpu_window_softmax(void *ctx, float *out, const float *q, const float *k, int L, int H, int Hkv, int hd,
+                               int W, int fp16)
+{
+    (void)ctx;
+    window_softmax_cpu(out, q, k, L, H, Hkv, hd, W, fp16);
+}
+static void cpu_h2o_colsum(void *ctx, float *out, const float *q, const float *k, const float *lse, int L, int H,
+                           int Hkv, int hd, int W, int mode, int fp16)
+{
+    (void)ctx;
+    h2o_colsum_cpu(out, q, k, lse, L, H, Hkv, hd, W, (h2o_mode)mode, fp16);
+}
 
 int backend_cpu_open(int threads, backend *b)
 {
@@ -118,5 +131,7 @@ int backend_cpu_open(int threads, backend *b)
     b->tail_store = cpu_tail_store;
     b->argmax = cpu_argmax;
     b->sync = cpu_sync;
+    b->window_softmax = cpu_window_softmax;
+    b->h2o_colsum = cpu_h2o_colsum;
     return KV_OK;
 }

@@ -23,6 +23,7 @@ extern "C" {
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
+#include "kernels/scoring.h"
 #include "kernels/swiglu.h"
 }
 
@@ -241,6 +242,18 @@ static void cuda_swiglu(void *ctx, float *out, const float *gate, const float *u
 
 static void cuda_add(void *ctx, float *x, const float *y, long n) { add_cuda(x, y, n, ((cuda_ctx *)ctx)->stream); }
 
+static void cuda_window_softmax(void *ctx, float *out, const float *q, const float *k, int L, int H, int Hkv, int hd,
+                                int W, int fp16)
+{
+    window_softmax_cuda(out, q, k, L, H, Hkv, hd, W, fp16, ((cuda_ctx *)ctx)->stream);
+}
+
+static void cuda_h2o_colsum(void *ctx, float *out, const float *q, const float *k, const float *lse, int L, int H,
+                            int Hkv, int hd, int W, int mode, int fp16)
+{
+    h2o_colsum_cuda(out, q, k, lse, L, H, Hkv, hd, W, (h2o_mode)mode, fp16, ((cuda_ctx *)ctx)->stream);
+}
+
 static void cuda_attention_prefill(void *ctx, float *out, float *lse, const float *q, const float *k, const float *v,
                                    int L, int H, int Hkv, int hd)
 {
@@ -414,6 +427,8 @@ extern "C" int backend_cuda_open(backend *b)
     b->rope = cuda_rope;
     b->swiglu = cuda_swiglu;
     b->add = cuda_add;
+    b->window_softmax = cuda_window_softmax;
+    b->h2o_colsum = cuda_h2o_colsum;
     b->attention_prefill = cuda_attention_prefill;
     b->decode_attention = cuda_decode_attention;
     b->tail_store = cuda_tail_store;

@@ -138,18 +138,23 @@ static int compress_verify(const compress_ctx *c, const variant *v, const kv_vie
     return KV_OK;
 }
 
+static int compress_check_layer(const compress_ctx *c, int layer)
+{
+    if (layer < 0 || layer >= c->cfg.n_layers) {
+        kv_seterr("compress: layer %d outside [0, %d)", layer, c->cfg.n_layers);
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
+struct layer_stats *compress_layer_stats(compress_ctx *c) { return &c->st; }
+
 int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, const float *lse)
 {
     struct layer_stats *st = &c->st;
     const model_config *cfg = &c->cfg;
     const int L = c->L, H = cfg->n_heads, Hkv = cfg->n_kv_heads, hd = cfg->head_dim;
-    if (layer < 0 || layer >= cfg->n_layers) {
-        kv_seterr("compress: layer %d outside [0, %d)", layer, cfg->n_layers);
-        return KV_ERR;
-    }
-    st->q = q;
-    st->k = k;
-    st->lse = lse;
+    if (compress_check_layer(c, layer) != KV_OK) return KV_ERR;
     if (st->win) window_softmax_cpu(st->win, q, k, L, H, Hkv, hd, st->wmax, 0);
     if (st->win16) window_softmax_cpu(st->win16, q, k, L, H, Hkv, hd, st->wmax16, 1);
     for (int t = 0; t < st->n_h2o; t++) {
@@ -160,9 +165,15 @@ int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, c
         }
         h2o_colsum_cpu(e->colsum, q, k, lse, L, H, Hkv, hd, e->window, (h2o_mode)e->mode, e->fp16);
     }
+    return compress_select_layer(c, layer);
+}
+
+int compress_select_layer(compress_ctx *c, int layer)
+{
+    if (compress_check_layer(c, layer) != KV_OK) return KV_ERR;
     for (int i = 0; i < c->n_variants; i++) {
         const variant *v = &c->variants[i];
-        if (v->method->select_layer(v, st, layer, &c->views[i]) != KV_OK) {
+        if (v->method->select_layer(v, &c->st, layer, &c->views[i]) != KV_OK) {
             char msg[1024], d[512];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
             variant_describe(v, d, sizeof d);
@@ -171,7 +182,6 @@ int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, c
         }
         if (compress_verify(c, v, &c->views[i], layer) != KV_OK) return KV_ERR;
     }
-    st->q = st->k = st->lse = NULL;
     return KV_OK;
 }
 

@@ -1,7 +1,9 @@
-/* compress: turns one prefill into every variant's view. The engine calls compress_layer once
- * per layer during the prefill with that layer's post-RoPE queries and keys; the statistics the
- * variants need (window softmax rows, H2O column sums, CircuitKV graphs) are computed there and
- * each variant's view rows for that layer are filled, so no statistic outlives its layer. */
+/* compress: turns one prefill into every variant's view. Per layer, the statistics the variants
+ * need (window softmax rows, H2O column sums; CircuitKV builds its graphs from the window rows)
+ * are computed once into the buffers compress_layer_stats exposes, then compress_select_layer
+ * fills each variant's view rows for that layer and checks them, so no statistic outlives its
+ * layer. The engine computes the statistics through its backend (engine/stats_backend.h, on the
+ * device for CUDA); compress_layer does both steps from host arrays with the CPU kernels. */
 #ifndef KV_COMPRESS_H
 #define KV_COMPRESS_H
 
@@ -17,6 +19,13 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
  * 1/sqrt(head_dim)), as returned by the prefill attention. Status: a violated invariant
  * (kept count differs from the method's rule, a window or sink position dropped) is KV_ERR. */
 int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, const float *lse);
+/* The statistics buffers of c (host memory, n_heads wide; see engine/layer_stats.h for the
+ * layouts): which statistics the variants need (wmax, wmax16, the distinct H2O settings) and where
+ * to put them. Whoever computes them fills every buffer for a layer before compress_select_layer. */
+struct layer_stats *compress_layer_stats(compress_ctx *c);
+/* Runs every variant's plug-in on the statistics already in compress_layer_stats(c) and verifies
+ * the result as compress_layer does. Status. */
+int compress_select_layer(compress_ctx *c, int layer);
 void compress_free(compress_ctx *c);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/stats_backend.h"
 #include "engine/util.h"
 
 #define MLP_CHUNK 256 /* prefill MLP rows per pass: bounds the (rows, hidden) buffers */
@@ -15,55 +16,11 @@ static int tp_allreduce(engine *e, float *buf, long n)
     return e->tp->allreduce_sum(e->tp->ctx, buf, n);
 }
 
-/* Host copies of the layer's q (L, n_heads*hd), k (L, n_kv_heads*hd) and lse (n_heads, L) for the
- * compression statistics, gathered over the tensor-parallel group so that every rank selects
- * exactly what a single rank would (methods such as CircuitKV pool over all heads). */
-typedef struct {
-    float *q, *k, *lse;            /* full-width host arrays (or backend pointers when host_memory, no TP) */
-    float *gq, *gk, *glse;         /* gather buffers (TP only) */
-} stats_staging;
-
-static int stage_stats(engine *e, stats_staging *st, const float *q, const float *k, const float *lse, int L,
-                       int owned)
-{
-    backend *be = &e->be;
-    const int qs = e->H * e->hd, ks = e->Hkv * e->hd;
-    if (!e->tp) {
-        if (be->host_memory) {
-            st->q = (float *)q, st->k = (float *)k, st->lse = (float *)lse;
-            return KV_OK;
-        }
-        be->to_host(be->ctx, st->q, q, sizeof(float) * L * qs);
-        be->to_host(be->ctx, st->k, k, sizeof(float) * L * ks);
-        be->to_host(be->ctx, st->lse, lse, sizeof(float) * e->H * L);
-        return KV_OK;
-    }
-    (void)owned;
-    const int T = e->tp_size;
-    if (e->tp->allgather(e->tp->ctx, q, st->gq, (long)L * qs) || e->tp->allgather(e->tp->ctx, k, st->gk, (long)L * ks) ||
-        e->tp->allgather(e->tp->ctx, lse, st->glse, (long)e->H * L))
-        return KV_ERR;
-    /* (T, L, local) blocks → (L, T*local) rows: heads are split in contiguous rank blocks. */
-    float *hq = kv_malloc(sizeof(float) * T * L * qs), *hk = kv_malloc(sizeof(float) * T * L * ks);
-    be->to_host(be->ctx, hq, st->gq, sizeof(float) * T * L * qs);
-    be->to_host(be->ctx, hk, st->gk, sizeof(float) * T * L * ks);
-    be->to_host(be->ctx, st->lse, st->glse, sizeof(float) * T * e->H * L);
-    for (int r = 0; r < T; r++) {
-        for (int i = 0; i < L; i++) {
-            memcpy(st->q + ((long)i * T + r) * qs, hq + ((long)r * L + i) * qs, sizeof(float) * qs);
-            memcpy(st->k + ((long)i * T + r) * ks, hk + ((long)r * L + i) * ks, sizeof(float) * ks);
-        }
-    }
-    free(hq);
-    free(hk);
-    return KV_OK;
-}
-
 int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress_ctx *cc, float *logits)
 {
     backend *be = &e->be;
     void *c = be->ctx;
-    const int dim = e->dim, H = e->H, Hkv = e->Hkv, hd = e->hd, F = e->F, T = e->tp_size;
+    const int dim = e->dim, H = e->H, Hkv = e->Hkv, hd = e->hd, F = e->F;
     const long qs = (long)H * hd, ks = (long)Hkv * hd;
     const float eps = (float)e->m.cfg.norm_eps;
     int status = KV_OK;
@@ -83,17 +40,14 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
     ps->k = be->alloc(c, sizeof(float) * e->n_layers * L * ks);
     ps->v = be->alloc(c, sizeof(float) * e->n_layers * L * ks);
 
-    stats_staging st = {0};
+    /* The compression statistics of this rank's heads are computed where q, k and lse are (the
+     * device for CUDA) and only they reach the host, gathered over the TP group. */
+    stats_backend sb = {0};
     e->compress_s = 0;
-    if (cc && (e->tp || !be->host_memory)) {
-        st.q = kv_malloc(sizeof(float) * L * qs * T);
-        st.k = kv_malloc(sizeof(float) * L * ks * T);
-        st.lse = kv_malloc(sizeof(float) * H * L * T);
-        if (e->tp) {
-            st.gq = be->alloc(c, sizeof(float) * L * qs * T);
-            st.gk = be->alloc(c, sizeof(float) * L * ks * T);
-            st.glse = be->alloc(c, sizeof(float) * H * L * T);
-        }
+    if (cc) {
+        double t0 = kv_now();
+        status = stats_backend_open(&sb, be, e->tp, cc, L, H, Hkv, hd);
+        e->compress_s += kv_now() - t0;
     }
 
     be->embedding(c, x, e->w.emb, d_ids, L, dim);
@@ -108,8 +62,8 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
         be->attention_prefill(c, att, lse, q, kl, vl, L, H, Hkv, hd);
         if (cc) {
             double t0 = kv_now();
-            status = stage_stats(e, &st, q, kl, lse, L, 0);
-            if (status == KV_OK) status = compress_layer(cc, l, st.q, st.k, st.lse);
+            status = stats_backend_compute(&sb, q, kl, lse);
+            if (status == KV_OK) status = compress_select_layer(cc, l);
             e->compress_s += kv_now() - t0;
         }
         be->matmul(c, tmp, att, e->w.wo[l], L, (int)qs, dim);
@@ -134,10 +88,7 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
         be->free(c, d_logits);
     }
     be->sync(c);
-    if (cc && (e->tp || !be->host_memory)) {
-        free(st.q), free(st.k), free(st.lse);
-        if (e->tp) be->free(c, st.gq), be->free(c, st.gk), be->free(c, st.glse);
-    }
+    if (cc) stats_backend_close(&sb);
     be->free(c, d_ids), be->free(c, d_pos), be->free(c, x), be->free(c, xn), be->free(c, tmp);
     be->free(c, q), be->free(c, att), be->free(c, lse), be->free(c, gate), be->free(c, up);
     free(pos);

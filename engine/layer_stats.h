@@ -1,5 +1,6 @@
 /* layer_stats: the statistics of one layer's prefill that compression methods select from
- * (DESIGN §3 "One prefill, many caches"). compress.c fills one per layer, computing each
+ * (DESIGN §3 "One prefill, many caches"). They are filled once per layer (by the engine through
+ * its backend, engine/stats_backend.c, or by compress_layer from host arrays), computing each
  * statistic once for every variant that needs it: the softmax rows of the last Wmax queries
  * (fp32, and fp16-emulated when a variant asks for it), and H2O column sums per distinct
  * (mode, window, fp16). Which statistics a variant needs follows from its knobs: a "mode" knob
@@ -19,9 +20,6 @@ typedef struct {
 struct layer_stats {
     const model_config *cfg;
     int L;
-    const float *q;   /* (L, n_heads*head_dim) post-RoPE */
-    const float *k;   /* (L, n_kv_heads*head_dim) post-RoPE */
-    const float *lse; /* (n_heads, L) */
     int wmax;         /* rows in win (0: none) */
     float *win;       /* (n_heads, wmax, L) softmax rows of queries L-wmax..L-1 */
     int wmax16;

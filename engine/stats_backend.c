@@ -1,0 +1,92 @@
+/* stats_backend: the compression statistics of one layer through the backend vtable, per rank
+ * over its own heads, gathered over the tensor-parallel group (see stats_backend.h). A statistic
+ * of head h reads only head h's q rows, its KV head's k and its lse row, so the rank blocks are
+ * bit-for-bit the rows a single rank would compute over all heads (tests/test_stats_backend.c
+ * holds the CPU kernels to that). */
+#include "engine/stats_backend.h"
+
+#include <string.h>
+
+#include "engine/layer_stats.h"
+#include "engine/util.h"
+#include "kernels/scoring.h"
+
+int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_ctx *cc, int L, int H, int Hkv,
+                       int hd)
+{
+    memset(sb, 0, sizeof *sb);
+    const struct layer_stats *st = compress_layer_stats(cc);
+    const int T = tp ? tp->size : 1;
+    if (L != st->L || H < 1 || Hkv < 1 || H % Hkv || H * T != st->cfg->n_heads ||
+        Hkv * T != st->cfg->n_kv_heads || hd != st->cfg->head_dim) {
+        kv_seterr("stats: rank heads (%d query, %d KV, head_dim %d, L %d) x %d ranks do not tile the "
+                  "compression's (%d, %d, %d, L %d)",
+                  H, Hkv, hd, L, T, st->cfg->n_heads, st->cfg->n_kv_heads, st->cfg->head_dim, st->L);
+        return KV_ERR;
+    }
+    *sb = (stats_backend){.be = be, .tp = tp, .cc = cc, .L = L, .H = H, .Hkv = Hkv, .hd = hd,
+                          .direct = be->host_memory && !tp};
+    if (sb->direct) return KV_OK;
+    /* one buffer for the largest statistic, reused by each in turn (per head floats) */
+    long n = (long)st->wmax * L;
+    if ((long)st->wmax16 * L > n) n = (long)st->wmax16 * L;
+    for (int t = 0; t < st->n_h2o; t++)
+        if (L - st->h2o[t].window > n) n = L - st->h2o[t].window;
+    if (n <= 0) return KV_OK;
+    sb->local = be->alloc(be->ctx, sizeof(float) * (size_t)H * (size_t)n);
+    if (tp && !be->host_memory) sb->gather = be->alloc(be->ctx, sizeof(float) * (size_t)T * H * (size_t)n);
+    return KV_OK;
+}
+
+/* The statistic just computed into `computed` (this rank's (H, per_head)) → host (n_heads,
+ * per_head). With TP the all-gather of rank blocks is already head-major. */
+static int stats_deliver(stats_backend *sb, float *host, const float *computed, long per_head)
+{
+    backend *be = sb->be;
+    const long n = (long)sb->H * per_head;
+    if (sb->direct || n <= 0) return KV_OK;
+    if (!sb->tp) {
+        be->to_host(be->ctx, host, computed, sizeof(float) * (size_t)n);
+        return KV_OK;
+    }
+    /* host memory is the CPU backend's memory: gather straight into the host buffer */
+    float *dst = be->host_memory ? host : sb->gather;
+    if (sb->tp->allgather(sb->tp->ctx, computed, dst, n) != KV_OK) return KV_ERR;
+    if (!be->host_memory) be->to_host(be->ctx, host, sb->gather, sizeof(float) * (size_t)sb->tp->size * n);
+    return KV_OK;
+}
+
+int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *lse)
+{
+    backend *be = sb->be;
+    struct layer_stats *st = compress_layer_stats(sb->cc);
+    const int L = sb->L, H = sb->H, Hkv = sb->Hkv, hd = sb->hd;
+    if (st->win) {
+        float *out = sb->direct ? st->win : sb->local;
+        be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax, 0);
+        if (stats_deliver(sb, st->win, out, (long)st->wmax * L) != KV_OK) return KV_ERR;
+    }
+    if (st->win16) {
+        float *out = sb->direct ? st->win16 : sb->local;
+        be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax16, 1);
+        if (stats_deliver(sb, st->win16, out, (long)st->wmax16 * L) != KV_OK) return KV_ERR;
+    }
+    for (int t = 0; t < st->n_h2o; t++) {
+        layer_stats_h2o *e = &st->h2o[t];
+        if (e->mode == H2O_CAUSAL && !e->fp16 && !lse) {
+            kv_seterr("stats: H2O causal mode needs the prefill's log-sum-exp (lse is NULL)");
+            return KV_ERR;
+        }
+        float *out = sb->direct ? e->colsum : sb->local;
+        be->h2o_colsum(be->ctx, out, q, k, lse, L, H, Hkv, hd, e->window, e->mode, e->fp16);
+        if (stats_deliver(sb, e->colsum, out, L - e->window) != KV_OK) return KV_ERR;
+    }
+    return KV_OK;
+}
+
+void stats_backend_close(stats_backend *sb)
+{
+    if (sb->local) sb->be->free(sb->be->ctx, sb->local);
+    if (sb->gather) sb->be->free(sb->be->ctx, sb->gather);
+    sb->local = sb->gather = NULL;
+}

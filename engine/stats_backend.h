@@ -1,0 +1,36 @@
+/* stats_backend: one layer's compression statistics computed through the backend (DESIGN §3 "One
+ * prefill, many caches", §7). The prefill's q, k and lse stay in backend memory (on the device for
+ * CUDA); each rank computes the window softmax rows and H2O column sums of its own query heads
+ * with the backend's window_softmax / h2o_colsum, the tensor-parallel group all-gathers the
+ * results (heads are split in contiguous rank blocks, so rank order is head order), and only the
+ * results go to the host buffers of compress_layer_stats — never q or k. On the CPU backend
+ * without TP the statistics are computed straight into those buffers. */
+#ifndef KV_STATS_BACKEND_H
+#define KV_STATS_BACKEND_H
+
+#include "engine/backend.h"
+#include "engine/comm.h"
+#include "engine/compress.h"
+
+typedef struct {
+    backend *be;
+    const comm *tp;      /* NULL: no tensor parallelism */
+    compress_ctx *cc;
+    int L, H, Hkv, hd;   /* H, Hkv: this rank's query / KV heads */
+    int direct;          /* compute straight into the host buffers (host memory, no TP) */
+    float *local;        /* backend (H, n) for the largest statistic; NULL when direct */
+    float *gather;       /* backend (T*H, n) all-gather target: TP on device memory only */
+} stats_backend;
+
+/* Prepares the buffers for cc's statistics at prompt length L. H, Hkv: this rank's heads (the
+ * model's divided by the TP size); tp NULL without TP. Status (a head split that does not tile
+ * cc's heads is KV_ERR). */
+int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_ctx *cc, int L, int H, int Hkv,
+                       int hd);
+/* Fills every buffer of compress_layer_stats(cc) for one layer from this rank's post-RoPE
+ * q (L, H*hd), k (L, Hkv*hd) and the prefill's lse (H, L), all backend memory. Collective over
+ * the TP group. Status. */
+int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *lse);
+void stats_backend_close(stats_backend *sb);
+
+#endif
