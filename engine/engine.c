@@ -74,7 +74,7 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
     engine *e = kv_calloc(1, sizeof *e);
     e->tp_size = o.tp;
     e->tp_rank = o.tp_rank;
-    if (o.tp > 1 && !o.tp_mpi_comm) {
+    if (o.tp > 1 && !o.tp_mpi_comm && !o.tp_shard_only) {
         kv_seterr("tensor parallel %d needs the MPI communicator of its group (engine_opts.tp_mpi_comm)", o.tp);
         free(e);
         return KV_ERR;
@@ -104,7 +104,7 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         return KV_ERR;
     }
     snprintf(e->backend_name, sizeof e->backend_name, "%s", e->be.name);
-    if (o.tp > 1) {
+    if (o.tp > 1 && !o.tp_shard_only) {
         if (backend_comm_open(&e->be, o.tp_mpi_comm, &e->tp_comm) != KV_OK) {
             engine_close(e);
             return KV_ERR;

@@ -20,6 +20,10 @@ typedef struct {
      * collective over the group. */
     const void *tp_mpi_comm;
     const char *random_shape; /* non-NULL: random weights of this shape instead of model_path */
+    /* 1: build shard tp_rank of a tp-way split alone, with no group and no collectives — one GPU's
+     * part of a TP group, for benchmarking the shard shapes on one device (kvbench bench --shard).
+     * Its outputs are not the model's; only FullKV runs (compression needs every head). */
+    int tp_shard_only;
 } engine_opts;
 
 /* Load config, weights and tokenizer. Status; kv_lasterr() says what failed. */

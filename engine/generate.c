@@ -107,8 +107,14 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     }
     for (int p = 0; p < np; p++)
         if (check_prompt(e, prompts[p], lens[p]) != KV_OK) return KV_ERR;
-    for (int i = 0; i < nv; i++)
+    for (int i = 0; i < nv; i++) {
         if (vars[i].method->check && vars[i].method->check(&vars[i], cfg) != KV_OK) return KV_ERR;
+        if (e->tp_size > 1 && !e->tp && strcmp(vars[i].method->name, "fullkv")) {
+            kv_seterr("a tensor-parallel shard run alone (no group) decodes FullKV only; %s needs every head's "
+                      "statistics", vars[i].method->name);
+            return KV_ERR;
+        }
+    }
 
     const int ns = np * nv; /* sequences: prompt-major (prompt p, variant i) → p*nv + i */
     memset(out, 0, sizeof *out * ns);

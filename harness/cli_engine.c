@@ -88,13 +88,21 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
     }
     engine_opts o = {.backend = a->backend, .threads = a->threads, .tp = a->tp > 0 ? a->tp : 1,
                      .random_shape = a->random_shape};
-    if (o.tp > 1 && tp_launch_join(o.tp, &o.tp_rank, &o.tp_mpi_comm) != KV_OK) {
+    if (a->shard > 1) {
+        if (o.tp > 1) {
+            fprintf(stderr, "kvbench: error: --shard and --tensor-parallel exclude each other (--shard runs one "
+                            "shard alone, --tensor-parallel the whole group)\n");
+            return KV_ERR;
+        }
+        o.tp = a->shard, o.tp_shard_only = 1;
+    }
+    if (!o.tp_shard_only && o.tp > 1 && tp_launch_join(o.tp, &o.tp_rank, &o.tp_mpi_comm) != KV_OK) {
         fprintf(stderr, "kvbench: error: --tensor-parallel %d: %s\n", o.tp, kv_lasterr());
         return KV_ERR;
     }
     if (engine_open(a->model, &o, e) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
-        if (o.tp > 1) tp_launch_abort(1);
+        if (o.tp > 1 && !o.tp_shard_only) tp_launch_abort(1);
         return KV_ERR;
     }
     return KV_OK;

@@ -11,6 +11,7 @@ typedef struct {
     const char *backend;
     int threads;
     int tp;
+    int shard;          /* bench --shard T: shard 0 of a T-way split alone (engine_opts.tp_shard_only) */
     const char *method;
     int budget;
     const char *preset;

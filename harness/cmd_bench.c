@@ -22,6 +22,9 @@ static void bench_usage(FILE *f)
                "  --runs R               repetitions; medians are reported (default 3)\n"
                "  --variants all         shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
                "                         budgets 128..2048) vs the 26 run one by one\n"
+               "  --shard T              one rank's shard of a T-way tensor-parallel split, alone on this\n"
+               "                         device without the collectives (e.g. --random llama3-70b --shard 8:\n"
+               "                         what each GPU of a TP-8 group computes; FullKV only)\n"
                "%s", cli_engine_help);
 }
 
@@ -84,7 +87,7 @@ static int *bench_prompt(engine *e, const char *file, int n)
     return ids;
 }
 
-static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int ea_tp)
+static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
 {
     variant v;
     variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
@@ -108,7 +111,11 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
     if (tp_launch_rank() == 0) {
         printf("model: %s (%.1fM params), backend %s (%s), prompt %d tokens, %d generated, %d runs (medians)\n",
                c->name, params / 1e6, engine_backend_name(e), engine_device(e), L, gen, runs);
-        printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s\n", L / p, p, roofline_prefill_flops(c, 1, L) / p / 1e9);
+        if (shard) printf("shard: 1 of %d (tensor-parallel shapes, %.1fM params on this device, no collectives)\n",
+                          ea_tp, roofline_shard_params(c, ea_tp) / 1e6);
+        /* a TP group computes the whole model in p; a shard alone its part */
+        printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s\n", L / p, p,
+               roofline_prefill_flops(c, shard ? ea_tp : 1, L) / p / 1e9);
         printf("decode:  %.2f tok/s, %.2f ms/step\n", d > 0 ? 1.0 / d : 0, d * 1e3);
         long captures, replays;
         engine_graph_counts(e, &captures, &replays);
@@ -196,6 +203,7 @@ int cmd_bench(int argc, char **argv)
         } else if (i + 1 < argc && !strcmp(f, "--prompt-tokens")) target = &L;
         else if (i + 1 < argc && !strcmp(f, "--gen")) target = &gen;
         else if (i + 1 < argc && !strcmp(f, "--runs")) target = &runs;
+        else if (i + 1 < argc && !strcmp(f, "--shard")) target = &ea.shard;
         else if (i + 1 < argc && !strcmp(f, "--prompt-file")) prompt_file = argv[++i];
         else if (i + 1 < argc && !strcmp(f, "--variants")) {
             if (strcmp(argv[++i], "all")) {
@@ -216,10 +224,14 @@ int cmd_bench(int argc, char **argv)
             }
         }
     }
+    if (ea.shard > 1 && variants) {
+        fprintf(stderr, "kvbench: error: --shard runs FullKV only (compression needs every head); drop --variants\n");
+        return 2;
+    }
     engine *e;
     if (cli_engine_open(&ea, &e) != KV_OK) return 1;
     int *ids = bench_prompt(e, prompt_file, L);
-    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.tp > 0 ? ea.tp : 1));
+    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1, ea.shard > 1));
     free(ids);
     cli_engine_close(e);
     return rc ? 1 : 0;

@@ -83,6 +83,11 @@ if [ -f models/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
         --runs 1 --variants all
 fi
 
+# One GPU's part of Llama-3.3-70B under TP 8 (the 70B grid's layout): shard 0 of the 8-way split
+# alone, without the collectives, at 8k prompt tokens.
+step bench-70b-shard8 150 "$KV" bench --random llama3-70b --shard 8 --backend cuda --prompt-tokens 8192 --gen 16 \
+    --runs 1
+
 # Tensor parallel over NCCL (issue 7): two ranks, one GPU each (the backend picks the node-local
 # rank's device), all-reduce after the o and down projections. Needs two GPUs; with one it is
 # stated, not faked. The demo model (9 query, 3 KV heads) cannot split in 2: random Llama-3-8B.
@@ -97,5 +102,5 @@ fi
 
 echo "gpu-check: $(( $(date +%s) - START ))s in all; logs in $OUT" | tee -a "$SUMMARY"
 # The figures, gathered for BENCHMARKS.md.
-grep -HE "^(model|prefill|decode|roofline|variants|one by one|batched)" "$OUT"/bench-*.log 2>/dev/null >"$OUT/figures.txt"
+grep -HE "^(model|shard|prefill|decode|roofline|variants|one by one|batched)" "$OUT"/bench-*.log 2>/dev/null >"$OUT/figures.txt"
 exit "$failed"

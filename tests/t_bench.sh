@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# t_bench: kvbench bench on random weights of a real shape — the whole model and one rank's shard
+# of a tensor-parallel split run alone (--shard T: the per-GPU shapes of a TP group on one device).
+# The shard streams its slices of the attention and MLP weights plus the unsplit embeddings, so
+# its bytes per decode step lie strictly between a third and the whole of the full model's.
+cd "$(dirname "$0")/.." && source tests/lib.sh
+export OMP_NUM_THREADS=1
+args=(bench --random smollm2-135m --backend cpu --prompt-tokens 24 --gen 3 --runs 1)
+full=$($KVBENCH "${args[@]}" 2>&1)
+shard=$($KVBENCH "${args[@]}" --shard 3 2>&1)
+check "bench on random weights reports prefill and decode" grep -q '^decode: ' <<<"$full"
+check "--shard 3 says which shard it measured" grep -q '^shard: 1 of 3 (tensor-parallel shapes' <<<"$shard"
+check "--shard 3 reports prefill and decode" grep -q '^decode: ' <<<"$shard"
+mb() { sed -n 's/^roofline: decode streams \([0-9.]*\) MB.*/\1/p' <<<"$1"; }
+fmb=$(mb "$full"); smb=$(mb "$shard")
+check "shard streams between 1/3 and all of the model's weights ($smb of $fmb MB)" \
+    awk -v s="$smb" -v f="$fmb" 'BEGIN { exit !(s > f / 3 && s < f) }'
+expect_fail "--shard with --variants" "FullKV only" $KVBENCH "${args[@]}" --shard 3 --variants all
+expect_fail "--shard with --tensor-parallel" "exclude each other" $KVBENCH "${args[@]}" --shard 3 --tensor-parallel 3
+expect_fail "--shard 2 does not divide 9 query heads" "must divide" $KVBENCH "${args[@]}" --shard 2
+finish
