@@ -17,8 +17,11 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
     memset(sb, 0, sizeof *sb);
     const struct layer_stats *st = compress_layer_stats(cc);
     const int T = tp ? tp->size : 1;
-    if (L != st->L || H < 1 || Hkv < 1 || H % Hkv || H * T != st->cfg->n_heads ||
-        Hkv * T != st->cfg->n_kv_heads || hd != st->cfg->head_dim) {
+    /* Without any statistic to compute (FullKV alone) there is nothing to tile: a shard run alone
+     * (kvbench bench --shard) has a rank's heads and no group. */
+    const int needed = st->wmax || st->wmax16 || st->n_h2o;
+    if (L != st->L || (needed && (H < 1 || Hkv < 1 || H % Hkv || H * T != st->cfg->n_heads ||
+                                  Hkv * T != st->cfg->n_kv_heads || hd != st->cfg->head_dim))) {
         kv_seterr("stats: rank heads (%d query, %d KV, head_dim %d, L %d) x %d ranks do not tile the "
                   "compression's (%d, %d, %d, L %d)",
                   H, Hkv, hd, L, T, st->cfg->n_heads, st->cfg->n_kv_heads, st->cfg->head_dim, st->L);
