@@ -9,14 +9,9 @@
 
 #include "engine/util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define GGUF_MAGIC "GGUF"
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -353,34 +348,18 @@ done:
 int gguf_open(const char *path, gguf_file **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        kv_seterr("%s: cannot open: %s", path, strerror(errno));
-        return KV_ERR;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        kv_seterr("%s: not a regular file", path);
-        close(fd);
-        return KV_ERR;
-    }
+    const uint8_t *map;
+    size_t size;
+    if (kv_map_file(path, &map, &size) != KV_OK) return KV_ERR;
     gguf_file *g = kv_calloc(1, sizeof *g);
     g->path = kv_strdup(path);
-    g->size = (size_t)st.st_size;
-    if (g->size == 0) {
-        kv_seterr("%s: empty file; expected a GGUF file", path);
-        close(fd);
-        gguf_close(g);
-        return KV_ERR;
-    }
-    void *map = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        kv_seterr("%s: mmap failed: %s", path, strerror(errno));
-        gguf_close(g);
-        return KV_ERR;
-    }
     g->map = map;
+    g->size = size;
+    if (size == 0) {
+        kv_seterr("%s: empty file; expected a GGUF file", path);
+        gguf_close(g);
+        return KV_ERR;
+    }
     if (gguf_parse(g) != KV_OK) {
         gguf_close(g);
         return KV_ERR;
@@ -399,7 +378,7 @@ void gguf_close(gguf_file *g)
     free(g->kvs);
     for (int i = 0; i < g->n_tensors; i++) free((char *)g->tensors[i].name);
     free(g->tensors);
-    if (g->map) munmap((void *)g->map, g->size);
+    kv_unmap_file(g->map, g->size);
     free(g->path);
     free(g);
 }

@@ -9,15 +9,10 @@
 #include "engine/sha256.h"
 #include "engine/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* A header beyond this is certainly corrupt (real ones are a few hundred KB at most). */
 #define SAFETENSORS_MAX_HEADER (100u << 20)
@@ -48,31 +43,12 @@ static int file_map(const char *path, st_file *f)
 {
     memset(f, 0, sizeof *f);
     f->path = kv_strdup(path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        kv_seterr("%s: cannot open: %s", path, strerror(errno));
-        return KV_ERR;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        kv_seterr("%s: not a regular file", path);
-        close(fd);
-        return KV_ERR;
-    }
-    f->size = (size_t)st.st_size;
+    if (kv_map_file(path, &f->map, &f->size) != KV_OK) return KV_ERR;
     if (f->size < 8) {
         kv_seterr("%s: %zu bytes is too short for a safetensors file (8-byte header length "
                   "expected)", path, f->size);
-        close(fd);
         return KV_ERR;
     }
-    void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        kv_seterr("%s: mmap failed: %s", path, strerror(errno));
-        return KV_ERR;
-    }
-    f->map = map;
     return KV_OK;
 }
 
@@ -310,7 +286,7 @@ void safetensors_close(safetensors *st)
     for (int i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);
     free(st->tensors);
     for (int i = 0; i < st->n_files; i++) {
-        if (st->files[i].map) munmap((void *)st->files[i].map, st->files[i].size);
+        kv_unmap_file(st->files[i].map, st->files[i].size);
         free(st->files[i].path);
     }
     free(st->files);

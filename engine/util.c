@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,4 +123,39 @@ double kv_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int kv_map_file(const char *path, const uint8_t **map, size_t *size)
+{
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        kv_seterr("%s: cannot open: %s", path, strerror(errno));
+        return KV_ERR;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        kv_seterr("%s: not a regular file", path);
+        close(fd);
+        return KV_ERR;
+    }
+    if (st.st_size == 0) { /* mmap of 0 bytes is an error; an empty file is the caller's to name */
+        close(fd);
+        return KV_OK;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        kv_seterr("%s: mmap failed: %s", path, strerror(errno));
+        return KV_ERR;
+    }
+    *map = m;
+    *size = (size_t)st.st_size;
+    return KV_OK;
+}
+
+void kv_unmap_file(const uint8_t *map, size_t size)
+{
+    if (map) munmap((void *)map, size);
 }

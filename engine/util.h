@@ -28,6 +28,11 @@ char *kv_strdup(const char *s);
 /* Read a whole file into a NUL-terminated buffer (the caller frees). Status; message names the path. */
 int kv_read_file(const char *path, char **data, size_t *len);
 int kv_file_exists(const char *path);
+/* Map a regular file read-only (private) for a loader. An empty file maps to NULL with size 0: the
+ * caller says what it expected. Status; the message names the path (cannot open, not a regular
+ * file, mmap failed). Unmap with kv_unmap_file. */
+int kv_map_file(const char *path, const uint8_t **map, size_t *size);
+void kv_unmap_file(const uint8_t *map, size_t size);
 int kv_is_dir(const char *path);
 
 double kv_now(void); /* monotonic seconds */
