@@ -3,6 +3,10 @@
 T_PASSED=0; T_FAILED=0
 KVBENCH=${KVBENCH:-build/kvbench}
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+# KVBENCH_TIMEOUT_SCALE: a whole-number factor on the tests' time limits and polling waits, for
+# slower builds (the ASan tier of tests/ci_robustness.sh sets it); what is checked stays the same.
+TIMEOUT_SCALE=${KVBENCH_TIMEOUT_SCALE:-1}
+scaled() { echo $(($1 * TIMEOUT_SCALE)); }
 check() { # check "description" command...
     local what=$1; shift
     if "$@"; then T_PASSED=$((T_PASSED + 1)); else T_FAILED=$((T_FAILED + 1)); echo "FAIL: $what" >&2; fi

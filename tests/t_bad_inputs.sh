@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 T=tests/tmp/t_bad_inputs
 rm -rf "$T"; mkdir -p "$T"
 BAD=tests/data/bad
-BAD_TIMEOUT=${BAD_TIMEOUT:-20}
+BAD_TIMEOUT=${BAD_TIMEOUT:-$(scaled 20)}
 unset KVBENCH_FAKE_ENGINE KVBENCH_FAKE_MS_PER_KTOK
 
 # expect_error "description" "regex for the one error line" command...

@@ -82,7 +82,7 @@ verify_round() {
 # wait_items DIR K PID: until K items are stored, or the job ended.
 wait_items() {
     local i
-    for i in $(seq 1 400); do
+    for i in $(seq 1 "$(scaled 400)"); do
         [ "$(items "$1")" -ge "$2" ] && return 0
         kill -0 "$3" 2>/dev/null || return 0
         sleep 0.02
@@ -92,18 +92,18 @@ wait_items() {
 kill_round() { # kill_round NAME RANK
     local name=$1 rank=$2 d=$T/$1 k job pid i t0
     k=$((RANDOM % (N_ITEMS + 1)))
-    KVBENCH_FAKE_MS_PER_KTOK=$SLOW timeout -k 5 60 $MPIRUN "$KVBENCH" run "$T/s.yaml" --output "$d" --quiet \
+    KVBENCH_FAKE_MS_PER_KTOK=$SLOW timeout -k 5 "$(scaled 60)" $MPIRUN "$KVBENCH" run "$T/s.yaml" --output "$d" --quiet \
         >"$d.log" 2>&1 &
     job=$!
     pid=""
-    for i in $(seq 1 300); do pid=$(rank_pid "$d" "$rank"); [ -n "$pid" ] && break; sleep 0.02; done
+    for i in $(seq 1 "$(scaled 300)"); do pid=$(rank_pid "$d" "$rank"); [ -n "$pid" ] && break; sleep 0.02; done
     wait_items "$d" "$k" "$job"
     sleep "0.0$((RANDOM % 10))"
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
     t0=$SECONDS
     wait "$job"
     # mpirun exits 137 when a rank is killed, so a hang shows as the 60 s timeout being reached.
-    check "$name (rank $rank killed at >= $k items): job ended without hanging" test $((SECONDS - t0)) -lt 50
+    check "$name (rank $rank killed at >= $k items): job ended without hanging" test $((SECONDS - t0)) -lt "$(scaled 50)"
     verify_round "$name" "$d"
 }
 
@@ -119,7 +119,7 @@ for r in $(seq 1 "$FAULT_TERMS"); do
     job=$!
     # the time-limit signal comes once the run is under way: wait for its lock (a SIGTERM before
     # the process has started at all is the shell's business, not kvbench's)
-    for i in $(seq 1 400); do [ -e "$d/.lock" ] && break; kill -0 "$job" 2>/dev/null || break; sleep 0.02; done
+    for i in $(seq 1 "$(scaled 400)"); do [ -e "$d/.lock" ] && break; kill -0 "$job" 2>/dev/null || break; sleep 0.02; done
     wait_items "$d" "$k" "$job"
     kill -TERM "$job" 2>/dev/null
     if [ "$r" -eq "$FAULT_TERMS" ]; then sleep 0.05; kill -TERM "$job" 2>/dev/null; fi

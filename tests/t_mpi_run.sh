@@ -53,7 +53,7 @@ expect_fail "tensor_parallel 2 on 3 ranks" "^kvbench: error: tensor_parallel 2 d
 export KVBENCH_FAKE_MS_PER_KTOK=400
 $MPIRUN -np 3 "$KVBENCH" run "$T/s.yaml" --output "$T/kill" --quiet > "$T/kill1.log" 2>&1 &
 job=$!
-for _ in $(seq 1 200); do [ "$(items "$T/kill")" -ge 8 ] && break; sleep 0.05; done
+for _ in $(seq 1 "$(scaled 200)"); do [ "$(items "$T/kill")" -ge 8 ] && break; sleep 0.05; done
 pid=$(awk '/^start rank 1\//{print $5; exit}' "$T/kill/logs/rank1.log" 2>/dev/null)
 check "found rank 1's pid" test -n "$pid"
 [ -n "$pid" ] && kill -9 "$pid"
@@ -75,7 +75,7 @@ check "reducer found no duplicate" grep -q "(0 duplicates dropped)" "$T/kill2.lo
 export KVBENCH_FAKE_MS_PER_KTOK=400
 "$KVBENCH" run "$T/s.yaml" --output "$T/term" > "$T/term1.log" 2>&1 &
 job=$!
-for _ in $(seq 1 200); do [ "$(items "$T/term")" -ge 4 ] && break; sleep 0.05; done
+for _ in $(seq 1 "$(scaled 200)"); do [ "$(items "$T/term")" -ge 4 ] && break; sleep 0.05; done
 kill -TERM $job
 wait $job; rc=$?
 check "SIGTERM: exit 0" test $rc -eq 0
@@ -88,7 +88,7 @@ check "SIGTERM: no temporaries" test "$(find "$T/term/items" -name '*.tmp.*' | w
 # SIGUSR1 to mpirun (Slurm's --signal=B:USR1 reaches the batch shell, which forwards it).
 $MPIRUN -np 2 "$KVBENCH" run "$T/s.yaml" --output "$T/usr1" > "$T/usr1.log" 2>&1 &
 job=$!
-for _ in $(seq 1 200); do [ "$(items "$T/usr1")" -ge 4 ] && break; sleep 0.05; done
+for _ in $(seq 1 "$(scaled 200)"); do [ "$(items "$T/usr1")" -ge 4 ] && break; sleep 0.05; done
 kill -USR1 $job
 wait $job; rc=$?
 check "SIGUSR1 via mpirun: exit 0" test $rc -eq 0

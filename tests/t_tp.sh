@@ -13,11 +13,11 @@ args=(generate --model "$MODEL" --prompt "$PROMPT" --chat none --max-new-tokens 
 for m in "fullkv" "snapkv --budget 72" "pyramidkv --budget 72" "h2o --budget 72" "streamingllm --budget 40" \
          "circuitkv --budget 72" "snapkv --budget 40 --preset reference-2026-01"; do
     one=$($KVBENCH "${args[@]}" --method $m 2>&1)
-    three=$(timeout 120 mpirun -np 3 $KVBENCH "${args[@]}" --method $m --tensor-parallel 3 2>&1)
+    three=$(timeout "$(scaled 120)" mpirun -np 3 $KVBENCH "${args[@]}" --method $m --tensor-parallel 3 2>&1)
     check "tp=3 equals tp=1 for --method $m" [ "${one:0:8}" = '{"text":' -a "$one" = "$three" ]
     [ "$one" = "$three" ] || { echo "  one:   $one" >&2; echo "  three: $three" >&2; }
 done
 expect_fail "tp=2 does not divide 9 query / 3 KV heads" "must divide|does not divide" \
-    timeout 60 mpirun -np 2 $KVBENCH "${args[@]}" --tensor-parallel 2
+    timeout "$(scaled 60)" mpirun -np 2 $KVBENCH "${args[@]}" --tensor-parallel 2
 expect_fail "tp=3 needs 3 ranks" "needs exactly 3 MPI ranks" $KVBENCH "${args[@]}" --tensor-parallel 3
 finish
