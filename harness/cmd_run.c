@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine/util.h"
@@ -30,6 +32,25 @@ static void on_stop_signal(int sig)
     stop_flag = (drop_on_signal || stop_flag) ? 2 : 1;
 }
 
+/* A stop signal can come at any instant of a run, its first milliseconds included (a time limit
+ * or a cancel that hits a job just starting). Before cmd_run has its handler the default action
+ * would end the process with no reduce and a non-zero exit, so for `kvbench run` SIGTERM and
+ * SIGUSR1 are blocked before anything else runs: from .preinit_array, which the dynamic loader
+ * calls before any shared library's constructor and before main. A signal that arrives meanwhile
+ * stays pending (also across main's OpenMP re-exec, which keeps the mask and pending signals) and
+ * is delivered to the handler as soon as install_signals unblocks it. The raw system call and the
+ * hand-made mask keep this free of libc and sanitizer interceptors, which are not set up yet. */
+static void run_block_stop_signals(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    const char *cmd = argc >= 2 ? argv[1] : "";
+    if (cmd[0] != 'r' || cmd[1] != 'u' || cmd[2] != 'n' || cmd[3] != 0) return;
+    unsigned long mask = (1UL << (SIGTERM - 1)) | (1UL << (SIGUSR1 - 1)); /* the kernel's sigset */
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &mask, NULL, sizeof mask);
+}
+__attribute__((section(".preinit_array"), used)) static void (*const run_block_at_start)(int, char **, char **) =
+    run_block_stop_signals;
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -39,6 +60,11 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
 }
 
 static const char run_help[] =
@@ -135,6 +161,8 @@ static void print_time_summary(const par_outcome *o, double wall, int units)
 
 int cmd_run(int argc, char **argv)
 {
+    /* First thing: a stop signal from now on (or pending since start-up) stops the run cleanly. */
+    install_signals();
     const char *sweep_path = NULL, *out_dir = NULL;
     int no_reduce = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
@@ -179,7 +207,6 @@ int cmd_run(int argc, char **argv)
     }
     if (!out_dir) out_dir = s.output;
     drop_on_signal = s.engine.drop_on_signal;
-    install_signals();
 
     /* Rank 0 decides what is missing and broadcasts it; the others never scan the folder. */
     run_plan plan;

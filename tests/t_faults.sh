@@ -5,7 +5,8 @@
 # number of items is stored (0 .. all, so kills land before the first item, mid-run and during the
 # reduce), then kills: kill -9 of a worker rank ($FAULT_WORKER_KILLS rounds), kill -9 of the
 # coordinator, rank 0 ($FAULT_COORD_KILLS rounds), SIGTERM to a single process ($FAULT_TERMS
-# rounds, once with a second SIGTERM that drops the item in flight). After each kill:
+# rounds, once with a second SIGTERM that drops the item in flight), and a SIGTERM or SIGUSR1
+# already pending when kvbench starts (before its handler exists). After each kill:
 #  - the job ended (no rank hangs), and every visible item file is complete (reduce reads them all);
 #  - decoy temporaries are planted (a copy of a real item and garbage, both under temporary names);
 #  - the same command is re-run; its store then equals the clean run's: identical tables.md and
@@ -127,6 +128,22 @@ for r in $(seq 1 "$FAULT_TERMS"); do
     check "term$r (SIGTERM at >= $k items): exit 0" test $? -eq 0
     check "term$r: no temporary left" test "$(find "$d" -name '*.tmp.*' | wc -l)" -eq 0
     verify_round "term$r" "$d"
+done
+# A stop signal that comes before kvbench has its handler (here already pending when kvbench
+# starts, as when a time limit hits a job in its first milliseconds) still stops the run cleanly:
+# no item computed, the reduce, exit 0; the rerun then completes the sweep. The parent blocks the
+# signal, sends it to itself and execs kvbench, which inherits it pending and blocked.
+for sig in TERM USR1; do
+    d=$T/early$sig
+    out=$(python3 -c 'import os, signal, sys
+s = getattr(signal, "SIG" + sys.argv[1])
+signal.pthread_sigmask(signal.SIG_BLOCK, [s])
+os.kill(os.getpid(), s)
+os.execv(sys.argv[2], sys.argv[2:])' $sig "$KVBENCH" run "$T/s.yaml" --output "$d" 2>&1)
+    check "SIG$sig pending at start: exit 0" test $? -eq 0
+    check "SIG$sig pending at start: stopped before the first item" grep -q "stopped by signal: 0 items done" <<<"$out"
+    check "SIG$sig pending at start: reduced (empty tables)" test -e "$d/tables.md"
+    verify_round "early$sig" "$d"
 done
 [ "$T_FAILED" -ne 0 ] && echo "t_faults: FAULT_SEED=$FAULT_SEED reproduces these random points" >&2
 finish
