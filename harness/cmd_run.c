@@ -68,7 +68,7 @@ static void install_signals(void)
 }
 
 static const char run_help[] =
-    "usage: kvbench run SWEEP.yaml [--output DIR] [--no-reduce] [--quiet]\n"
+    "usage: kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]\n"
     "\n"
     "Run a sweep: every (model, task, block of samples) still missing in DIR is one work item\n"
     "covering every variant of the sweep (one prefill, all variants decoded together). Under\n"
@@ -80,6 +80,7 @@ static const char run_help[] =
     "(a second signal, or engine.on_signal: drop, drops it), reduce what is done, exit 0.\n"
     "\n"
     "  --output DIR   result folder (default: the sweep's output, else results/<name>)\n"
+    "  --backend B    cpu, cuda or auto: overrides the sweep's engine.backend\n"
     "  --no-reduce    do not write summary.h5/tables.md/scores.csv/plots at the end\n"
     "  --quiet        no progress lines\n"
     "\n"
@@ -163,7 +164,7 @@ int cmd_run(int argc, char **argv)
 {
     /* First thing: a stop signal from now on (or pending since start-up) stops the run cleanly. */
     install_signals();
-    const char *sweep_path = NULL, *out_dir = NULL;
+    const char *sweep_path = NULL, *out_dir = NULL, *backend = NULL;
     int no_reduce = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -171,6 +172,12 @@ int cmd_run(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--output") && i + 1 < argc) {
             out_dir = argv[++i];
+        } else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+            backend = argv[++i];
+            if (strcmp(backend, "cpu") && strcmp(backend, "cuda") && strcmp(backend, "auto")) {
+                fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", backend);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--no-reduce")) {
             no_reduce = 1;
         } else if (!strcmp(argv[i], "--quiet")) {
@@ -197,6 +204,10 @@ int cmd_run(int argc, char **argv)
     sweep_variant *vars = NULL;
     int nv = 0;
     int bad = sweep_load(sweep_path, &s) != KV_OK;
+    if (!bad && backend) {
+        free(s.engine.backend);
+        s.engine.backend = kv_strdup(backend);
+    }
     if (!bad) bad = sweep_variants(&s, &vars, &nv) != KV_OK;
     if (!bad && !exec_fake_selected(&s)) bad = sweep_check_models(&s) != KV_OK;
     if (!bad) bad = par_groups(&par, s.models[0].tensor_parallel) != KV_OK;

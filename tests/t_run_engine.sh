@@ -45,4 +45,12 @@ check "mpirun -np 2: identical tables" cmp -s "$T/one/tables.md" "$T/two/tables.
 check "mpirun -np 2: identical predictions" test "$csv" = "$("$KVBENCH" show "$T/two" --samples --format csv)"
 out=$("$KVBENCH" run "$T/s.yaml" --output "$T/one" 2>&1)
 check "rerun: nothing to do" grep -q "0 items to do (12 results already stored)" <<<"$out"
+# --backend overrides the sweep's engine.backend: asking for the GPU on a machine without one fails
+# with the reason and stores nothing; an unknown backend is refused before anything runs.
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    expect_fail "run --backend cuda without a GPU" "no CUDA device|not compiled|CUDA" \
+        "$KVBENCH" run "$T/s.yaml" --output "$T/gpu" --backend cuda --quiet
+    check "run --backend cuda without a GPU stored nothing" test "$(find "$T/gpu" -name '*.h5' 2>/dev/null | wc -l)" -eq 0
+fi
+expect_fail "run --backend tpu" "unknown backend 'tpu' \(--backend\)" "$KVBENCH" run "$T/s.yaml" --backend tpu
 finish
