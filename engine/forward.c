@@ -61,9 +61,11 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
         be->rope(c, kl, L, Hkv, hd, d_pos, e->w.inv_freq);
         be->attention_prefill(c, att, lse, q, kl, vl, L, H, Hkv, hd);
         if (cc) {
+            /* compress_s times the statistics, their transfers and the selection, not the
+             * layer's prefill kernels still in flight on a device */
+            if (!be->host_memory) be->sync(c);
             double t0 = kv_now();
             status = stats_backend_compute(&sb, q, kl, lse);
-            if (status == KV_OK) status = compress_select_layer(cc, l);
             e->compress_s += kv_now() - t0;
         }
         be->matmul(c, tmp, att, e->w.wo[l], L, (int)qs, dim);
@@ -79,6 +81,13 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
         }
         if (status == KV_OK) status = tp_allreduce(e, tmp, (long)L * dim);
         be->add(c, x, tmp, (long)L * dim);
+        if (cc && status == KV_OK) {
+            /* the plug-ins run on the host after the layer's MLP is queued: on a device the two
+             * overlap (the selection reads only the statistics, already on the host) */
+            double t0 = kv_now();
+            status = compress_select_layer(cc, l);
+            e->compress_s += kv_now() - t0;
+        }
     }
     if (status == KV_OK && logits) {
         float *d_logits = be->alloc(c, sizeof(float) * e->vocab);

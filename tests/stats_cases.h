@@ -88,7 +88,12 @@ static int sc_variants(variant *vs, int *fp16_out)
 }
 
 /* One layer's post-RoPE-like q (L, H*hd), k (L, Hkv*hd) and the causal lse (H, L) of the CPU
- * prefill attention over them. The caller frees the three arrays. */
+ * prefill attention over them. Random entries plus a salience per (key, KV head): dimension 0 of
+ * every query is 8 = sqrt(hd) and of key j SC_SALIENCE * (a permutation of 0..L-1) / L, so the
+ * logits get a spread of SC_SALIENCE with distinct steps between keys. The scores the methods rank
+ * then have gaps well above a few float ulps (the CUDA test needs selections that do not hinge on
+ * summation order). The caller frees the three arrays. */
+#define SC_SALIENCE 4.0f
 static void sc_layer_inputs(float **q, float **k, float **lse)
 {
     const long nq = (long)SC_L * SC_H * SC_HD, nk = (long)SC_L * SC_HKV * SC_HD;
@@ -97,8 +102,19 @@ static void sc_layer_inputs(float **q, float **k, float **lse)
     *k = kv_malloc(sizeof(float) * nk);
     *lse = kv_malloc(sizeof(float) * SC_H * SC_L);
     float *v = kv_malloc(sizeof(float) * nk), *out = kv_malloc(sizeof(float) * nq);
+    int perm[SC_L];
     for (long i = 0; i < nq; i++) (*q)[i] = a * sc_frand();
     for (long i = 0; i < nk; i++) (*k)[i] = a * sc_frand(), v[i] = sc_frand();
+    for (int i = 0; i < SC_L; i++)
+        for (int h = 0; h < SC_H; h++) (*q)[((long)i * SC_H + h) * SC_HD] = 8.0f;
+    for (int g = 0; g < SC_HKV; g++) {
+        for (int j = 0; j < SC_L; j++) perm[j] = j;
+        for (int j = SC_L - 1; j > 0; j--) { /* Fisher-Yates */
+            int t = (int)((sc_frand() * 0.5f + 0.5f) * (float)(j + 1)) % (j + 1), x = perm[j];
+            perm[j] = perm[t], perm[t] = x;
+        }
+        for (int j = 0; j < SC_L; j++) (*k)[((long)j * SC_HKV + g) * SC_HD] = SC_SALIENCE * (float)perm[j] / SC_L;
+    }
     attention_prefill_cpu(out, *lse, *q, *k, v, SC_L, SC_H, SC_HKV, SC_HD);
     free(v);
     free(out);
