@@ -5,7 +5,9 @@
  * variant's plug-in fills its view rows, and the result is checked against the method's rule:
  * kept count, window and sinks present, positions strictly increasing in [0, L). A violation is
  * KV_ERR naming the variant, layer and head, never a silent pass. Memory per layer is
- * O(H·Wmax·L) + O(H·L) per H2O mode, never O(L²). */
+ * O(H·Wmax·L) + O(H·L) per H2O mode, never O(L²). The statistics are filled either here from
+ * host arrays (compress_layer, the CPU kernels) or by the engine through its backend
+ * (engine/stats_backend.c, into the same buffers) before compress_select_layer. */
 #include "engine/compress.h"
 
 #include <math.h>
