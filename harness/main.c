@@ -6,6 +6,13 @@
 
 #include "harness/commands.h"
 
+/* Valgrind's client request, when its header is installed (see omp_wait_policy_default). */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
 /* Weak so that the executable links while a command's file is not yet part of the build; a
  * missing command is then simply not listed. */
 #pragma weak cmd_run
@@ -52,7 +59,14 @@ static void usage(FILE *f)
 static void omp_wait_policy_default(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY")) return;
-    /* Only when /proc/self/exe is this program: under valgrind or another loader it is not. */
+    /* Not under valgrind: it shows the client as /proc/self/exe, and the re-executed program would
+     * run natively, outside memcheck (it does not follow exec by default), checking nothing. */
+#ifdef RUNNING_ON_VALGRIND
+    if (RUNNING_ON_VALGRIND) return;
+#endif
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) return; /* the same, when built without valgrind.h */
+    /* Only when /proc/self/exe is this program, not another loader running it. */
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return;
