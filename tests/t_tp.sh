@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t_tp: tensor parallelism on CPU ranks (issue 7): three MPI ranks with --tensor-parallel 3 print
 # exactly what one rank prints, for FullKV and each method; a T that does not divide the heads is
-# refused with a clear message.
+# refused with a clear message. The prompt (the paragraph three times, 211 tokens) is longer than
+# every budget, so each method really compresses: a kept count below the prompt length is checked,
+# otherwise the comparison would be of uncompressed caches.
 cd "$(dirname "$0")/.." && source tests/lib.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1
@@ -9,13 +11,19 @@ PROMPT="The committee published its report on Monday. It recommends that the cit
 expand the bicycle network and plant more trees along the main avenues. The mayor welcomed the report \
 and promised a decision before the end of the year. Opposition members said the plan was too expensive \
 and asked for a detailed budget. Summarize the report in one sentence."
-args=(generate --model "$MODEL" --prompt "$PROMPT" --chat none --max-new-tokens 12 --json)
+args=(generate --model "$MODEL" --prompt "$PROMPT $PROMPT $PROMPT" --chat none --max-new-tokens 12 --json)
 for m in "fullkv" "snapkv --budget 72" "pyramidkv --budget 72" "h2o --budget 72" "streamingllm --budget 40" \
          "circuitkv --budget 72" "snapkv --budget 40 --preset reference-2026-01"; do
     one=$($KVBENCH "${args[@]}" --method $m 2>&1)
     three=$(timeout "$(scaled 120)" mpirun -np 3 $KVBENCH "${args[@]}" --method $m --tensor-parallel 3 2>&1)
     check "tp=3 equals tp=1 for --method $m" [ "${one:0:8}" = '{"text":' -a "$one" = "$three" ]
     [ "$one" = "$three" ] || { echo "  one:   $one" >&2; echo "  three: $three" >&2; }
+    if [ "$m" != fullkv ]; then
+        kept=$(sed -n 's/.*"kept_tokens":\([0-9.]*\).*/\1/p' <<<"$one")
+        plen=$(sed -n 's/.*"prompt_tokens":\([0-9]*\).*/\1/p' <<<"$one")
+        check "--method $m compresses (kept $kept < prompt $plen tokens)" \
+            awk -v k="$kept" -v p="$plen" 'BEGIN { exit !(k != "" && p != "" && k + 0 < p + 0) }'
+    fi
 done
 expect_fail "tp=2 does not divide 9 query / 3 KV heads" "must divide|does not divide" \
     timeout "$(scaled 60)" mpirun -np 2 $KVBENCH "${args[@]}" --tensor-parallel 2
