@@ -155,16 +155,21 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     while (n_alive > 0 && status == KV_OK) {
         for (int a = 0; a < n_alive; a++) {
             int s = alive[a], p = s / nv;
-            ds[a] = (decode_state){
-                .k_prefix = ps[p].k, .v_prefix = ps[p].v, .prefix_layer_stride = (long)lens[p] * ks,
-                .pos = vb[s].pos, .len = vb[s].len, .cap = vb[s].cap,
-                .k_tail = vb[s].k_tail, .v_tail = vb[s].v_tail, .tail_cap = tail_cap,
-            };
             tokens[a] = out[s].ids[out[s].n_ids - 1];
             n_tail[a] = out[s].n_ids - 1;
             positions[a] = lens[p] + out[s].n_ids - 1;
         }
-        if (!db) db = decode_batch_new(e, ds, n_alive);
+        if (!db) {
+            for (int a = 0; a < n_alive; a++) {
+                int s = alive[a], p = s / nv;
+                ds[a] = (decode_state){
+                    .k_prefix = ps[p].k, .v_prefix = ps[p].v, .prefix_layer_stride = (long)lens[p] * ks,
+                    .pos = vb[s].pos, .len = vb[s].len, .cap = vb[s].cap,
+                    .k_tail = vb[s].k_tail, .v_tail = vb[s].v_tail, .tail_cap = tail_cap,
+                };
+            }
+            db = decode_batch_new(e, ds, n_alive);
+        }
         status = decode_batch_step(e, db, tokens, positions, n_tail, logits);
         if (status != KV_OK) break;
         steps++;

@@ -361,15 +361,20 @@ static int attr_i(hid_t f, const char *name)
     return (int)v;
 }
 
-int store_read_item(const char *path, item_record *r)
+/* An item file opened read-only for r (cleared); < 0 with the message set when it cannot be. */
+static hid_t item_open(const char *path, item_record *r)
 {
     h5_quiet();
     memset(r, 0, sizeof *r);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        kv_seterr("%s: not a readable HDF5 file", path);
-        return KV_ERR;
-    }
+    if (f < 0) kv_seterr("%s: not a readable HDF5 file", path);
+    return f;
+}
+
+int store_read_item(const char *path, item_record *r)
+{
+    hid_t f = item_open(path, r);
+    if (f < 0) return KV_ERR;
     char *format = h5_attr_get_str(f, "format");
     if (!format || strcmp(format, "kvbench-item-1")) {
         free(format);
@@ -457,13 +462,8 @@ int store_read_item(const char *path, item_record *r)
 
 int store_read_item_keys(const char *path, item_record *r)
 {
-    h5_quiet();
-    memset(r, 0, sizeof *r);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        kv_seterr("%s: not a readable HDF5 file", path);
-        return KV_ERR;
-    }
+    hid_t f = item_open(path, r);
+    if (f < 0) return KV_ERR;
     int rc = KV_ERR;
     hid_t gv = H5Gopen2(f, "variants", H5P_DEFAULT), gs = gv < 0 ? -1 : H5Gopen2(f, "samples", H5P_DEFAULT);
     if (gv >= 0 && gs >= 0) {

@@ -21,6 +21,7 @@
 #include "kernels/swiglu.h"
 #include "kernels/add.h"
 #include "tests/check.h"
+#include "tests/cuda/scoring_tolerances.h"
 
 /* Tolerances: |got - ref| <= atol + rtol·|ref| unless said otherwise. */
 #define EMB_BF16_RTOL 3.92e-3   /* one bf16 rounding: 2^-8 */
@@ -48,14 +49,6 @@
 #define LSE_TC_RTOL 2e-3
 #define DEC_ATOL 2e-5
 #define DEC_RTOL 1e-4
-#define WIN_ATOL 1e-6
-#define WIN_RTOL 1e-4
-#define WIN16_ATOL 1e-3         /* a logit whose half rounding flips moves p by up to ~1% */
-#define WIN16_RTOL 1e-2
-#define H2O_ATOL 1e-5
-#define H2O_RTOL 1e-4
-#define H2O16_ATOL 2e-3
-#define H2O16_RTOL 1e-2
 #define POOL_AVG_RTOL 1e-6
 #define NEU_ATOL 1e-12
 #define NEU_RTOL 1e-9

@@ -14,17 +14,9 @@
 #include "engine/comm.h"
 #include "engine/stats_backend.h"
 #include "tests/check.h"
+#include "tests/cuda/scoring_tolerances.h"
 #include "tests/stats_cases.h"
 
-/* The same tolerances as test_cuda_kernels (same kernels, same reference). */
-#define WIN_ATOL 1e-6
-#define WIN_RTOL 1e-4
-#define WIN16_ATOL 1e-3 /* a logit whose half rounding flips moves p by up to ~1% */
-#define WIN16_RTOL 1e-2
-#define H2O_ATOL 1e-5
-#define H2O_RTOL 1e-4
-#define H2O16_ATOL 2e-3
-#define H2O16_RTOL 1e-2
 #define DEV_MAX_CALLS 16
 #define MAX_RANKS 2
 
