@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "engine/comm.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 typedef struct {
     MPI_Comm c;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/argmax.h"
 
 /* Per-variant decode state on the backend. */

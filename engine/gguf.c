@@ -7,7 +7,7 @@
  * v2 and v3 share the layout (64-bit counts); v3 only adds big-endian files, which we reject. */
 #include "engine/gguf.h"
 
-#include "engine/util.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "engine/safetensors.h"
 
 #include "engine/sha256.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "engine/gguf.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 /* The GPT-2 regex of HF's ByteLevel pre-tokenizer (use_regex=true). */
 const char TOK_GPT2_REGEX[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 #define DEMO_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "engine/util.h"
-#include "harness/longbench.h"
-#include "harness/unicode.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+#include "harness/longbench/unicode.h"
 
 static void test_tasks(void)
 {

@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
-#include "harness/reduce.h"
-#include "harness/store.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+#include "harness/sweep/reduce.h"
+#include "harness/sweep/store.h"
 #include "tests/check.h"
 
 #define TMP "tests/tmp/test_store"

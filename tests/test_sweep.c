@@ -7,11 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/util.h"
-#include "harness/exec.h"
-#include "harness/run_plan.h"
-#include "harness/sweep.h"
-#include "harness/workplan.h"
+#include "util/util.h"
+#include "harness/sweep/exec.h"
+#include "harness/sweep/run_plan.h"
+#include "harness/sweep/sweep.h"
+#include "harness/sweep/workplan.h"
 #include "tests/check.h"
 
 #define TMP "tests/tmp/test_sweep"

@@ -1,5 +1,5 @@
 /* util: error convention, allocation that dies loudly, whole-file reads, a monotonic clock. */
-#include "engine/util.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,12 +1,12 @@
 /* cli_engine: parsing of the engine and method flags shared by generate and bench. */
-#include "harness/cli_engine.h"
+#include "harness/cli/cli_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/tp_launch.h"
+#include "util/util.h"
+#include "harness/sweep/tp_launch.h"
 
 const char cli_engine_help[] =
     "  --model PATH           HF model folder or .gguf file\n"

@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "engine/roofline.h"
-#include "engine/util.h"
-#include "harness/cli_engine.h"
-#include "harness/commands.h"
-#include "harness/tp_launch.h"
+#include "util/util.h"
+#include "harness/cli/cli_engine.h"
+#include "harness/cli/commands.h"
+#include "harness/sweep/tp_launch.h"
 
 static void bench_usage(FILE *f)
 {

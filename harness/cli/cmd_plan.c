@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/commands.h"
-#include "harness/exec.h"
-#include "harness/longbench.h"
-#include "harness/run_plan.h"
-#include "harness/sched.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
+#include "harness/sweep/exec.h"
+#include "harness/longbench/longbench.h"
+#include "harness/sweep/run_plan.h"
+#include "harness/sweep/sched.h"
 
 static const char plan_help[] =
     "usage: kvbench plan SWEEP.yaml [--output DIR] [--ranks N] [--items N]\n"

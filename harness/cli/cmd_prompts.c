@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/commands.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
+#include "harness/longbench/longbench.h"
 
 static void usage(FILE *f)
 {

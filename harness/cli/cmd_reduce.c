@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/commands.h"
-#include "harness/reduce.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
+#include "harness/sweep/reduce.h"
 
 static const char reduce_help[] =
     "usage: kvbench reduce DIR\n"

@@ -14,12 +14,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "engine/util.h"
-#include "harness/commands.h"
-#include "harness/exec.h"
-#include "harness/mpi_run.h"
-#include "harness/reduce.h"
-#include "harness/run_plan.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
+#include "harness/sweep/exec.h"
+#include "harness/sweep/mpi_run.h"
+#include "harness/sweep/reduce.h"
+#include "harness/sweep/run_plan.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t drop_on_signal;

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/commands.h"
-#include "harness/longbench.h"
-#include "harness/longbench_json.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
+#include "harness/longbench/longbench.h"
+#include "harness/longbench/json.h"
 
 static void usage(FILE *f)
 {

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/util.h"
-#include "harness/commands.h"
-#include "harness/longbench.h"
-#include "harness/store.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
+#include "harness/longbench/longbench.h"
+#include "harness/sweep/store.h"
 
 static const char show_help[] =
     "usage: kvbench show DIR|SUMMARY.h5 [--model M] [--budget B] [--method X] [--task T] [--samples]\n"

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "engine/tokenizer.h"
-#include "engine/util.h"
-#include "harness/commands.h"
+#include "util/util.h"
+#include "harness/cli/commands.h"
 
 static void usage(FILE *f)
 {

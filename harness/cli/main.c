@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/commands.h"
+#include "harness/cli/commands.h"
 
 /* Valgrind's client request, when its header is installed (see omp_wait_policy_default). */
 #if defined(__has_include)
@@ -13,17 +13,6 @@
 #endif
 #endif
 
-/* Weak so that the executable links while a command's file is not yet part of the build; a
- * missing command is then simply not listed. */
-#pragma weak cmd_run
-#pragma weak cmd_plan
-#pragma weak cmd_reduce
-#pragma weak cmd_show
-#pragma weak cmd_generate
-#pragma weak cmd_tokenize
-#pragma weak cmd_prompts
-#pragma weak cmd_score
-#pragma weak cmd_bench
 
 typedef struct {
     const char *name;
@@ -50,7 +39,7 @@ static void usage(FILE *f)
                "KV-cache compression benchmarks on LongBench: one prefill per prompt, every\n"
                "method's cache derived from it, all variants decoded as one batch.\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        if (commands[i].fn) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
 /* OpenMP threads that spin while waiting lose 3-10x when ranks share cores (mpirun on a node,
@@ -90,10 +79,10 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
-        if (commands[i].fn && !strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "kvbench: error: unknown command '%s' (expected one of:", argv[1]);
     for (int i = 0; i < N_COMMANDS; i++)
-        if (commands[i].fn) fprintf(stderr, " %s", commands[i].name);
+        fprintf(stderr, " %s", commands[i].name);
     fprintf(stderr, ")\n");
     return 2;
 }

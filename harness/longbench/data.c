@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
-#include "harness/longbench_json.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+#include "harness/longbench/json.h"
 
 static int blank(const char *s, size_t n)
 {

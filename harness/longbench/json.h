@@ -1,6 +1,6 @@
 /* longbench_json: small jansson helpers shared by the LongBench data reader and the score
  * command — one line of JSONL read into an object, lists of strings out of fields. Internal to
- * harness/longbench*.c and harness/cmd_score.c. */
+ * the harness/longbench/ sources and harness/cli/cmd_score.c. */
 #ifndef KV_LONGBENCH_JSON_H
 #define KV_LONGBENCH_JSON_H
 

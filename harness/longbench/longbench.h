@@ -3,7 +3,7 @@
  * truncation), the generation rules, per-sample and per-task scoring, the category/Avg
  * aggregation, and the markdown/CSV result tables. Plain C structs throughout so the harness and
  * the reducer can fill them from sweep files and HDF5 stores. The per-metric functions live in
- * harness/metrics.h. */
+ * harness/longbench/metrics.h. */
 #ifndef KV_LONGBENCH_H
 #define KV_LONGBENCH_H
 

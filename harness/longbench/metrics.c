@@ -1,14 +1,14 @@
 /* metrics: LongBench's metric functions re-implemented over code points, operation for operation
  * (see metrics.h). The Python each function mirrors is quoted in its comment. */
-#include "harness/metrics.h"
+#include "harness/longbench/metrics.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/unicode.h"
+#include "util/util.h"
+#include "harness/longbench/unicode.h"
 
 /* A slice of a code point array: one word or token. */
 typedef struct {

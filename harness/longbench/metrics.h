@@ -1,6 +1,6 @@
 /* metrics: the LongBench metrics, bit-exact with the reference Python (LongBench metrics.py with
  * pltrdy rouge 1.0.1 and fuzzywuzzy 0.18 + python-Levenshtein; DESIGN §5). Inputs are UTF-8;
- * every computation runs on code points with Python's Unicode rules (harness/unicode.h). The
+ * every computation runs on code points with Python's Unicode rules (harness/longbench/unicode.h). The
  * floating-point operations are the reference's, in its order, so the doubles are identical. */
 #ifndef KV_METRICS_H
 #define KV_METRICS_H

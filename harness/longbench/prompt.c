@@ -1,12 +1,12 @@
 /* longbench_prompt: the tokenizer-free half of prompt building — template substitution, the
  * per-preset chat rule and max_prompt_tokens per model family (DESIGN §4–5). The tokenizer half
- * (encode, middle truncation, prediction decode) is harness/longbench_tokens.c. */
+ * (encode, middle truncation, prediction decode) is harness/longbench/tokens.c. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 typedef enum { FAMILY_OTHER = 0, FAMILY_LLAMA3, FAMILY_LLAMA31 } lb_family;
 

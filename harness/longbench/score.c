@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
-#include "harness/metrics.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+#include "harness/longbench/metrics.h"
 
 const lb_task *lb_task_find(const char *name)
 {

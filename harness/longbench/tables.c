@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 static const char *const method_order[] = {"FullKV", "SnapKV", "PyramidKV", "H2O", "StreamingLLM", "CircuitKV"};
 #define N_METHOD_ORDER 6

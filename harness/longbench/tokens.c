@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 /* decode(ids[:half], skip_special_tokens=True) + decode(ids[-half:], ...), each half cleaned up
  * on its own as transformers does, then tokenizer(text) with BOS; the new length is not

@@ -1,8 +1,8 @@
 /* unicode: Python str semantics over code points (see unicode.h). The tables are generated; this
  * file only searches them and implements the one context rule of str.lower(), Final_Sigma. */
-#include "harness/unicode.h"
+#include "harness/longbench/unicode.h"
 
-#include "engine/util.h"
+#include "util/util.h"
 
 static int in_ranges(const uni_range *r, int n, uint32_t c)
 {

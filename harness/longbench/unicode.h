@@ -1,7 +1,7 @@
 /* unicode: the pieces of Python's str semantics the LongBench metrics rely on — str.lower()
  * (full case mapping with the Final_Sigma rule), str.split() whitespace, re's \w/\b and \d — over
  * code point arrays, with tables generated from Python's own Unicode database
- * (tools/gen_unicode_tables.py → harness/unicode_tables.c). */
+ * (tools/gen_unicode_tables.py → harness/longbench/unicode_tables.c). */
 #ifndef KV_UNICODE_H
 #define KV_UNICODE_H
 

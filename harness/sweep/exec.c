@@ -1,6 +1,6 @@
 /* exec: item executors (the real engine and the fake test seam), storing an item with its
  * provenance, and the planner's scan of task files (see exec.h). */
-#include "harness/exec.h"
+#include "harness/sweep/exec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 void exec_ctx_init(exec_ctx *c, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int rank,
                    int world)

@@ -9,9 +9,9 @@
 
 #include <signal.h>
 
-#include "harness/store.h"
-#include "harness/sweep.h"
-#include "harness/workplan.h"
+#include "harness/sweep/store.h"
+#include "harness/sweep/sweep.h"
+#include "harness/sweep/workplan.h"
 
 /* Where a rank's time went (seconds), summed over its items. */
 typedef struct {

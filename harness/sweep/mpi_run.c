@@ -3,7 +3,7 @@
  * Protocol: a group leader sends TAG_REQ with {last item, dropped, stop request, timings of the
  * last item}; rank 0's coordinator thread answers TAG_ITEM with the next item index or -1 (no
  * more work, or stopping). Group members receive each index by MPI_Bcast from their leader. */
-#include "harness/mpi_run.h"
+#include "harness/sweep/mpi_run.h"
 
 #include <mpi.h>
 #include <pthread.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 enum { TAG_REQ = 101, TAG_ITEM = 102 };
 enum { MSG_ITEM, MSG_DROPPED, MSG_STOP, MSG_T0, MSG_LEN = MSG_T0 + EXEC_TIMING_FIELDS + 2 };

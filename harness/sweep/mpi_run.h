@@ -8,8 +8,8 @@
 
 #include <signal.h>
 
-#include "harness/exec.h"
-#include "harness/sched.h"
+#include "harness/sweep/exec.h"
+#include "harness/sweep/sched.h"
 
 typedef struct {
     int rank, world;

@@ -1,6 +1,6 @@
 /* reduce: item files → de-duplicated predictions → task/category/Avg scores → summary.h5,
  * tables.md, scores.csv and SVG plots (see reduce.h for the summary schema). */
-#include "harness/reduce.h"
+#include "harness/sweep/reduce.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 static int cmp_rows(const void *a, const void *b)
 {

@@ -26,8 +26,8 @@
 
 #include <stdio.h>
 
-#include "harness/longbench.h"
-#include "harness/store.h"
+#include "harness/longbench/longbench.h"
+#include "harness/sweep/store.h"
 
 typedef struct {
     const char *model, *task, *key, *label, *method, *id, *pred; /* point into the item records */

@@ -1,13 +1,13 @@
 /* run_plan: data scan, resume set, item expansion and packing (see run_plan.h). */
-#include "harness/run_plan.h"
+#include "harness/sweep/run_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
-#include "harness/exec.h"
-#include "harness/longbench.h"
-#include "harness/store.h"
+#include "util/util.h"
+#include "harness/sweep/exec.h"
+#include "harness/longbench/longbench.h"
+#include "harness/sweep/store.h"
 
 int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int remove_stale,
                      run_plan *p)

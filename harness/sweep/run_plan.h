@@ -4,8 +4,8 @@
 #ifndef KV_RUN_PLAN_H
 #define KV_RUN_PLAN_H
 
-#include "harness/sweep.h"
-#include "harness/workplan.h"
+#include "harness/sweep/sweep.h"
+#include "harness/sweep/workplan.h"
 
 typedef struct {
     work_item *items;

@@ -1,10 +1,10 @@
 /* sched: dynamic longest-first scheduling with model affinity, and its simulation (see sched.h). */
-#include "harness/sched.h"
+#include "harness/sweep/sched.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 static const double *sort_cost;
 static const int *sort_model;

@@ -1,5 +1,5 @@
 /* store: HDF5 item files (atomic write by rename), their reading and listing (see store.h). */
-#include "harness/store.h"
+#include "harness/sweep/store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 /* Library errors become our one-line messages; the HDF5 stack dump would only add noise. */
 static void h5_quiet(void)

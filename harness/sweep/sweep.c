@@ -1,6 +1,6 @@
 /* sweep: libyaml document parsing of a sweep file into plain structs, with one error line naming
  * file:line:column and what was expected for every malformed or impossible field. */
-#include "harness/sweep.h"
+#include "harness/sweep/sweep.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 uint64_t kv_fnv1a(const void *data, size_t n, uint64_t h)
 {

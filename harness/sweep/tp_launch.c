@@ -1,12 +1,12 @@
 /* tp_launch: MPI set-up of a tensor-parallel group for generate/bench (the sweep runner builds
- * its groups in harness/mpi_run.c with MPI_Comm_split). The engine opens its communicator (NCCL
+ * its groups in harness/sweep/mpi_run.c with MPI_Comm_split). The engine opens its communicator (NCCL
  * or MPI, by backend) on the MPI communicator made here. */
-#include "harness/tp_launch.h"
+#include "harness/sweep/tp_launch.h"
 
 #include <mpi.h>
 #include <stdlib.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 static int tp_active;
 static MPI_Comm tp_mpi_comm;

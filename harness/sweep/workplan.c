@@ -1,11 +1,11 @@
 /* workplan: item expansion, resume set and cost model (pure functions; see workplan.h). */
-#include "harness/workplan.h"
+#include "harness/sweep/workplan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 uint64_t done_key(const char *model_name, const char *task, int sample, const char *variant_key)
 {

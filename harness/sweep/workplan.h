@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "harness/sweep.h"
+#include "harness/sweep/sweep.h"
 
 /* What the planner needs to know about one task's data: the selected samples in file order with
  * their estimated prompt tokens (before truncation). */

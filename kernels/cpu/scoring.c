@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 /* ---- fp16 ---- */
 
