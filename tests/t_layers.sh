@@ -24,6 +24,14 @@ printf '#include "harness/nowhere.h"\n' > "$T/tree/util/stray.c"
 rm "$T/tree/kernels/cpu/up.c"
 expect_fail "an include outside every layer is rejected" 'in no layer' bash tools/check-layers.sh "$T/tree"
 
+# The bottom layer's utilities are defined once (issue 14: FNV-1a and the fp16 decode each had three
+# copies): the FNV prime and the half exponent rebias appear in util/ alone.
+one_def() { # one_def "regex" FILE: the only source under the layers that matches is FILE
+    [ "$(grep -rlE --include='*.c' --include='*.h' --include='*.cu' --include='*.cuh' -e "$1" util kernels engine harness)" = "$2" ]
+}
+check "FNV-1a is implemented once (util/hash.c)" one_def '1099511628211' util/hash.c
+check "half -> float is implemented once (util/half.c)" one_def '\+ 112\) << 23' util/half.c
+
 # The call rule on the real libraries, then with an upward call planted in the kernels library.
 LDL=${KV_LDLIBS:-$(make -s print-ldlibs BUILD="$BUILD" 2>/dev/null | tail -n 1)}
 CCX=${KV_CC:-mpicc}

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/hash.h"
 #include "util/util.h"
 
 /* Library errors become our one-line messages; the HDF5 stack dump would only add noise. */
@@ -255,14 +256,7 @@ static int write_body(hid_t f, const item_record *r)
     char **cell = kv_calloc(nv, sizeof(char *));
     for (int v = 0; v < nv; v++) {
         /* Cell hash: model, task, variant — the identity of one table cell's inputs. */
-        uint64_t h = 1469598103934665603ULL;
-        const char *parts[3] = {r->prov.model, r->prov.task, r->var_key[v]};
-        for (int k = 0; k < 3; k++)
-            for (const char *c = parts[k] ? parts[k] : ""; ; c++) {
-                h ^= (unsigned char)*c;
-                h *= 1099511628211ULL;
-                if (!*c) break;
-            }
+        uint64_t h = kv_fnv1a_str0(r->var_key[v], kv_fnv1a_str0(r->prov.task, kv_fnv1a_str0(r->prov.model, KV_FNV_SEED)));
         cell[v] = kv_malloc(17);
         snprintf(cell[v], 17, "%016llx", (unsigned long long)h);
     }

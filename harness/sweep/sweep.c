@@ -14,16 +14,6 @@
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
 
-uint64_t kv_fnv1a(const void *data, size_t n, uint64_t h)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Parser state: the document, the file name for messages. */
 typedef struct {
     yaml_document_t doc;

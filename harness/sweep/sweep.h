@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "engine/method.h"
+#include "util/hash.h"
 
 #define SWEEP_MAX_KNOBS METHOD_MAX_KNOBS
 #define SWEEP_MAX_STOP_IDS 8
@@ -99,7 +100,5 @@ void sweep_task_path(const sweep *s, const char *task, char *buf, int n);
 /* Whether sample index i (0-based, file order) is selected. */
 int sweep_sample_selected(const sweep *s, int i);
 
-uint64_t kv_fnv1a(const void *data, size_t n, uint64_t h);
-#define KV_FNV_SEED 1469598103934665603ULL
 
 #endif
