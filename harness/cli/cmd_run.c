@@ -144,22 +144,6 @@ static void on_done(void *ctx, int unit, int item, const exec_timing *d)
     fflush(stdout);
 }
 
-static void print_time_summary(const par_outcome *o, double wall, int units)
-{
-    const exec_timing *t = &o->total;
-    double total = wall * units;
-    double parts[] = {t->load, t->prefill, t->compress, t->decode, t->score, t->io, t->idle};
-    const char *names[] = {"load", "prefill", "compress (method scoring)", "decode", "metric scoring", "I/O", "idle"};
-    double sum = 0;
-    for (int i = 0; i < 7; i++) sum += parts[i];
-    printf("time: %.1fs wall x %d worker%s = %.1f worker-seconds\n", wall, units, units == 1 ? "" : "s", total);
-    for (int i = 0; i < 7; i++)
-        printf("  %-26s %9.2fs  %5.1f%%\n", names[i], parts[i], total > 0 ? 100 * parts[i] / total : 0);
-    double other = total - sum;
-    printf("  %-26s %9.2fs  %5.1f%%\n", "other (prompts, start-up)", other > 0 ? other : 0,
-           total > 0 && other > 0 ? 100 * other / total : 0);
-}
-
 int cmd_run(int argc, char **argv)
 {
     /* First thing: a stop signal from now on (or pending since start-up) stops the run cleanly. */
@@ -301,7 +285,7 @@ int cmd_run(int argc, char **argv)
             if (out.stopped || stop_flag)
                 printf("run: stopped by signal: %d items done, %d dropped, %d left for the next run\n", out.done,
                        out.dropped, plan.n_items - out.done);
-            print_time_summary(&out, wall, par.n_units);
+            exec_timing_print(stdout, &out.total, wall, par.n_units);
         }
         if (!no_reduce) {
             reduced r;

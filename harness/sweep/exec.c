@@ -44,9 +44,55 @@ int exec_fake_selected(const sweep *s)
     return s->engine.fake || (e && *e && strcmp(e, "0"));
 }
 
-static int ensure_task(exec_ctx *c, int ti)
+/* ---- the timing list (exec.h) --------------------------------------------------------------- */
+
+void exec_timing_add(exec_timing *a, const exec_timing *b)
+{
+#define TIMING_ADD(name, label) a->name += b->name;
+    EXEC_TIMING_FIELDS(TIMING_ADD)
+    a->items += b->items, a->samples += b->samples;
+}
+
+double exec_timing_seconds(const exec_timing *t)
+{
+#define TIMING_SUM(name, label) +t->name
+    return 0 EXEC_TIMING_FIELDS(TIMING_SUM);
+}
+
+void exec_timing_pack(const exec_timing *t, double *m)
+{
+    int i = 0;
+#define TIMING_PACK(name, label) m[i++] = t->name;
+    EXEC_TIMING_FIELDS(TIMING_PACK)
+    m[i++] = t->items, m[i] = t->samples;
+}
+
+void exec_timing_unpack(const double *m, exec_timing *t)
+{
+    int i = 0;
+#define TIMING_UNPACK(name, label) t->name = m[i++];
+    EXEC_TIMING_FIELDS(TIMING_UNPACK)
+    t->items = (int)m[i++], t->samples = (int)m[i];
+}
+
+void exec_timing_print(FILE *f, const exec_timing *t, double wall, int units)
+{
+    double total = wall * units, rest = total - exec_timing_seconds(t);
+    fprintf(f, "time: %.1fs wall x %d worker%s = %.1f worker-seconds\n", wall, units, units == 1 ? "" : "s", total);
+#define TIMING_PRINT(name, label) \
+    fprintf(f, "  %-30s %9.2fs  %5.1f%%\n", label, t->name, total > 0 ? 100 * t->name / total : 0);
+    EXEC_TIMING_FIELDS(TIMING_PRINT)
+    fprintf(f, "  %-30s %9.2fs  %5.1f%%\n", "rest (start-up, plan, reduce)", rest > 0 ? rest : 0,
+            total > 0 && rest > 0 ? 100 * rest / total : 0);
+}
+
+/* ---- task data ------------------------------------------------------------------------------ */
+
+/* The task's samples, read once per rank; the read is I/O of the item that needs it first. */
+static int ensure_task(exec_ctx *c, int ti, exec_timing *t)
 {
     if (c->task_samples[ti]) return KV_OK;
+    double t0 = kv_now();
     char path[4096];
     sweep_task_path(c->s, c->s->tasks[ti], path, sizeof path);
     char *bytes;
@@ -59,6 +105,9 @@ static int ensure_task(exec_ctx *c, int ti)
     if (lb_load_all(path, &all, &c->task_n[ti]) != KV_OK) return KV_ERR;
     c->task_samples[ti] = all;
     c->task_hash[ti] = kv_strdup(h);
+    double dt = kv_now() - t0;
+    c->io_s_pending += dt;
+    t->io += dt;
     return KV_OK;
 }
 
@@ -76,10 +125,10 @@ static void fill_variant_columns(exec_ctx *c, const work_item *it, item_record *
 {
     for (int j = 0; j < it->n_variants; j++) {
         const sweep_variant *sv = &c->vars[it->variants[j]];
-        rec->var_key[j] = kv_strdup(sv->key);
-        rec->var_label[j] = kv_strdup(sv->label);
-        rec->var_method[j] = kv_strdup(sv->v.method->display);
-        rec->var_budget[j] = sv->budget;
+        rec->var[j].key = kv_strdup(sv->key);
+        rec->var[j].label = kv_strdup(sv->label);
+        rec->var[j].method = kv_strdup(sv->v.method->display);
+        rec->var[j].budget = sv->budget;
     }
 }
 
@@ -90,7 +139,7 @@ static void fill_variant_columns(exec_ctx *c, const work_item *it, item_record *
  * per-method, per-budget structure and every rerun gives the same bytes. */
 int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t)
 {
-    if (ensure_task(c, it->task) != KV_OK) return KV_ERR;
+    if (ensure_task(c, it->task, t) != KV_OK) return KV_ERR;
     const lb_task *task = lb_task_find(c->s->tasks[it->task]);
     item_record_alloc(rec, it->n_samples, it->n_variants);
     fill_variant_columns(c, it, rec);
@@ -176,7 +225,7 @@ int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing 
 {
     const sweep *s = c->s;
     const sweep_model *m = &s->models[it->model];
-    if (ensure_model(c, it->model, t) != KV_OK || ensure_task(c, it->task) != KV_OK) return KV_ERR;
+    if (ensure_model(c, it->model, t) != KV_OK || ensure_task(c, it->task, t) != KV_OK) return KV_ERR;
     const tokenizer *tok = engine_tokenizer(c->engine);
     const lb_task *task = lb_task_find(s->tasks[it->task]);
     chat_format cf = lb_chat_for(s->preset, m->family, task);
@@ -273,11 +322,15 @@ int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing
     item_record rec;
     memset(&rec, 0, sizeof rec);
     *dropped = 0;
+    /* `other`: the item's wall time that no other timing field took (prompts, item set-up). */
+    double t_item = kv_now(), seconds0 = exec_timing_seconds(t);
     int rc = fn(c, it, &rec, t);
     if (rc != 1 || c->tp_rank != 0) {
         item_record_free(&rec);
         if (rc == 0) *dropped = 1;
         if (rc == 0 || rc == 1) t->items += rc == 1;
+        double rest = kv_now() - t_item - (exec_timing_seconds(t) - seconds0);
+        t->other += rest > 0 ? rest : 0;
         return rc == KV_ERR ? KV_ERR : KV_OK;
     }
     const sweep_model *m = &s->models[it->model];
@@ -296,7 +349,7 @@ int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing
     p->max_prompt_tokens = m->max_prompt_tokens;
     p->tensor_parallel = m->tensor_parallel;
     p->n_stop_ids = m->n_stop_ids;
-    memcpy(p->stop_ids, m->stop_ids, sizeof p->stop_ids);
+    memcpy(p->stop_ids, m->stop_ids, sizeof(int) * (size_t)m->n_stop_ids);
     p->task = kv_strdup(s->tasks[it->task]);
     p->data_file = kv_strdup(path);
     p->data_hash = kv_strdup(c->task_hash[it->task] ? c->task_hash[it->task] : "");
@@ -310,11 +363,14 @@ int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing
     p->rank = c->rank;
     p->world = c->world;
     p->load_s = c->load_s_pending;
-    c->load_s_pending = 0;
+    p->io_s = c->io_s_pending; /* store_write_item adds the writing */
+    c->load_s_pending = c->io_s_pending = 0;
     double t0 = kv_now();
     int wrc = store_write_item(c->out_dir, it->file, &rec, c->rank);
     t->io += kv_now() - t0;
     item_record_free(&rec);
+    double rest = kv_now() - t_item - (exec_timing_seconds(t) - seconds0);
+    t->other += rest > 0 ? rest : 0;
     if (wrc != KV_OK) return KV_ERR;
     t->items++;
     return KV_OK;

@@ -8,18 +8,42 @@
 #define KV_EXEC_H
 
 #include <signal.h>
+#include <stdio.h>
 
 #include "harness/sweep/store.h"
 #include "harness/sweep/sweep.h"
 #include "harness/sweep/workplan.h"
 
-/* Where a rank's time went (seconds), summed over its items. */
+/* Where a rank's time went (seconds, summed over its items), X(name, label) in print order: the
+ * one list for the struct, the sum over ranks, the MPI message and the end-of-run summary.
+ * `other` is the rest of each item's wall time (prompt building, tokenizing, item set-up). */
+#define EXEC_TIMING_FIELDS(X)                                                                     \
+    X(load, "load")                                                                               \
+    X(prefill, "prefill")                                                                         \
+    X(compress, "compress (method scoring)")                                                      \
+    X(decode, "decode")                                                                           \
+    X(score, "metric scoring")                                                                    \
+    X(io, "I/O")                                                                                  \
+    X(idle, "idle")                                                                               \
+    X(other, "other (prompts, item set-up)")
+
+#define EXEC_TIMING_MEMBER(name, label) double name;
 typedef struct {
-    double load, prefill, compress, decode, score, io, idle, other;
+    EXEC_TIMING_FIELDS(EXEC_TIMING_MEMBER)
     int items, samples;
 } exec_timing;
 
-enum { EXEC_TIMING_FIELDS = 8 };
+#define EXEC_TIMING_ONE(name, label) +1
+enum { EXEC_TIMING_N = 0 EXEC_TIMING_FIELDS(EXEC_TIMING_ONE) }; /* the seconds fields */
+enum { EXEC_TIMING_PACKED = EXEC_TIMING_N + 2 };                /* + items, samples */
+
+void exec_timing_add(exec_timing *a, const exec_timing *b);
+double exec_timing_seconds(const exec_timing *t);                 /* sum of the seconds fields */
+void exec_timing_pack(const exec_timing *t, double *m);           /* m[EXEC_TIMING_PACKED] */
+void exec_timing_unpack(const double *m, exec_timing *t);
+/* The end-of-run breakdown of wall x units worker-seconds, one line per field, then what no
+ * field covers (start-up, planning, the final reduce). */
+void exec_timing_print(FILE *f, const exec_timing *t, double wall, int units);
 
 struct engine;
 
@@ -40,6 +64,7 @@ typedef struct exec_ctx {
     char **task_hash;         /* (s->n_tasks) hex FNV of the data file */
     char device[128], host[64];
     double load_s_pending;    /* load time to attribute to the next stored item */
+    double io_s_pending;      /* task-data read time to attribute to the next stored item */
 } exec_ctx;
 
 /* Run `it` and fill `rec` (samples, results, variant columns; not provenance). 1 = done,

@@ -14,7 +14,7 @@
 #include "util/util.h"
 
 enum { TAG_REQ = 101, TAG_ITEM = 102 };
-enum { MSG_ITEM, MSG_DROPPED, MSG_STOP, MSG_T0, MSG_LEN = MSG_T0 + EXEC_TIMING_FIELDS + 2 };
+enum { MSG_ITEM, MSG_DROPPED, MSG_STOP, MSG_T0, MSG_LEN = MSG_T0 + EXEC_TIMING_PACKED };
 
 static MPI_Comm group_comm = MPI_COMM_NULL;
 
@@ -134,33 +134,13 @@ typedef struct {
     par_outcome out;
 } coord;
 
-static void timing_add(exec_timing *a, const exec_timing *b)
-{
-    a->load += b->load, a->prefill += b->prefill, a->compress += b->compress, a->decode += b->decode;
-    a->score += b->score, a->io += b->io, a->idle += b->idle, a->other += b->other;
-    a->items += b->items, a->samples += b->samples;
-}
-
-static void timing_pack(const exec_timing *t, double *m)
-{
-    double v[EXEC_TIMING_FIELDS + 2] = {t->load, t->prefill, t->compress, t->decode, t->score, t->io, t->idle,
-                                        t->other, t->items, t->samples};
-    memcpy(m, v, sizeof v);
-}
-
-static void timing_unpack(const double *m, exec_timing *t)
-{
-    t->load = m[0], t->prefill = m[1], t->compress = m[2], t->decode = m[3], t->score = m[4], t->io = m[5];
-    t->idle = m[6], t->other = m[7], t->items = (int)m[8], t->samples = (int)m[9];
-}
-
 /* One request: record the finished item, pick the next. Under the lock. */
 static int coord_next(coord *c, int unit, const double *msg)
 {
     pthread_mutex_lock(&c->lock);
     exec_timing d = {0};
-    timing_unpack(msg + MSG_T0, &d);
-    timing_add(&c->out.total, &d);
+    exec_timing_unpack(msg + MSG_T0, &d);
+    exec_timing_add(&c->out.total, &d);
     int last = (int)msg[MSG_ITEM];
     if (last >= 0) {
         if (msg[MSG_DROPPED] != 0) {
@@ -207,7 +187,7 @@ static int leader_loop(par_info *p, par_work *w, coord *c, par_outcome *out)
     for (;;) {
         double msg[MSG_LEN] = {0};
         msg[MSG_ITEM] = last, msg[MSG_DROPPED] = dropped, msg[MSG_STOP] = w->stop && *w->stop;
-        timing_pack(&delta, msg + MSG_T0);
+        exec_timing_pack(&delta, msg + MSG_T0);
         double t0 = kv_now();
         int next;
         if (p->rank == 0) {

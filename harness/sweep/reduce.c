@@ -46,8 +46,8 @@ int reduce_load(const char *dir, int remove_stale, reduced *r)
         for (int s = 0; s < it->ns; s++)
             for (int v = 0; v < it->nv; v++) {
                 pred_row *p = &r->rows[n++];
-                p->model = it->prov.model, p->task = it->prov.task, p->key = it->var_key[v];
-                p->label = it->var_label[v], p->method = it->var_method[v], p->budget = it->var_budget[v];
+                p->model = it->prov.model, p->task = it->prov.task, p->key = it->var[v].key, p->var = &it->var[v];
+                p->label = it->var[v].label, p->method = it->var[v].method, p->budget = it->var[v].budget;
                 p->sample = it->samples[s].index, p->id = it->samples[s].id, p->item = i;
                 p->r = &it->res[(size_t)s * it->nv + v];
                 p->pred = p->r->prediction;
@@ -76,7 +76,7 @@ int reduce_load(const char *dir, int remove_stale, reduced *r)
         long b = a;
         while (b < w && !strcmp(r->rows[b].model, r->rows[a].model) && !strcmp(r->rows[b].key, r->rows[a].key)) b++;
         score_row *sr = &r->scores[r->n_scores++];
-        sr->model = r->rows[a].model, sr->key = r->rows[a].key, sr->label = r->rows[a].label;
+        sr->model = r->rows[a].model, sr->var = r->rows[a].var, sr->key = r->rows[a].key, sr->label = r->rows[a].label;
         sr->method = r->rows[a].method, sr->budget = r->rows[a].budget;
         for (int t = 0; t < LB_N_TASKS; t++) sr->task[t] = NAN;
         for (long c = a; c < b;) {
@@ -382,61 +382,49 @@ static int write_summary(const char *path, const reduced *r)
     H5Gclose(g);
     free(mcol), free(method), free(label), free(var), free(kind), free(name), free(budget), free(nsamp), free(score);
 
-    /* Predictions. */
+    /* Predictions: the row's identity, then every result column (ITEM_RESULT_FIELDS) and every
+     * per-sample measurement (ITEM_SAMPLE_FIELDS but index and id, which are sample, sample_id). */
     int n = r->n_rows;
-    const char **s1 = kv_calloc(n + 1, sizeof(char *));
-    int *iv = kv_calloc(n + 1, sizeof(int));
-    double *dv = kv_calloc(n + 1, sizeof(double));
-    g = H5Gcreate2(f, "predictions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-#define PS(col, expr) do { for (int i = 0; i < n; i++) s1[i] = (expr); rc |= h5_write_strs(g, col, s1, n, 0); } while (0)
-#define PI(col, expr) do { for (int i = 0; i < n; i++) iv[i] = (expr); rc |= h5_write_ints(g, col, iv, n, 0); } while (0)
-#define PD(col, expr) do { for (int i = 0; i < n; i++) dv[i] = (expr); rc |= h5_write_doubles(g, col, dv, n, 0); } while (0)
     const pred_row *p = r->rows;
-    PS("model", p[i].model);
-    PS("task", p[i].task);
-    PI("sample", p[i].sample);
-    PS("sample_id", p[i].id);
-    PS("variant", p[i].key);
-    PS("label", p[i].label);
-    PS("method", p[i].method);
-    PI("budget", p[i].budget);
-    PS("prediction", p[i].pred);
-    PD("score", p[i].r->score);
-    PI("n_generated", p[i].r->n_generated);
-    PI("stopped", p[i].r->stopped);
-    PD("kept_mean", p[i].r->kept_mean);
-    PI("kept_min", p[i].r->kept_min);
-    PI("kept_max", p[i].r->kept_max);
-    PI("kept_expected", p[i].r->kept_expected);
-    PI("prompt_tokens_raw", p[i].si->prompt_tokens_raw);
-    PI("prompt_tokens", p[i].si->prompt_tokens);
-    PI("item", p[i].item);
+    const void **rres = kv_calloc(n + 1, sizeof(void *)), **rsmp = kv_calloc(n + 1, sizeof(void *));
+    for (int i = 0; i < n; i++) rres[i] = p[i].r, rsmp[i] = p[i].si;
+    static const col_desc pred_ids[] = {
+        {"model", COL_STR, offsetof(pred_row, model)},
+        {"task", COL_STR, offsetof(pred_row, task)},
+        {"sample", COL_INT, offsetof(pred_row, sample)},
+        {"sample_id", COL_STR, offsetof(pred_row, id)},
+        {"variant", COL_STR, offsetof(pred_row, key)},
+        {"label", COL_STR, offsetof(pred_row, label)},
+        {"method", COL_STR, offsetof(pred_row, method)},
+        {"budget", COL_INT, offsetof(pred_row, budget)},
+        {"item", COL_INT, offsetof(pred_row, item)},
+    };
+    g = H5Gcreate2(f, "predictions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (size_t c = 0; c < sizeof pred_ids / sizeof pred_ids[0]; c++)
+        rc |= h5_write_col(g, &pred_ids[c], p, sizeof *p, NULL, n, 0);
+    for (int c = 0; c < item_result_ncols; c++) rc |= h5_write_col(g, &item_result_cols[c], NULL, 0, rres, n, 0);
+    for (int c = 0; c < item_sample_ncols; c++)
+        if (strcmp(item_sample_cols[c].name, "index") && strcmp(item_sample_cols[c].name, "id"))
+            rc |= h5_write_col(g, &item_sample_cols[c], NULL, 0, rsmp, n, 0);
     H5Gclose(g);
-    free(s1), free(iv), free(dv);
+    free(rres), free(rsmp);
 
-    /* Variants. */
+    /* Variants: ITEM_VARIANT_FIELDS of each distinct key, in first-seen order of the score rows. */
     g = H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     {
         int nvs = 0;
-        const char **k = kv_calloc(r->n_scores + 1, sizeof(char *)), **l = kv_calloc(r->n_scores + 1, sizeof(char *));
-        const char **m = kv_calloc(r->n_scores + 1, sizeof(char *));
-        int *b = kv_calloc(r->n_scores + 1, sizeof(int));
+        const void **vrow = kv_calloc(r->n_scores + 1, sizeof(void *));
         for (int i = 0; i < r->n_scores; i++) {
             int seen = 0;
-            for (int j = 0; j < nvs; j++) seen |= !strcmp(k[j], r->scores[i].key);
-            if (seen) continue;
-            k[nvs] = r->scores[i].key, l[nvs] = r->scores[i].label, m[nvs] = r->scores[i].method;
-            b[nvs] = r->scores[i].budget, nvs++;
+            for (int j = 0; j < nvs; j++) seen |= !strcmp(((const item_variant *)vrow[j])->key, r->scores[i].key);
+            if (!seen) vrow[nvs++] = r->scores[i].var;
         }
-        rc |= h5_write_strs(g, "key", k, nvs, 0);
-        rc |= h5_write_strs(g, "label", l, nvs, 0);
-        rc |= h5_write_strs(g, "method", m, nvs, 0);
-        rc |= h5_write_ints(g, "budget", b, nvs, 0);
-        free(k), free(l), free(m), free(b);
+        for (int c = 0; c < item_variant_ncols; c++) rc |= h5_write_col(g, &item_variant_cols[c], NULL, 0, vrow, nvs, 0);
+        free(vrow);
     }
     H5Gclose(g);
 
-    /* Provenance. */
+    /* Provenance: the item file's path, then ITEM_PROV_FIELDS (stop_ids as "2,9"). */
     g = H5Gcreate2(f, "provenance", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc |= h5_attr_str(g, "format", "kvbench-summary-1");
     rc |= h5_attr_str(g, "created", created);
@@ -445,39 +433,9 @@ static int write_summary(const char *path, const reduced *r)
     rc |= h5_attr_int(g, "duplicates_dropped", r->duplicates);
     hid_t gi = H5Gcreate2(g, "items", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int ni = r->n_items;
-    const char **s2 = kv_calloc(ni + 1, sizeof(char *));
-    int *i2 = kv_calloc(ni + 1, sizeof(int));
-    double *d2 = kv_calloc(ni + 1, sizeof(double));
-#define IS(col, expr) do { for (int i = 0; i < ni; i++) s2[i] = (expr); rc |= h5_write_strs(gi, col, s2, ni, 0); } while (0)
-#define II(col, expr) do { for (int i = 0; i < ni; i++) i2[i] = (expr); rc |= h5_write_ints(gi, col, i2, ni, 0); } while (0)
-#define ID(col, expr) do { for (int i = 0; i < ni; i++) d2[i] = (expr); rc |= h5_write_doubles(gi, col, d2, ni, 0); } while (0)
-    const item_record *it = r->items;
-    IS("path", r->paths[i]);
-    IS("sweep", it[i].prov.sweep);
-    IS("sweep_hash", it[i].prov.sweep_hash);
-    IS("model", it[i].prov.model);
-    IS("model_path", it[i].prov.model_path);
-    IS("model_hash", it[i].prov.model_hash);
-    IS("family", it[i].prov.family);
-    IS("dtype", it[i].prov.dtype);
-    IS("chat", it[i].prov.chat);
-    IS("task", it[i].prov.task);
-    IS("data_file", it[i].prov.data_file);
-    IS("data_hash", it[i].prov.data_hash);
-    IS("preset", it[i].prov.preset);
-    IS("engine_rev", it[i].prov.engine_rev);
-    IS("host", it[i].prov.host);
-    IS("device", it[i].prov.device);
-    IS("backend", it[i].prov.backend);
-    IS("created", it[i].prov.created);
-    II("rank", it[i].prov.rank);
-    II("world", it[i].prov.world);
-    II("max_prompt_tokens", it[i].prov.max_prompt_tokens);
-    II("tensor_parallel", it[i].prov.tensor_parallel);
-    II("max_new_tokens", it[i].prov.max_new_tokens);
-    ID("load_s", it[i].prov.load_s);
-    ID("io_s", it[i].prov.io_s);
-    free(s2), free(i2), free(d2);
+    rc |= h5_write_strs(gi, "path", (const char *const *)r->paths, ni, 0);
+    for (int c = 0; c < item_prov_ncols; c++)
+        rc |= h5_write_col(gi, &item_prov_cols[c], ni ? &r->items[0].prov : NULL, sizeof *r->items, NULL, ni, 0);
     H5Gclose(gi);
     H5Gclose(g);
     if (H5Fclose(f) < 0) rc = KV_ERR;

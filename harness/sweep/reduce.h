@@ -11,15 +11,13 @@
  *                 "category", "avg"), name (task/category name or "Avg"), score (rounded, as in
  *                 the tables; NaN when missing), n_samples
  *   /predictions  one row per (model, task, sample, variant): model, task, sample (index in the
- *                 task file), sample_id, variant, label, method, budget, prediction, score (raw,
- *                 0..1), n_generated, stopped, kept_mean, kept_min, kept_max, kept_expected,
- *                 prompt_tokens_raw, prompt_tokens, item (row of /provenance/items)
- *   /variants     key, label, method, budget
+ *                 task file), sample_id, variant, label, method, budget, item (row of
+ *                 /provenance/items), then every ITEM_RESULT_FIELDS column (store.h: prediction,
+ *                 score raw 0..1, n_generated, stopped, kept_*) and every ITEM_SAMPLE_FIELDS column
+ *                 but index and id (prompt_tokens_raw, prompt_tokens, prefill_s, compress_s, decode_s)
+ *   /variants     ITEM_VARIANT_FIELDS (key, label, method, budget)
  *   /provenance   attributes format, created, engine_rev, n_items, duplicates_dropped; and
- *                 /provenance/items columns: path, sweep, sweep_hash, model, model_path,
- *                 model_hash, family, dtype, chat, task, data_file, data_hash, preset, engine_rev,
- *                 host, device, backend, created, rank, world, max_prompt_tokens, tensor_parallel,
- *                 max_new_tokens, load_s, io_s
+ *                 /provenance/items columns: path, then ITEM_PROV_FIELDS (stop_ids as "2,9")
  */
 #ifndef KV_REDUCE_H
 #define KV_REDUCE_H
@@ -34,11 +32,13 @@ typedef struct {
     int budget, sample, item;
     const var_result *r;
     const sample_info *si;
+    const item_variant *var;
 } pred_row;
 
 /* One table cell group: (model, variant) with its 16 task scores and aggregates. */
 typedef struct {
     const char *model, *key, *label, *method;
+    const item_variant *var;  /* the variant's columns (of the first item that has it) */
     int budget;
     double task[16];       /* rounded task scores, NAN when missing */
     int n_samples[16];

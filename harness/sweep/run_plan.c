@@ -38,7 +38,7 @@ int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const ch
             return KV_ERR;
         }
         for (int k = 0; k < r.ns; k++)
-            for (int v = 0; v < r.nv; v++) done_add(&done, done_key(r.prov.model, r.prov.task, r.samples[k].index, r.var_key[v]));
+            for (int v = 0; v < r.nv; v++) done_add(&done, done_key(r.prov.model, r.prov.task, r.samples[k].index, r.var[v].key));
         item_record_free(&r);
     }
     store_paths_free(paths, np);

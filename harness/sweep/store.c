@@ -93,6 +93,25 @@ int h5_attr_get_double(hid_t obj, const char *name, double *v)
     return rc < 0 ? KV_ERR : KV_OK;
 }
 
+int h5_attr_get_ints(hid_t obj, const char *name, int *v, int cap, int *n)
+{
+    *n = 0;
+    if (H5Aexists(obj, name) <= 0) return KV_ERR;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), sp = a < 0 ? -1 : H5Aget_space(a);
+    int rc = KV_ERR;
+    if (sp >= 0) {
+        int nd = H5Sget_simple_extent_ndims(sp);
+        hsize_t len = 0;
+        if (nd == 1) H5Sget_simple_extent_dims(sp, &len, NULL);
+        /* h5_attr_ints stores [] as a scalar 0: an empty list */
+        if (nd == 0) rc = KV_OK;
+        else if (nd == 1 && len <= (hsize_t)cap && H5Aread(a, H5T_NATIVE_INT, v) >= 0) rc = KV_OK, *n = (int)len;
+        H5Sclose(sp);
+    }
+    if (a >= 0) H5Aclose(a);
+    return rc;
+}
+
 static int write_ds(hid_t loc, const char *name, hid_t type, const void *v, hsize_t d0, hsize_t d1)
 {
     hsize_t dims[2] = {d0, d1};
@@ -166,6 +185,144 @@ int h5_read_doubles(hid_t loc, const char *name, double *v, size_t count)
     return read_ds(loc, name, H5T_NATIVE_DOUBLE, v, count);
 }
 
+/* ---- the schema lists (store.h) as tables, and the table-driven columns ---------------------- */
+
+const col_desc item_prov_cols[] = {ITEM_PROV_FIELDS(ITEM_COL_PROV)};
+const col_desc item_variant_cols[] = {ITEM_VARIANT_FIELDS(ITEM_COL_VARIANT)};
+const col_desc item_sample_cols[] = {ITEM_SAMPLE_FIELDS(ITEM_COL_SAMPLE)};
+const col_desc item_result_cols[] = {ITEM_RESULT_FIELDS(ITEM_COL_RESULT)};
+#define N_COLS(a) (int)(sizeof a / sizeof a[0])
+const int item_prov_ncols = N_COLS(item_prov_cols), item_variant_ncols = N_COLS(item_variant_cols);
+const int item_sample_ncols = N_COLS(item_sample_cols), item_result_ncols = N_COLS(item_result_cols);
+
+static const col_desc *col_find(const col_desc *cols, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(cols[i].name, name)) return &cols[i];
+    kv_die("store: no column '%s' in its schema list", name);
+}
+
+#define COL_AT(base, stride, rows, i, c) \
+    ((const char *)((rows) ? (rows)[i] : (const char *)(base) + (size_t)(i) * (stride)) + (c)->offset)
+
+int h5_write_col(hid_t loc, const col_desc *c, const void *base, size_t stride, const void *const *rows,
+                 hsize_t d0, hsize_t d1)
+{
+    size_t n = (size_t)(d0 * (d1 ? d1 : 1)), i;
+    int rc;
+    if (c->kind == COL_INT) {
+        int *v = kv_malloc(sizeof *v * (n + 1));
+        for (i = 0; i < n; i++) memcpy(&v[i], COL_AT(base, stride, rows, i, c), sizeof *v);
+        rc = h5_write_ints(loc, c->name, v, d0, d1);
+        free(v);
+    } else if (c->kind == COL_DBL) {
+        double *v = kv_malloc(sizeof *v * (n + 1));
+        for (i = 0; i < n; i++) memcpy(&v[i], COL_AT(base, stride, rows, i, c), sizeof *v);
+        rc = h5_write_doubles(loc, c->name, v, d0, d1);
+        free(v);
+    } else {
+        /* COL_STR, or COL_IDS joined as "2,9" */
+        char **v = kv_calloc(n + 1, sizeof *v);
+        for (i = 0; i < n; i++) {
+            const char *at = COL_AT(base, stride, rows, i, c);
+            if (c->kind == COL_STR) {
+                memcpy(&v[i], at, sizeof v[i]);
+                continue;
+            }
+            int ids[ITEM_MAX_IDS + 1];
+            memcpy(ids, at, sizeof ids);
+            v[i] = kv_calloc(ITEM_MAX_IDS * 12 + 1, 1);
+            for (int k = 0, len = 0; k < ids[ITEM_MAX_IDS] && k < ITEM_MAX_IDS; k++)
+                len += snprintf(v[i] + len, 13, k ? ",%d" : "%d", ids[k]);
+        }
+        rc = h5_write_strs(loc, c->name, (const char *const *)v, d0, d1);
+        if (c->kind == COL_IDS)
+            for (i = 0; i < n; i++) free(v[i]);
+        free(v);
+    }
+    return rc;
+}
+
+int h5_read_col(hid_t loc, const col_desc *c, void *base, size_t stride, size_t count)
+{
+    size_t i;
+    int rc = KV_ERR;
+    void *v = kv_calloc(count + 1, c->kind == COL_DBL ? sizeof(double) : c->kind == COL_INT ? sizeof(int) : sizeof(char *));
+    if (c->kind == COL_INT) rc = h5_read_ints(loc, c->name, v, count);
+    else if (c->kind == COL_DBL) rc = h5_read_doubles(loc, c->name, v, count);
+    else if (c->kind == COL_STR) rc = h5_read_strs(loc, c->name, v, count);
+    else kv_seterr("column '%s' is an attribute list, not a dataset", c->name);
+    size_t size = c->kind == COL_DBL ? sizeof(double) : c->kind == COL_INT ? sizeof(int) : sizeof(char *);
+    if (rc == KV_OK)
+        for (i = 0; i < count; i++) memcpy((char *)base + i * stride + c->offset, (char *)v + i * size, size);
+    free(v);
+    return rc;
+}
+
+int h5_write_attrs(hid_t obj, const col_desc *cols, int n, const void *p)
+{
+    int rc = KV_OK;
+    for (int i = 0; i < n; i++) {
+        const col_desc *c = &cols[i];
+        const char *at = (const char *)p + c->offset;
+        if (c->kind == COL_STR) {
+            const char *v;
+            memcpy(&v, at, sizeof v);
+            rc |= h5_attr_str(obj, c->name, v);
+        } else if (c->kind == COL_INT) {
+            int v;
+            memcpy(&v, at, sizeof v);
+            rc |= h5_attr_int(obj, c->name, v);
+        } else if (c->kind == COL_DBL) {
+            double v;
+            memcpy(&v, at, sizeof v);
+            rc |= h5_attr_double(obj, c->name, v);
+        } else {
+            int ids[ITEM_MAX_IDS + 1];
+            memcpy(ids, at, sizeof ids);
+            rc |= h5_attr_ints(obj, c->name, ids, ids[ITEM_MAX_IDS]);
+        }
+    }
+    return rc ? KV_ERR : KV_OK;
+}
+
+void h5_read_attrs(hid_t obj, const col_desc *cols, int n, void *p)
+{
+    for (int i = 0; i < n; i++) {
+        const col_desc *c = &cols[i];
+        char *at = (char *)p + c->offset;
+        if (c->kind == COL_STR) {
+            char *v = h5_attr_get_str(obj, c->name);
+            if (!v) v = kv_strdup("");
+            memcpy(at, &v, sizeof v);
+        } else if (c->kind == COL_INT) {
+            long long v = 0;
+            h5_attr_get_int(obj, c->name, &v);
+            int iv = (int)v;
+            memcpy(at, &iv, sizeof iv);
+        } else if (c->kind == COL_DBL) {
+            double v = 0;
+            h5_attr_get_double(obj, c->name, &v);
+            memcpy(at, &v, sizeof v);
+        } else {
+            int ids[ITEM_MAX_IDS + 1] = {0};
+            h5_attr_get_ints(obj, c->name, ids, ITEM_MAX_IDS, &ids[ITEM_MAX_IDS]);
+            memcpy(at, ids, sizeof ids);
+        }
+    }
+}
+
+void col_free_strs(const col_desc *cols, int n, void *p)
+{
+    for (int i = 0; i < n; i++) {
+        if (cols[i].kind != COL_STR) continue;
+        char *v, *null = NULL, *at = (char *)p + cols[i].offset;
+        memcpy(&v, at, sizeof v);
+        free(v);
+        memcpy(at, &null, sizeof null);
+    }
+}
+
 int store_mkdirs(const char *path)
 {
     char buf[4096];
@@ -190,125 +347,58 @@ void item_record_alloc(item_record *r, int ns, int nv)
 {
     memset(r, 0, sizeof *r);
     r->ns = ns, r->nv = nv;
-    r->var_key = kv_calloc(nv, sizeof(char *));
-    r->var_label = kv_calloc(nv, sizeof(char *));
-    r->var_method = kv_calloc(nv, sizeof(char *));
-    r->var_budget = kv_calloc(nv, sizeof(int));
+    r->var = kv_calloc(nv, sizeof *r->var);
     r->samples = kv_calloc(ns, sizeof *r->samples);
     r->res = kv_calloc((size_t)ns * nv, sizeof *r->res);
 }
 
-static void prov_free(item_prov *p)
-{
-    char **s[] = {&p->sweep, &p->sweep_hash, &p->model, &p->model_path, &p->model_hash, &p->family, &p->dtype,
-                  &p->chat, &p->task, &p->data_file, &p->data_hash, &p->preset, &p->engine_rev, &p->host,
-                  &p->device, &p->backend, &p->created};
-    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) free(*s[i]), *s[i] = NULL;
-}
-
 void item_record_free(item_record *r)
 {
-    prov_free(&r->prov);
-    for (int v = 0; v < r->nv; v++) free(r->var_key[v]), free(r->var_label[v]), free(r->var_method[v]);
-    for (int s = 0; s < r->ns; s++) free(r->samples[s].id);
-    for (long i = 0; i < (long)r->ns * r->nv; i++) free(r->res[i].prediction);
-    free(r->var_key), free(r->var_label), free(r->var_method), free(r->var_budget), free(r->samples), free(r->res);
+    col_free_strs(item_prov_cols, item_prov_ncols, &r->prov);
+    for (int v = 0; v < r->nv; v++) col_free_strs(item_variant_cols, item_variant_ncols, &r->var[v]);
+    for (int s = 0; s < r->ns; s++) col_free_strs(item_sample_cols, item_sample_ncols, &r->samples[s]);
+    for (long i = 0; i < (long)r->ns * r->nv; i++) col_free_strs(item_result_cols, item_result_ncols, &r->res[i]);
+    free(r->var), free(r->samples), free(r->res);
     memset(r, 0, sizeof *r);
 }
 
-static int write_prov(hid_t f, const item_prov *p)
-{
-    int rc = KV_OK;
-    rc |= h5_attr_str(f, "format", "kvbench-item-1");
-    rc |= h5_attr_str(f, "sweep", p->sweep);
-    rc |= h5_attr_str(f, "sweep_hash", p->sweep_hash);
-    rc |= h5_attr_str(f, "model", p->model);
-    rc |= h5_attr_str(f, "model_path", p->model_path);
-    rc |= h5_attr_str(f, "model_hash", p->model_hash);
-    rc |= h5_attr_str(f, "family", p->family);
-    rc |= h5_attr_str(f, "dtype", p->dtype);
-    rc |= h5_attr_str(f, "chat", p->chat);
-    rc |= h5_attr_int(f, "max_prompt_tokens", p->max_prompt_tokens);
-    rc |= h5_attr_int(f, "tensor_parallel", p->tensor_parallel);
-    rc |= h5_attr_ints(f, "stop_ids", p->stop_ids, p->n_stop_ids);
-    rc |= h5_attr_str(f, "task", p->task);
-    rc |= h5_attr_str(f, "data_file", p->data_file);
-    rc |= h5_attr_str(f, "data_hash", p->data_hash);
-    rc |= h5_attr_str(f, "preset", p->preset);
-    rc |= h5_attr_int(f, "max_new_tokens", p->max_new_tokens);
-    rc |= h5_attr_str(f, "engine_rev", p->engine_rev);
-    rc |= h5_attr_str(f, "host", p->host);
-    rc |= h5_attr_str(f, "device", p->device);
-    rc |= h5_attr_str(f, "backend", p->backend);
-    rc |= h5_attr_int(f, "rank", p->rank);
-    rc |= h5_attr_int(f, "world", p->world);
-    rc |= h5_attr_str(f, "created", p->created);
-    rc |= h5_attr_double(f, "load_s", p->load_s);
-    rc |= h5_attr_double(f, "io_s", p->io_s);
-    return rc ? KV_ERR : KV_OK;
-}
+#define ITEM_FORMAT "kvbench-item-1"
 
+/* Every dataset of the item (attributes are written by store_write_item). */
 static int write_body(hid_t f, const item_record *r)
 {
     int ns = r->ns, nv = r->nv, rc = KV_OK;
-    size_t n = (size_t)ns * nv;
     hid_t g = H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    char **cell = kv_calloc(nv, sizeof(char *));
+    for (int c = 0; c < item_variant_ncols; c++)
+        rc |= h5_write_col(g, &item_variant_cols[c], r->var, sizeof *r->var, NULL, nv, 0);
+    /* Cell hash: model, task, variant — the identity of one table cell's inputs. */
+    char **cell = kv_calloc(nv + 1, sizeof(char *));
     for (int v = 0; v < nv; v++) {
-        /* Cell hash: model, task, variant — the identity of one table cell's inputs. */
-        uint64_t h = kv_fnv1a_str0(r->var_key[v], kv_fnv1a_str0(r->prov.task, kv_fnv1a_str0(r->prov.model, KV_FNV_SEED)));
+        uint64_t h = kv_fnv1a_str0(r->var[v].key, kv_fnv1a_str0(r->prov.task, kv_fnv1a_str0(r->prov.model, KV_FNV_SEED)));
         cell[v] = kv_malloc(17);
         snprintf(cell[v], 17, "%016llx", (unsigned long long)h);
     }
-    rc |= h5_write_strs(g, "key", (const char *const *)r->var_key, nv, 0);
-    rc |= h5_write_strs(g, "label", (const char *const *)r->var_label, nv, 0);
-    rc |= h5_write_strs(g, "method", (const char *const *)r->var_method, nv, 0);
-    rc |= h5_write_ints(g, "budget", r->var_budget, nv, 0);
     rc |= h5_write_strs(g, "cell_hash", (const char *const *)cell, nv, 0);
     for (int v = 0; v < nv; v++) free(cell[v]);
     free(cell);
     H5Gclose(g);
 
     g = H5Gcreate2(f, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int *iv = kv_malloc(sizeof(int) * (n > (size_t)ns ? n : (size_t)ns) + 1);
-    double *dv = kv_malloc(sizeof(double) * (n > (size_t)ns ? n : (size_t)ns) + 1);
-    const char **sv = kv_malloc(sizeof(char *) * (n > (size_t)ns ? n : (size_t)ns) + 1);
-#define COL_I(loc, name, len, expr) \
-    do { for (size_t i = 0; i < (size_t)(len); i++) iv[i] = (expr); rc |= h5_write_ints(loc, name, iv, (hsize_t)(len), 0); } while (0)
-#define COL_D(loc, name, len, expr) \
-    do { for (size_t i = 0; i < (size_t)(len); i++) dv[i] = (expr); rc |= h5_write_doubles(loc, name, dv, (hsize_t)(len), 0); } while (0)
-    COL_I(g, "index", ns, r->samples[i].index);
-    for (int i = 0; i < ns; i++) sv[i] = r->samples[i].id;
-    rc |= h5_write_strs(g, "id", sv, ns, 0);
-    COL_I(g, "prompt_tokens_raw", ns, r->samples[i].prompt_tokens_raw);
-    COL_I(g, "prompt_tokens", ns, r->samples[i].prompt_tokens);
-    COL_D(g, "prefill_s", ns, r->samples[i].prefill_s);
-    COL_D(g, "compress_s", ns, r->samples[i].compress_s);
-    COL_D(g, "decode_s", ns, r->samples[i].decode_s);
+    for (int c = 0; c < item_sample_ncols; c++)
+        rc |= h5_write_col(g, &item_sample_cols[c], r->samples, sizeof *r->samples, NULL, ns, 0);
     H5Gclose(g);
 
-    g = H5Gcreate2(f, "results", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    for (size_t i = 0; i < n; i++) sv[i] = r->res[i].prediction;
-    rc |= h5_write_strs(g, "prediction", sv, ns, nv);
     /* (ns, nv) columns; a 1-sample, 1-variant item still gets 2-D datasets. */
-#define COL2_I(name, expr) \
-    do { for (size_t i = 0; i < n; i++) iv[i] = (expr); rc |= h5_write_ints(g, name, iv, ns, nv); } while (0)
-#define COL2_D(name, expr) \
-    do { for (size_t i = 0; i < n; i++) dv[i] = (expr); rc |= h5_write_doubles(g, name, dv, ns, nv); } while (0)
-    COL2_I("n_generated", r->res[i].n_generated);
-    COL2_I("stopped", r->res[i].stopped);
-    COL2_D("kept_mean", r->res[i].kept_mean);
-    COL2_I("kept_min", r->res[i].kept_min);
-    COL2_I("kept_max", r->res[i].kept_max);
-    COL2_I("kept_expected", r->res[i].kept_expected);
-    COL2_D("score", r->res[i].score);
+    g = H5Gcreate2(f, "results", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (int c = 0; c < item_result_ncols; c++)
+        rc |= h5_write_col(g, &item_result_cols[c], r->res, sizeof *r->res, NULL, ns, nv);
     H5Gclose(g);
-    free(iv), free(dv), free(sv);
     return rc ? KV_ERR : KV_OK;
 }
 
 int store_write_item(const char *dir, const char *rel_path, const item_record *rec, int rank)
 {
+    double t_start = kv_now();
     h5_quiet();
     char final[4096], tmp[4200], folder[4096];
     snprintf(final, sizeof final, "%s/%s", dir, rel_path);
@@ -322,8 +412,13 @@ int store_write_item(const char *dir, const char *rel_path, const item_record *r
         kv_seterr("cannot create %s", tmp);
         return KV_ERR;
     }
-    int rc = write_prov(f, &rec->prov);
+    /* io_s: the caller's read time for this item plus the writing of its datasets, measured up to
+     * here (the closing fsync and rename are in the rank's exec_timing.io, not in the file). */
+    item_prov prov = rec->prov;
+    int rc = h5_attr_str(f, "format", ITEM_FORMAT);
     if (rc == KV_OK) rc = write_body(f, rec);
+    prov.io_s += kv_now() - t_start;
+    if (rc == KV_OK) rc = h5_write_attrs(f, item_prov_cols, item_prov_ncols, &prov);
     if (H5Fclose(f) < 0) rc = KV_ERR;
     if (rc == KV_OK) {
         /* Data on disk before the name appears: a crash leaves a temporary, never a torn item. */
@@ -342,19 +437,6 @@ int store_write_item(const char *dir, const char *rel_path, const item_record *r
     return KV_OK;
 }
 
-static char *attr_s(hid_t f, const char *name)
-{
-    char *v = h5_attr_get_str(f, name);
-    return v ? v : kv_strdup("");
-}
-
-static int attr_i(hid_t f, const char *name)
-{
-    long long v = 0;
-    h5_attr_get_int(f, name, &v);
-    return (int)v;
-}
-
 /* An item file opened read-only for r (cleared); < 0 with the message set when it cannot be. */
 static hid_t item_open(const char *path, item_record *r)
 {
@@ -370,10 +452,10 @@ int store_read_item(const char *path, item_record *r)
     hid_t f = item_open(path, r);
     if (f < 0) return KV_ERR;
     char *format = h5_attr_get_str(f, "format");
-    if (!format || strcmp(format, "kvbench-item-1")) {
+    if (!format || strcmp(format, ITEM_FORMAT)) {
         free(format);
         H5Fclose(f);
-        kv_seterr("%s: not a kvbench item file (format attribute 'kvbench-item-1' expected)", path);
+        kv_seterr("%s: not a kvbench item file (format attribute '" ITEM_FORMAT "' expected)", path);
         return KV_ERR;
     }
     free(format);
@@ -391,54 +473,14 @@ int store_read_item(const char *path, item_record *r)
         H5Sclose(sp), H5Dclose(d);
         item_record_alloc(r, (int)ns, (int)nv);
     }
-    item_prov *p = &r->prov;
-    p->sweep = attr_s(f, "sweep"), p->sweep_hash = attr_s(f, "sweep_hash"), p->model = attr_s(f, "model");
-    p->model_path = attr_s(f, "model_path"), p->model_hash = attr_s(f, "model_hash"), p->family = attr_s(f, "family");
-    p->dtype = attr_s(f, "dtype"), p->chat = attr_s(f, "chat"), p->task = attr_s(f, "task");
-    p->data_file = attr_s(f, "data_file"), p->data_hash = attr_s(f, "data_hash"), p->preset = attr_s(f, "preset");
-    p->engine_rev = attr_s(f, "engine_rev"), p->host = attr_s(f, "host"), p->device = attr_s(f, "device");
-    p->backend = attr_s(f, "backend"), p->created = attr_s(f, "created");
-    p->max_prompt_tokens = attr_i(f, "max_prompt_tokens"), p->tensor_parallel = attr_i(f, "tensor_parallel");
-    p->max_new_tokens = attr_i(f, "max_new_tokens"), p->rank = attr_i(f, "rank"), p->world = attr_i(f, "world");
-    h5_attr_get_double(f, "load_s", &p->load_s);
-    h5_attr_get_double(f, "io_s", &p->io_s);
-    size_t n = (size_t)ns * nv;
+    h5_read_attrs(f, item_prov_cols, item_prov_ncols, &r->prov);
     if (rc == KV_OK) {
-        int *iv = kv_malloc(sizeof(int) * (n + ns + 1));
-        double *dv = kv_malloc(sizeof(double) * (n + ns + 1));
-        char **sv = kv_calloc(n + ns + 1, sizeof(char *));
-        rc |= h5_read_strs(gv, "key", r->var_key, nv);
-        rc |= h5_read_strs(gv, "label", r->var_label, nv);
-        rc |= h5_read_strs(gv, "method", r->var_method, nv);
-        rc |= h5_read_ints(gv, "budget", r->var_budget, nv);
-#define RD_I(g, name, cnt, dst)                                                   \
-    do {                                                                          \
-        if ((rc |= h5_read_ints(g, name, iv, cnt)) == KV_OK)                      \
-            for (size_t i = 0; i < (size_t)(cnt); i++) dst = iv[i];               \
-    } while (0)
-#define RD_D(g, name, cnt, dst)                                                   \
-    do {                                                                          \
-        if ((rc |= h5_read_doubles(g, name, dv, cnt)) == KV_OK)                   \
-            for (size_t i = 0; i < (size_t)(cnt); i++) dst = dv[i];               \
-    } while (0)
-        RD_I(gs, "index", ns, r->samples[i].index);
-        if ((rc |= h5_read_strs(gs, "id", sv, ns)) == KV_OK)
-            for (size_t i = 0; i < ns; i++) r->samples[i].id = sv[i];
-        RD_I(gs, "prompt_tokens_raw", ns, r->samples[i].prompt_tokens_raw);
-        RD_I(gs, "prompt_tokens", ns, r->samples[i].prompt_tokens);
-        RD_D(gs, "prefill_s", ns, r->samples[i].prefill_s);
-        RD_D(gs, "compress_s", ns, r->samples[i].compress_s);
-        RD_D(gs, "decode_s", ns, r->samples[i].decode_s);
-        if ((rc |= h5_read_strs(gr, "prediction", sv, n)) == KV_OK)
-            for (size_t i = 0; i < n; i++) r->res[i].prediction = sv[i];
-        RD_I(gr, "n_generated", n, r->res[i].n_generated);
-        RD_I(gr, "stopped", n, r->res[i].stopped);
-        RD_D(gr, "kept_mean", n, r->res[i].kept_mean);
-        RD_I(gr, "kept_min", n, r->res[i].kept_min);
-        RD_I(gr, "kept_max", n, r->res[i].kept_max);
-        RD_I(gr, "kept_expected", n, r->res[i].kept_expected);
-        RD_D(gr, "score", n, r->res[i].score);
-        free(iv), free(dv), free(sv);
+        for (int c = 0; c < item_variant_ncols; c++)
+            rc |= h5_read_col(gv, &item_variant_cols[c], r->var, sizeof *r->var, nv);
+        for (int c = 0; c < item_sample_ncols; c++)
+            rc |= h5_read_col(gs, &item_sample_cols[c], r->samples, sizeof *r->samples, ns);
+        for (int c = 0; c < item_result_ncols; c++)
+            rc |= h5_read_col(gr, &item_result_cols[c], r->res, sizeof *r->res, (size_t)ns * nv);
     }
     if (gv >= 0) H5Gclose(gv);
     if (gs >= 0) H5Gclose(gs);
@@ -469,10 +511,8 @@ int store_read_item_keys(const char *path, item_record *r)
         if (sp >= 0) H5Sget_simple_extent_dims(sp, &ns, NULL), H5Sclose(sp);
         if (d >= 0) H5Dclose(d);
         item_record_alloc(r, (int)ns, (int)nv);
-        int *idx = kv_malloc(sizeof(int) * (ns + 1));
-        rc = h5_read_strs(gv, "key", r->var_key, nv) | h5_read_ints(gs, "index", idx, ns);
-        for (hsize_t i = 0; i < ns && rc == KV_OK; i++) r->samples[i].index = idx[i];
-        free(idx);
+        rc = h5_read_col(gv, col_find(item_variant_cols, item_variant_ncols, "key"), r->var, sizeof *r->var, nv) |
+             h5_read_col(gs, col_find(item_sample_cols, item_sample_ncols, "index"), r->samples, sizeof *r->samples, ns);
         r->prov.model = h5_attr_get_str(f, "model");
         r->prov.task = h5_attr_get_str(f, "task");
         if (!r->prov.model || !r->prov.task) rc = KV_ERR;

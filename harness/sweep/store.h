@@ -3,54 +3,87 @@
  * for resume and for the reducer; small HDF5 helpers (variable-length UTF-8 strings) shared with
  * the summary writer.
  *
- * Item file layout (every string variable-length UTF-8):
- *   /               attributes: format ("kvbench-item-1"), sweep, sweep_hash, model, model_path,
- *                   model_hash, family, dtype, chat, max_prompt_tokens, tensor_parallel, stop_ids,
- *                   task, data_file, data_hash, preset, max_new_tokens (override, 0 = task's),
- *                   engine_rev, host, device, backend, rank, world, created (UTC ISO 8601),
- *                   load_s, io_s
- *   /variants/      key (every knob: variant_describe), label, method, budget, cell_hash   (nv)
- *   /samples/       index, id, prompt_tokens_raw, prompt_tokens, prefill_s, compress_s,
- *                   decode_s                                                            (ns)
- *   /results/       prediction, n_generated, stopped, kept_mean, kept_min, kept_max,
- *                   kept_expected, score                                                (ns, nv)
+ * Item file layout (every string variable-length UTF-8), each part listed once below as an
+ * X-macro that generates its struct, its write, its read, its free and the summary's columns:
+ *   /               attribute format ("kvbench-item-1"), then ITEM_PROV_FIELDS
+ *   /variants/      ITEM_VARIANT_FIELDS, then cell_hash (model, task, key)               (nv)
+ *   /samples/       ITEM_SAMPLE_FIELDS                                                    (ns)
+ *   /results/       ITEM_RESULT_FIELDS                                                    (ns, nv)
  */
 #ifndef KV_STORE_H
 #define KV_STORE_H
 
 #include <hdf5.h>
+#include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    char *prediction;
-    int n_generated, stopped;
-    double kept_mean;
-    int kept_min, kept_max;
-    int kept_expected;       /* the method's promised kept length for layer 0 (-1 if not checked) */
-    double score;            /* raw per-sample score in [0, 1] */
-} var_result;
+/* Column kinds: STR (char *, owned, variable-length UTF-8), INT (int), DBL (double), IDS (a short
+ * int list: int NAME[ITEM_MAX_IDS] plus int n_NAME; stored as a 1-D attribute). */
+#define ITEM_MAX_IDS 8
 
-typedef struct {
-    int index;               /* line in the task file, 0-based */
-    char *id;                /* the sample's _id */
-    int prompt_tokens_raw, prompt_tokens;
-    double prefill_s, compress_s, decode_s;
-} sample_info;
+/* Provenance: the root attributes of an item file, in file order, X(KIND, name). The sweep and
+ * its file hash; the model (name, path, SHA-256 of the weight headers, family, engine precision,
+ * chat wrapper or "preset", truncation length, ranks per copy, configured stop ids: [] = the
+ * tokenizer's eos); the task and its data file with FNV-1a hash; the preset and the generation cap
+ * override (0 = the task's); where it ran (git describe of the build, host, device, backend, rank,
+ * world, UTC ISO 8601 time); load_s, the model load attributed to the item, and io_s, the reading
+ * of its task data plus the writing of its datasets. */
+#define ITEM_PROV_FIELDS(X)                                                                       \
+    X(STR, sweep) X(STR, sweep_hash)                                                              \
+    X(STR, model) X(STR, model_path) X(STR, model_hash) X(STR, family) X(STR, dtype) X(STR, chat)  \
+    X(INT, max_prompt_tokens) X(INT, tensor_parallel) X(IDS, stop_ids)                            \
+    X(STR, task) X(STR, data_file) X(STR, data_hash) X(STR, preset) X(INT, max_new_tokens)        \
+    X(STR, engine_rev) X(STR, host) X(STR, device) X(STR, backend)                                \
+    X(INT, rank) X(INT, world) X(STR, created) X(DBL, load_s) X(DBL, io_s)
 
-/* Provenance attributes of an item file (all strings owned by the struct). */
+/* One variant of the item, /variants (nv): key = every knob (variant_describe), the identity used
+ * by resume and the reducer; the table row label; the method's display name; the budget (0 for
+ * FullKV). */
+#define ITEM_VARIANT_FIELDS(X) X(STR, key) X(STR, label) X(STR, method) X(INT, budget)
+
+/* One sample of the item, /samples (ns): its line in the task file (0-based) and _id, the prompt
+ * length before and after truncation, and the seconds of its prefill, method scoring and decode. */
+#define ITEM_SAMPLE_FIELDS(X)                                                                     \
+    X(INT, index) X(STR, id) X(INT, prompt_tokens_raw) X(INT, prompt_tokens)                      \
+    X(DBL, prefill_s) X(DBL, compress_s) X(DBL, decode_s)
+
+/* One (sample, variant) result, /results (ns, nv) row-major by sample: the generated text, tokens
+ * generated, 1 if a stop id ended it, the kept length (mean, min, max over layers and heads), the
+ * method's promised kept length for layer 0 (-1 if not checked), the raw score in [0, 1]. */
+#define ITEM_RESULT_FIELDS(X)                                                                     \
+    X(STR, prediction) X(INT, n_generated) X(INT, stopped)                                        \
+    X(DBL, kept_mean) X(INT, kept_min) X(INT, kept_max) X(INT, kept_expected) X(DBL, score)
+
+#define ITEM_MEMBER_STR(name) char *name;
+#define ITEM_MEMBER_INT(name) int name;
+#define ITEM_MEMBER_DBL(name) double name;
+#define ITEM_MEMBER_IDS(name) int name[ITEM_MAX_IDS], n_##name;
+#define ITEM_MEMBER(kind, name) ITEM_MEMBER_##kind(name)
+
+typedef struct { ITEM_PROV_FIELDS(ITEM_MEMBER) } item_prov;
+typedef struct { ITEM_VARIANT_FIELDS(ITEM_MEMBER) } item_variant;
+typedef struct { ITEM_SAMPLE_FIELDS(ITEM_MEMBER) } sample_info;
+typedef struct { ITEM_RESULT_FIELDS(ITEM_MEMBER) } var_result;
+
+/* A column of one of the lists above, for the table-driven write/read (h5_write_col, h5_read_col). */
+typedef enum { COL_STR, COL_INT, COL_DBL, COL_IDS } col_kind;
 typedef struct {
-    char *sweep, *sweep_hash, *model, *model_path, *model_hash, *family, *dtype, *chat;
-    char *task, *data_file, *data_hash, *preset, *engine_rev, *host, *device, *backend, *created;
-    int max_prompt_tokens, tensor_parallel, max_new_tokens, rank, world;
-    int stop_ids[8], n_stop_ids;
-    double load_s, io_s;
-} item_prov;
+    const char *name;
+    col_kind kind;
+    size_t offset;       /* of the member in its struct (COL_IDS: the array; its count follows it) */
+} col_desc;
+#define ITEM_COL_DESC(st, kind, name) {#name, COL_##kind, offsetof(st, name)},
+#define ITEM_COL_PROV(kind, name) ITEM_COL_DESC(item_prov, kind, name)
+#define ITEM_COL_VARIANT(kind, name) ITEM_COL_DESC(item_variant, kind, name)
+#define ITEM_COL_SAMPLE(kind, name) ITEM_COL_DESC(sample_info, kind, name)
+#define ITEM_COL_RESULT(kind, name) ITEM_COL_DESC(var_result, kind, name)
+extern const col_desc item_prov_cols[], item_variant_cols[], item_sample_cols[], item_result_cols[];
+extern const int item_prov_ncols, item_variant_ncols, item_sample_ncols, item_result_ncols;
 
 typedef struct {
     item_prov prov;
     int nv, ns;
-    char **var_key, **var_label, **var_method;  /* (nv) */
-    int *var_budget;                            /* (nv) */
+    item_variant *var;                          /* (nv) */
     sample_info *samples;                       /* (ns) */
     var_result *res;                            /* (ns * nv), row-major by sample */
 } item_record;
@@ -92,6 +125,21 @@ int h5_write_doubles(hid_t loc, const char *name, const double *v, hsize_t d0, h
 int h5_read_strs(hid_t loc, const char *name, char **v, size_t count);
 int h5_read_ints(hid_t loc, const char *name, int *v, size_t count);
 int h5_read_doubles(hid_t loc, const char *name, double *v, size_t count);
+/* An int-list attribute (h5_attr_ints) into v[cap]; *n its length (an empty list reads as 0). */
+int h5_attr_get_ints(hid_t obj, const char *name, int *v, int cap, int *n);
+
+/* Table-driven columns: column c of `count` structs at base (stride bytes apart), or of the structs
+ * rows[i] points to when rows is not NULL, as a dataset of shape (d0) or (d0, d1) (write), or back
+ * into the structs (read; strings malloc'd). A COL_IDS column is written as strings "2,9" (the
+ * summary) and is not read back from datasets (item files keep it as an attribute). Status. */
+int h5_write_col(hid_t loc, const col_desc *c, const void *base, size_t stride, const void *const *rows,
+                 hsize_t d0, hsize_t d1);
+int h5_read_col(hid_t loc, const col_desc *c, void *base, size_t stride, size_t count);
+/* Attributes: every column of `cols` from/into the one struct at p (strings malloc'd; absent -> ""/0). */
+int h5_write_attrs(hid_t obj, const col_desc *cols, int n, const void *p);
+void h5_read_attrs(hid_t obj, const col_desc *cols, int n, void *p);
+/* Free the strings of the COL_STR columns of the struct at p and set them to NULL. */
+void col_free_strs(const col_desc *cols, int n, void *p);
 
 /* The engine's source revision ("git describe --always --dirty" of the build tree, else "unknown"). */
 const char *store_engine_rev(void);
