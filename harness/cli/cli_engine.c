@@ -8,47 +8,27 @@
 #include "util/util.h"
 #include "harness/sweep/tp_launch.h"
 
-const char cli_engine_help[] =
-    "  --model PATH           HF model folder or .gguf file\n"
-    "  --backend NAME         cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)\n"
-    "  --threads N            CPU threads (default: all cores)\n"
-    "  --tensor-parallel T    split heads over T ranks (run under mpirun -np T)\n"
-    "  --method NAME          fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv\n"
-    "  --budget C             kept prompt tokens per layer and head (window included)\n"
-    "  --preset NAME          reference-head (default) or reference-2026-01: the method defaults\n"
-    "  --KNOB VALUE           any knob of the method, e.g. --window 32 --kernel 7 --pooling avg --mode causal\n";
-
-static int parse_int(const char *flag, const char *s, int *out)
+void cli_engine_options(cli_engine_args *a, cli_opt *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0 || v > 1 << 30) {
-        fprintf(stderr, "kvbench: error: %s expects a non-negative integer, got '%s'\n", flag, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 1;
+    const cli_opt o[CLI_ENGINE_N_OPTS + 1] = {
+        {"--model", "PATH", OPT_STR, &a->model, 0, "HF model folder or .gguf file"},
+        {"--random", "SHAPE", OPT_STR, &a->random_shape, 0,
+         "random weights of a real shape: smollm2-135m, llama3-8b, llama3-70b"},
+        {"--backend", "NAME", OPT_STR, &a->backend, 0, "cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)"},
+        {"--threads", "N", OPT_INT, &a->threads, 0, "CPU threads (default: all cores)"},
+        {"--tensor-parallel", "T", OPT_INT, &a->tp, 0, "split heads over T ranks (run under mpirun -np T)"},
+        {"--method", "NAME", OPT_STR, &a->method, 0, "fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv"},
+        {"--budget", "C", OPT_INT, &a->budget, 0, "kept prompt tokens per layer and head (window included)"},
+        {"--preset", "NAME", OPT_STR, &a->preset, 0, "reference-head (default) or reference-2026-01: the method defaults"},
+        {0},
+    };
+    memcpy(out, o, sizeof o);
 }
 
-int cli_engine_flag(cli_engine_args *a, int argc, char **argv, int *i)
-{
-    const char *f = argv[*i];
-    if (strncmp(f, "--", 2) || !strcmp(f, "--help")) return 0;
-    if (*i + 1 >= argc) return 0;
-    const char *val = argv[*i + 1];
-    int r = 1;
-    if (!strcmp(f, "--model")) a->model = val;
-    else if (!strcmp(f, "--random")) a->random_shape = val;
-    else if (!strcmp(f, "--backend")) a->backend = val;
-    else if (!strcmp(f, "--threads")) r = parse_int(f, val, &a->threads);
-    else if (!strcmp(f, "--tensor-parallel")) r = parse_int(f, val, &a->tp);
-    else if (!strcmp(f, "--method")) a->method = val;
-    else if (!strcmp(f, "--budget")) r = parse_int(f, val, &a->budget);
-    else if (!strcmp(f, "--preset")) a->preset = val;
-    else return 0;
-    if (r == 1) *i += 1;
-    return r;
-}
+const cli_opt cli_engine_knob_help[] = {
+    {"--KNOB", "VALUE", OPT_STR, NULL, 0, "any knob of the method, e.g. --window 32 --kernel 7 --pooling avg --mode causal"},
+    {0},
+};
 
 int cli_engine_variant(const cli_engine_args *a, variant *v)
 {

@@ -4,8 +4,9 @@
 #define KV_CLI_ENGINE_H
 
 #include "engine/engine.h"
+#include "harness/cli/options.h"
 
-typedef struct {
+typedef struct cli_engine_args {
     const char *model;
     const char *random_shape;
     const char *backend;
@@ -21,14 +22,16 @@ typedef struct {
     int n_knobs;
 } cli_engine_args;
 
-/* Try to consume argv[*i] (and its value) as an engine/method flag. Returns 1 if consumed, 0 if not
- * an engine flag, -1 on a malformed value (message printed). */
-int cli_engine_flag(cli_engine_args *a, int argc, char **argv, int *i);
+/* The engine and method options of generate and bench, as an option table (options.h) writing
+ * into a; `out` has room for CLI_ENGINE_N_OPTS entries plus the terminator. */
+enum { CLI_ENGINE_N_OPTS = 8 };
+void cli_engine_options(cli_engine_args *a, cli_opt *out);
+/* The --help line of the method knobs (--KNOB VALUE), shown by commands that take knobs. */
+extern const cli_opt cli_engine_knob_help[];
 /* Build the variant named by --method/--budget/--preset/knobs (FullKV when no --method). */
 int cli_engine_variant(const cli_engine_args *a, variant *v);
 /* Open the engine (with MPI tensor parallelism when --tensor-parallel > 1). Prints the error. */
 int cli_engine_open(const cli_engine_args *a, engine **e);
 void cli_engine_close(engine *e);
-extern const char cli_engine_help[];
 
 #endif

@@ -10,23 +10,8 @@
 #include "util/util.h"
 #include "harness/cli/cli_engine.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/sweep/tp_launch.h"
-
-static void bench_usage(FILE *f)
-{
-    fprintf(f, "usage: kvbench bench (--model PATH | --random SHAPE) [options]\n\n"
-               "  --random SHAPE         random weights of a real shape: smollm2-135m, llama3-8b, llama3-70b\n"
-               "  --prompt-tokens N      prompt length (default 512)\n"
-               "  --prompt-file F        take the prompt tokens from this text (repeated to length)\n"
-               "  --gen N                generated tokens per run (default 32)\n"
-               "  --runs R               repetitions; medians are reported (default 3)\n"
-               "  --variants all         shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
-               "                         budgets 128..2048) vs the 26 run one by one\n"
-               "  --shard T              one rank's shard of a T-way tensor-parallel split, alone on this\n"
-               "                         device without the collectives (e.g. --random llama3-70b --shard 8:\n"
-               "                         what each GPU of a TP-8 group computes; FullKV only)\n"
-               "%s", cli_engine_help);
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -189,41 +174,37 @@ fail:
 int cmd_bench(int argc, char **argv)
 {
     cli_engine_args ea = {0};
-    int L = 512, gen = 32, runs = 3, variants = 0;
-    const char *prompt_file = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        int r = cli_engine_flag(&ea, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        int *target = NULL;
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            bench_usage(stdout);
-            return 0;
-        } else if (i + 1 < argc && !strcmp(f, "--prompt-tokens")) target = &L;
-        else if (i + 1 < argc && !strcmp(f, "--gen")) target = &gen;
-        else if (i + 1 < argc && !strcmp(f, "--runs")) target = &runs;
-        else if (i + 1 < argc && !strcmp(f, "--shard")) target = &ea.shard;
-        else if (i + 1 < argc && !strcmp(f, "--prompt-file")) prompt_file = argv[++i];
-        else if (i + 1 < argc && !strcmp(f, "--variants")) {
-            if (strcmp(argv[++i], "all")) {
-                fprintf(stderr, "kvbench: error: --variants expects 'all', got '%s'\n", argv[i]);
-                return 2;
-            }
-            variants = 1;
-        } else {
-            fprintf(stderr, "kvbench: error: bench: unexpected argument '%s' (see kvbench bench --help)\n", f);
-            return 2;
-        }
-        if (target) {
-            char *end;
-            *target = (int)strtol(argv[++i], &end, 10);
-            if (*end || *target < 1) {
-                fprintf(stderr, "kvbench: error: %s expects a positive integer, got '%s'\n", f, argv[i]);
-                return 2;
-            }
-        }
+    int L = 512, gen = 32, runs = 3;
+    const char *prompt_file = NULL, *variants_arg = NULL;
+    const cli_opt opts[] = {
+        {"--prompt-tokens", "N", OPT_INT, &L, 1, "prompt length (default 512)"},
+        {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "take the prompt tokens from this text (repeated to length)"},
+        {"--gen", "N", OPT_INT, &gen, 1, "generated tokens per run (default 32)"},
+        {"--runs", "R", OPT_INT, &runs, 1, "repetitions; medians are reported (default 3)"},
+        {"--variants", "all", OPT_STR, &variants_arg, 0,
+         "shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
+         "budgets 128..2048) vs the 26 run one by one"},
+        {"--shard", "T", OPT_INT, &ea.shard, 1,
+         "one rank's shard of a T-way tensor-parallel split, alone on this\n"
+         "device without the collectives (e.g. --random llama3-70b --shard 8:\n"
+         "what each GPU of a TP-8 group computes; FullKV only)"},
+        {0},
+    };
+    cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
+    cli_engine_options(&ea, eng_opts);
+    const cli_spec spec = {
+        .name = "bench",
+        .usage = "kvbench bench (--model PATH | --random SHAPE) [options]",
+        .about = "Engine throughput: prefill tok/s, decode tok/s and ms/step next to the machine's roofline.",
+        .opts = opts, .more = eng_opts,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
+    if (variants_arg && strcmp(variants_arg, "all")) {
+        fprintf(stderr, "kvbench: error: --variants expects 'all', got '%s'\n", variants_arg);
+        return 2;
     }
+    int variants = variants_arg != NULL;
     if (ea.shard > 1 && variants) {
         fprintf(stderr, "kvbench: error: --shard runs FullKV only (compression needs every head); drop --variants\n");
         return 2;

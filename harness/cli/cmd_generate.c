@@ -9,20 +9,8 @@
 #include "util/util.h"
 #include "harness/cli/cli_engine.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/sweep/tp_launch.h"
-
-static void generate_usage(FILE *f)
-{
-    fprintf(f, "usage: kvbench generate --model PATH (--prompt TEXT | --prompt-file F) [options]\n\n"
-               "Greedy generation from one prompt (EOS masked at the first step).\n\n"
-               "  --prompt TEXT          the prompt\n"
-               "  --prompt-file F        read the prompt from a file\n"
-               "  --max-new-tokens N     default 64\n"
-               "  --chat native|none|llama3|chatml\n"
-               "                         native (default): the model's own chat format\n"
-               "  --json                 print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\"}\n"
-               "%s", cli_engine_help);
-}
 
 /* The generate command's stop set: EOS plus the end-of-turn tokens of the chat families. */
 static int collect_stop_ids(const tokenizer *t, int *ids)
@@ -44,37 +32,24 @@ int cmd_generate(int argc, char **argv)
     cli_engine_args ea = {0};
     const char *prompt = NULL, *prompt_file = NULL, *chat = "native";
     int max_new = 64, as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        int r = cli_engine_flag(&ea, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            generate_usage(stdout);
-            return 0;
-        } else if (!strcmp(f, "--json")) {
-            as_json = 1;
-        } else if (i + 1 < argc && !strcmp(f, "--prompt")) {
-            prompt = argv[++i];
-        } else if (i + 1 < argc && !strcmp(f, "--prompt-file")) {
-            prompt_file = argv[++i];
-        } else if (i + 1 < argc && !strcmp(f, "--chat")) {
-            chat = argv[++i];
-        } else if (i + 1 < argc && !strcmp(f, "--max-new-tokens")) {
-            char *end;
-            max_new = (int)strtol(argv[++i], &end, 10);
-            if (*end || max_new < 1) {
-                fprintf(stderr, "kvbench: error: --max-new-tokens expects a positive integer, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (i + 1 < argc && !strncmp(f, "--", 2) && ea.n_knobs < METHOD_MAX_KNOBS) {
-            ea.knob_name[ea.n_knobs] = f + 2; /* a method knob, checked once the method is known */
-            ea.knob_value[ea.n_knobs++] = argv[++i];
-        } else {
-            fprintf(stderr, "kvbench: error: generate: unexpected argument '%s' (see kvbench generate --help)\n", f);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {
+        {"--prompt", "TEXT", OPT_STR, &prompt, 0, "the prompt"},
+        {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "read the prompt from a file"},
+        {"--max-new-tokens", "N", OPT_INT, &max_new, 1, "default 64"},
+        {"--chat", "FORMAT", OPT_STR, &chat, 0, "native (default: the model's own chat format), none, llama3, chatml"},
+        {"--json", NULL, OPT_FLAG, &as_json, 0, "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\"}"},
+        {0},
+    };
+    cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
+    cli_engine_options(&ea, eng_opts);
+    const cli_spec spec = {
+        .name = "generate",
+        .usage = "kvbench generate --model PATH (--prompt TEXT | --prompt-file F) [options]",
+        .about = "Greedy generation from one prompt (EOS masked at the first step).",
+        .opts = opts, .more = eng_opts, .knobs = &ea,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (!!prompt == !!prompt_file) {
         fprintf(stderr, "kvbench: error: generate needs exactly one of --prompt TEXT or --prompt-file F\n");
         return 2;

@@ -8,22 +8,11 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/sweep/exec.h"
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/run_plan.h"
 #include "harness/sweep/sched.h"
-
-static const char plan_help[] =
-    "usage: kvbench plan SWEEP.yaml [--output DIR] [--ranks N] [--items N]\n"
-    "\n"
-    "Validate the sweep (the same checks as run: YAML shape, tasks, methods and knobs, budgets\n"
-    "against each method, model configs and tensor_parallel, data files) and print the grid,\n"
-    "the work items still missing in the output folder, the ranks' roles and an estimated cost.\n"
-    "Nothing is run or written.\n"
-    "\n"
-    "  --output DIR   result folder to compare against (default: the sweep's output)\n"
-    "  --ranks N      ranks to plan for (default: the mpirun/srun size if launched, else 1)\n"
-    "  --items N      list the N longest items (default 5)\n";
 
 static void fmt_dur(double s, char *b, size_t n)
 {
@@ -44,23 +33,23 @@ int cmd_plan(int argc, char **argv)
 {
     const char *path = NULL, *out_dir = NULL;
     int ranks = 0, show = 5;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(plan_help, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--output") && i + 1 < argc) {
-            out_dir = argv[++i];
-        } else if (!strcmp(argv[i], "--ranks") && i + 1 < argc) {
-            ranks = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--items") && i + 1 < argc) {
-            show = atoi(argv[++i]);
-        } else if (argv[i][0] != '-' && !path) {
-            path = argv[i];
-        } else {
-            fprintf(stderr, "kvbench: error: unknown argument '%s' (plan): see kvbench plan --help\n", argv[i]);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {
+        {"--output", "DIR", OPT_STR, &out_dir, 0, "result folder to compare against (default: the sweep's output)"},
+        {"--ranks", "N", OPT_INT, &ranks, 0, "ranks to plan for (default: the mpirun/srun size if launched, else 1)"},
+        {"--items", "N", OPT_INT, &show, 0, "list the N longest items (default 5)"},
+        {0},
+    };
+    const cli_spec spec = {
+        .name = "plan",
+        .usage = "kvbench plan SWEEP.yaml [--output DIR] [--ranks N] [--items N]",
+        .about = "Validate the sweep (the same checks as run: YAML shape, tasks, methods and knobs, budgets\n"
+                 "against each method, model configs and tensor_parallel, data files) and print the grid,\n"
+                 "the work items still missing in the output folder, the ranks' roles and an estimated cost.\n"
+                 "Nothing is run or written.",
+        .opts = opts, .positional = &path,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (!path) {
         fprintf(stderr, "kvbench: error: no sweep file (plan): kvbench plan SWEEP.yaml\n");
         return 2;

@@ -8,24 +8,8 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/longbench/longbench.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kvbench prompts --task TASK --data FILE.jsonl --tokenizer PATH [--chat none|llama3]\n"
-            "                       [--max-prompt-tokens N] [--text]\n\n"
-            "Prints {\"index\", \"_id\", \"ids\"} per sample: the final prompt ids (BOS included) after the\n"
-            "task template, the chat wrapper and the reference's middle truncation.\n\n"
-            "  --task TASK              one of the 16 English LongBench tasks\n"
-            "  --data FILE              LongBench v1 JSONL (input, context, answers, length, dataset,\n"
-            "                           language, all_classes, _id)\n"
-            "  --tokenizer PATH         HF model folder, tokenizer.json or .gguf\n"
-            "  --chat none|llama3       wrapper (default none; the reference wraps Llama-3.1/3.3 only)\n"
-            "  --max-prompt-tokens N    truncate the middle above N tokens, BOS counted (default: no limit;\n"
-            "                           the reference uses 7950 for Llama-3-8B, 127500 for 3.1/3.3)\n"
-            "  --text                   print {\"index\", \"_id\", \"text\"}: the prompt text before tokenizing\n");
-}
 
 static int emit(json_t *o)
 {
@@ -41,36 +25,28 @@ int cmd_prompts(int argc, char **argv)
 {
     const char *task = NULL, *data = NULL, *tok_path = NULL, *chat_name = "none";
     int max_tokens = 0, text_only = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_val = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--text")) {
-            text_only = 1;
-        } else if (has_val && !strcmp(a, "--task")) {
-            task = argv[++i];
-        } else if (has_val && !strcmp(a, "--data")) {
-            data = argv[++i];
-        } else if (has_val && !strcmp(a, "--tokenizer")) {
-            tok_path = argv[++i];
-        } else if (has_val && !strcmp(a, "--chat")) {
-            chat_name = argv[++i];
-        } else if (has_val && !strcmp(a, "--max-prompt-tokens")) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 1 << 30) {
-                fprintf(stderr, "kvbench: error: bad value '%s' (--max-prompt-tokens): expected a positive integer\n",
-                        argv[i]);
-                return 2;
-            }
-            max_tokens = (int)v;
-        } else {
-            fprintf(stderr, "kvbench: error: unknown or incomplete option '%s' (prompts): see kvbench prompts --help\n", a);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {
+        {"--task", "TASK", OPT_STR, &task, 0, "one of the 16 English LongBench tasks"},
+        {"--data", "FILE", OPT_STR, &data, 0, "LongBench v1 JSONL (input, context, answers, length, dataset,\n"
+                                              "language, all_classes, _id)"},
+        {"--tokenizer", "PATH", OPT_STR, &tok_path, 0, "HF model folder, tokenizer.json or .gguf"},
+        {"--chat", "none|llama3", OPT_STR, &chat_name, 0, "wrapper (default none; the reference wraps Llama-3.1/3.3 only)"},
+        {"--max-prompt-tokens", "N", OPT_INT, &max_tokens, 1,
+         "truncate the middle above N tokens, BOS counted (default: no limit;\n"
+         "the reference uses 7950 for Llama-3-8B, 127500 for 3.1/3.3)"},
+        {"--text", NULL, OPT_FLAG, &text_only, 0, "print {\"index\", \"_id\", \"text\"}: the prompt text before tokenizing"},
+        {0},
+    };
+    const cli_spec spec = {
+        .name = "prompts",
+        .usage = "kvbench prompts --task TASK --data FILE.jsonl --tokenizer PATH [--chat none|llama3]\n"
+                 "                       [--max-prompt-tokens N] [--text]",
+        .about = "Prints {\"index\", \"_id\", \"ids\"} per sample: the final prompt ids (BOS included) after the\n"
+                 "task template, the chat wrapper and the reference's middle truncation.",
+        .opts = opts,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (!task || !data || (!tok_path && !text_only)) {
         fprintf(stderr, "kvbench: error: missing %s (prompts): expected --task, --data and --tokenizer\n",
                 !task ? "--task" : !data ? "--data" : "--tokenizer");

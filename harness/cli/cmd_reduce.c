@@ -5,31 +5,25 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/sweep/reduce.h"
-
-static const char reduce_help[] =
-    "usage: kvbench reduce DIR\n"
-    "\n"
-    "Merge every finished item file under DIR/items into DIR/summary.h5 (scores, predictions,\n"
-    "provenance), DIR/tables.md (per model and budget the 16-task table with Avg and the category\n"
-    "table, methods as rows), DIR/scores.csv and DIR/plots/<model>.svg. A result stored twice\n"
-    "(same model, task, sample, variant) is counted once: the item file whose path sorts first\n"
-    "wins. Temporaries of running or killed ranks are ignored. Safe to run while a sweep runs.\n";
 
 int cmd_reduce(int argc, char **argv)
 {
     const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(reduce_help, stdout);
-            return 0;
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "kvbench: error: unknown argument '%s' (reduce): kvbench reduce DIR\n", argv[i]);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {{0}};
+    const cli_spec spec = {
+        .name = "reduce",
+        .usage = "kvbench reduce DIR",
+        .about = "Merge every finished item file under DIR/items into DIR/summary.h5 (scores, predictions,\n"
+                 "provenance), DIR/tables.md (per model and budget the 16-task table with Avg and the category\n"
+                 "table, methods as rows), DIR/scores.csv and DIR/plots/<model>.svg. A result stored twice\n"
+                 "(same model, task, sample, variant) is counted once: the item file whose path sorts first\n"
+                 "wins. Temporaries of running or killed ranks are ignored. Safe to run while a sweep runs.",
+        .opts = opts, .positional = &dir,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (!dir) {
         fprintf(stderr, "kvbench: error: no result folder (reduce): kvbench reduce DIR\n");
         return 2;

@@ -16,6 +16,7 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/sweep/exec.h"
 #include "harness/sweep/mpi_run.h"
 #include "harness/sweep/reduce.h"
@@ -67,9 +68,7 @@ static void install_signals(void)
     pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
 }
 
-static const char run_help[] =
-    "usage: kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]\n"
-    "\n"
+static const char run_about[] =
     "Run a sweep: every (model, task, block of samples) still missing in DIR is one work item\n"
     "covering every variant of the sweep (one prefill, all variants decoded together). Under\n"
     "mpirun/srun every rank takes part: rank 0 hands out items longest first (a rank keeps its\n"
@@ -77,15 +76,7 @@ static const char run_help[] =
     "Finished items are HDF5 files DIR/items/<model>/<task>/*.h5; rerunning the same command skips\n"
     "them, and a sweep grown by a budget or method computes only the missing variants.\n"
     "SIGTERM or SIGUSR1 (Slurm's time-limit warning): stop taking items, finish the item in flight\n"
-    "(a second signal, or engine.on_signal: drop, drops it), reduce what is done, exit 0.\n"
-    "\n"
-    "  --output DIR   result folder (default: the sweep's output, else results/<name>)\n"
-    "  --backend B    cpu, cuda or auto: overrides the sweep's engine.backend\n"
-    "  --no-reduce    do not write summary.h5/tables.md/scores.csv/plots at the end\n"
-    "  --quiet        no progress lines\n"
-    "\n"
-    "Test seam: engine: {fake: true} or KVBENCH_FAKE_ENGINE=1 replaces the model by deterministic\n"
-    "fake predictions (for the harness's own tests; never real numbers).\n";
+    "(a second signal, or engine.on_signal: drop, drops it), reduce what is done, exit 0.";
 
 typedef struct {
     run_plan *plan;
@@ -150,28 +141,26 @@ int cmd_run(int argc, char **argv)
     install_signals();
     const char *sweep_path = NULL, *out_dir = NULL, *backend = NULL;
     int no_reduce = 0, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(run_help, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--output") && i + 1 < argc) {
-            out_dir = argv[++i];
-        } else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-            backend = argv[++i];
-            if (strcmp(backend, "cpu") && strcmp(backend, "cuda") && strcmp(backend, "auto")) {
-                fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", backend);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--no-reduce")) {
-            no_reduce = 1;
-        } else if (!strcmp(argv[i], "--quiet")) {
-            quiet = 1;
-        } else if (argv[i][0] != '-' && !sweep_path) {
-            sweep_path = argv[i];
-        } else {
-            fprintf(stderr, "kvbench: error: unknown argument '%s' (run): see kvbench run --help\n", argv[i]);
-            return 2;
-        }
+    const cli_opt opts[] = {
+        {"--output", "DIR", OPT_STR, &out_dir, 0, "result folder (default: the sweep's output, else results/<name>)"},
+        {"--backend", "B", OPT_STR, &backend, 0, "cpu, cuda or auto: overrides the sweep's engine.backend"},
+        {"--no-reduce", NULL, OPT_FLAG, &no_reduce, 0, "do not write summary.h5/tables.md/scores.csv/plots at the end"},
+        {"--quiet", NULL, OPT_FLAG, &quiet, 0, "no progress lines"},
+        {0},
+    };
+    const cli_spec spec = {
+        .name = "run",
+        .usage = "kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]",
+        .about = run_about,
+        .footer = "Test seam: engine: {fake: true} or KVBENCH_FAKE_ENGINE=1 replaces the model by deterministic\n"
+                  "fake predictions (for the harness's own tests; never real numbers).",
+        .opts = opts, .positional = &sweep_path,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
+    if (backend && strcmp(backend, "cpu") && strcmp(backend, "cuda") && strcmp(backend, "auto")) {
+        fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", backend);
+        return 2;
     }
     if (!sweep_path) {
         fprintf(stderr, "kvbench: error: no sweep file (run): kvbench run SWEEP.yaml [--output DIR]\n");

@@ -11,24 +11,9 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/longbench/longbench.h"
 #include "harness/longbench/json.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kvbench score --task TASK FILE.jsonl [--per-sample]\n"
-            "       kvbench score --results DIR [--model NAME] [--budget N] [--attention TEXT] [--hardware TEXT]\n\n"
-            "Scores LongBench predictions exactly as LongBench's / KVCache-Factory's eval.py.\n"
-            "FILE.jsonl has one {\"pred\", \"answers\", \"all_classes\", \"length\"} object per line\n"
-            "(like eval.py, the last line's all_classes is used for every sample).\n\n"
-            "  --task TASK     one of the 16 English tasks (narrativeqa ... repobench-p)\n"
-            "  --per-sample    print each sample's score (max over answers, %%.17g) first, one per line\n"
-            "  --results DIR   a KVCache-Factory results folder: DIR/<task>/<Method>.json; writes\n"
-            "                  DIR/results.csv and DIR/results.md and prints the markdown\n"
-            "  --model, --budget      table header; default from DIR's name <model>_<budget>\n"
-            "  --attention, --hardware  table header strings (default empty)\n");
-}
 
 typedef struct {
     char **pred;
@@ -286,42 +271,28 @@ int cmd_score(int argc, char **argv)
 {
     const char *task = NULL, *file = NULL, *results = NULL, *model_name = NULL, *attention = "", *hardware = "";
     int per_sample = 0, budget = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_val = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--per-sample")) {
-            per_sample = 1;
-        } else if (has_val && !strcmp(a, "--task")) {
-            task = argv[++i];
-        } else if (has_val && !strcmp(a, "--results")) {
-            results = argv[++i];
-        } else if (has_val && !strcmp(a, "--model")) {
-            model_name = argv[++i];
-        } else if (has_val && !strcmp(a, "--budget")) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > 1 << 30) {
-                fprintf(stderr, "kvbench: error: bad value '%s' (--budget): expected a non-negative integer\n", argv[i]);
-                return 2;
-            }
-            budget = (int)v;
-        } else if (has_val && !strcmp(a, "--attention")) {
-            attention = argv[++i];
-        } else if (has_val && !strcmp(a, "--hardware")) {
-            hardware = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "kvbench: error: unknown or incomplete option '%s' (score): see kvbench score --help\n", a);
-            return 2;
-        } else if (!file) {
-            file = a;
-        } else {
-            fprintf(stderr, "kvbench: error: unexpected argument '%s' (score): expected one FILE.jsonl\n", a);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {
+        {"--task", "TASK", OPT_STR, &task, 0, "one of the 16 English tasks (narrativeqa ... repobench-p)"},
+        {"--per-sample", NULL, OPT_FLAG, &per_sample, 0, "print each sample's score (max over answers, %.17g) first, one per line"},
+        {"--results", "DIR", OPT_STR, &results, 0, "a KVCache-Factory results folder: DIR/<task>/<Method>.json; writes\n"
+                                                  "DIR/results.csv and DIR/results.md and prints the markdown"},
+        {"--model", "NAME", OPT_STR, &model_name, 0, "table header; default from DIR's name <model>_<budget>"},
+        {"--budget", "N", OPT_INT, &budget, 0, "table header; default from DIR's name <model>_<budget>"},
+        {"--attention", "TEXT", OPT_STR, &attention, 0, "table header string (default empty)"},
+        {"--hardware", "TEXT", OPT_STR, &hardware, 0, "table header string (default empty)"},
+        {0},
+    };
+    const cli_spec spec = {
+        .name = "score",
+        .usage = "kvbench score --task TASK FILE.jsonl [--per-sample]\n"
+                 "       kvbench score --results DIR [--model NAME] [--budget N] [--attention TEXT] [--hardware TEXT]",
+        .about = "Scores LongBench predictions exactly as LongBench's / KVCache-Factory's eval.py.\n"
+                 "FILE.jsonl has one {\"pred\", \"answers\", \"all_classes\", \"length\"} object per line\n"
+                 "(like eval.py, the last line's all_classes is used for every sample).",
+        .opts = opts, .positional = &file, .positional_what = "expected one FILE.jsonl",
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (results) {
         if (task || file) {
             fprintf(stderr, "kvbench: error: --results takes no --task or FILE (score): use one form\n");

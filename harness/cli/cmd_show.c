@@ -10,18 +10,9 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/options.h"
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/store.h"
-
-static const char show_help[] =
-    "usage: kvbench show DIR|SUMMARY.h5 [--model M] [--budget B] [--method X] [--task T] [--samples]\n"
-    "                    [--format md|csv|json]\n"
-    "\n"
-    "Print the score tables of a result store (DIR/summary.h5, written by run or reduce): per\n"
-    "model and budget the 16-task table with Avg and the categories (md), the same as CSV, or\n"
-    "JSON records. --samples prints per-sample predictions and scores instead. Filters match\n"
-    "exactly (method: case-insensitive display name, row label or id such as snapkv); FullKV\n"
-    "rows appear under every budget.\n";
 
 typedef struct {
     char **model, **method, **label, **variant, **kind, **name;
@@ -248,24 +239,28 @@ int cmd_show(int argc, char **argv)
     const char *dir = NULL, *fmt = "md";
     filters f = {.budget = -1};
     int samples = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(show_help, stdout);
-            return 0;
-        } else if (!strcmp(a, "--model") && has) f.model = argv[++i];
-        else if (!strcmp(a, "--method") && has) f.method = argv[++i];
-        else if (!strcmp(a, "--task") && has) f.task = argv[++i];
-        else if (!strcmp(a, "--budget") && has) f.budget = atoi(argv[++i]);
-        else if (!strcmp(a, "--format") && has) fmt = argv[++i];
-        else if (!strcmp(a, "--samples")) samples = 1;
-        else if (a[0] != '-' && !dir) dir = a;
-        else {
-            fprintf(stderr, "kvbench: error: unknown argument '%s' (show): see kvbench show --help\n", a);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {
+        {"--model", "M", OPT_STR, &f.model, 0, "only this model"},
+        {"--budget", "B", OPT_INT, &f.budget, 0, "only this budget (FullKV rows appear under every budget)"},
+        {"--method", "X", OPT_STR, &f.method, 0, "only this method: case-insensitive display name, row label or id"},
+        {"--task", "T", OPT_STR, &f.task, 0, "only this task"},
+        {"--samples", NULL, OPT_FLAG, &samples, 0, "per-sample predictions and scores instead of the tables"},
+        {"--format", "md|csv|json", OPT_STR, &fmt, 0, "output format (default md)"},
+        {0},
+    };
+    const cli_spec spec = {
+        .name = "show",
+        .usage = "kvbench show DIR|SUMMARY.h5 [--model M] [--budget B] [--method X] [--task T] [--samples]\n"
+                 "                    [--format md|csv|json]",
+        .about = "Print the score tables of a result store (DIR/summary.h5, written by run or reduce): per\n"
+                 "model and budget the 16-task table with Avg and the categories (md), the same as CSV, or\n"
+                 "JSON records. --samples prints per-sample predictions and scores instead. Filters match\n"
+                 "exactly (method: case-insensitive display name, row label or id such as snapkv); FullKV\n"
+                 "rows appear under every budget.",
+        .opts = opts, .positional = &dir,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (strcmp(fmt, "md") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
         fprintf(stderr, "kvbench: error: unknown format '%s' (show --format): md, csv or json\n", fmt);
         return 2;

@@ -1,7 +1,6 @@
 /* cmd_tokenize: `kvbench tokenize`, the tokenizer as a JSONL filter, for checking kvbench's ids
  * against another implementation line by line: {"text": ...} -> {"ids": [...]}, or with --decode
  * {"ids": [...]} -> {"text": ...}. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,24 +9,7 @@
 #include "engine/tokenizer.h"
 #include "util/util.h"
 #include "harness/cli/commands.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kvbench tokenize --tokenizer PATH [--decode] [--add-bos] [--skip-special] [--cleanup|--no-cleanup]\n\n"
-            "Reads JSONL on stdin, one object per line, and writes one line per input line:\n"
-            "  encode (default): {\"text\": STRING} -> {\"ids\": [INT, ...]}  (no BOS unless --add-bos)\n"
-            "  --decode:         {\"ids\": [INT, ...]} -> {\"text\": STRING}\n\n"
-            "options:\n"
-            "  --tokenizer PATH  an HF model directory (tokenizer.json + tokenizer_config.json), a\n"
-            "                    tokenizer.json, or a .gguf file\n"
-            "  --add-bos         encode: prepend the BOS id\n"
-            "  --skip-special    decode: drop special tokens (HF decode default: keep them)\n"
-            "  --cleanup         decode: apply clean_up_tokenization_spaces (\" .\" -> \".\", \" n't\" -> \"n't\", ...)\n"
-            "  --no-cleanup      decode: do not; the default is tokenizer_config.json's\n"
-            "                    clean_up_tokenization_spaces (off for a GGUF), as transformers does\n"
-            "Blank lines are skipped. A line that is not the expected JSON stops with an error naming it.\n");
-}
+#include "harness/cli/options.h"
 
 static int line_error(long line, const char *what, const char *expected)
 {
@@ -89,31 +71,30 @@ static int decode_line(const tokenizer *t, json_t *obj, long line, int skip_spec
 
 int cmd_tokenize(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"tokenizer", required_argument, 0, 't'}, {"decode", no_argument, 0, 'd'},
-        {"add-bos", no_argument, 0, 'b'},         {"skip-special", no_argument, 0, 's'},
-        {"cleanup", no_argument, 0, 'c'},         {"no-cleanup", no_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
-    };
     const char *path = NULL;
-    int decode = 0, add_bos = 0, skip_special = 0, cleanup = -1, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 't': path = optarg; break;
-        case 'd': decode = 1; break;
-        case 'b': add_bos = 1; break;
-        case 's': skip_special = 1; break;
-        case 'c': cleanup = 1; break;
-        case 'n': cleanup = 0; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "kvbench: error: unexpected argument '%s' (tokenize): input comes from stdin\n", argv[optind]);
-        return 2;
-    }
+    int decode = 0, add_bos = 0, skip_special = 0, cleanup = -1;
+    const cli_opt opts[] = {
+        {"--tokenizer", "PATH", OPT_STR, &path, 0, "an HF model directory (tokenizer.json + tokenizer_config.json), a\n"
+                                                   "tokenizer.json, or a .gguf file"},
+        {"--decode", NULL, OPT_FLAG, &decode, 0, "{\"ids\": [INT, ...]} -> {\"text\": STRING} instead of encoding"},
+        {"--add-bos", NULL, OPT_FLAG, &add_bos, 0, "encode: prepend the BOS id"},
+        {"--skip-special", NULL, OPT_FLAG, &skip_special, 0, "decode: drop special tokens (HF decode default: keep them)"},
+        {"--cleanup", NULL, OPT_FLAG, &cleanup, 0, "decode: apply clean_up_tokenization_spaces (\" .\" -> \".\", \" n't\" -> \"n't\", ...)"},
+        {"--no-cleanup", NULL, OPT_UNFLAG, &cleanup, 0, "decode: do not; the default is tokenizer_config.json's\n"
+                                                      "clean_up_tokenization_spaces (off for a GGUF), as transformers does"},
+        {0},
+    };
+    const cli_spec spec = {
+        .name = "tokenize",
+        .usage = "kvbench tokenize --tokenizer PATH [--decode] [--add-bos] [--skip-special] [--cleanup|--no-cleanup]",
+        .about = "Reads JSONL on stdin, one object per line, and writes one line per input line:\n"
+                 "  encode (default): {\"text\": STRING} -> {\"ids\": [INT, ...]}  (no BOS unless --add-bos)\n"
+                 "  --decode:         {\"ids\": [INT, ...]} -> {\"text\": STRING}",
+        .footer = "Blank lines are skipped. A line that is not the expected JSON stops with an error naming it.",
+        .opts = opts, .positional_what = "input comes from stdin",
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
     if (!path) {
         fprintf(stderr, "kvbench: error: no tokenizer given (tokenize): expected --tokenizer PATH\n");
         return 2;
