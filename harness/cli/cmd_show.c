@@ -12,6 +12,7 @@
 #include "harness/cli/commands.h"
 #include "harness/cli/options.h"
 #include "harness/longbench/longbench.h"
+#include "harness/sweep/reduce.h"
 #include "harness/sweep/store.h"
 
 typedef struct {
@@ -158,79 +159,50 @@ static int show_samples(const pred_cols *c, const filters *f, const char *fmt)
     return 0;
 }
 
-static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-static int show_scores(const score_cols *c, const filters *f, const char *fmt)
+/* json: one record per stored score (tasks, categories, Avg) of summary.h5's /scores. */
+static int show_scores_json(const score_cols *c, const filters *f)
 {
-    if (!strcmp(fmt, "json")) {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < c->n; i++) {
-            const char *task = !strcmp(c->kind[i], "task") ? c->name[i] : NULL;
-            if (!keep(f, c->model[i], c->method[i], c->label[i], c->budget[i], task)) continue;
-            if (f->task && !task) continue;
-            json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:i}", "model", c->model[i], "budget", c->budget[i],
-                                  "method", c->method[i], "label", c->label[i], "variant", c->variant[i], "kind",
-                                  c->kind[i], "name", c->name[i], "n_samples", c->n_samples[i]);
-            json_object_set_new(o, "score", isnan(c->score[i]) ? json_null() : json_real(c->score[i]));
-            json_array_append_new(arr, o);
-        }
-        char *s = json_dumps(arr, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
-        puts(s);
-        free(s);
-        json_decref(arr);
-        return 0;
-    }
-    /* Table rows: per model, per budget > 0 (or 0 when only FullKV), that budget's variants and
-     * FullKV, methods in table order. */
-    lb_result_row *rows = kv_calloc(c->n + 1, sizeof *rows);
-    int nr = 0;
-    int *budgets = kv_calloc(c->n + 1, sizeof(int));
+    json_t *arr = json_array();
     for (size_t i = 0; i < c->n; i++) {
-        if (f->model && strcmp(f->model, c->model[i])) continue;
-        int first = 1;
-        for (size_t j = 0; j < i && first; j++) first = strcmp(c->model[j], c->model[i]) != 0;
-        if (!first) continue;
-        /* Budgets of this model. */
-        int nb = 0;
-        for (size_t j = 0; j < c->n; j++) {
-            if (strcmp(c->model[j], c->model[i]) || c->budget[j] <= 0) continue;
-            if (f->budget >= 0 && c->budget[j] != f->budget) continue;
-            int seen = 0;
-            for (int k = 0; k < nb; k++) seen |= budgets[k] == c->budget[j];
-            if (!seen) budgets[nb++] = c->budget[j];
-        }
-        qsort(budgets, (size_t)nb, sizeof(int), cmp_int);
-        if (nb == 0) budgets[nb++] = f->budget >= 0 ? f->budget : 0;
-        for (int b = 0; b < nb; b++) {
-            int start = nr;
-            for (size_t j = 0; j < c->n; j++) {
-                if (strcmp(c->kind[j], "task") || strcmp(c->model[j], c->model[i])) continue;
-                if (c->budget[j] != budgets[b] && c->budget[j] != 0) continue;
-                if (!keep(f, c->model[j], c->method[j], c->label[j], c->budget[j], NULL)) continue;
-                int r = -1;
-                for (int k = start; k < nr; k++)
-                    if (!strcmp(rows[k].method, c->label[j])) r = k;
-                if (r < 0) {
-                    r = nr++;
-                    lb_result_row_init(&rows[r]);
-                    snprintf(rows[r].model, sizeof rows[r].model, "%s", c->model[j]);
-                    snprintf(rows[r].method, sizeof rows[r].method, "%s", c->label[j]);
-                    snprintf(rows[r].attention, sizeof rows[r].attention, "kvbench");
-                    rows[r].budget = budgets[b];
-                }
-                int t = lb_task_index(c->name[j]);
-                if (t >= 0 && (!f->task || !strcmp(f->task, c->name[j]))) rows[r].task[t] = c->score[j];
-            }
-            /* Method order of the tables. */
-            for (int x = start + 1; x < nr; x++)
-                for (int y = x; y > start && lb_method_rank(rows[y].method) < lb_method_rank(rows[y - 1].method); y--) {
-                    lb_result_row t = rows[y];
-                    rows[y] = rows[y - 1], rows[y - 1] = t;
-                }
-        }
+        const char *task = !strcmp(c->kind[i], "task") ? c->name[i] : NULL;
+        if (!keep(f, c->model[i], c->method[i], c->label[i], c->budget[i], task)) continue;
+        if (f->task && !task) continue;
+        json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:i}", "model", c->model[i], "budget", c->budget[i],
+                              "method", c->method[i], "label", c->label[i], "variant", c->variant[i], "kind",
+                              c->kind[i], "name", c->name[i], "n_samples", c->n_samples[i]);
+        json_object_set_new(o, "score", isnan(c->score[i]) ? json_null() : json_real(c->score[i]));
+        json_array_append_new(arr, o);
+    }
+    char *s = json_dumps(arr, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+    puts(s);
+    free(s);
+    json_decref(arr);
+    return 0;
+}
+
+/* md and csv: the rows reduce wrote to tables.md and scores.csv (summary.h5's /tables), filtered;
+ * unfiltered, the output is those files byte for byte (hardware line included). */
+static int show_tables(hid_t h, const filters *f, const char *fmt)
+{
+    lb_result_row *rows;
+    int n, nr = 0;
+    if (reduce_read_table_rows(h, &rows, &n) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        lb_result_row *row = &rows[i];
+        if (f->model && strcmp(f->model, row->model)) continue;
+        if (f->budget >= 0 && row->budget != f->budget) continue;
+        if (!method_match(f->method, row->method_name, row->method)) continue;
+        if (f->task)
+            for (int t = 0; t < LB_N_TASKS; t++)
+                if (strcmp(f->task, lb_tasks[t].name)) row->task[t] = NAN;
+        rows[nr++] = *row;
     }
     int rc = !strcmp(fmt, "csv") ? lb_tables_write_csv(stdout, rows, nr) : lb_tables_write_md(stdout, rows, nr);
-    free(rows), free(budgets);
+    free(rows);
     return rc == KV_OK ? 0 : 1;
 }
 
@@ -295,6 +267,8 @@ int cmd_show(int argc, char **argv)
         free_strs(c.model, c.n), free_strs(c.task, c.n), free_strs(c.sample_id, c.n), free_strs(c.label, c.n);
         free_strs(c.method, c.n), free_strs(c.variant, c.n), free_strs(c.prediction, c.n);
         free(c.sample), free(c.budget), free(c.n_generated), free(c.prompt_tokens), free(c.score);
+    } else if (strcmp(fmt, "json")) {
+        rc = show_tables(h, &f, fmt);
     } else {
         score_cols c = {0};
         if (load_scores(h, &c) != KV_OK) {
@@ -302,7 +276,7 @@ int cmd_show(int argc, char **argv)
             H5Fclose(h);
             return 1;
         }
-        rc = show_scores(&c, &f, fmt);
+        rc = show_scores_json(&c, &f);
         free_strs(c.model, c.n), free_strs(c.method, c.n), free_strs(c.label, c.n), free_strs(c.variant, c.n);
         free_strs(c.kind, c.n), free_strs(c.name, c.n);
         free(c.budget), free(c.n_samples), free(c.score);

@@ -152,7 +152,8 @@ void lb_hundredths_format(long long h, char *buf, size_t n);
 typedef struct {
     char model[128];
     int budget;               /* KV budget (tokens) */
-    char method[64];          /* display name: "FullKV", "SnapKV", ... */
+    char method[64];          /* the row's label: "FullKV", "SnapKV", ... (knobs added when a method repeats) */
+    char method_name[64];     /* the method's display name, for filters ("" when unknown) */
     char attention[64];       /* header block strings (first non-empty of a group wins) */
     char hardware[128];
     double task[LB_N_TASKS];  /* rounded task scores in lb_tasks order; NAN = missing */

@@ -136,10 +136,10 @@ static int budget_list(const reduced *r, const char *mname, int *out)
     return n;
 }
 
-static const score_row *sort_scores_base;
-static int cmp_score_rank(const void *a, const void *b)
+/* qsort_r comparator of score-row indices (ctx: the score rows): method table order, then key. */
+static int cmp_score_rank(const void *a, const void *b, void *ctx)
 {
-    const score_row *x = &sort_scores_base[*(const int *)a], *y = &sort_scores_base[*(const int *)b];
+    const score_row *base = ctx, *x = &base[*(const int *)a], *y = &base[*(const int *)b];
     int rx = lb_method_rank(x->method), ry = lb_method_rank(y->method);
     if (rx != ry) return rx - ry;
     return strcmp(x->key, y->key);
@@ -152,13 +152,16 @@ static int rows_for(const reduced *r, const char *mname, int budget, int *idx)
     for (int i = 0; i < r->n_scores; i++)
         if (!strcmp(r->scores[i].model, mname) && (r->scores[i].budget == budget || r->scores[i].budget == 0))
             idx[n++] = i;
-    sort_scores_base = r->scores;
-    qsort(idx, (size_t)n, sizeof *idx, cmp_score_rank);
+    qsort_r(idx, (size_t)n, sizeof *idx, cmp_score_rank, r->scores);
     return n;
 }
 
-int reduce_table_rows(const reduced *r, const char *hardware, lb_result_row **out, int *n_out)
+static void hardware_string(const reduced *r, char *buf, size_t n);
+
+int reduce_table_rows(const reduced *r, lb_result_row **out, int *n_out)
 {
+    char hardware[128];
+    hardware_string(r, hardware, sizeof hardware);
     const char **models = kv_calloc(r->n_scores + 1, sizeof *models);
     int *budgets = kv_calloc(r->n_scores + 1, sizeof *budgets), *idx = kv_calloc(r->n_scores + 1, sizeof *idx);
     int cap = 16, n = 0;
@@ -177,8 +180,9 @@ int reduce_table_rows(const reduced *r, const char *hardware, lb_result_row **ou
                 snprintf(row->model, sizeof row->model, "%s", s->model);
                 row->budget = budgets[b];
                 snprintf(row->method, sizeof row->method, "%s", s->label);
+                snprintf(row->method_name, sizeof row->method_name, "%s", s->method);
                 snprintf(row->attention, sizeof row->attention, "kvbench");
-                snprintf(row->hardware, sizeof row->hardware, "%s", hardware ? hardware : "");
+                snprintf(row->hardware, sizeof row->hardware, "%s", hardware);
                 for (int t = 0; t < LB_N_TASKS; t++) row->task[t] = s->task[t];
             }
         }
@@ -332,7 +336,68 @@ int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
 
 /* ---- summary.h5 -------------------------------------------------------------------------- */
 
-static int write_summary(const char *path, const reduced *r)
+/* The string columns of /tables (lb_result_row's char arrays), for the write and the read. */
+#define TABLE_STR_FIELDS(X) X(model) X(method) X(method_name) X(attention) X(hardware)
+
+static int write_table_rows(hid_t f, const lb_result_row *rows, int n)
+{
+    hid_t g = H5Gcreate2(f, "tables", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const char **sv = kv_calloc(n + 1, sizeof *sv);
+    int *budget = kv_calloc(n + 1, sizeof *budget), rc = g < 0 ? KV_ERR : KV_OK;
+    double *task = kv_calloc((size_t)n * LB_N_TASKS + 1, sizeof *task);
+#define TABLE_WRITE_STR(field)                           \
+    for (int i = 0; i < n; i++) sv[i] = rows[i].field;   \
+    rc |= h5_write_strs(g, #field, sv, n, 0);
+    TABLE_STR_FIELDS(TABLE_WRITE_STR)
+    for (int i = 0; i < n; i++) {
+        budget[i] = rows[i].budget;
+        memcpy(&task[(size_t)i * LB_N_TASKS], rows[i].task, sizeof rows[i].task);
+    }
+    rc |= h5_write_ints(g, "budget", budget, n, 0);
+    rc |= h5_write_doubles(g, "task", task, n, LB_N_TASKS);
+    free(sv), free(budget), free(task);
+    if (g >= 0) H5Gclose(g);
+    return rc ? KV_ERR : KV_OK;
+}
+
+int reduce_read_table_rows(hid_t f, lb_result_row **out, int *n_out)
+{
+    *out = NULL, *n_out = 0;
+    if (H5Lexists(f, "tables", H5P_DEFAULT) <= 0) {
+        kv_seterr("no /tables group (a summary written by an older kvbench): run `kvbench reduce DIR` again");
+        return KV_ERR;
+    }
+    hid_t g = H5Gopen2(f, "tables", H5P_DEFAULT), d = H5Dopen2(g, "budget", H5P_DEFAULT), sp = H5Dget_space(d);
+    int n = (int)H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp), H5Dclose(d);
+    lb_result_row *rows = kv_calloc(n + 1, sizeof *rows);
+    char **sv = kv_calloc(n + 1, sizeof *sv);
+    int *budget = kv_calloc(n + 1, sizeof *budget);
+    double *task = kv_calloc((size_t)n * LB_N_TASKS + 1, sizeof *task);
+    int rc = h5_read_ints(g, "budget", budget, n) | h5_read_doubles(g, "task", task, (size_t)n * LB_N_TASKS);
+    for (int i = 0; i < n && rc == KV_OK; i++) {
+        rows[i].budget = budget[i];
+        memcpy(rows[i].task, &task[(size_t)i * LB_N_TASKS], sizeof rows[i].task);
+    }
+#define TABLE_READ_STR(field)                                                                     \
+    if (rc == KV_OK && (rc = h5_read_strs(g, #field, sv, n)) == KV_OK)                            \
+        for (int i = 0; i < n; i++) {                                                             \
+            snprintf(rows[i].field, sizeof rows[i].field, "%s", sv[i]);                           \
+            free(sv[i]);                                                                          \
+        }
+    TABLE_STR_FIELDS(TABLE_READ_STR)
+    H5Gclose(g);
+    free(sv), free(budget), free(task);
+    if (rc != KV_OK) {
+        free(rows);
+        kv_seterr("/tables unreadable: %s", kv_lasterr());
+        return KV_ERR;
+    }
+    *out = rows, *n_out = n;
+    return KV_OK;
+}
+
+static int write_summary(const char *path, const reduced *r, const lb_result_row *rows, int n_rows)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
@@ -381,6 +446,8 @@ static int write_summary(const char *path, const reduced *r)
     rc |= h5_write_ints(g, "n_samples", nsamp, ns, 0);
     H5Gclose(g);
     free(mcol), free(method), free(label), free(var), free(kind), free(name), free(budget), free(nsamp), free(score);
+
+    rc |= write_table_rows(f, rows, n_rows);
 
     /* Predictions: the row's identity, then every result column (ITEM_RESULT_FIELDS) and every
      * per-sample measurement (ITEM_SAMPLE_FIELDS but index and id, which are sample, sample_id). */
@@ -498,17 +565,17 @@ int reduce_write(const char *dir, const reduced *r)
     remove_stale_outputs(dir);
     snprintf(final, sizeof final, "%s/plots", dir);
     remove_stale_outputs(final);
-    snprintf(final, sizeof final, "%s/summary.h5", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", final, (int)getpid());
-    if (write_summary(tmp, r) != KV_OK || rename(tmp, final) != 0) {
-        unlink(tmp);
-        return KV_ERR;
-    }
-    char hw[128];
-    hardware_string(r, hw, sizeof hw);
+    /* Reduce once, render many: these rows are tables.md, scores.csv and summary.h5's /tables. */
     lb_result_row *rows;
     int nr;
-    reduce_table_rows(r, hw, &rows, &nr);
+    reduce_table_rows(r, &rows, &nr);
+    snprintf(final, sizeof final, "%s/summary.h5", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", final, (int)getpid());
+    if (write_summary(tmp, r, rows, nr) != KV_OK || rename(tmp, final) != 0) {
+        unlink(tmp);
+        free(rows);
+        return KV_ERR;
+    }
     snprintf(final, sizeof final, "%s/tables.md", dir);
     FILE *f = open_tmp(final, tmp, sizeof tmp);
     if (!f) return free(rows), KV_ERR;

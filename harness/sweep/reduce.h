@@ -16,6 +16,10 @@
  *                 score raw 0..1, n_generated, stopped, kept_*) and every ITEM_SAMPLE_FIELDS column
  *                 but index and id (prompt_tokens_raw, prompt_tokens, prefill_s, compress_s, decode_s)
  *   /variants     ITEM_VARIANT_FIELDS (key, label, method, budget)
+ *   /tables       the rows of tables.md and scores.csv exactly as written there (reduce_table_rows):
+ *                 model, budget, method (row label), method_name, attention, hardware, and task
+ *                 (rows, 16) in lb_tasks order; `show` renders these rows, so it prints what the
+ *                 files hold
  *   /provenance   attributes format, created, engine_rev, n_items, duplicates_dropped; and
  *                 /provenance/items columns: path, then ITEM_PROV_FIELDS (stop_ids as "2,9")
  */
@@ -64,8 +68,14 @@ void reduce_free(reduced *r);
 int reduce_write(const char *dir, const reduced *r);
 
 /* Fill lb_result_rows for the tables: FullKV (budget 0) rows repeat under every budget of their
- * model. Rows in table order. The caller frees *out. Filters may be NULL / budget < 0. */
-int reduce_table_rows(const reduced *r, const char *hardware, lb_result_row **out, int *n);
+ * model. Rows in table order, every row's hardware the items' distinct devices. The caller frees
+ * *out. The one place results are shaped into table rows: tables.md, scores.csv, summary.h5's
+ * /tables (and through it `show`) are all written from these rows. */
+int reduce_table_rows(const reduced *r, lb_result_row **out, int *n);
+
+/* The /tables rows of an open summary.h5 (the caller frees *out). Status; KV_ERR with a message
+ * when the group is absent (a summary written before it existed: run `kvbench reduce DIR`). */
+int reduce_read_table_rows(hid_t summary, lb_result_row **out, int *n);
 
 /* An SVG figure per model: Avg and the six categories vs budget, one line per method, FullKV as
  * a dashed horizontal reference line. */

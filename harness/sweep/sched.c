@@ -6,14 +6,14 @@
 
 #include "util/util.h"
 
-static const double *sort_cost;
-static const int *sort_model;
-
-static int cmp_longest(const void *a, const void *b)
+/* qsort_r comparator of item indices (ctx: the sched with item_model, item_cost): grouped by model,
+ * longest first inside each model, index order on ties. */
+static int cmp_longest(const void *a, const void *b, void *ctx)
 {
+    const sched *s = ctx;
     int x = *(const int *)a, y = *(const int *)b;
-    if (sort_model[x] != sort_model[y]) return sort_model[x] - sort_model[y];
-    if (sort_cost[x] != sort_cost[y]) return sort_cost[x] > sort_cost[y] ? -1 : 1;
+    if (s->item_model[x] != s->item_model[y]) return s->item_model[x] - s->item_model[y];
+    if (s->item_cost[x] != s->item_cost[y]) return s->item_cost[x] > s->item_cost[y] ? -1 : 1;
     return x - y;
 }
 
@@ -25,10 +25,8 @@ void sched_init(sched *s, int n_items, const int *item_model, const double *item
     s->taken = kv_calloc(n_items, 1);
     s->order = kv_malloc(sizeof(int) * (size_t)(n_items ? n_items : 1));
     for (int i = 0; i < n_items; i++) s->order[i] = i;
-    /* Grouped by model, longest first inside each model (qsort is not reentrant-safe with
-     * statics, but scheduling runs on one thread). */
-    sort_cost = item_cost, sort_model = item_model;
-    qsort(s->order, (size_t)n_items, sizeof(int), cmp_longest);
+    /* Grouped by model, longest first inside each model. */
+    qsort_r(s->order, (size_t)n_items, sizeof(int), cmp_longest, s);
     s->cursor = kv_calloc(n_models + 1, sizeof(int));
     s->remaining = kv_calloc(n_models, sizeof(double));
     s->units_on = kv_calloc(n_models, sizeof(int));
