@@ -123,7 +123,7 @@ static int model_list(const reduced *r, const char **out)
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 /* Distinct budgets > 0 of one model, ascending. */
-static int budget_list(const reduced *r, const char *mname, int *out)
+int reduce_budgets(const reduced *r, const char *mname, int *out)
 {
     int n = 0;
     for (int i = 0; i < r->n_scores; i++) {
@@ -168,7 +168,7 @@ int reduce_table_rows(const reduced *r, lb_result_row **out, int *n_out)
     lb_result_row *rows = kv_calloc(cap, sizeof *rows);
     int nm = model_list(r, models);
     for (int m = 0; m < nm; m++) {
-        int nb = budget_list(r, models[m], budgets);
+        int nb = reduce_budgets(r, models[m], budgets);
         if (nb == 0) budgets[nb++] = 0; /* FullKV only */
         for (int b = 0; b < nb; b++) {
             int k = rows_for(r, models[m], budgets[b], idx);
@@ -191,147 +191,6 @@ int reduce_table_rows(const reduced *r, lb_result_row **out, int *n_out)
     *out = rows;
     *n_out = n;
     return KV_OK;
-}
-
-/* ---- SVG --------------------------------------------------------------------------------- */
-
-static const char *const plot_colors[] = {"#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd",
-                                          "#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
-
-static void svg_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
-/* Value of panel p (0 = Avg, 1..6 = categories) for a score row, NAN when missing. */
-static double panel_value(const score_row *s, int p)
-{
-    long long h = p == 0 ? s->avg_h : s->cat_h[p - 1];
-    return h < 0 ? NAN : h / 100.0;
-}
-
-int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
-{
-    int *budgets = kv_calloc(r->n_scores + 1, sizeof(int));
-    int nb = budget_list(r, mname, budgets);
-    /* Distinct labels of the mname in table order; FullKV drawn as a reference line. */
-    const char *labels[32];
-    const char *methods[32];
-    int nl = 0;
-    for (int i = 0; i < r->n_scores && nl < 32; i++) {
-        const score_row *s = &r->scores[i];
-        if (strcmp(s->model, mname)) continue;
-        int seen = 0;
-        for (int j = 0; j < nl; j++) seen |= !strcmp(labels[j], s->label);
-        if (!seen) labels[nl] = s->label, methods[nl] = s->method, nl++;
-    }
-    /* Order the legend like the tables. */
-    for (int i = 1; i < nl; i++)
-        for (int j = i; j > 0 && lb_method_rank(methods[j]) < lb_method_rank(methods[j - 1]); j--) {
-            const char *t = labels[j];
-            labels[j] = labels[j - 1], labels[j - 1] = t;
-            t = methods[j];
-            methods[j] = methods[j - 1], methods[j - 1] = t;
-        }
-    const int pw = 300, ph = 220, cols = 4, rows = 2, ml = 45, mr = 10, mt = 30, mb = 35;
-    int W = cols * pw, H = rows * ph + 40 + 20 * ((nl + 3) / 4);
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%d\" y=\"20\" "
-               "text-anchor=\"middle\" font-size=\"15\">", W / 2);
-    svg_escape(f, mname);
-    fprintf(f, ": LongBench score vs KV budget</text>\n");
-    for (int p = 0; p < 7; p++) {
-        int ox = (p % cols) * pw, oy = 30 + (p / cols) * ph;
-        int x0 = ox + ml, x1 = ox + pw - mr, y0 = oy + ph - mb, y1 = oy + mt;
-        /* y range from the data of this panel, padded, in whole multiples of 5. */
-        double lo = INFINITY, hi = -INFINITY;
-        for (int i = 0; i < r->n_scores; i++) {
-            if (strcmp(r->scores[i].model, mname)) continue;
-            double v = panel_value(&r->scores[i], p);
-            if (isnan(v)) continue;
-            if (v < lo) lo = v;
-            if (v > hi) hi = v;
-        }
-        if (!isfinite(lo)) lo = 0, hi = 100;
-        lo = floor(lo / 5) * 5 - 5 < 0 ? 0 : floor(lo / 5) * 5 - 5;
-        hi = ceil(hi / 5) * 5 + 5 > 100 ? 100 : ceil(hi / 5) * 5 + 5;
-        if (hi <= lo) hi = lo + 5;
-        fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">%s</text>\n",
-                (x0 + x1) / 2, y1 - 8, p == 0 ? "Avg" : lb_categories[p - 1]);
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y1,
-                x1 - x0, y0 - y1);
-#define XPOS(b) (nb > 1 ? x0 + 10 + (double)(b) * (x1 - x0 - 20) / (nb - 1) : (x0 + x1) / 2.0)
-#define YPOS(v) (y0 - ((v) - lo) / (hi - lo) * (y0 - y1))
-        double step = 5 * fmax(1, round((hi - lo) / 20));
-        for (double v = lo; v <= hi + 1e-9; v += step) {
-            fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                       "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
-                    x0, YPOS(v), x1, YPOS(v), x0 - 4, YPOS(v) + 4, v);
-        }
-        for (int b = 0; b < nb; b++)
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", XPOS(b), y0 + 14, budgets[b]);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">KV budget</text>\n", (x0 + x1) / 2,
-                y0 + 28);
-        for (int l = 0; l < nl; l++) {
-            const char *color = plot_colors[l % 10];
-            for (int i = 0; i < r->n_scores; i++) {
-                const score_row *s = &r->scores[i];
-                if (strcmp(s->model, mname) || strcmp(s->label, labels[l])) continue;
-                if (s->budget == 0) {
-                    double v = panel_value(s, p);
-                    if (!isnan(v))
-                        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
-                                   "stroke-dasharray=\"6,4\" stroke-width=\"1.5\"/>\n",
-                                x0, YPOS(v), x1, YPOS(v), color);
-                }
-            }
-            /* One polyline over the budgets for non-FullKV labels. */
-            int started = 0;
-            for (int b = 0; b < nb; b++)
-                for (int i = 0; i < r->n_scores; i++) {
-                    const score_row *s = &r->scores[i];
-                    if (strcmp(s->model, mname) || strcmp(s->label, labels[l]) || s->budget != budgets[b]) continue;
-                    double v = panel_value(s, p);
-                    if (isnan(v)) continue;
-                    if (!started) fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"", color);
-                    fprintf(f, "%s%.1f,%.1f", started ? " " : "", XPOS(b), YPOS(v));
-                    started = 1;
-                }
-            if (started) fprintf(f, "\"/>\n");
-            for (int b = 0; b < nb; b++)
-                for (int i = 0; i < r->n_scores; i++) {
-                    const score_row *s = &r->scores[i];
-                    if (strcmp(s->model, mname) || strcmp(s->label, labels[l]) || s->budget != budgets[b]) continue;
-                    double v = panel_value(s, p);
-                    if (!isnan(v))
-                        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", XPOS(b), YPOS(v), color);
-                }
-        }
-        fprintf(f, "</g>\n");
-#undef XPOS
-#undef YPOS
-    }
-    /* Legend in the 8th panel slot and below. */
-    int lx = 3 * pw + 20, ly = 30 + ph + 40;
-    for (int l = 0; l < nl; l++) {
-        int full = !strcmp(methods[l], "FullKV");
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
-                   "<text x=\"%d\" y=\"%d\">",
-                lx, ly + 18 * l, lx + 24, ly + 18 * l, plot_colors[l % 10], full ? " stroke-dasharray=\"6,4\"" : "",
-                lx + 30, ly + 18 * l + 4);
-        svg_escape(f, labels[l]);
-        fprintf(f, "%s</text>\n", full ? " (reference)" : "");
-    }
-    fprintf(f, "</svg>\n");
-    free(budgets);
-    return ferror(f) ? KV_ERR : KV_OK;
 }
 
 /* ---- summary.h5 -------------------------------------------------------------------------- */
@@ -397,76 +256,70 @@ int reduce_read_table_rows(hid_t f, lb_result_row **out, int *n_out)
     return KV_OK;
 }
 
-static int write_summary(const char *path, const reduced *r, const lb_result_row *rows, int n_rows)
+/* One row of /scores: a (model, variant) score of one kind (task, category, Avg). */
+typedef struct {
+    const char *model, *method, *label, *variant, *kind, *name;
+    int budget, n_samples;
+    double score;
+} score_cell;
+
+static const col_desc score_cols[] = {
+    {"model", COL_STR, offsetof(score_cell, model)},     {"budget", COL_INT, offsetof(score_cell, budget)},
+    {"method", COL_STR, offsetof(score_cell, method)},   {"label", COL_STR, offsetof(score_cell, label)},
+    {"variant", COL_STR, offsetof(score_cell, variant)}, {"kind", COL_STR, offsetof(score_cell, kind)},
+    {"name", COL_STR, offsetof(score_cell, name)},       {"score", COL_DBL, offsetof(score_cell, score)},
+    {"n_samples", COL_INT, offsetof(score_cell, n_samples)},
+};
+
+/* /scores: 16 tasks + 6 categories + Avg per (model, variant). */
+static int write_scores(hid_t f, const reduced *r)
 {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) {
-        kv_seterr("cannot create %s", path);
-        return KV_ERR;
-    }
-    int rc = KV_OK;
-    char created[64];
-    store_utc_now(created, sizeof created);
-    rc |= h5_attr_str(f, "format", "kvbench-summary-1");
-    /* Scores: 16 tasks + 6 categories + Avg per (model, variant). */
-    int per = LB_N_TASKS + LB_N_CATEGORIES + 1, ns = r->n_scores * per;
-    const char **mcol = kv_calloc(ns + 1, sizeof(char *)), **method = kv_calloc(ns + 1, sizeof(char *));
-    const char **label = kv_calloc(ns + 1, sizeof(char *)), **var = kv_calloc(ns + 1, sizeof(char *));
-    const char **kind = kv_calloc(ns + 1, sizeof(char *)), **name = kv_calloc(ns + 1, sizeof(char *));
-    int *budget = kv_calloc(ns + 1, sizeof(int)), *nsamp = kv_calloc(ns + 1, sizeof(int));
-    double *score = kv_calloc(ns + 1, sizeof(double));
+    int per = LB_N_TASKS + LB_N_CATEGORIES + 1, n = r->n_scores * per, rc = KV_OK;
+    score_cell *cells = kv_calloc(n + 1, sizeof *cells);
     for (int i = 0; i < r->n_scores; i++) {
         const score_row *s = &r->scores[i];
         for (int k = 0; k < per; k++) {
-            int j = i * per + k;
-            mcol[j] = s->model, method[j] = s->method, label[j] = s->label, var[j] = s->key, budget[j] = s->budget;
+            score_cell *c = &cells[i * per + k];
+            *c = (score_cell){.model = s->model, .method = s->method, .label = s->label, .variant = s->key,
+                              .budget = s->budget};
             if (k < LB_N_TASKS) {
-                kind[j] = "task", name[j] = lb_tasks[k].name, score[j] = s->task[k], nsamp[j] = s->n_samples[k];
+                c->kind = "task", c->name = lb_tasks[k].name, c->score = s->task[k], c->n_samples = s->n_samples[k];
             } else if (k < LB_N_TASKS + LB_N_CATEGORIES) {
-                int c = k - LB_N_TASKS;
-                kind[j] = "category", name[j] = lb_categories[c];
-                score[j] = s->cat_h[c] < 0 ? NAN : s->cat_h[c] / 100.0;
+                int cat = k - LB_N_TASKS;
+                c->kind = "category", c->name = lb_categories[cat];
+                c->score = s->cat_h[cat] < 0 ? NAN : s->cat_h[cat] / 100.0;
                 for (int t = 0; t < LB_N_TASKS; t++)
-                    if (lb_tasks[t].category_index == c) nsamp[j] += s->n_samples[t];
+                    if (lb_tasks[t].category_index == cat) c->n_samples += s->n_samples[t];
             } else {
-                kind[j] = "avg", name[j] = "Avg", score[j] = s->avg_h < 0 ? NAN : s->avg_h / 100.0;
-                for (int t = 0; t < LB_N_TASKS; t++) nsamp[j] += s->n_samples[t];
+                c->kind = "avg", c->name = "Avg", c->score = s->avg_h < 0 ? NAN : s->avg_h / 100.0;
+                for (int t = 0; t < LB_N_TASKS; t++) c->n_samples += s->n_samples[t];
             }
         }
     }
     hid_t g = H5Gcreate2(f, "scores", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    rc |= h5_write_strs(g, "model", mcol, ns, 0);
-    rc |= h5_write_ints(g, "budget", budget, ns, 0);
-    rc |= h5_write_strs(g, "method", method, ns, 0);
-    rc |= h5_write_strs(g, "label", label, ns, 0);
-    rc |= h5_write_strs(g, "variant", var, ns, 0);
-    rc |= h5_write_strs(g, "kind", kind, ns, 0);
-    rc |= h5_write_strs(g, "name", name, ns, 0);
-    rc |= h5_write_doubles(g, "score", score, ns, 0);
-    rc |= h5_write_ints(g, "n_samples", nsamp, ns, 0);
+    for (size_t c = 0; c < sizeof score_cols / sizeof score_cols[0]; c++)
+        rc |= h5_write_col(g, &score_cols[c], cells, sizeof *cells, NULL, n, 0);
     H5Gclose(g);
-    free(mcol), free(method), free(label), free(var), free(kind), free(name), free(budget), free(nsamp), free(score);
+    free(cells);
+    return rc ? KV_ERR : KV_OK;
+}
 
-    rc |= write_table_rows(f, rows, n_rows);
-
-    /* Predictions: the row's identity, then every result column (ITEM_RESULT_FIELDS) and every
-     * per-sample measurement (ITEM_SAMPLE_FIELDS but index and id, which are sample, sample_id). */
-    int n = r->n_rows;
+/* /predictions: the row's identity, then every result column (ITEM_RESULT_FIELDS) and every
+ * per-sample measurement (ITEM_SAMPLE_FIELDS but index and id, which are sample, sample_id). */
+static int write_predictions(hid_t f, const reduced *r)
+{
+    static const col_desc pred_ids[] = {
+        {"model", COL_STR, offsetof(pred_row, model)},   {"task", COL_STR, offsetof(pred_row, task)},
+        {"sample", COL_INT, offsetof(pred_row, sample)}, {"sample_id", COL_STR, offsetof(pred_row, id)},
+        {"variant", COL_STR, offsetof(pred_row, key)},   {"label", COL_STR, offsetof(pred_row, label)},
+        {"method", COL_STR, offsetof(pred_row, method)}, {"budget", COL_INT, offsetof(pred_row, budget)},
+        {"item", COL_INT, offsetof(pred_row, item)},
+    };
+    int n = r->n_rows, rc = KV_OK;
     const pred_row *p = r->rows;
     const void **rres = kv_calloc(n + 1, sizeof(void *)), **rsmp = kv_calloc(n + 1, sizeof(void *));
     for (int i = 0; i < n; i++) rres[i] = p[i].r, rsmp[i] = p[i].si;
-    static const col_desc pred_ids[] = {
-        {"model", COL_STR, offsetof(pred_row, model)},
-        {"task", COL_STR, offsetof(pred_row, task)},
-        {"sample", COL_INT, offsetof(pred_row, sample)},
-        {"sample_id", COL_STR, offsetof(pred_row, id)},
-        {"variant", COL_STR, offsetof(pred_row, key)},
-        {"label", COL_STR, offsetof(pred_row, label)},
-        {"method", COL_STR, offsetof(pred_row, method)},
-        {"budget", COL_INT, offsetof(pred_row, budget)},
-        {"item", COL_INT, offsetof(pred_row, item)},
-    };
-    g = H5Gcreate2(f, "predictions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "predictions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     for (size_t c = 0; c < sizeof pred_ids / sizeof pred_ids[0]; c++)
         rc |= h5_write_col(g, &pred_ids[c], p, sizeof *p, NULL, n, 0);
     for (int c = 0; c < item_result_ncols; c++) rc |= h5_write_col(g, &item_result_cols[c], NULL, 0, rres, n, 0);
@@ -475,36 +328,61 @@ static int write_summary(const char *path, const reduced *r, const lb_result_row
             rc |= h5_write_col(g, &item_sample_cols[c], NULL, 0, rsmp, n, 0);
     H5Gclose(g);
     free(rres), free(rsmp);
+    return rc ? KV_ERR : KV_OK;
+}
 
-    /* Variants: ITEM_VARIANT_FIELDS of each distinct key, in first-seen order of the score rows. */
-    g = H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    {
-        int nvs = 0;
-        const void **vrow = kv_calloc(r->n_scores + 1, sizeof(void *));
-        for (int i = 0; i < r->n_scores; i++) {
-            int seen = 0;
-            for (int j = 0; j < nvs; j++) seen |= !strcmp(((const item_variant *)vrow[j])->key, r->scores[i].key);
-            if (!seen) vrow[nvs++] = r->scores[i].var;
-        }
-        for (int c = 0; c < item_variant_ncols; c++) rc |= h5_write_col(g, &item_variant_cols[c], NULL, 0, vrow, nvs, 0);
-        free(vrow);
+/* /variants: ITEM_VARIANT_FIELDS of each distinct key, in first-seen order of the score rows. */
+static int write_variants(hid_t f, const reduced *r)
+{
+    int nvs = 0, rc = KV_OK;
+    const void **vrow = kv_calloc(r->n_scores + 1, sizeof(void *));
+    for (int i = 0; i < r->n_scores; i++) {
+        int seen = 0;
+        for (int j = 0; j < nvs; j++) seen |= !strcmp(((const item_variant *)vrow[j])->key, r->scores[i].key);
+        if (!seen) vrow[nvs++] = r->scores[i].var;
     }
+    hid_t g = H5Gcreate2(f, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (int c = 0; c < item_variant_ncols; c++) rc |= h5_write_col(g, &item_variant_cols[c], NULL, 0, vrow, nvs, 0);
     H5Gclose(g);
+    free(vrow);
+    return rc ? KV_ERR : KV_OK;
+}
 
-    /* Provenance: the item file's path, then ITEM_PROV_FIELDS (stop_ids as "2,9"). */
-    g = H5Gcreate2(f, "provenance", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+/* /provenance: attributes, and /provenance/items: the item file's path, then ITEM_PROV_FIELDS
+ * (stop_ids as "2,9"). */
+static int write_provenance(hid_t f, const reduced *r, const char *created)
+{
+    int rc = KV_OK, ni = r->n_items;
+    hid_t g = H5Gcreate2(f, "provenance", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc |= h5_attr_str(g, "format", "kvbench-summary-1");
     rc |= h5_attr_str(g, "created", created);
     rc |= h5_attr_str(g, "engine_rev", store_engine_rev());
     rc |= h5_attr_int(g, "n_items", r->n_items);
     rc |= h5_attr_int(g, "duplicates_dropped", r->duplicates);
     hid_t gi = H5Gcreate2(g, "items", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int ni = r->n_items;
     rc |= h5_write_strs(gi, "path", (const char *const *)r->paths, ni, 0);
     for (int c = 0; c < item_prov_ncols; c++)
         rc |= h5_write_col(gi, &item_prov_cols[c], ni ? &r->items[0].prov : NULL, sizeof *r->items, NULL, ni, 0);
     H5Gclose(gi);
     H5Gclose(g);
+    return rc ? KV_ERR : KV_OK;
+}
+
+static int write_summary(const char *path, const reduced *r, const lb_result_row *rows, int n_rows)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        kv_seterr("cannot create %s", path);
+        return KV_ERR;
+    }
+    char created[64];
+    store_utc_now(created, sizeof created);
+    int rc = h5_attr_str(f, "format", "kvbench-summary-1");
+    rc |= write_scores(f, r);
+    rc |= write_table_rows(f, rows, n_rows);
+    rc |= write_predictions(f, r);
+    rc |= write_variants(f, r);
+    rc |= write_provenance(f, r, created);
     if (H5Fclose(f) < 0) rc = KV_ERR;
     if (rc != KV_OK) kv_seterr("cannot write %s", path);
     return rc ? KV_ERR : KV_OK;

@@ -77,7 +77,10 @@ int reduce_table_rows(const reduced *r, lb_result_row **out, int *n);
  * when the group is absent (a summary written before it existed: run `kvbench reduce DIR`). */
 int reduce_read_table_rows(hid_t summary, lb_result_row **out, int *n);
 
-/* An SVG figure per model: Avg and the six categories vs budget, one line per method, FullKV as
+/* The model's budgets above 0, ascending, into out (room for n_scores); their count. */
+int reduce_budgets(const reduced *r, const char *model_name, int *out);
+
+/* An SVG figure per model (plot.c): Avg and the six categories vs budget, one line per method, FullKV as
  * a dashed horizontal reference line. */
 int reduce_plot_model(const reduced *r, const char *model_name, FILE *f);
 
