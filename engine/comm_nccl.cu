@@ -18,6 +18,7 @@
 
 extern "C" {
 #include "engine/comm.h"
+#include "util/mpi_check.h"
 }
 
 #define NCCL_CHECK(stmt)                                                                                   \
@@ -26,18 +27,6 @@ extern "C" {
         if (kv_nccl_st_ != ncclSuccess)                                                                    \
             kv_die("NCCL error %d (%s) in `%s` at %s:%d in %s()", (int)kv_nccl_st_,                        \
                    ncclGetErrorString(kv_nccl_st_), #stmt, __FILE__, __LINE__, __func__);                 \
-    } while (0)
-
-#define MPI_CHECK(stmt)                                                                                    \
-    do {                                                                                                   \
-        int kv_mpi_rc_ = (stmt);                                                                           \
-        if (kv_mpi_rc_ != MPI_SUCCESS) {                                                                   \
-            char kv_mpi_msg_[MPI_MAX_ERROR_STRING];                                                        \
-            int kv_mpi_len_ = 0;                                                                           \
-            MPI_Error_string(kv_mpi_rc_, kv_mpi_msg_, &kv_mpi_len_);                                       \
-            kv_die("MPI error %d (%s) in `%s` at %s:%d in %s()", kv_mpi_rc_, kv_mpi_msg_, #stmt, __FILE__, \
-                   __LINE__, __func__);                                                                    \
-        }                                                                                                  \
     } while (0)
 
 typedef struct {

@@ -32,6 +32,14 @@ one_def() { # one_def "regex" FILE: the only source under the layers that matche
 check "FNV-1a is implemented once (util/hash.c)" one_def '1099511628211' util/hash.c
 check "half -> float is implemented once (util/half.c)" one_def '\+ 112\) << 23' util/half.c
 
+# Every MPI call is checked (issue 14): outside util/mpi_check.h, each MPI_Xxx( call of the
+# harness and engine sits in MPI_CHECK, compares with MPI_SUCCESS, or is MPI_Abort/MPI_Error_string.
+unchecked() {
+    grep -nE '\bMPI_[A-Z][a-z_]+\(' harness/*/*.c engine/*.c engine/*.cu |
+        grep -vE 'MPI_CHECK\(|MPI_Abort\(|MPI_Error_string\(|!= MPI_SUCCESS|^[^:]+:[0-9]+:\s*(/\*|\*)'
+}
+check "every MPI call is checked" test -z "$(unchecked)"
+
 # The call rule on the real libraries, then with an upward call planted in the kernels library.
 LDL=${KV_LDLIBS:-$(make -s print-ldlibs BUILD="$BUILD" 2>/dev/null | tail -n 1)}
 CCX=${KV_CC:-mpicc}

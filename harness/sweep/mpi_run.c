@@ -5,12 +5,12 @@
  * more work, or stopping). Group members receive each index by MPI_Bcast from their leader. */
 #include "harness/sweep/mpi_run.h"
 
-#include <mpi.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/mpi_check.h"
 #include "util/util.h"
 
 enum { TAG_REQ = 101, TAG_ITEM = 102 };
@@ -39,8 +39,11 @@ int par_init(int *argc, char ***argv, par_info *p)
         return KV_ERR;
     }
     p->mpi = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &p->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &p->world);
+    /* Errors come back to MPI_CHECK (which names the call, then aborts the job) instead of MPI's
+     * default abort without context; communicators split from WORLD inherit this. */
+    MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &p->rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &p->world));
     p->n_units = p->world;
     p->unit = p->rank;
     p->threaded = provided >= MPI_THREAD_MULTIPLE;
@@ -52,16 +55,16 @@ int par_init(int *argc, char ***argv, par_info *p)
 void par_finalize(par_info *p)
 {
     if (!p->mpi) return;
-    if (group_comm != MPI_COMM_NULL) MPI_Comm_free(&group_comm);
-    MPI_Finalize();
+    if (group_comm != MPI_COMM_NULL) MPI_CHECK(MPI_Comm_free(&group_comm));
+    MPI_CHECK(MPI_Finalize());
     p->mpi = 0;
 }
 
 void par_abort(int code)
 {
     int inited = 0, fin = 0;
-    MPI_Initialized(&inited);
-    MPI_Finalized(&fin);
+    MPI_CHECK(MPI_Initialized(&inited));
+    MPI_CHECK(MPI_Finalized(&fin));
     if (inited && !fin) MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
     exit(code);
 }
@@ -79,15 +82,15 @@ int par_groups(par_info *p, int tp)
     p->tp_rank = p->rank % tp;
     if (tp == 1 || !p->mpi) return KV_OK;
     /* Consecutive ranks form a group: on a node launched with --map-by core they share the node. */
-    MPI_Comm_split(MPI_COMM_WORLD, p->unit, p->tp_rank, &group_comm);
+    MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, p->unit, p->tp_rank, &group_comm));
     /* A group across nodes would all-reduce over the network twice per layer: refuse, on every rank. */
     MPI_Comm node;
     int n_local = 0, ok, all_ok = 0;
-    MPI_Comm_split_type(group_comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_size(node, &n_local);
-    MPI_Comm_free(&node);
+    MPI_CHECK(MPI_Comm_split_type(group_comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_size(node, &n_local));
+    MPI_CHECK(MPI_Comm_free(&node));
     ok = n_local == tp;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_CHECK(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
     if (!all_ok) {
         kv_seterr("a tensor_parallel %d group spans nodes: run a multiple of %d ranks per node, consecutive ranks "
                   "on one node (mpirun --map-by ppr:N:node, srun --distribution=block)", tp, tp);
@@ -104,7 +107,7 @@ void par_bcast(par_info *p, void *buf, long bytes)
     /* MPI counts are int: send large blobs in pieces. */
     for (long off = 0; off < bytes; off += 1L << 30) {
         long n = bytes - off < (1L << 30) ? bytes - off : (1L << 30);
-        MPI_Bcast(b + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD);
+        MPI_CHECK(MPI_Bcast(b + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD));
     }
 }
 
@@ -112,13 +115,13 @@ int par_max_int(par_info *p, int v)
 {
     if (!p->mpi || p->world == 1) return v;
     int r;
-    MPI_Allreduce(&v, &r, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_CHECK(MPI_Allreduce(&v, &r, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     return r;
 }
 
 void par_barrier(par_info *p)
 {
-    if (p->mpi && p->world > 1) MPI_Barrier(MPI_COMM_WORLD);
+    if (p->mpi && p->world > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 }
 
 /* ---- coordinator ------------------------------------------------------------------------- */
@@ -169,10 +172,10 @@ static void *coord_thread(void *arg)
     while (remote > 0) {
         double msg[MSG_LEN];
         MPI_Status st;
-        MPI_Recv(msg, MSG_LEN, MPI_DOUBLE, MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &st);
+        MPI_CHECK(MPI_Recv(msg, MSG_LEN, MPI_DOUBLE, MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &st));
         int unit = st.MPI_SOURCE / c->p->tp;
         int next = coord_next(c, unit, msg);
-        MPI_Send(&next, 1, MPI_INT, st.MPI_SOURCE, TAG_ITEM, MPI_COMM_WORLD);
+        MPI_CHECK(MPI_Send(&next, 1, MPI_INT, st.MPI_SOURCE, TAG_ITEM, MPI_COMM_WORLD));
         if (next < 0) remote--;
     }
     return NULL;
@@ -193,12 +196,12 @@ static int leader_loop(par_info *p, par_work *w, coord *c, par_outcome *out)
         if (p->rank == 0) {
             next = coord_next(c, p->unit, msg);
         } else {
-            MPI_Send(msg, MSG_LEN, MPI_DOUBLE, 0, TAG_REQ, MPI_COMM_WORLD);
-            MPI_Recv(&next, 1, MPI_INT, 0, TAG_ITEM, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_CHECK(MPI_Send(msg, MSG_LEN, MPI_DOUBLE, 0, TAG_REQ, MPI_COMM_WORLD));
+            MPI_CHECK(MPI_Recv(&next, 1, MPI_INT, 0, TAG_ITEM, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
         }
         memset(&delta, 0, sizeof delta);
         delta.idle = kv_now() - t0;
-        if (p->tp > 1) MPI_Bcast(&next, 1, MPI_INT, 0, group_comm);
+        if (p->tp > 1) MPI_CHECK(MPI_Bcast(&next, 1, MPI_INT, 0, group_comm));
         if (next < 0) break;
         if (w->run_item(w->ctx, next, &delta, &dropped) != KV_OK) kv_die("%s", kv_lasterr());
         out->done += !dropped;
@@ -212,7 +215,7 @@ static int member_loop(par_info *p, par_work *w, par_outcome *out)
 {
     for (;;) {
         int next;
-        MPI_Bcast(&next, 1, MPI_INT, 0, group_comm);
+        MPI_CHECK(MPI_Bcast(&next, 1, MPI_INT, 0, group_comm));
         if (next < 0) break;
         exec_timing t = {0};
         int dropped;
@@ -251,7 +254,7 @@ int par_work_run(par_info *p, par_work *w, par_outcome *out)
         coord_next(&c, 0, msg);
         if (p->tp > 1) {
             int none = -1;
-            MPI_Bcast(&none, 1, MPI_INT, 0, group_comm);
+            MPI_CHECK(MPI_Bcast(&none, 1, MPI_INT, 0, group_comm));
         }
     }
     if (have_thread) pthread_join(th, NULL);
