@@ -326,6 +326,19 @@ static void test_exec_timing(void)
     sweep_free(&s);
 }
 
+/* The prompt cap's default is defined once (issue 14: three places had three fallbacks). */
+static void test_max_prompt_default(void)
+{
+    sweep_model m = {.family = "llama3"};
+    CHECK(sweep_model_max_prompt_tokens(&m) == 7950, "llama3: 7950");
+    m.family = "llama3.3";
+    CHECK(sweep_model_max_prompt_tokens(&m) == 127500, "llama3.3: 127500");
+    m.family = "other";
+    CHECK(sweep_model_max_prompt_tokens(&m) == 0, "other: no limit");
+    m.max_prompt_tokens = 512;
+    CHECK(sweep_model_max_prompt_tokens(&m) == 512, "the sweep's value wins");
+}
+
 int main(void)
 {
     mkdir("tests/tmp", 0777);
@@ -336,5 +349,6 @@ int main(void)
     test_tp_divides_heads();
     test_workplan();
     test_exec_timing();
+    test_max_prompt_default();
     return check_report("test_sweep");
 }

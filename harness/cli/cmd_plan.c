@@ -93,7 +93,7 @@ int cmd_plan(int argc, char **argv)
             printf("    %d layers, %d heads (%d KV), dim %d, %.2fB params; family %s, dtype %s, tensor_parallel %d, "
                    "max_prompt_tokens %d\n",
                    md->n_layers, md->n_heads, md->n_kv_heads, md->dim, cost_params(md) / 1e9, md->family, md->dtype,
-                   md->tensor_parallel, md->max_prompt_tokens ? md->max_prompt_tokens : lb_max_prompt_tokens(md->family));
+                   md->tensor_parallel, sweep_model_max_prompt_tokens(md));
     }
     printf("\ntasks (%d):\n", s.n_tasks);
     long samples = 0;

@@ -155,7 +155,7 @@ int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t
         si->index = it->samples[k];
         si->id = kv_strdup(smp->id);
         si->prompt_tokens_raw = (int)(chars / 4) + 1;
-        int maxp = c->s->models[it->model].max_prompt_tokens;
+        int maxp = sweep_model_max_prompt_tokens(&c->s->models[it->model]);
         si->prompt_tokens = maxp > 0 && si->prompt_tokens_raw > maxp ? maxp : si->prompt_tokens_raw;
         double sim = ms_per_ktok * si->prompt_tokens / 1000.0 / 1000.0;
         double t0 = kv_now();
@@ -233,7 +233,7 @@ int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing 
         cf = chat_detect(tok);
     else if (m->chat && chat_format_parse(m->chat, &cf) != KV_OK)
         return KV_ERR;
-    int maxp = m->max_prompt_tokens > 0 ? m->max_prompt_tokens : lb_max_prompt_tokens(m->family);
+    int maxp = sweep_model_max_prompt_tokens(m);
     lb_gen_rules rules;
     if (lb_gen_rules_get(task, s->preset, tok, m->stop_ids, m->n_stop_ids, &rules) != KV_OK) return KV_ERR;
     if (s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < rules.max_new_tokens)

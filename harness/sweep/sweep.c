@@ -608,6 +608,11 @@ void sweep_task_path(const sweep *s, const char *task, char *buf, int n)
     snprintf(buf, (size_t)n, "%s/%s.jsonl", s->data_dir, task);
 }
 
+int sweep_model_max_prompt_tokens(const sweep_model *m)
+{
+    return m->max_prompt_tokens > 0 ? m->max_prompt_tokens : lb_max_prompt_tokens(m->family);
+}
+
 int sweep_sample_selected(const sweep *s, int i)
 {
     for (int r = 0; r < s->n_samples; r++)

@@ -97,6 +97,11 @@ int sweep_variants(const sweep *s, sweep_variant **out, int *n);
 /* Path of a task's JSONL file under data_dir (static buffer per call site is not used: caller's). */
 void sweep_task_path(const sweep *s, const char *task, char *buf, int n);
 
+/* The model's prompt cap: max_prompt_tokens when the sweep sets it, else the reference value of its
+ * family (lb_max_prompt_tokens); 0 = no limit. The one definition of the default (the executors,
+ * the planner's cost estimate and `plan` all ask here). */
+int sweep_model_max_prompt_tokens(const sweep_model *m);
+
 /* Whether sample index i (0-based, file order) is selected. */
 int sweep_sample_selected(const sweep *s, int i);
 

@@ -88,14 +88,6 @@ double cost_sample(const sweep_model *m, const cost_device *dev, int L, int n_ne
     return prefill + n_new * step;
 }
 
-static int sweep_model_max_prompt(const sweep_model *m)
-{
-    if (m->max_prompt_tokens > 0) return m->max_prompt_tokens;
-    if (!strcmp(m->family, "llama3")) return 7950;
-    if (!strcmp(m->family, "llama3.1") || !strcmp(m->family, "llama3.3")) return 127500;
-    return 1 << 30;
-}
-
 static int cmp_items(const void *a, const void *b)
 {
     const work_item *x = a, *y = b;
@@ -137,7 +129,8 @@ int workplan_expand(const sweep *s, const sweep_variant *vars, int nv, const tas
     for (int mi = 0; mi < s->n_models; mi++) {
         const sweep_model *m = &s->models[mi];
         cost_device dev = cost_device_for(s->engine.backend, m->dtype);
-        int maxp = sweep_model_max_prompt(m);
+        int maxp = sweep_model_max_prompt_tokens(m);
+        if (maxp <= 0) maxp = 1 << 30; /* no limit */
         for (int ti = 0; ti < s->n_tasks; ti++) {
             const task_data *td = &data[ti];
             pending *p = kv_calloc(td->n ? td->n : 1, sizeof *p);
