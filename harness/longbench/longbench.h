@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 
+#include <stdint.h>
+
 #include "engine/chat.h"
 #include "engine/engine.h"
 #include "engine/method.h"
@@ -74,8 +76,12 @@ int lb_reader_open(const char *path, lb_reader **out);
  * lacks a field (kv_lasterr() = "FILE:LINE: ..."). Blank lines are skipped. */
 int lb_reader_next(lb_reader *r, lb_sample *s);
 void lb_reader_close(lb_reader *r);
-/* All samples of a file in file order; *out is malloc'd (lb_samples_free). */
-int lb_load_all(const char *path, lb_sample **out, int *n);
+/* The same reader over the file read into memory once, with *hash the FNV-1a (util/hash.h, from
+ * KV_FNV_SEED) of its bytes: a caller that needs the file's hash and its samples reads it once. */
+int lb_reader_open_hashed(const char *path, lb_reader **out, uint64_t *hash);
+/* All samples of a file in file order; *out is malloc'd (lb_samples_free). hash may be NULL, else
+ * it receives the file's FNV-1a as lb_reader_open_hashed computes it (one read of the file). */
+int lb_load_all(const char *path, lb_sample **out, int *n, uint64_t *hash);
 void lb_samples_free(lb_sample *s, int n);
 
 /* ---- prompts ---------------------------------------------------------------------------- */

@@ -95,14 +95,11 @@ static int ensure_task(exec_ctx *c, int ti, exec_timing *t)
     double t0 = kv_now();
     char path[4096];
     sweep_task_path(c->s, c->s->tasks[ti], path, sizeof path);
-    char *bytes;
-    size_t len;
-    if (kv_read_file(path, &bytes, &len) != KV_OK) return KV_ERR;
-    char h[17];
-    snprintf(h, sizeof h, "%016llx", (unsigned long long)kv_fnv1a(bytes, len, KV_FNV_SEED));
-    free(bytes);
     lb_sample *all;
-    if (lb_load_all(path, &all, &c->task_n[ti]) != KV_OK) return KV_ERR;
+    uint64_t hash;
+    if (lb_load_all(path, &all, &c->task_n[ti], &hash) != KV_OK) return KV_ERR;
+    char h[17];
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)hash);
     c->task_samples[ti] = all;
     c->task_hash[ti] = kv_strdup(h);
     double dt = kv_now() - t0;
@@ -383,14 +380,9 @@ int exec_scan_task(const sweep *s, int ti, task_data *out)
     memset(out, 0, sizeof *out);
     char path[4096];
     sweep_task_path(s, s->tasks[ti], path, sizeof path);
-    char *bytes;
-    size_t len;
-    if (kv_read_file(path, &bytes, &len) != KV_OK) return KV_ERR;
-    out->hash = kv_fnv1a(bytes, len, KV_FNV_SEED);
-    free(bytes);
     const lb_task *task = lb_task_find(s->tasks[ti]);
     lb_reader *r;
-    if (lb_reader_open(path, &r) != KV_OK) return KV_ERR;
+    if (lb_reader_open_hashed(path, &r, &out->hash) != KV_OK) return KV_ERR; /* one read: hash and scan */
     int cap = 64;
     out->index = kv_malloc(sizeof(int) * (size_t)cap);
     out->est_tokens = kv_malloc(sizeof(int) * (size_t)cap);
