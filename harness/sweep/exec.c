@@ -218,89 +218,138 @@ static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
     return KV_OK;
 }
 
-int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t)
+/* What every sample of an item shares: the task, its chat wrapper and prompt cap, the generation
+ * parameters and the variants. */
+typedef struct {
+    const lb_task *task;
+    const tokenizer *tok;
+    chat_format cf;
+    int max_prompt;
+    lb_gen_rules rules;
+    gen_params gp;
+    variant *vars;  /* (n_variants) */
+} item_setup;
+
+static int item_setup_init(exec_ctx *c, const work_item *it, item_setup *u)
 {
     const sweep *s = c->s;
     const sweep_model *m = &s->models[it->model];
-    if (ensure_model(c, it->model, t) != KV_OK || ensure_task(c, it->task, t) != KV_OK) return KV_ERR;
-    const tokenizer *tok = engine_tokenizer(c->engine);
-    const lb_task *task = lb_task_find(s->tasks[it->task]);
-    chat_format cf = lb_chat_for(s->preset, m->family, task);
+    memset(u, 0, sizeof *u);
+    u->tok = engine_tokenizer(c->engine);
+    u->task = lb_task_find(s->tasks[it->task]);
+    u->cf = lb_chat_for(s->preset, m->family, u->task);
     if (m->chat && !strcmp(m->chat, "native"))
-        cf = chat_detect(tok);
-    else if (m->chat && chat_format_parse(m->chat, &cf) != KV_OK)
+        u->cf = chat_detect(u->tok);
+    else if (m->chat && chat_format_parse(m->chat, &u->cf) != KV_OK)
         return KV_ERR;
-    int maxp = sweep_model_max_prompt_tokens(m);
-    lb_gen_rules rules;
-    if (lb_gen_rules_get(task, s->preset, tok, m->stop_ids, m->n_stop_ids, &rules) != KV_OK) return KV_ERR;
-    if (s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < rules.max_new_tokens)
-        rules.max_new_tokens = s->engine.max_new_tokens;
-    gen_params gp;
-    lb_gen_rules_params(&rules, &gp);
-    item_record_alloc(rec, it->n_samples, it->n_variants);
+    u->max_prompt = sweep_model_max_prompt_tokens(m);
+    if (lb_gen_rules_get(u->task, s->preset, u->tok, m->stop_ids, m->n_stop_ids, &u->rules) != KV_OK) return KV_ERR;
+    if (s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < u->rules.max_new_tokens)
+        u->rules.max_new_tokens = s->engine.max_new_tokens;
+    lb_gen_rules_params(&u->rules, &u->gp);
+    u->vars = kv_malloc(sizeof *u->vars * (size_t)it->n_variants);
+    for (int j = 0; j < it->n_variants; j++) u->vars[j] = c->vars[it->variants[j]].v;
+    return KV_OK;
+}
+
+/* Every sample's final prompt ids (template, chat wrapper, truncation) and its sample columns. */
+static int build_prompts(exec_ctx *c, const work_item *it, const item_setup *u, item_record *rec, lb_prompt *p)
+{
+    for (int k = 0; k < it->n_samples; k++) {
+        const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
+        if (!smp || lb_prompt_build(u->tok, u->task, smp, u->cf, u->max_prompt, &p[k]) != KV_OK) return KV_ERR;
+        sample_info *si = &rec->samples[k];
+        si->index = it->samples[k];
+        si->id = kv_strdup(smp->id);
+        si->prompt_tokens_raw = p[k].n_full;
+        si->prompt_tokens = p[k].n;
+    }
+    return KV_OK;
+}
+
+/* Samples [k0, k0 + n) generated together: the next batch is as many samples as the engine's memory
+ * budget holds (prefix stores, tails and views by engine_batch_bytes; at least one). */
+static int batch_size(exec_ctx *c, const item_setup *u, const lb_prompt *p, int k0, int n_samples, int nv)
+{
+    size_t budget = engine_batch_budget(c->engine), used = 0;
+    int n = 0;
+    while (k0 + n < n_samples) {
+        size_t need = engine_batch_bytes(c->engine, p[k0 + n].n, nv, u->gp.max_new_tokens);
+        if (n > 0 && used + need > budget) break;
+        used += need, n++;
+    }
+    return n;
+}
+
+/* Prediction text, counts and score of every (sample, variant) of a generated batch. */
+static int store_batch(exec_ctx *c, const work_item *it, const item_setup *u, item_record *rec, int k0, int nb,
+                       gen_result *out, const gen_timing *gt, exec_timing *t)
+{
+    int nv = it->n_variants, rc = 1;
+    double t1 = kv_now();
+    for (int b = 0; b < nb; b++) {
+        int k = k0 + b;
+        sample_info *si = &rec->samples[k];
+        const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
+        si->prefill_s = gt[b].prefill_s, si->compress_s = gt[b].compress_s, si->decode_s = gt[b].decode_s;
+        t->prefill += gt[b].prefill_s, t->compress += gt[b].compress_s, t->decode += gt[b].decode_s;
+        for (int j = 0; j < nv; j++) {
+            var_result *r = &rec->res[(size_t)k * nv + j];
+            const gen_result *g = &out[(size_t)b * nv + j];
+            size_t len;
+            if (rc == 1 && lb_prediction_text(u->tok, g->ids, g->n_ids, &r->prediction, &len) != KV_OK) rc = KV_ERR;
+            r->n_generated = g->n_ids, r->stopped = g->stopped, r->kept_expected = g->kept_expected;
+            r->kept_mean = g->kept_mean, r->kept_min = g->kept_min, r->kept_max = g->kept_max;
+            if (rc == 1 && lb_score_sample(u->task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
+                                           (const char *const *)smp->all_classes, smp->n_classes,
+                                           &r->score) != KV_OK) {
+                fprintf(stderr, "kvbench: warning: %s sample %d cannot be scored: %s\n", u->task->name, si->index,
+                        kv_lasterr());
+                r->score = NAN;
+            }
+        }
+        t->samples++;
+    }
+    t->score += kv_now() - t1;
+    return rc;
+}
+
+/* The real executor: the item's samples through engine_generate_batch, as many per batch as the
+ * engine's memory budget holds (one prefill per sample, all variants of all of them decoded together). */
+int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t)
+{
+    if (ensure_model(c, it->model, t) != KV_OK || ensure_task(c, it->task, t) != KV_OK) return KV_ERR;
+    item_setup u;
+    if (item_setup_init(c, it, &u) != KV_OK) return free(u.vars), KV_ERR;
+    int ns = it->n_samples, nv = it->n_variants, rc = 1;
+    item_record_alloc(rec, ns, nv);
     fill_variant_columns(c, it, rec);
-    variant *vars = kv_malloc(sizeof *vars * (size_t)it->n_variants);
-    for (int j = 0; j < it->n_variants; j++) vars[j] = c->vars[it->variants[j]].v;
-    gen_result *out = kv_calloc(it->n_variants, sizeof *out);
-    const model_config *cfg = engine_config(c->engine);
-    int rc = 1;
-    for (int k = 0; k < it->n_samples && rc == 1; k++) {
+    lb_prompt *p = kv_calloc(ns, sizeof *p);
+    const int **ids = kv_calloc(ns, sizeof *ids);
+    int *lens = kv_calloc(ns, sizeof *lens);
+    gen_result *out = kv_calloc((size_t)ns * nv, sizeof *out);
+    gen_timing *gt = kv_calloc(ns, sizeof *gt);
+    if (build_prompts(c, it, &u, rec, p) != KV_OK) rc = KV_ERR;
+    for (int k = 0; k < ns && rc == 1; k++) ids[k] = p[k].ids, lens[k] = p[k].n;
+    for (int k0 = 0, nb; k0 < ns && rc == 1; k0 += nb) {
         if (c->stop && *c->stop > 1) {
             rc = 0;
             break;
         }
-        const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
-        if (!smp) {
-            rc = KV_ERR;
-            break;
-        }
-        lb_prompt p;
-        if (lb_prompt_build(tok, task, smp, cf, maxp, &p) != KV_OK) {
-            rc = KV_ERR;
-            break;
-        }
-        sample_info *si = &rec->samples[k];
-        si->index = it->samples[k];
-        si->id = kv_strdup(smp->id);
-        si->prompt_tokens_raw = p.n_full;
-        si->prompt_tokens = p.n;
-        gen_timing gt = {0};
-        if (engine_generate(c->engine, p.ids, p.n, vars, it->n_variants, &gp, out, &gt) != KV_OK) {
+        nb = batch_size(c, &u, p, k0, ns, nv);
+        if (engine_generate_batch(c->engine, ids + k0, lens + k0, nb, u.vars, nv, &u.gp, out, gt) != KV_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
-            kv_seterr("generation failed on %s sample %d (%s): %s", task->name, si->index, smp->id, msg);
-            lb_prompt_free(&p);
+            kv_seterr("generation failed on %s samples %d..%d: %s", u.task->name, it->samples[k0],
+                      it->samples[k0 + nb - 1], msg);
             rc = KV_ERR;
             break;
         }
-        si->prefill_s = gt.prefill_s, si->compress_s = gt.compress_s, si->decode_s = gt.decode_s;
-        t->prefill += gt.prefill_s, t->compress += gt.compress_s, t->decode += gt.decode_s;
-        double t1 = kv_now();
-        for (int j = 0; j < it->n_variants && rc == 1; j++) {
-            var_result *r = &rec->res[(size_t)k * it->n_variants + j];
-            size_t len;
-            if (lb_prediction_text(tok, out[j].ids, out[j].n_ids, &r->prediction, &len) != KV_OK) rc = KV_ERR;
-            r->n_generated = out[j].n_ids;
-            r->stopped = out[j].stopped;
-            r->kept_mean = out[j].kept_mean, r->kept_min = out[j].kept_min, r->kept_max = out[j].kept_max;
-            r->kept_expected = vars[j].method->expected_kept
-                                   ? vars[j].method->expected_kept(&vars[j], cfg, p.n, 0)
-                                   : -1;
-            if (rc == 1 && lb_score_sample(task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
-                                           (const char *const *)smp->all_classes, smp->n_classes,
-                                           &r->score) != KV_OK) {
-                fprintf(stderr, "kvbench: warning: %s sample %d cannot be scored: %s\n", task->name, si->index,
-                        kv_lasterr());
-                r->score = NAN;
-            }
-            gen_result_free(&out[j]);
-        }
-        t->score += kv_now() - t1;
-        t->samples++;
-        lb_prompt_free(&p);
+        rc = store_batch(c, it, &u, rec, k0, nb, out, gt, t);
+        for (int i = 0; i < nb * nv; i++) gen_result_free(&out[i]);
     }
-    free(out);
-    free(vars);
+    for (int k = 0; k < ns; k++) lb_prompt_free(&p[k]);
+    free(p), free(ids), free(lens), free(out), free(gt), free(u.vars);
     return rc;
 }
 

@@ -2,8 +2,9 @@
  * function pointer so that the scheduler, MPI, store, resume and kill tests run in seconds
  * without a model: exec_fake is that TEST SEAM (deterministic predictions derived from the
  * reference answers, never real numbers; enabled by `engine: {fake: true}` or
- * KVBENCH_FAKE_ENGINE=1). exec_engine is the real one: LongBench prompt, one engine_generate for
- * every variant of each sample, prediction text and per-sample score. */
+ * KVBENCH_FAKE_ENGINE=1). exec_engine is the real one: LongBench prompts, engine_generate_batch
+ * for as many of the item's samples as the engine's memory budget holds (every variant of each,
+ * decoded together), prediction text and per-sample score. */
 #ifndef KV_EXEC_H
 #define KV_EXEC_H
 
