@@ -12,6 +12,7 @@ const char cli_engine_help[] =
     "  --model PATH           HF model folder or .gguf file\n"
     "  --backend NAME         cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)\n"
     "  --threads N            CPU threads (default: all cores)\n"
+    "  --dtype T              GPU compute dtype fp16, bf16 or fp32 (default bf16; the CPU computes in fp32)\n"
     "  --tensor-parallel T    split heads over T ranks (run under mpirun -np T)\n"
     "  --method NAME          fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv\n"
     "  --budget C             kept prompt tokens per layer and head (window included)\n"
@@ -41,6 +42,7 @@ int cli_engine_flag(cli_engine_args *a, int argc, char **argv, int *i)
     else if (!strcmp(f, "--random")) a->random_shape = val;
     else if (!strcmp(f, "--backend")) a->backend = val;
     else if (!strcmp(f, "--threads")) r = parse_int(f, val, &a->threads);
+    else if (!strcmp(f, "--dtype")) a->dtype = val;
     else if (!strcmp(f, "--tensor-parallel")) r = parse_int(f, val, &a->tp);
     else if (!strcmp(f, "--method")) a->method = val;
     else if (!strcmp(f, "--budget")) r = parse_int(f, val, &a->budget);
@@ -86,7 +88,7 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
         fprintf(stderr, "kvbench: error: --model PATH is required (an HF model folder or a .gguf file)\n");
         return KV_ERR;
     }
-    engine_opts o = {.backend = a->backend, .threads = a->threads, .tp = a->tp > 0 ? a->tp : 1,
+    engine_opts o = {.backend = a->backend, .threads = a->threads, .dtype = a->dtype, .tp = a->tp > 0 ? a->tp : 1,
                      .random_shape = a->random_shape};
     if (a->shard > 1) {
         if (o.tp > 1) {

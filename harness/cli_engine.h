@@ -9,6 +9,7 @@ typedef struct {
     const char *model;
     const char *random_shape;
     const char *backend;
+    const char *dtype;  /* --dtype: the GPU compute dtype (engine_opts.dtype) */
     int threads;
     int tp;
     int shard;          /* bench --shard T: shard 0 of a T-way split alone (engine_opts.tp_shard_only) */
