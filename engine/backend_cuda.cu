@@ -1,8 +1,8 @@
 /* backend_cuda: the CUDA backend behind the vtable of engine/backend.h. Device memory from
  * cudaMalloc (never managed memory), one stream for every op, a cuBLAS handle on that stream with
  * a fixed workspace (so GEMMs can be captured in graphs), weights uploaded once in the compute dtype
- * (engine_opts.dtype: fp16 — the reference presets' —, bf16 — the default — or fp32, what whole-model
- * tests compare exactly; KVBENCH_CUDA_WEIGHTS=fp16|bf16|fp32 overrides).
+ * (engine_opts.dtype: fp16 — the default, the reference's torch.float16 —, bf16, or fp32, what
+ * whole-model tests compare exactly; KVBENCH_CUDA_WEIGHTS=fp16|bf16|fp32 overrides).
  *
  * CUDA graphs: graph_begin starts capturing the stream; graph_end turns what was recorded into a
  * graph, updates the instantiated graph of the previous step in place when the topology is the
@@ -366,9 +366,9 @@ extern "C" int backend_cuda_open(const char *dtype, backend *b)
         (void)cudaGetLastError();
         return KV_ERR;
     }
-    /* The compute dtype: the caller's (a sweep's dtype, --dtype), else bf16; KVBENCH_CUDA_WEIGHTS
-     * overrides both (the whole-model tests pin fp32 with it). */
-    kv_wtype wtype = KV_WTYPE_BF16;
+    /* The compute dtype: the caller's (a sweep's dtype, --dtype), else fp16 as the reference's
+     * torch.float16; KVBENCH_CUDA_WEIGHTS overrides both (the whole-model tests pin fp32 with it). */
+    kv_wtype wtype = KV_WTYPE_F16;
     const char *wenv = getenv("KVBENCH_CUDA_WEIGHTS");
     if (!(wenv && *wenv)) wenv = dtype;
     if (wenv && *wenv) {

@@ -12,7 +12,7 @@ const char cli_engine_help[] =
     "  --model PATH           HF model folder or .gguf file\n"
     "  --backend NAME         cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)\n"
     "  --threads N            CPU threads (default: all cores)\n"
-    "  --dtype T              GPU compute dtype fp16, bf16 or fp32 (default bf16; the CPU computes in fp32)\n"
+    "  --dtype T              GPU compute dtype fp16, bf16 or fp32 (default fp16; the CPU computes in fp32)\n"
     "  --tensor-parallel T    split heads over T ranks (run under mpirun -np T)\n"
     "  --method NAME          fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv\n"
     "  --budget C             kept prompt tokens per layer and head (window included)\n"
