@@ -7,9 +7,13 @@
 #include "engine/comm.h"
 #include "util/util.h"
 
-int backend_open(const char *name, int threads, backend *out)
+int backend_open(const char *name, int threads, const char *dtype, backend *out)
 {
     memset(out, 0, sizeof *out);
+    if (dtype && strcmp(dtype, "fp16") && strcmp(dtype, "bf16") && strcmp(dtype, "fp32")) {
+        kv_seterr("unknown dtype '%s' (expected fp16, bf16 or fp32)", dtype);
+        return KV_ERR;
+    }
     int want_auto = !name || !strcmp(name, "auto");
     if (!want_auto && strcmp(name, "cpu") && strcmp(name, "cuda")) {
         kv_seterr("unknown backend '%s' (expected cpu, cuda or auto)", name);
@@ -17,7 +21,7 @@ int backend_open(const char *name, int threads, backend *out)
     }
     if (want_auto || !strcmp(name, "cuda")) {
 #ifdef KV_HAVE_CUDA
-        if (backend_cuda_open(out) == KV_OK) return KV_OK;
+        if (backend_cuda_open(dtype, out) == KV_OK) return KV_OK;
         if (!want_auto) return KV_ERR;
 #else
         if (!want_auto) {

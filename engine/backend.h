@@ -11,6 +11,9 @@
 typedef struct backend {
     const char *name;   /* "cpu", "cuda" */
     char device[128];   /* human-readable device, for provenance */
+    /* the compute dtype of weights and GEMM/attention inputs: "fp32" on the CPU (the oracle),
+     * "fp16", "bf16" or "fp32" on CUDA; recorded with results */
+    const char *dtype;
     void *ctx;          /* backend state: stream, cuBLAS handle, ... */
     void *(*alloc)(void *ctx, size_t bytes);
     void (*free)(void *ctx, void *p);
@@ -62,8 +65,10 @@ typedef struct backend {
 } backend;
 
 /* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).
- * Status; asking for cuda without a device or build is KV_ERR with the reason. */
-int backend_open(const char *name, int threads, backend *out);
+ * dtype: "fp16", "bf16", "fp32" or NULL (the backend's default) — the GPU's compute dtype; the CPU
+ * backend always computes in fp32 and says so in out->dtype. Status; asking for cuda without a
+ * device or build, or an unknown dtype, is KV_ERR with the reason. */
+int backend_open(const char *name, int threads, const char *dtype, backend *out);
 void backend_close(backend *b);
 
 /* The tensor-parallel communicator for the ranks of mpi_comm (an MPI_Comm *, see engine/comm.h)
@@ -74,6 +79,6 @@ int backend_comm_open(const backend *b, const void *mpi_comm, struct comm *out);
 
 int backend_cpu_open(int threads, backend *out);
 /* Defined by the CUDA backend when it is compiled in (KV_HAVE_CUDA). */
-int backend_cuda_open(backend *out);
+int backend_cuda_open(const char *dtype, backend *out);
 
 #endif

@@ -99,6 +99,7 @@ int backend_cpu_open(int threads, backend *b)
     memset(b, 0, sizeof *b);
     if (threads > 0) omp_set_num_threads(threads);
     b->name = "cpu";
+    b->dtype = "fp32"; /* whatever dtype a sweep asks of the GPU: the CPU is the fp32 oracle */
     /* the processor's model name, for provenance and the tables' Hardware line */
     char model[96] = "CPU", line[256];
     FILE *f = fopen("/proc/cpuinfo", "r");

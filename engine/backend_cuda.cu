@@ -1,7 +1,8 @@
 /* backend_cuda: the CUDA backend behind the vtable of engine/backend.h. Device memory from
  * cudaMalloc (never managed memory), one stream for every op, a cuBLAS handle on that stream with
- * a fixed workspace (so GEMMs can be captured in graphs), weights uploaded once in bf16 (fp16 or
- * fp32 with KVBENCH_CUDA_WEIGHTS=fp16|fp32, fp32 being what whole-model tests compare exactly).
+ * a fixed workspace (so GEMMs can be captured in graphs), weights uploaded once in the compute dtype
+ * (engine_opts.dtype: fp16 — the default, the reference's torch.float16 —, bf16, or fp32, what
+ * whole-model tests compare exactly; KVBENCH_CUDA_WEIGHTS=fp16|bf16|fp32 overrides).
  *
  * CUDA graphs: graph_begin starts capturing the stream; graph_end turns what was recorded into a
  * graph, updates the instantiated graph of the previous step in place when the topology is the
@@ -258,7 +259,8 @@ static void cuda_attention_prefill(void *ctx, float *out, float *lse, const floa
                                    int L, int H, int Hkv, int hd)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
-    if (c->attention_tc) attention_prefill_tc_cuda(out, lse, q, k, v, L, H, Hkv, hd, c->stream);
+    if (c->attention_tc)
+        attention_prefill_tc_cuda(out, lse, q, k, v, L, H, Hkv, hd, c->wtype == KV_WTYPE_F16, c->stream);
     else attention_prefill_cuda(out, lse, q, k, v, L, H, Hkv, hd, c->stream);
 }
 
@@ -353,7 +355,7 @@ static int pick_device(int n_devices)
     return d >= 0 ? d % n_devices : 0;
 }
 
-extern "C" int backend_cuda_open(backend *b)
+extern "C" int backend_cuda_open(const char *dtype, backend *b)
 {
     memset(b, 0, sizeof *b);
     int n = 0;
@@ -364,18 +366,22 @@ extern "C" int backend_cuda_open(backend *b)
         (void)cudaGetLastError();
         return KV_ERR;
     }
-    kv_wtype wtype = KV_WTYPE_BF16;
+    /* The compute dtype: the caller's (a sweep's dtype, --dtype), else fp16 as the reference's
+     * torch.float16; KVBENCH_CUDA_WEIGHTS overrides both (the whole-model tests pin fp32 with it). */
+    kv_wtype wtype = KV_WTYPE_F16;
     const char *wenv = getenv("KVBENCH_CUDA_WEIGHTS");
+    if (!(wenv && *wenv)) wenv = dtype;
     if (wenv && *wenv) {
         if (!strcmp(wenv, "bf16")) wtype = KV_WTYPE_BF16;
         else if (!strcmp(wenv, "fp16")) wtype = KV_WTYPE_F16;
         else if (!strcmp(wenv, "fp32")) wtype = KV_WTYPE_F32;
         else {
-            kv_seterr("backend cuda: KVBENCH_CUDA_WEIGHTS='%s' (expected bf16, fp16 or fp32)", wenv);
+            kv_seterr("backend cuda: dtype '%s' (KVBENCH_CUDA_WEIGHTS or the caller's; expected bf16, fp16 or fp32)",
+                      wenv);
             return KV_ERR;
         }
     }
-    /* Half-precision weights: attention in bf16 on the tensor cores too; fp32 weights keep the fp32
+    /* Half-precision weights: attention on the tensor cores in the same half type; fp32 weights keep the fp32
      * kernel (the CPU's numbers). KVBENCH_CUDA_ATTENTION=fp32|tc overrides. */
     int attention_tc = wtype != KV_WTYPE_F32;
     const char *aenv = getenv("KVBENCH_CUDA_ATTENTION");
@@ -409,6 +415,7 @@ extern "C" int backend_cuda_open(backend *b)
     CUDA_CHECK(cudaHostAlloc((void **)&c->staging, STAGING_BYTES, cudaHostAllocDefault));
 
     b->name = "cuda";
+    b->dtype = wtype == KV_WTYPE_F16 ? "fp16" : wtype == KV_WTYPE_BF16 ? "bf16" : "fp32";
     snprintf(b->device, sizeof b->device, "cuda:%d %.48s (sm_%d%d, %d GiB, %s weights, %s attention)", dev % 100,
              prop.name, prop.major % 100, prop.minor % 10, (int)(prop.totalGlobalMem >> 30) % 100000,
              kv_wtype_name(wtype), attention_tc ? "tensor-core" : "fp32");

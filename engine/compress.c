@@ -73,6 +73,7 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
         double w = variant_knob(v, "window");
         if (isnan(w)) continue;
         int W = (int)w, fp16 = knob_or(v, "fp16", 0);
+        int prec = fp16 ? SCORE_FP16 : knob_or(v, "fp16_logits", 0) ? SCORE_FP16_LOGITS : SCORE_FP32;
         if (!isnan(variant_knob(v, "mode"))) {
             int mode = (int)variant_knob(v, "mode"), found = 0;
             for (int t = 0; t < st->n_h2o; t++)
@@ -89,14 +90,12 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
             e->window = W;
             e->fp16 = fp16;
             e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - W));
-        } else if (fp16) {
-            st->wmax16 = W > st->wmax16 ? W : st->wmax16;
         } else {
-            st->wmax = W > st->wmax ? W : st->wmax;
+            st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
         }
     }
-    if (st->wmax) st->win = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax * L);
-    if (st->wmax16) st->win16 = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax16 * L);
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+        if (st->wmax[p]) st->win[p] = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax[p] * L);
     return c;
 }
 
@@ -157,8 +156,8 @@ int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, c
     const model_config *cfg = &c->cfg;
     const int L = c->L, H = cfg->n_heads, Hkv = cfg->n_kv_heads, hd = cfg->head_dim;
     if (compress_check_layer(c, layer) != KV_OK) return KV_ERR;
-    if (st->win) window_softmax_cpu(st->win, q, k, L, H, Hkv, hd, st->wmax, 0);
-    if (st->win16) window_softmax_cpu(st->win16, q, k, L, H, Hkv, hd, st->wmax16, 1);
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+        if (st->win[p]) window_softmax_cpu(st->win[p], q, k, L, H, Hkv, hd, st->wmax[p], p);
     for (int t = 0; t < st->n_h2o; t++) {
         layer_stats_h2o *e = &st->h2o[t];
         if (e->mode == H2O_CAUSAL && !e->fp16 && !lse) {
@@ -190,8 +189,7 @@ int compress_select_layer(compress_ctx *c, int layer)
 void compress_free(compress_ctx *c)
 {
     if (!c) return;
-    free(c->st.win);
-    free(c->st.win16);
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++) free(c->st.win[p]);
     for (int t = 0; t < c->st.n_h2o; t++) free(c->st.h2o[t].colsum);
     free(c->variants);
     free(c);

@@ -20,7 +20,7 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
  * (kept count differs from the method's rule, a window or sink position dropped) is KV_ERR. */
 int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, const float *lse);
 /* The statistics buffers of c (host memory, n_heads wide; see engine/layer_stats.h for the
- * layouts): which statistics the variants need (wmax, wmax16, the distinct H2O settings) and where
+ * layouts): which statistics the variants need (wmax per score precision, the distinct H2O settings) and where
  * to put them. Whoever computes them fills every buffer for a layer before compress_select_layer. */
 struct layer_stats *compress_layer_stats(compress_ctx *c);
 /* Runs every variant's plug-in on the statistics already in compress_layer_stats(c) and verifies

@@ -80,7 +80,7 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         return KV_ERR;
     }
     /* The backend first: asking for a GPU that is not there fails before gigabytes of weights load. */
-    if (backend_open(o.backend, o.threads, &e->be) != KV_OK) {
+    if (backend_open(o.backend, o.threads, o.dtype, &e->be) != KV_OK) {
         free(e);
         return KV_ERR;
     }
@@ -148,6 +148,7 @@ const tokenizer *engine_tokenizer(const engine *e) { return e->tok; }
 const char *engine_backend_name(const engine *e) { return e->backend_name; }
 const char *engine_model_hash(const engine *e) { return e->m.hash; }
 const char *engine_device(const engine *e) { return e->be.device; }
+const char *engine_dtype(const engine *e) { return e->be.dtype; }
 
 void engine_graph_counts(const engine *e, long *captures, long *replays)
 {

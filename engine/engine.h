@@ -13,6 +13,7 @@ typedef struct engine engine;
 typedef struct {
     const char *backend;   /* "cpu", "cuda" or "auto" (NULL = auto: cuda when compiled in and a device exists) */
     int threads;           /* 0 = OpenMP default */
+    const char *dtype;     /* GPU compute dtype "fp16", "bf16", "fp32" (NULL: the backend's default) */
     int tp, tp_rank;       /* tensor parallel group size and rank (1, 0 without TP) */
     /* MPI_Comm * of the TP group (consecutive ranks of one node), NULL when tp == 1. The engine
      * opens its communicator on it after the backend (NCCL on CUDA, MPI on the CPU) and closes it
@@ -32,7 +33,8 @@ void engine_close(engine *e);
 const model_config *engine_config(const engine *e);
 const tokenizer *engine_tokenizer(const engine *e);   /* NULL for random weights */
 const char *engine_backend_name(const engine *e);
-const char *engine_device(const engine *e);     /* human-readable device, for provenance and rooflines */
+const char *engine_device(const engine *e);
+const char *engine_dtype(const engine *e);      /* the compute dtype the backend really uses (CPU: fp32) */     /* human-readable device, for provenance and rooflines */
 /* Decode steps recorded as CUDA graphs and replayed since engine_open (both 0 without graphs). */
 void engine_graph_counts(const engine *e, long *captures, long *replays);
 const char *engine_model_hash(const engine *e);

@@ -2,15 +2,17 @@
  * (DESIGN §3 "One prefill, many caches"). They are filled once per layer (by the engine through
  * its backend, engine/stats_backend.c, or by compress_layer from host arrays), computing each
  * statistic once for every variant that needs it: the softmax rows of the last Wmax queries
- * (fp32, and fp16-emulated when a variant asks for it), and H2O column sums per distinct
- * (mode, window, fp16). Which statistics a variant needs follows from its knobs: a "mode" knob
- * means H2O column sums, otherwise a "window" knob means window softmax rows. */
+ * per score precision (fp32, the reference's fp16 rounding, fp16 logits only — kernels/scoring.h
+ * SCORE_*), and H2O column sums per distinct (mode, window, fp16). Which statistics a variant
+ * needs follows from its knobs: a "mode" knob means H2O column sums, otherwise a "window" knob
+ * means window softmax rows, in the precision its "fp16" (or CircuitKV's "fp16_logits") knob says. */
 #ifndef KV_LAYER_STATS_H
 #define KV_LAYER_STATS_H
 
 #include "engine/model.h"
 
 #define LAYER_STATS_MAX_H2O 8
+#define LAYER_STATS_N_PREC 3 /* SCORE_FP32, SCORE_FP16, SCORE_FP16_LOGITS */
 
 typedef struct {
     int mode, window, fp16;
@@ -20,20 +22,19 @@ typedef struct {
 struct layer_stats {
     const model_config *cfg;
     int L;
-    int wmax;         /* rows in win (0: none) */
-    float *win;       /* (n_heads, wmax, L) softmax rows of queries L-wmax..L-1 */
-    int wmax16;
-    float *win16;     /* (n_heads, wmax16, L) the same with fp16 emulation */
+    int wmax[LAYER_STATS_N_PREC];   /* rows in win[prec] (0: none) */
+    float *win[LAYER_STATS_N_PREC]; /* (n_heads, wmax, L) softmax rows of queries L-wmax..L-1 */
     int n_h2o;
     layer_stats_h2o h2o[LAYER_STATS_MAX_H2O];
 };
 
-/* The W rows (W, L) of head `head`'s window softmax (queries L-W..L-1), or NULL when compress
- * did not compute them (a bug in the needs analysis). */
-static inline const float *layer_stats_window(const struct layer_stats *st, int head, int W, int fp16)
+/* The W rows (W, L) of head `head`'s window softmax (queries L-W..L-1) in precision prec (a
+ * SCORE_* mode), or NULL when compress did not compute them (a bug in the needs analysis). */
+static inline const float *layer_stats_window(const struct layer_stats *st, int head, int W, int prec)
 {
-    int wm = fp16 ? st->wmax16 : st->wmax;
-    const float *w = fp16 ? st->win16 : st->win;
+    if (prec < 0 || prec >= LAYER_STATS_N_PREC) return 0;
+    int wm = st->wmax[prec];
+    const float *w = st->win[prec];
     if (!w || W > wm || W <= 0) return 0;
     return w + ((long)head * wm + (wm - W)) * st->L;
 }

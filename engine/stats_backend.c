@@ -19,7 +19,8 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
     const int T = tp ? tp->size : 1;
     /* Without any statistic to compute (FullKV alone) there is nothing to tile: a shard run alone
      * (kvbench bench --shard) has a rank's heads and no group. */
-    const int needed = st->wmax || st->wmax16 || st->n_h2o;
+    int needed = st->n_h2o > 0;
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++) needed |= st->wmax[p] > 0;
     if (L != st->L || (needed && (H < 1 || Hkv < 1 || H % Hkv || H * T != st->cfg->n_heads ||
                                   Hkv * T != st->cfg->n_kv_heads || hd != st->cfg->head_dim))) {
         kv_seterr("stats: rank heads (%d query, %d KV, head_dim %d, L %d) x %d ranks do not tile the "
@@ -31,8 +32,9 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
                           .direct = be->host_memory && !tp};
     if (sb->direct) return KV_OK;
     /* one buffer for the largest statistic, reused by each in turn (per head floats) */
-    long n = (long)st->wmax * L;
-    if ((long)st->wmax16 * L > n) n = (long)st->wmax16 * L;
+    long n = 0;
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+        if ((long)st->wmax[p] * L > n) n = (long)st->wmax[p] * L;
     for (int t = 0; t < st->n_h2o; t++)
         if (L - st->h2o[t].window > n) n = L - st->h2o[t].window;
     if (n <= 0) return KV_OK;
@@ -64,15 +66,11 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
     backend *be = sb->be;
     struct layer_stats *st = compress_layer_stats(sb->cc);
     const int L = sb->L, H = sb->H, Hkv = sb->Hkv, hd = sb->hd;
-    if (st->win) {
-        float *out = sb->direct ? st->win : sb->local;
-        be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax, 0);
-        if (stats_deliver(sb, st->win, out, (long)st->wmax * L) != KV_OK) return KV_ERR;
-    }
-    if (st->win16) {
-        float *out = sb->direct ? st->win16 : sb->local;
-        be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax16, 1);
-        if (stats_deliver(sb, st->win16, out, (long)st->wmax16 * L) != KV_OK) return KV_ERR;
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++) {
+        if (!st->win[p]) continue;
+        float *out = sb->direct ? st->win[p] : sb->local;
+        be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax[p], p);
+        if (stats_deliver(sb, st->win[p], out, (long)st->wmax[p] * L) != KV_OK) return KV_ERR;
     }
     for (int t = 0; t < st->n_h2o; t++) {
         layer_stats_h2o *e = &st->h2o[t];

@@ -204,6 +204,7 @@ tokenizer *tok_create(const char *source, int n_vocab)
     t->merges = kv_malloc(t->merge_cap * sizeof *t->merges);
     for (size_t i = 0; i < t->merge_cap; i++) t->merges[i].rank = -1;
     t->bos_id = t->eos_id = t->unk_id = -1;
+    snprintf(t->add_bos_source, sizeof t->add_bos_source, "no BOS rule in the tokenizer files");
     for (int b = 0; b < 256; b++) t->byte_ids[b] = -1;
     return t;
 }
@@ -951,6 +952,8 @@ int tokenizer_decode(const tokenizer *t, const int *ids, int n, int skip_special
 
 int tokenizer_vocab_size(const tokenizer *t) { return t->n_vocab; }
 int tokenizer_bos_id(const tokenizer *t) { return t->bos_id; }
+int tokenizer_add_bos(const tokenizer *t) { return t->add_bos && t->bos_id >= 0; }
+const char *tokenizer_add_bos_source(const tokenizer *t) { return t->add_bos_source; }
 int tokenizer_eos_id(const tokenizer *t) { return t->eos_id; }
 int tokenizer_cleanup_default(const tokenizer *t) { return t->cleanup_default; }
 const char *tokenizer_chat_template(const tokenizer *t) { return t->chat_template; }

@@ -24,6 +24,11 @@ int tokenizer_decode(const tokenizer *t, const int *ids, int n, int skip_special
 
 int tokenizer_vocab_size(const tokenizer *t);
 int tokenizer_bos_id(const tokenizer *t);   /* -1 if none */
+/* The tokenizer's own special-token setting (HF add_special_tokens=True): 1 when encoding a
+ * prompt prepends BOS (Llama-3), 0 when not (SmolLM2). Callers pass it as add_bos. */
+int tokenizer_add_bos(const tokenizer *t);
+/* Where that setting came from, e.g. "GGUF tokenizer.ggml.add_bos_token" (for logs and outputs). */
+const char *tokenizer_add_bos_source(const tokenizer *t);
 int tokenizer_eos_id(const tokenizer *t);   /* eos_token of tokenizer_config.json / GGUF */
 int tokenizer_is_special(const tokenizer *t, int id);
 int tokenizer_token_id(const tokenizer *t, const char *token); /* exact vocab/added lookup, -1 if absent */

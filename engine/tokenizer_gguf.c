@@ -5,6 +5,7 @@
  * tokenizer.ggml.pre table for the pre-tokenizer, which for "smollm" & co. is also what the
  * models' own tokenizer.json says (Digits(individual_digits) then ByteLevel(use_regex)); plain
  * transformers would drop the Digits step there (see tools/golden_smollm2_tokenizer.py). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,15 @@ int tokenizer_load_gguf(const gguf_file *g, tokenizer **out)
     if (gguf_has_key(g, "tokenizer.ggml.bos_token_id")) {
         if (gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id)) goto fail;
         t->bos_id = id >= 0 && id < (int64_t)n_tokens ? (int)id : -1;
+    }
+    /* add_bos_token when the file says; else llama.cpp's default (BOS for the Llama-3
+     * pre-tokenizer family, none for other byte-level BPE vocabularies). */
+    if (gguf_has_key(g, "tokenizer.ggml.add_bos_token")) {
+        if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) goto fail;
+        snprintf(t->add_bos_source, sizeof t->add_bos_source, "GGUF tokenizer.ggml.add_bos_token");
+    } else {
+        t->add_bos = fam == PRE_LLAMA3 && ignore_merges;
+        snprintf(t->add_bos_source, sizeof t->add_bos_source, "llama.cpp's default for this GGUF (no add_bos_token)");
     }
     if (gguf_has_key(g, "tokenizer.ggml.eos_token_id")) {
         if (gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id)) goto fail;

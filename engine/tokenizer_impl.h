@@ -66,6 +66,10 @@ struct tokenizer {
     int n_steps;
 
     int bos_id, eos_id;
+    /* HF add_special_tokens=True: whether encoding for the model prepends BOS, and what said so
+     * (tokenizer_config.json add_bos_token, the tokenizer.json post_processor, GGUF metadata). */
+    int add_bos;
+    char add_bos_source[96];
     int cleanup_default;  /* clean_up_tokenization_spaces of tokenizer_config.json */
     char *chat_template;
 };

@@ -4,6 +4,7 @@
  * model type, a normalizer, an unknown pre-tokenizer) is refused with a message naming the file
  * and the field, so a tokenizer is never silently approximated. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +242,14 @@ static int load_config(tokenizer *t, const char *path)
     if (config_token(t, cfg, "bos_token", path, &t->bos_id)) goto done;
     if (config_token(t, cfg, "eos_token", path, &t->eos_id)) goto done;
     t->cleanup_default = json_flag(cfg, "clean_up_tokenization_spaces", 0);
+    /* add_bos_token rebuilds the post-processor only in the Llama/Gemma tokenizer classes; the
+     * generic PreTrainedTokenizerFast (Llama-3's) and GPT-2's ignore it. */
+    json_t *ab = json_object_get(cfg, "add_bos_token");
+    const char *cls = json_str(cfg, "tokenizer_class");
+    if (json_is_boolean(ab) && cls && (strstr(cls, "Llama") || strstr(cls, "Gemma"))) {
+        t->add_bos = json_is_true(ab);
+        snprintf(t->add_bos_source, sizeof t->add_bos_source, "tokenizer_config.json add_bos_token (%s)", cls);
+    }
     json_t *ct = json_object_get(cfg, "chat_template");
     if (json_is_string(ct)) t->chat_template = kv_strdup(json_string_value(ct));
     else if (json_is_array(ct)) { /* [{"name": "default", "template": ...}, ...] */
@@ -257,6 +266,33 @@ done:
     return rc;
 }
 
+/* The id a TemplateProcessing post-processor puts before the text of a single sequence (HF's
+ * add_special_tokens=True), searched through a Sequence of processors; -1 when none does (SmolLM2:
+ * ByteLevel only). */
+static int template_bos(const tokenizer *t, json_t *proc)
+{
+    const char *type = json_str(proc, "type");
+    if (!type) return -1;
+    if (!strcmp(type, "Sequence")) {
+        size_t i;
+        json_t *p;
+        int id = -1;
+        json_array_foreach(json_object_get(proc, "processors"), i, p) {
+            int r = template_bos(t, p);
+            if (r >= 0) id = r;
+        }
+        return id;
+    }
+    if (strcmp(type, "TemplateProcessing")) return -1;
+    json_t *first = json_array_get(json_object_get(proc, "single"), 0);
+    json_t *special = json_object_get(first, "SpecialToken");
+    const char *name = json_str(special, "id");
+    if (!name) return -1;
+    json_t *ids = json_object_get(json_object_get(json_object_get(proc, "special_tokens"), name), "ids");
+    json_t *id = json_array_get(ids, 0);
+    return json_is_integer(id) ? (int)json_integer_value(id) : tokenizer_token_id(t, name);
+}
+
 int tok_load_json(const char *path, const char *config_path, tokenizer **out)
 {
     *out = NULL;
@@ -268,12 +304,20 @@ int tok_load_json(const char *path, const char *config_path, tokenizer **out)
     }
     tokenizer *t = NULL;
     int rc = load_model(&t, path, root);
+    int tmpl_bos = rc ? -1 : template_bos(t, json_object_get(root, "post_processor"));
     json_decref(root);
     if (rc) return KV_ERR;
+    if (tmpl_bos >= 0) {
+        t->add_bos = 1;
+        t->bos_id = tmpl_bos;
+        snprintf(t->add_bos_source, sizeof t->add_bos_source, "tokenizer.json post_processor");
+    } else snprintf(t->add_bos_source, sizeof t->add_bos_source, "tokenizer.json post_processor (adds none)");
     if (config_path && load_config(t, config_path)) {
         tokenizer_free(t);
         return KV_ERR;
     }
+    if (tmpl_bos >= 0 && !strncmp(t->add_bos_source, "tokenizer.json", 14))
+        t->bos_id = tmpl_bos; /* the template's token is what HF prepends, whatever bos_token says */
     *out = t;
     return KV_OK;
 }

@@ -9,9 +9,10 @@ void attention_prefill_cpu(float *out, float *lse, const float *q, const float *
                            int L, int H, int Hkv, int hd);
 void attention_prefill_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
                             int L, int H, int Hkv, int hd, void *stream);
-/* The same on the tensor cores: q, k, v rounded to bf16, products and sums in fp32, probabilities
- * in bf16 for P·V (head_dim 64 or 128; other sizes run attention_prefill_cuda). */
+/* The same on the tensor cores: q, k, v rounded to bf16 (fp16 when fp16 != 0, the reference's
+ * torch.float16), products, softmax and sums in fp32, probabilities in the same half type for P·V
+ * (head_dim 64 or 128; other sizes run attention_prefill_cuda). */
 void attention_prefill_tc_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
-                               int L, int H, int Hkv, int hd, void *stream);
+                               int L, int H, int Hkv, int hd, int fp16, void *stream);
 
 #endif

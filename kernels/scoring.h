@@ -13,11 +13,15 @@
 
 /* ---- window softmax rows ---- */
 
+/* How the reference's fp16 model rounds the window scores (the fp16 argument below):
+ * SCORE_FP32 none; SCORE_FP16 the q·k product and the scaled logit each rounded to half, softmax
+ * in fp32 over those, its outputs rounded to half (SnapKV/PyramidKV/H2O: .to(query dtype));
+ * SCORE_FP16_LOGITS the same logits, softmax outputs kept in fp32 (CircuitKV's graph rows). */
+enum { SCORE_FP32 = 0, SCORE_FP16 = 1, SCORE_FP16_LOGITS = 2 };
+
 /* out (H, W, L): for query head h and window row r (query i = L-W+r), softmax over all L keys of
  * q_i·k_j/sqrt(hd) with the causal mask (j > i → probability 0). q: (L, H*hd), k: (L, Hkv*hd);
- * head h reads KV head h / (H/Hkv). fp16 != 0 emulates the fp16 reference: the q·k product and the
- * scaled logit are each rounded to half, the softmax is fp32 over those, and its outputs are
- * rounded to half. */
+ * head h reads KV head h / (H/Hkv). fp16: a SCORE_* rounding mode. */
 void window_softmax_cpu(float *out, const float *q, const float *k, int L, int H, int Hkv, int hd, int W,
                         int fp16);
 void window_softmax_cuda(float *out, const float *q, const float *k, int L, int H, int Hkv, int hd, int W,
@@ -104,7 +108,7 @@ void circuit_rank_cpu(int *rank, const double *visits, int N, int s, double sink
                       double sigma);
 
 /* Step 6: positions 0..s-1, the last W, and the top k of s..N-W-1 by max(rank_qi, rank_hi)
- * (ties: higher min rank, then lower position), written to out sorted ascending. Returns the
+ * (ties: the lower position, as the reference's top-k), written to out sorted ascending. Returns the
  * count s + W + min(k, N-W-s). */
 int circuit_select_cpu(int *out, const int *rank_qi, const int *rank_hi, int N, int s, int W, int k);
 

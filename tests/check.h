@@ -4,6 +4,9 @@
 #ifndef KV_CHECK_H
 #define KV_CHECK_H
 
+/* The demo model ./setup.sh installs (tests run from the repository root). */
+#define DEMO_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -10,7 +10,6 @@
 #include "util/util.h"
 #include "tests/check.h"
 
-#define DEMO_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 /* fp32 logits of the same position computed with different summation orders (prefill sgemm vs
  * one decode step): O(10) magnitudes, so absolute error of a few 1e-3 at most. */
 #define TOL_LOGIT_ATOL 5e-3

@@ -11,7 +11,6 @@
 #include "util/util.h"
 #include "tests/check.h"
 
-#define DEMO_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define GOLDEN_JSON "tests/data/smollm2_golden.json"
 #define GOLDEN_LOGITS "tests/data/smollm2_logits.f32"
 /* Both sides compute in fp32 from the same dequantized weights; only summation order differs

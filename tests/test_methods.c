@@ -176,7 +176,7 @@ static void test_registry_and_knobs(void)
     CHECK(!strcmp(buf, "H2O(budget=512,window=8,mode=prefix,fp16=1)"), "describe: %s", buf);
     variant_describe(&c, buf, sizeof buf);
     CHECK(strstr(buf, "CircuitKV(budget=1024,window=64,sinks=4,") == buf && strstr(buf, ",sink_weight=0.01,") &&
-              strstr(buf, ",mass_threshold=0.5,") && strstr(buf, ",per_head=1)"),
+              strstr(buf, ",mass_threshold=0.5,") && strstr(buf, ",per_head=1,fp16_logits=0)"),
           "describe CircuitKV: %s", buf);
     for (int i = 0; i < c.method->n_knobs; i++)
         CHECK(strstr(buf, c.method->knobs[i].name) != NULL, "describe names %s: %s", c.method->knobs[i].name, buf);
@@ -342,10 +342,11 @@ static void test_window_softmax(void)
     float q[L * H * hd], k[L * Hkv * hd];
     for (int i = 0; i < L * H * hd; i++) q[i] = 2 * frand();
     for (int i = 0; i < L * Hkv * hd; i++) k[i] = 2 * frand();
-    static float p[H * W * L], p16[H * W * L];
-    window_softmax_cpu(p, q, k, L, H, Hkv, hd, W, 0);
-    window_softmax_cpu(p16, q, k, L, H, Hkv, hd, W, 1);
-    int ok = 1, ok16 = 1, is_half = 1;
+    static float p[H * W * L], p16[H * W * L], p16l[H * W * L];
+    window_softmax_cpu(p, q, k, L, H, Hkv, hd, W, SCORE_FP32);
+    window_softmax_cpu(p16, q, k, L, H, Hkv, hd, W, SCORE_FP16);
+    window_softmax_cpu(p16l, q, k, L, H, Hkv, hd, W, SCORE_FP16_LOGITS);
+    int ok = 1, ok16 = 1, is_half = 1, same_logits = 1, l_not_half = 0;
     double max_err = 0;
     for (int h = 0; h < H; h++)
         for (int r = 0; r < W; r++)
@@ -358,7 +359,14 @@ static void test_window_softmax(void)
                 /* fp16: a half value within a few half ulps (2^-11 relative, logits rounded too) */
                 if (half_round(g16) != g16) is_half = 0;
                 if (!check_close(g16, ref, 1e-4, 8 * 0x1p-11)) ok16 = 0;
+                /* fp16 logits (CircuitKV's reference path): the same softmax of the same rounded
+                 * logits, not rounded after — so rounding it gives the fp16 rows exactly */
+                float gl = p16l[(h * W + r) * L + j];
+                if (half_round(gl) != g16) same_logits = 0;
+                if (half_round(gl) != gl) l_not_half = 1;
             }
+    CHECK(same_logits, "fp16-logit rows rounded to half are the fp16 rows (same logits, same softmax)");
+    CHECK(l_not_half, "fp16-logit rows keep fp32 outputs (not rounded to half)");
     CHECK(ok, "window softmax fp32, max err %.3g", max_err);
     CHECK(is_half, "fp16 window softmax outputs are half values");
     CHECK(ok16, "fp16 window softmax close to exact");
@@ -608,16 +616,17 @@ static void test_circuit_rank_select(void)
     CHECK(rank[3] == 5 && rank[2] == 3 && rank[4] == 4 && rank[0] == 0, "smoothed ranks %d %d %d %d", rank[0], rank[2],
           rank[3], rank[4]);
 
-    /* select: N = 10, s = 1, W = 2; candidates 1..7. Combined max rank 8 at 2 (min 3) and 5 (min 2):
-     * 2 first; combined 7 at 3 and 6 (both min 6): the lower position 3 first. */
-    int rq[10] = {0, 0, 8, 7, 0, 2, 6, 0, 0, 0}, rh[10] = {0, 0, 3, 6, 0, 8, 7, 0, 0, 0}, out[10];
+    /* select: N = 10, s = 1, W = 2; candidates 1..7. Combined max rank 8 at 2 (min 1) and 5 (min 3):
+     * a near-tie where the old rule (higher min rank first) kept 5 and the reference's top-k keeps
+     * the lower position 2 (k = 1 tells them apart); combined 7 at 3 and 6: 3 third. */
+    int rq[10] = {0, 0, 8, 7, 0, 3, 6, 0, 0, 0}, rh[10] = {0, 0, 1, 6, 0, 8, 7, 0, 0, 0}, out[10];
     int n = circuit_select_cpu(out, rq, rh, 10, 1, 2, 3);
     static const int want[] = {0, 2, 3, 5, 8, 9};
     int ok = n == 6;
     for (int i = 0; ok && i < 6; i++) ok = out[i] == want[i];
-    CHECK(ok, "CircuitKV tie rule (higher min rank, then lower position)");
+    CHECK(ok, "CircuitKV tie rule (combined rank, then lower position)");
     n = circuit_select_cpu(out, rq, rh, 10, 1, 2, 1);
-    CHECK(n == 4 && out[1] == 2, "CircuitKV k=1 picks position 2");
+    CHECK(n == 4 && out[1] == 2, "CircuitKV k=1 keeps position 2, not 5 (the old rule's higher min rank)");
 }
 
 /* CircuitKV through compress: shared set across heads, invariants, per_head variant differs. */

@@ -14,6 +14,7 @@
 #include "engine/backend.h"
 #include "engine/comm.h"
 #include "engine/stats_backend.h"
+#include "kernels/scoring.h"
 #include "tests/check.h"
 #include "tests/stats_cases.h"
 
@@ -77,8 +78,8 @@ static int stats_identical(compress_ctx *a, compress_ctx *b, const char *what, i
     const struct layer_stats *sa = compress_layer_stats(a), *sb = compress_layer_stats(b);
     int ok = 1;
     const long H = SC_H, L = SC_L;
-    if (sa->win && memcmp(sa->win, sb->win, sizeof(float) * H * sa->wmax * L)) ok = 0;
-    if (sa->win16 && memcmp(sa->win16, sb->win16, sizeof(float) * H * sa->wmax16 * L)) ok = 0;
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+        if (sa->win[p] && memcmp(sa->win[p], sb->win[p], sizeof(float) * H * sa->wmax[p] * L)) ok = 0;
     for (int t = 0; t < sa->n_h2o; t++)
         if (memcmp(sa->h2o[t].colsum, sb->h2o[t].colsum, sizeof(float) * H * (L - sa->h2o[t].window))) ok = 0;
     if (!ok) fprintf(stderr, "  %s, layer %d: statistics differ from compress_layer's\n", what, layer);
@@ -102,8 +103,10 @@ static void run_config(const char *what, int T, int host_memory, float *const *q
     CHECK(ca && cb, "%s: compress_new: %s", what, kv_lasterr());
     if (!ca || !cb) return;
     const struct layer_stats *st = compress_layer_stats(cb);
-    CHECK(st->wmax == 32 && st->wmax16 == 8 && st->n_h2o == 6, "%s: needs wmax %d wmax16 %d, %d H2O settings",
-          what, st->wmax, st->wmax16, st->n_h2o);
+    CHECK(st->wmax[SCORE_FP32] == 32 && st->wmax[SCORE_FP16] == 8 && st->wmax[SCORE_FP16_LOGITS] == 24 &&
+              st->n_h2o == 6,
+          "%s: needs wmax %d/%d/%d (fp32/fp16/fp16 logits), %d H2O settings", what, st->wmax[SCORE_FP32],
+          st->wmax[SCORE_FP16], st->wmax[SCORE_FP16_LOGITS], st->n_h2o);
 
     backend be;
     backend_cpu_open(0, &be);

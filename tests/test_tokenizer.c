@@ -115,6 +115,8 @@ static void test_llama3(void)
     CHECK(tokenizer_vocab_size(t) == 128256, "vocab %d", tokenizer_vocab_size(t));
     CHECK(tokenizer_bos_id(t) == 128000, "bos %d", tokenizer_bos_id(t));
     CHECK(tokenizer_eos_id(t) == 128009, "eos %d", tokenizer_eos_id(t));
+    CHECK(tokenizer_add_bos(t) && !strcmp(tokenizer_add_bos_source(t), "tokenizer.json post_processor"),
+          "Llama-3 adds BOS from its TemplateProcessing post-processor (%s)", tokenizer_add_bos_source(t));
     CHECK(tokenizer_is_special(t, 128000) && tokenizer_is_special(t, 128255) && !tokenizer_is_special(t, 100),
           "special flags");
     CHECK(tokenizer_token_id(t, "<|eot_id|>") == 128009 && tokenizer_token_id(t, "Hello") == 9906,
@@ -372,6 +374,58 @@ static void test_tiny(void)
 }
 
 /* A malformed file must give KV_ERR, no tokenizer, and a message containing `want`. */
+/* BOS from the tokenizer's own setting: the post_processor's template, or tokenizer_config.json
+ * add_bos_token where the tokenizer class honours it (HF's Llama/Gemma classes). */
+static void test_add_bos(void)
+{
+    json_t *tmpl = json_loads("{\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, "
+                              "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<X>\", "
+                              "\"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], "
+                              "\"special_tokens\": {\"<X>\": {\"id\": \"<X>\", \"ids\": [258], \"tokens\": [\"<X>\"]}}}]}",
+                              0, NULL);
+    static const struct {
+        int template;
+        const char *config; /* tokenizer_config.json, or NULL for none */
+        int want;
+    } cases[] = {
+        {1, NULL, 1},
+        {0, NULL, 0},
+        {1, "{\"tokenizer_class\": \"LlamaTokenizerFast\", \"add_bos_token\": false}", 0},
+        {0, "{\"tokenizer_class\": \"LlamaTokenizerFast\", \"add_bos_token\": true, \"bos_token\": \"<X>\"}", 1},
+        {1, "{\"tokenizer_class\": \"PreTrainedTokenizerFast\", \"add_bos_token\": false}", 1},
+        {0, "{\"tokenizer_class\": \"GPT2Tokenizer\", \"add_bos_token\": true, \"bos_token\": \"<X>\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[64], mk[600];
+        snprintf(dir, sizeof dir, "bos%zu", i);
+        snprintf(mk, sizeof mk, "mkdir -p %s", tmp_path(dir));
+        run(mk);
+        json_t *root = tiny_json(0, 0);
+        if (cases[i].template) json_object_set(root, "post_processor", tmpl);
+        char name[96];
+        snprintf(name, sizeof name, "%s/tokenizer.json", dir);
+        json_dump_file(root, tmp_path(name), 0);
+        json_decref(root);
+        if (cases[i].config) {
+            snprintf(name, sizeof name, "%s/tokenizer_config.json", dir);
+            FILE *f = fopen(tmp_path(name), "w");
+            fputs(cases[i].config, f);
+            fclose(f);
+        }
+        tokenizer *t = NULL;
+        CHECK(tokenizer_load(tmp_path(dir), &t) == KV_OK, "bos case %zu: %s", i, kv_lasterr());
+        if (!t) continue;
+        int *ids = NULL, n = 0;
+        tokenizer_encode(t, "ab", 2, tokenizer_add_bos(t), &ids, &n);
+        CHECK(tokenizer_add_bos(t) == cases[i].want && n == 1 + cases[i].want && ids[0] == (cases[i].want ? 258 : 256),
+              "bos case %zu (template %d, config %s): add_bos %d from %s", i, cases[i].template,
+              cases[i].config ? cases[i].config : "none", tokenizer_add_bos(t), tokenizer_add_bos_source(t));
+        free(ids);
+        tokenizer_free(t);
+    }
+    json_decref(tmpl);
+}
+
 static void expect_bad(json_t *root, const char *raw, const char *name, const char *want)
 {
     char *path = tmp_path(name);
@@ -463,6 +517,7 @@ int main(void)
     }
     test_llama3();
     test_tiny();
+    test_add_bos();
     test_malformed();
     test_chat_names();
     if (!getenv("KV_KEEP_TMP")) {

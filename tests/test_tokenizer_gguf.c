@@ -49,6 +49,8 @@ static void test_smollm2(void)
               !tokenizer_is_special(t, 17),
           "control tokens 0..16 are special");
     CHECK(tokenizer_token_id(t, "<|im_end|>") == 2, "token lookup");
+    CHECK(!tokenizer_add_bos(t) && strstr(tokenizer_add_bos_source(t), "tokenizer.ggml.add_bos_token"),
+          "SmolLM2 adds no BOS (GGUF add_bos_token false, as its tokenizer.json): %s", tokenizer_add_bos_source(t));
     CHECK(tokenizer_cleanup_default(t) == 0, "no clean-up by default for a GGUF (transformers' default)");
     CHECK(tokenizer_chat_template(t) && strstr(tokenizer_chat_template(t), "named SmolLM"), "chat template");
     CHECK(chat_detect(t) == CHAT_CHATML, "chat_detect: ChatML");
@@ -176,7 +178,16 @@ static void byte_spell(int b, char out[3])
 
 /* A tokenizer-only GGUF: tokens = 256 bytes (id = byte), "ab" 256, "<ctl>" 257 (control),
  * "<usr>" 258 (user-defined); merges "a b" (+ `extra_merge` if given). */
-static const char *write_tiny_gguf(const char *path, const char *model, const char *pre, const char *extra_merge)
+static void kv_bool(FILE *f, const char *key, int v)
+{
+    w_str(f, key);
+    w_u32(f, GGUF_TYPE_BOOL);
+    fputc(v ? 1 : 0, f);
+}
+
+/* add_bos: -1 leaves tokenizer.ggml.add_bos_token out, 0/1 writes it. */
+static const char *write_tiny_gguf_bos(const char *path, const char *model, const char *pre, const char *extra_merge,
+                                       int add_bos)
 {
     static char spelled[256][3];
     const char *tokens[259];
@@ -194,7 +205,7 @@ static const char *write_tiny_gguf(const char *path, const char *model, const ch
     fwrite("GGUF", 1, 4, f);
     w_u32(f, 3);
     w_u64(f, 0); /* tensors */
-    w_u64(f, (uint64_t)(7 + (pre != NULL)));
+    w_u64(f, (uint64_t)(7 + (pre != NULL) + (add_bos >= 0)));
     kv_string(f, "general.architecture", "llama");
     kv_string(f, "tokenizer.ggml.model", model);
     if (pre) kv_string(f, "tokenizer.ggml.pre", pre);
@@ -203,9 +214,15 @@ static const char *write_tiny_gguf(const char *path, const char *model, const ch
     kv_strings(f, "tokenizer.ggml.merges", merges, extra_merge ? 2 : 1);
     kv_u32(f, "tokenizer.ggml.bos_token_id", 257);
     kv_u32(f, "tokenizer.ggml.eos_token_id", 258);
+    if (add_bos >= 0) kv_bool(f, "tokenizer.ggml.add_bos_token", add_bos);
     for (long pad = (32 - ftell(f) % 32) % 32; pad > 0; pad--) fputc(0, f); /* data section alignment */
     fclose(f);
     return path;
+}
+
+static const char *write_tiny_gguf(const char *path, const char *model, const char *pre, const char *extra_merge)
+{
+    return write_tiny_gguf_bos(path, model, pre, extra_merge, -1);
 }
 
 static int encode_is(const tokenizer *t, const char *text, const int *want, int nwant)
@@ -261,6 +278,30 @@ static void test_tiny_gguf(const char *dir)
         rc = tokenizer_load(write_tiny_gguf(path, bad[i].model, bad[i].pre, bad[i].merge), &t);
         CHECK(rc == KV_ERR && t == NULL && strstr(kv_lasterr(), bad[i].want) && strstr(kv_lasterr(), bad[i].name),
               "%s: '%s'", bad[i].name, kv_lasterr());
+    }
+    /* BOS follows tokenizer.ggml.add_bos_token when present, else llama.cpp's default (Llama-3
+     * pre-tokenizers add it, other byte-level BPE vocabularies do not). */
+    static const struct {
+        const char *pre;
+        int key, want;
+        const char *source;
+    } bos[] = {
+        {"smollm", 1, 1, "GGUF tokenizer.ggml.add_bos_token"}, {"llama-bpe", 0, 0, "GGUF tokenizer.ggml.add_bos_token"},
+        {"llama-bpe", -1, 1, "default"},                       {"smollm", -1, 0, "default"},
+    };
+    for (size_t i = 0; i < sizeof bos / sizeof bos[0]; i++) {
+        snprintf(path, sizeof path, "%s/bos%zu.gguf", dir, i);
+        rc = tokenizer_load(write_tiny_gguf_bos(path, "gpt2", bos[i].pre, NULL, bos[i].key), &t);
+        CHECK(rc == KV_OK, "bos case %zu: %s", i, kv_lasterr());
+        if (rc) continue;
+        int *ids = NULL, n = 0;
+        tokenizer_encode(t, "ab", 2, tokenizer_add_bos(t), &ids, &n);
+        CHECK(tokenizer_add_bos(t) == bos[i].want && strstr(tokenizer_add_bos_source(t), bos[i].source) &&
+                  n == 1 + bos[i].want && ids[0] == (bos[i].want ? 257 : 256),
+              "pre %s, add_bos_token %d: add_bos %d (%s)", bos[i].pre, bos[i].key, tokenizer_add_bos(t),
+              tokenizer_add_bos_source(t));
+        free(ids);
+        tokenizer_free(t);
     }
     /* Truncated file: the GGUF reader's error comes through. */
     snprintf(path, sizeof path, "%s/cut.gguf", dir);

@@ -25,10 +25,12 @@ static const method_knob circuitkv_knobs[] = {
     {"hi_sigma", 1.0, 1.0, NULL, "Gaussian sigma of the HI scores"},
     {"sink_weight", 0.01, 0.01, NULL, "each sink's score as a fraction of the total transient visits"},
     {"per_head", 0, 0, NULL, "1: each head selects from its own graph instead of one shared set"},
+    {"fp16_logits", 0, 1, NULL,
+     "1: round the window logits to fp16 like the reference's fp16 model (softmax stays fp32)"},
 };
 
 typedef struct {
-    int W, s, n_qi, K, qi_kernel, hi_kernel, per_head;
+    int W, s, n_qi, K, qi_kernel, hi_kernel, per_head, prec; /* prec: the window rows' SCORE_* mode */
     double mass_threshold, gamma, qi_sigma, hi_sigma, sink_weight;
 } circuitkv_params;
 
@@ -43,8 +45,9 @@ static int circuitkv_params_read(const variant *v, circuitkv_params *p)
         method_knob_int(v, "hi_kernel", 1, 1 << 20, &p->hi_kernel) ||
         method_knob_real(v, "hi_sigma", 1e-6, 1e6, &p->hi_sigma) ||
         method_knob_real(v, "sink_weight", 0, 1e6, &p->sink_weight) ||
-        method_knob_int(v, "per_head", 0, 1, &p->per_head))
+        method_knob_int(v, "per_head", 0, 1, &p->per_head) || method_knob_int(v, "fp16_logits", 0, 1, &p->prec))
         return KV_ERR;
+    p->prec = p->prec ? SCORE_FP16_LOGITS : SCORE_FP32;
     return KV_OK;
 }
 
@@ -100,7 +103,7 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
         return KV_OK;
     }
     const int W = p.W;
-    if (!layer_stats_window(st, 0, W, 0)) {
+    if (!layer_stats_window(st, 0, W, p.prec)) {
         kv_seterr("CircuitKV: layer %d: window softmax rows (W=%d) were not computed", layer, W);
         return KV_ERR;
     }
@@ -108,7 +111,7 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
 #pragma omp parallel for schedule(dynamic, 1)
         for (int h = 0; h < H; h++) {
             circuit_chain ch;
-            circuit_chain_init(&ch, layer_stats_window(st, h, W, 0), NULL, N, W, p.s);
+            circuit_chain_init(&ch, layer_stats_window(st, h, W, p.prec), NULL, N, W, p.s);
             view->len[layer * H + h] = circuitkv_select_chains(kv_view_row(view, layer, h), &ch, &ch, &p, N, C);
             circuit_chain_free(&ch);
         }
@@ -120,7 +123,7 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
     const double tiny_term = -1e-8 * log(1e-8);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < H; h++) {
-        const float *P = layer_stats_window(st, h, W, 0);
+        const float *P = layer_stats_window(st, h, W, p.prec);
         double e = 0, m = 0;
         for (int r = 0; r < W; r++) {
             const float *row = P + (long)r * N;
@@ -153,11 +156,11 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
             h_row[j] = 0;
         }
         for (int t = 0; t < n_qi; t++) {
-            const float *row = layer_stats_window(st, ent[t].h, W, 0) + (long)r * N;
+            const float *row = layer_stats_window(st, ent[t].h, W, p.prec) + (long)r * N;
             for (int j = 0; j < N; j++) q_row[j] = row[j] > q_row[j] ? row[j] : q_row[j];
         }
         for (int t = 0; t < n_hi; t++) {
-            const float *row = layer_stats_window(st, hi_heads[t], W, 0) + (long)r * N;
+            const float *row = layer_stats_window(st, hi_heads[t], W, p.prec) + (long)r * N;
             for (int j = 0; j < N; j++) h_row[j] += row[j];
         }
         for (int j = 0; j < N; j++) h_row[j] /= n_hi;
@@ -185,7 +188,7 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
 const method_desc method_circuitkv = {
     .name = "circuitkv",
     .display = "CircuitKV",
-    .n_knobs = 12,
+    .n_knobs = sizeof circuitkv_knobs / sizeof circuitkv_knobs[0],
     .knobs = circuitkv_knobs,
     .check = circuitkv_check,
     .expected_kept = method_expected_budget,

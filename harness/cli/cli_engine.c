@@ -16,6 +16,7 @@ void cli_engine_options(cli_engine_args *a, cli_opt *out)
          "random weights of a real shape: smollm2-135m, llama3-8b, llama3-70b"},
         {"--backend", "NAME", OPT_STR, &a->backend, 0, "cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)"},
         {"--threads", "N", OPT_INT, &a->threads, 0, "CPU threads (default: all cores)"},
+        {"--dtype", "T", OPT_STR, &a->dtype, 0, "GPU compute dtype fp16, bf16 or fp32 (default fp16; the CPU computes in fp32)"},
         {"--tensor-parallel", "T", OPT_INT, &a->tp, 0, "split heads over T ranks (run under mpirun -np T)"},
         {"--method", "NAME", OPT_STR, &a->method, 0, "fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv"},
         {"--budget", "C", OPT_INT, &a->budget, 0, "kept prompt tokens per layer and head (window included)"},
@@ -66,7 +67,7 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
         fprintf(stderr, "kvbench: error: --model PATH is required (an HF model folder or a .gguf file)\n");
         return KV_ERR;
     }
-    engine_opts o = {.backend = a->backend, .threads = a->threads, .tp = a->tp > 0 ? a->tp : 1,
+    engine_opts o = {.backend = a->backend, .threads = a->threads, .dtype = a->dtype, .tp = a->tp > 0 ? a->tp : 1,
                      .random_shape = a->random_shape};
     if (a->shard > 1) {
         if (o.tp > 1) {

@@ -10,6 +10,7 @@ typedef struct cli_engine_args {
     const char *model;
     const char *random_shape;
     const char *backend;
+    const char *dtype;  /* --dtype: the GPU compute dtype (engine_opts.dtype) */
     int threads;
     int tp;
     int shard;          /* bench --shard T: shard 0 of a T-way split alone (engine_opts.tp_shard_only) */
@@ -24,7 +25,7 @@ typedef struct cli_engine_args {
 
 /* The engine and method options of generate and bench, as an option table (options.h) writing
  * into a; `out` has room for CLI_ENGINE_N_OPTS entries plus the terminator. */
-enum { CLI_ENGINE_N_OPTS = 8 };
+enum { CLI_ENGINE_N_OPTS = 9 };
 void cli_engine_options(cli_engine_args *a, cli_opt *out);
 /* The --help line of the method knobs (--KNOB VALUE), shown by commands that take knobs. */
 extern const cli_opt cli_engine_knob_help[];

@@ -55,7 +55,7 @@ static int *bench_prompt(engine *e, const char *file, int n)
     int *text_ids = NULL, nt = 0;
     if (file && tok) {
         char *text;
-        if (kv_read_file(file, &text, NULL) != KV_OK || tokenizer_encode(tok, text, strlen(text), 1, &text_ids, &nt)) {
+        if (kv_read_file(file, &text, NULL) != KV_OK || tokenizer_encode(tok, text, strlen(text), tokenizer_add_bos(tok), &text_ids, &nt)) {
             fprintf(stderr, "kvbench: error: --prompt-file: %s\n", kv_lasterr());
             free(ids);
             return NULL;

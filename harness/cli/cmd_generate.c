@@ -12,17 +12,26 @@
 #include "harness/cli/options.h"
 #include "harness/sweep/tp_launch.h"
 
-/* The generate command's stop set: EOS plus the end-of-turn tokens of the chat families. */
-static int collect_stop_ids(const tokenizer *t, int *ids)
+enum { GEN_MAX_STOP_IDS = 8 };
+
+/* The stop set: the tokenizer's eos_token_id only, as the reference's generate(eos_token_id=...),
+ * plus the ids given with --stop-ids. Returns the count, or -1 with an error printed. */
+static int collect_stop_ids(const tokenizer *t, const char *extra, int *ids)
 {
-    static const char *const turn_ends[] = {"<|eot_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>"};
     int n = 0, eos = tokenizer_eos_id(t);
     if (eos >= 0) ids[n++] = eos;
-    for (size_t i = 0; i < sizeof turn_ends / sizeof *turn_ends; i++) {
-        int id = tokenizer_token_id(t, turn_ends[i]);
+    for (const char *p = extra; p && *p;) {
+        char *end;
+        long id = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || id < 0 || id >= tokenizer_vocab_size(t) || n == GEN_MAX_STOP_IDS) {
+            fprintf(stderr, "kvbench: error: bad --stop-ids '%s': expected at most %d comma-separated token ids "
+                            "in 0..%d\n", extra, GEN_MAX_STOP_IDS - 1, tokenizer_vocab_size(t) - 1);
+            return -1;
+        }
         int dup = 0;
         for (int k = 0; k < n; k++) dup |= ids[k] == id;
-        if (id >= 0 && !dup) ids[n++] = id;
+        if (!dup) ids[n++] = (int)id;
+        p = *end ? end + 1 : end;
     }
     return n;
 }
@@ -30,14 +39,17 @@ static int collect_stop_ids(const tokenizer *t, int *ids)
 int cmd_generate(int argc, char **argv)
 {
     cli_engine_args ea = {0};
-    const char *prompt = NULL, *prompt_file = NULL, *chat = "native";
+    const char *prompt = NULL, *prompt_file = NULL, *chat = "native", *stop_extra = NULL;
     int max_new = 64, as_json = 0;
     const cli_opt opts[] = {
         {"--prompt", "TEXT", OPT_STR, &prompt, 0, "the prompt"},
         {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "read the prompt from a file"},
         {"--max-new-tokens", "N", OPT_INT, &max_new, 1, "default 64"},
         {"--chat", "FORMAT", OPT_STR, &chat, 0, "native (default: the model's own chat format), none, llama3, chatml"},
-        {"--json", NULL, OPT_FLAG, &as_json, 0, "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\"}"},
+        {"--stop-ids", "I,J,...", OPT_STR, &stop_extra, 0, "extra stop ids (default: the tokenizer's eos_token_id only, as the\n"
+                                                             "reference; e.g. SmolLM2's <|endoftext|> is 0)"},
+        {"--json", NULL, OPT_FLAG, &as_json, 0, "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\",\n"
+                                                "\"stop_ids\"}"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
@@ -79,9 +91,10 @@ int cmd_generate(int argc, char **argv)
         return 2;
     }
     char *text = cf == CHAT_NONE ? kv_strdup(prompt) : chat_wrap(cf, prompt);
-    /* BOS: added unless the wrapped text already begins with it; ChatML models have none. */
+    /* BOS as the tokenizer's own setting says (HF add_special_tokens=True: Llama-3 adds it,
+     * SmolLM2 does not), unless the wrapped text already begins with it. */
     int bos = tokenizer_bos_id(tok), add_bos = 0;
-    if (bos >= 0 && cf != CHAT_CHATML) {
+    if (tokenizer_add_bos(tok)) {
         char *bos_text = NULL;
         size_t bl = 0;
         tokenizer_decode(tok, &bos, 1, 0, 0, &bos_text, &bl);
@@ -94,7 +107,11 @@ int cmd_generate(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    int stops[8], n_stops = collect_stop_ids(tok, stops);
+    int stops[GEN_MAX_STOP_IDS], n_stops = collect_stop_ids(tok, stop_extra, stops);
+    if (n_stops < 0) {
+        rc = 2;
+        goto done;
+    }
     gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1};
     gen_result res;
     if (engine_generate(e, ids, n, &v, 1, &gp, &res, NULL) != KV_OK) {
@@ -113,6 +130,10 @@ int cmd_generate(int argc, char **argv)
             json_object_set_new(o, "ids", arr);
             json_object_set_new(o, "prompt_tokens", json_integer(n));
             json_object_set_new(o, "kept_tokens", json_real(res.kept_mean));
+            json_object_set_new(o, "add_bos", json_boolean(add_bos));
+            json_t *st = json_array();
+            for (int i = 0; i < n_stops; i++) json_array_append_new(st, json_integer(stops[i]));
+            json_object_set_new(o, "stop_ids", st);
             char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
             printf("%s\n", s);
             free(s);

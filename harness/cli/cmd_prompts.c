@@ -41,8 +41,10 @@ int cmd_prompts(int argc, char **argv)
         .name = "prompts",
         .usage = "kvbench prompts --task TASK --data FILE.jsonl --tokenizer PATH [--chat none|llama3]\n"
                  "                       [--max-prompt-tokens N] [--text]",
-        .about = "Prints {\"index\", \"_id\", \"ids\"} per sample: the final prompt ids (BOS included) after the\n"
-                 "task template, the chat wrapper and the reference's middle truncation.",
+        .about = "Prints {\"index\", \"_id\", \"ids\", \"add_bos\"} per sample: the final prompt ids after the task\n"
+                 "template, the chat wrapper and the reference's middle truncation, tokenised with the\n"
+                 "tokenizer's own special-token setting (add_bos: whether it prepended BOS; Llama-3 does,\n"
+                 "SmolLM2 does not). Standard error names where that setting came from.",
         .opts = opts,
     };
     int prc = cli_parse(&spec, argc, argv);
@@ -69,6 +71,9 @@ int cmd_prompts(int argc, char **argv)
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         return 1;
     }
+    if (tok)
+        fprintf(stderr, "kvbench prompts: BOS %s (%s)\n",
+                tokenizer_add_bos(tok) ? "prepended" : "not prepended", tokenizer_add_bos_source(tok));
     lb_reader *r;
     if (lb_reader_open(data, &r)) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
@@ -103,6 +108,7 @@ int cmd_prompts(int argc, char **argv)
             json_t *ids = json_array();
             for (int i = 0; i < pr.n; i++) json_array_append_new(ids, json_integer(pr.ids[i]));
             json_object_set_new(o, "ids", ids);
+            json_object_set_new(o, "add_bos", json_boolean(tokenizer_add_bos(tok)));
             lb_prompt_free(&pr);
         }
         lb_sample_free(&s);

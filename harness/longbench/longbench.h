@@ -124,8 +124,9 @@ typedef struct {
     int mask_first;           /* EOS masked at the first step (reference: min_length = L + 1) */
 } lb_gen_rules;
 
-/* Rules for (task, preset, model): stop ids are the configured ones when n_stop_ids > 0, else the
- * tokenizer's eos id (the reference passes eos_token_id only). Status (no stop id at all is an error). */
+/* Rules for (task, preset, model): stop ids are the tokenizer's eos id (the reference passes
+ * eos_token_id only) followed by the configured extra ids, without repeats. Status (no stop id at
+ * all, or more than LB_MAX_STOP_IDS, is an error). */
 int lb_gen_rules_get(const lb_task *t, kv_preset preset, const tokenizer *tok, const int *stop_ids,
                      int n_stop_ids, lb_gen_rules *out);
 /* The engine's gen_params pointing into *r (r must outlive gp). */

@@ -8,7 +8,8 @@
 #include "harness/longbench/longbench.h"
 
 /* decode(ids[:half], skip_special_tokens=True) + decode(ids[-half:], ...), each half cleaned up
- * on its own as transformers does, then tokenizer(text) with BOS; the new length is not
+ * on its own as transformers does, then tokenizer(text) with the tokenizer's own special-token
+ * setting (BOS for Llama-3, none for SmolLM2); the new length is not
  * re-checked (it may differ from max by a token or two). */
 int lb_truncate_middle(const tokenizer *tok, const int *ids, int n, int max_tokens, int **out, int *n_out)
 {
@@ -34,7 +35,7 @@ int lb_truncate_middle(const tokenizer *tok, const int *ids, int n, int max_toke
     text[la + lb] = 0;
     free(a);
     free(b);
-    int rc = tokenizer_encode(tok, text, la + lb, 1, out, n_out);
+    int rc = tokenizer_encode(tok, text, la + lb, tokenizer_add_bos(tok), out, n_out);
     free(text);
     return rc;
 }
@@ -45,14 +46,14 @@ int lb_prompt_build(const tokenizer *tok, const lb_task *t, const lb_sample *s, 
     memset(out, 0, sizeof *out);
     char *text = lb_prompt_format(t, s);
     if (chat != CHAT_NONE) {
-        /* the Llama-3 wrapper carries "<|begin_of_text|>" and BOS is added again on encode, so
-         * the ids start 128000, 128000, 128006 like the reference's */
+        /* the Llama-3 wrapper carries "<|begin_of_text|>" and the tokenizer adds BOS again on
+         * encode, so the ids start 128000, 128000, 128006 like the reference's */
         char *wrapped = chat_wrap(chat, text);
         free(text);
         text = wrapped;
     }
     int *ids, n;
-    int rc = tokenizer_encode(tok, text, strlen(text), 1, &ids, &n);
+    int rc = tokenizer_encode(tok, text, strlen(text), tokenizer_add_bos(tok), &ids, &n);
     free(text);
     if (rc) return KV_ERR;
     out->n_full = n;
@@ -75,22 +76,23 @@ int lb_gen_rules_get(const lb_task *t, kv_preset preset, const tokenizer *tok, c
     memset(out, 0, sizeof *out);
     out->max_new_tokens = t->max_new_tokens;
     out->mask_first = 1; /* reference: min_length = context_length + 1 */
-    if (n_stop_ids > LB_MAX_STOP_IDS) {
-        kv_seterr("%d stop ids configured; at most %d are supported", n_stop_ids, LB_MAX_STOP_IDS);
-        return KV_ERR;
-    }
-    if (n_stop_ids > 0) {
-        memcpy(out->stop_ids, stop_ids, (size_t)n_stop_ids * sizeof *stop_ids);
-        out->n_stop_ids = n_stop_ids;
-        return KV_OK;
-    }
     int eos = tok ? tokenizer_eos_id(tok) : -1;
-    if (eos < 0) {
+    if (eos >= 0) out->stop_ids[out->n_stop_ids++] = eos; /* the reference passes eos_token_id only */
+    for (int i = 0; i < n_stop_ids; i++) {
+        int dup = 0;
+        for (int k = 0; k < out->n_stop_ids; k++) dup |= out->stop_ids[k] == stop_ids[i];
+        if (dup) continue;
+        if (out->n_stop_ids == LB_MAX_STOP_IDS) {
+            kv_seterr("%d stop ids (eos and the configured extras); at most %d are supported",
+                      n_stop_ids + (eos >= 0), LB_MAX_STOP_IDS);
+            return KV_ERR;
+        }
+        out->stop_ids[out->n_stop_ids++] = stop_ids[i];
+    }
+    if (out->n_stop_ids == 0) {
         kv_seterr("no stop id: the tokenizer has no eos_token and the model configures no stop ids");
         return KV_ERR;
     }
-    out->stop_ids[0] = eos; /* the reference passes eos_token_id only */
-    out->n_stop_ids = 1;
     return KV_OK;
 }
 

@@ -201,7 +201,7 @@ static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
     if (c->engine) engine_close(c->engine), c->engine = NULL;
     c->loaded_model = -1;
     const sweep_model *m = &c->s->models[mi];
-    engine_opts o = {.backend = c->s->engine.backend, .threads = c->s->engine.threads, .tp = c->tp,
+    engine_opts o = {.backend = c->s->engine.backend, .threads = c->s->engine.threads, .dtype = m->dtype, .tp = c->tp,
                      .tp_rank = c->tp_rank, .tp_mpi_comm = c->tp_comm};
     double t0 = kv_now();
     if (engine_open(m->path, &o, &c->engine) != KV_OK) {
@@ -390,7 +390,7 @@ int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing
     p->model_path = kv_strdup(m->path);
     p->model_hash = kv_strdup(c->engine ? engine_model_hash(c->engine) : "fake");
     p->family = kv_strdup(m->family);
-    p->dtype = kv_strdup(m->dtype);
+    p->dtype = kv_strdup(c->engine ? engine_dtype(c->engine) : m->dtype); /* what was computed in */
     p->chat = kv_strdup(m->chat ? m->chat : "preset");
     p->max_prompt_tokens = m->max_prompt_tokens;
     p->tensor_parallel = m->tensor_parallel;

@@ -405,7 +405,9 @@ static int parse_model(yparse *y, yaml_node_t *n, sweep_model *m)
     if (!kv_file_exists(m->path) && !kv_is_dir(m->path))
         return yerr(y, n, "an existing HF model folder or .gguf file", "model file '%s' not found", m->path);
     if (!m->family) m->family = kv_strdup("other");
-    if (!m->dtype) m->dtype = kv_strdup("fp32");
+    /* both reference presets load the model in torch.float16; the CPU backend computes in fp32
+     * whatever is asked and records fp32 (exec.c stores the dtype the engine really used) */
+    if (!m->dtype) m->dtype = kv_strdup("fp16");
     return KV_OK;
 }
 

@@ -31,7 +31,7 @@ typedef struct {
     int max_prompt_tokens;   /* 0 = the family's reference value */
     int tensor_parallel;     /* ranks per copy of the model (1 = no TP) */
     int stop_ids[SWEEP_MAX_STOP_IDS];
-    int n_stop_ids;          /* 0 = the tokenizer's eos id */
+    int n_stop_ids;          /* extra stop ids after the tokenizer's eos id (0: eos only) */
     /* Filled by sweep_check_models (config only, no weights). */
     int n_layers, n_heads, n_kv_heads, dim, hidden_dim, vocab_size, head_dim;
     char where[512];

@@ -48,7 +48,7 @@ void window_softmax_cpu(float *out, const float *q, const float *k, int L, int H
     for (int h = 0; h < H; h++) {
         float *p = out + (long)h * W * L;
         logits_block(p, q + (long)(L - W) * qs + h * hd, qs, k + (h / n_rep) * hd, ks, W, L, hd, fp16);
-        for (int r = 0; r < W; r++) softmax_row(p + (long)r * L, L - W + r + 1, L, fp16);
+        for (int r = 0; r < W; r++) softmax_row(p + (long)r * L, L - W + r + 1, L, fp16 == SCORE_FP16);
     }
 }
 
@@ -377,15 +377,16 @@ void circuit_rank_cpu(int *rank, const double *visits, int N, int s, double sink
 }
 
 typedef struct {
-    int hi, lo, pos;
+    int combined, pos;
 } circuit_cand;
 
+/* The reference's top-k on the combined score: higher combined rank first, then the lower
+ * position (DESIGN §4 step 6; nothing else breaks ties). */
 static int cmp_cand(const void *pa, const void *pb)
 {
     const circuit_cand *a = pa, *b = pb;
-    if (a->hi != b->hi) return a->hi > b->hi ? -1 : 1; /* higher combined rank first */
-    if (a->lo != b->lo) return a->lo > b->lo ? -1 : 1; /* then higher min rank */
-    return (a->pos > b->pos) - (a->pos < b->pos);      /* then lower position */
+    if (a->combined != b->combined) return a->combined > b->combined ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
 }
 
 int circuit_select_cpu(int *out, const int *rank_qi, const int *rank_hi, int N, int s, int W, int k)
@@ -396,7 +397,7 @@ int circuit_select_cpu(int *out, const int *rank_qi, const int *rank_hi, int N, 
     circuit_cand *c = kv_malloc(sizeof(circuit_cand) * (size_t)(n_cand > 0 ? n_cand : 1));
     for (int t = 0; t < n_cand; t++) {
         int j = s + t, a = rank_qi[j], b = rank_hi[j];
-        c[t] = (circuit_cand){a > b ? a : b, a < b ? a : b, j};
+        c[t] = (circuit_cand){a > b ? a : b, j};
     }
     qsort(c, (size_t)n_cand, sizeof *c, cmp_cand);
     unsigned char *keep = kv_calloc((size_t)N, 1);

@@ -64,7 +64,7 @@ __global__ void window_softmax_kernel(float *out, const float *q, const float *k
     const float inv = (float)(1.0 / sum);
     for (int j = threadIdx.x; j < L; j += blockDim.x) {
         float p = j < n_valid ? row[j] * inv : 0.0f;
-        row[j] = fp16 && j < n_valid ? half_round_dev(p) : p;
+        row[j] = fp16 == SCORE_FP16 && j < n_valid ? half_round_dev(p) : p; /* SCORE_FP16_LOGITS: fp32 rows */
     }
 }
 

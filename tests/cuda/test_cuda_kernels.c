@@ -47,6 +47,11 @@
 #define ATT_TC_RTOL 2e-2
 #define LSE_TC_ATOL 2e-2
 #define LSE_TC_RTOL 2e-3
+/* fp16 operands: 3 more mantissa bits than bf16, so 8x tighter */
+#define ATT_TC16_ATOL 3e-3
+#define ATT_TC16_RTOL 3e-3
+#define LSE_TC16_ATOL 3e-3
+#define LSE_TC16_RTOL 3e-4
 #define DEC_ATOL 2e-5
 #define DEC_RTOL 1e-4
 #define POOL_AVG_RTOL 1e-6
@@ -94,7 +99,7 @@ static void test_embedding(void)
     for (int t = 0; t < 3; t++) {
         setenv("KVBENCH_CUDA_WEIGHTS", types[t], 1);
         backend g;
-        if (backend_open("cuda", 0, &g) != KV_OK) {
+        if (backend_open("cuda", 0, NULL, &g) != KV_OK) {
             CHECK(0, "open cuda with %s weights: %s", types[t], kv_lasterr());
             continue;
         }
@@ -207,7 +212,7 @@ static void test_matmul(void)
     for (int t = 0; t < 3; t++) {
         setenv("KVBENCH_CUDA_WEIGHTS", types[t], 1);
         backend g;
-        if (backend_open("cuda", 0, &g) != KV_OK) {
+        if (backend_open("cuda", 0, NULL, &g) != KV_OK) {
             CHECK(0, "open cuda with %s weights: %s", types[t], kv_lasterr());
             continue;
         }
@@ -240,8 +245,8 @@ static void test_matmul(void)
     unsetenv("KVBENCH_CUDA_WEIGHTS");
 }
 
-/* Both prefill kernels against the CPU: fp32 SIMT tightly, the tensor-core one within its bf16
- * tolerances (head_dim 64 and 128 take the WMMA path, the others fall back to fp32). */
+/* Both prefill kernels against the CPU: fp32 SIMT tightly, the tensor-core one in bf16 and in fp16
+ * within their tolerances (head_dim 64 and 128 take the WMMA path, the others fall back to fp32). */
 static void test_attention_prefill(void)
 {
     const int shapes[][4] = {{1, 1, 1, 64}, {17, 4, 2, 64}, {100, 9, 3, 64}, {300, 8, 2, 128},
@@ -255,17 +260,21 @@ static void test_attention_prefill(void)
         attention_prefill_cpu(ref, lref, q, k, v, L, H, Hkv, hd);
         float *dq = up(&G, q, sizeof(float) * qn), *dk = up(&G, k, sizeof(float) * kn), *dv = up(&G, v, sizeof(float) * kn);
         float *dout = G.alloc(G.ctx, sizeof(float) * qn), *dl = G.alloc(G.ctx, sizeof(float) * H * L);
-        for (int tc = 0; tc < 2; tc++) {
-            if (tc) attention_prefill_tc_cuda(dout, dl, dq, dk, dv, L, H, Hkv, hd, G.stream);
+        for (int tc = 0; tc < 3; tc++) { /* 0: fp32 SIMT, 1: bf16 WMMA, 2: fp16 WMMA */
+            if (tc) attention_prefill_tc_cuda(dout, dl, dq, dk, dv, L, H, Hkv, hd, tc == 2, G.stream);
             else attention_prefill_cuda(dout, dl, dq, dk, dv, L, H, Hkv, hd, G.stream);
             down(&G, got, dout, sizeof(float) * qn);
             down(&G, lgot, dl, sizeof(float) * H * L);
             int wmma = tc && (hd == 64 || hd == 128);
             char what[96];
-            snprintf(what, sizeof what, "attention_prefill%s L%d H%d Hkv%d hd%d out", tc ? "_tc" : "", L, H, Hkv, hd);
-            check_floats(what, got, ref, qn, wmma ? ATT_TC_ATOL : ATT_ATOL, wmma ? ATT_TC_RTOL : ATT_RTOL);
-            snprintf(what, sizeof what, "attention_prefill%s L%d H%d Hkv%d hd%d lse", tc ? "_tc" : "", L, H, Hkv, hd);
-            check_floats(what, lgot, lref, (long)H * L, wmma ? LSE_TC_ATOL : LSE_ATOL, wmma ? LSE_TC_RTOL : LSE_RTOL);
+            const char *kind = tc == 2 ? "_tc16" : tc ? "_tc" : "";
+            const int f16 = wmma && tc == 2;
+            snprintf(what, sizeof what, "attention_prefill%s L%d H%d Hkv%d hd%d out", kind, L, H, Hkv, hd);
+            check_floats(what, got, ref, qn, f16 ? ATT_TC16_ATOL : wmma ? ATT_TC_ATOL : ATT_ATOL,
+                         f16 ? ATT_TC16_RTOL : wmma ? ATT_TC_RTOL : ATT_RTOL);
+            snprintf(what, sizeof what, "attention_prefill%s L%d H%d Hkv%d hd%d lse", kind, L, H, Hkv, hd);
+            check_floats(what, lgot, lref, (long)H * L, f16 ? LSE_TC16_ATOL : wmma ? LSE_TC_ATOL : LSE_ATOL,
+                         f16 ? LSE_TC16_RTOL : wmma ? LSE_TC_RTOL : LSE_RTOL);
         }
         G.free(G.ctx, dq), G.free(G.ctx, dk), G.free(G.ctx, dv), G.free(G.ctx, dout), G.free(G.ctx, dl);
         free(q), free(k), free(v), free(ref), free(got), free(lref), free(lgot);
@@ -561,7 +570,7 @@ static void test_neumann(void)
 
 int main(void)
 {
-    if (backend_open("cuda", 0, &G) != KV_OK) {
+    if (backend_open("cuda", 0, NULL, &G) != KV_OK) {
         printf("test_cuda_kernels: skipped, no CUDA device (%s)\n", kv_lasterr());
         return 0;
     }

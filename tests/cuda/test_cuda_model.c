@@ -135,7 +135,7 @@ int main(void)
     char text[4096];
     snprintf(text, sizeof text, "%s %s", PROMPT_TEXT, PROMPT_TEXT);
     int *ids = NULL, L = 0;
-    CHECK(tokenizer_encode(engine_tokenizer(cpu), text, strlen(text), 1, &ids, &L) == KV_OK, "tokenize: %s",
+    CHECK(tokenizer_encode(engine_tokenizer(cpu), text, strlen(text), tokenizer_add_bos(engine_tokenizer(cpu)), &ids, &L) == KV_OK, "tokenize: %s",
           kv_lasterr());
     const int V = engine_config(cpu)->vocab_size;
     printf("test_cuda_model: prompt %d tokens, vocab %d, budget %d, %d new tokens\n", L, V, BUDGET, GEN_TOKENS);

@@ -13,6 +13,7 @@
 #include "engine/backend.h"
 #include "engine/comm.h"
 #include "engine/stats_backend.h"
+#include "kernels/scoring.h"
 #include "tests/check.h"
 #include "tests/cuda/scoring_tolerances.h"
 #include "tests/stats_cases.h"
@@ -121,9 +122,13 @@ static void run_config(backend *g, const char *what, int T, float *const *q, flo
         }
         CHECK(status == KV_OK, "%s layer %d: stats_backend_compute: %s", what, l, kv_lasterr());
         if (status != KV_OK) break;
-        check_buffer(what, "window rows", l, sg->win, sc->win, (long)SC_H * sc->wmax * SC_L, WIN_ATOL, WIN_RTOL);
-        check_buffer(what, "fp16 window rows", l, sg->win16, sc->win16, (long)SC_H * sc->wmax16 * SC_L, WIN16_ATOL,
-                     WIN16_RTOL);
+        check_buffer(what, "window rows", l, sg->win[SCORE_FP32], sc->win[SCORE_FP32],
+                     (long)SC_H * sc->wmax[SCORE_FP32] * SC_L, WIN_ATOL, WIN_RTOL);
+        check_buffer(what, "fp16 window rows", l, sg->win[SCORE_FP16], sc->win[SCORE_FP16],
+                     (long)SC_H * sc->wmax[SCORE_FP16] * SC_L, WIN16_ATOL, WIN16_RTOL);
+        /* fp16 logits: one half ulp of a logit moves a row like the fp16 rows' */
+        check_buffer(what, "fp16-logit window rows", l, sg->win[SCORE_FP16_LOGITS], sc->win[SCORE_FP16_LOGITS],
+                     (long)SC_H * sc->wmax[SCORE_FP16_LOGITS] * SC_L, WIN16_ATOL, WIN16_RTOL);
         for (int t = 0; t < sc->n_h2o; t++) {
             char stat[96];
             snprintf(stat, sizeof stat, "H2O column sums (mode %d, window %d, fp16 %d)", sc->h2o[t].mode,
@@ -154,7 +159,7 @@ static void run_config(backend *g, const char *what, int T, float *const *q, flo
 int main(void)
 {
     backend g;
-    if (backend_open("cuda", 0, &g) != KV_OK) {
+    if (backend_open("cuda", 0, NULL, &g) != KV_OK) {
         printf("test_cuda_stats: skipped, no CUDA device (%s)\n", kv_lasterr());
         return 0;
     }
