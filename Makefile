@@ -61,10 +61,20 @@ endif
 $(info make: mpicc $(MPICC); libraries $(PKGS) via pkg-config)
 $(info make: CUDA=$(CUDA)$(if $(NVCC), (nvcc $(NVCC)), (no nvcc)))
 
-C_SRCS    := $(wildcard harness/*.c engine/*.c engine/methods/*.c kernels/cpu/*.c)
-MAIN_OBJ  := $(BUILD)/harness/main.o
-OBJS      := $(patsubst %.c,$(BUILD)/%.o,$(C_SRCS))
-LIB_OBJS  := $(filter-out $(MAIN_OBJ),$(OBJS))
+# Layers (issue 14), bottom to top: util -> kernels -> engine -> harness/longbench -> harness/sweep
+# -> harness/cli. Each layer is one static library and may include and call only the layers below
+# it; `make layer-check` (part of `all`) proves it: no #include points upward
+# (tools/check-layers.sh) and each library, linked whole, resolves against the layers below alone.
+LAYERS := util kernels engine longbench sweep cli
+util_SRCS      := $(wildcard util/*.c)
+kernels_SRCS   := $(wildcard kernels/cpu/*.c)
+engine_SRCS    := $(wildcard engine/*.c engine/methods/*.c)
+longbench_SRCS := $(wildcard harness/longbench/*.c)
+sweep_SRCS     := $(wildcard harness/sweep/*.c)
+cli_SRCS       := $(filter-out harness/cli/main.c,$(wildcard harness/cli/*.c))
+$(foreach L,$(LAYERS),$(eval $(L)_OBJS := $(patsubst %.c,$(BUILD)/%.o,$($(L)_SRCS))))
+C_SRCS    := $(foreach L,$(LAYERS),$($(L)_SRCS)) harness/cli/main.c
+MAIN_OBJ  := $(BUILD)/harness/cli/main.o
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
@@ -72,15 +82,17 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 # kvbench and the tests; engine/backend.c alone gets -DKV_HAVE_CUDA (the one registration #ifdef).
 # Without a GPU the binary still runs: the CUDA backend reports no device and `auto` picks the CPU.
 comma := ,
-CUDA_SRCS := $(wildcard kernels/cuda/*.cu engine/*.cu)
+kernels_CUDA := $(wildcard kernels/cuda/*.cu)
+engine_CUDA  := $(wildcard engine/*.cu)
+CUDA_SRCS := $(kernels_CUDA) $(engine_CUDA)
 CUDA_OBJS := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRCS))
 NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -I. -Xcompiler -fPIC,-Wall -MMD -MP
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_TEST_SRCS := $(wildcard tests/cuda/test_*.c)
 CUDA_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CUDA_TEST_SRCS))
 ifeq ($(CUDA),1)
-OBJS     += $(CUDA_OBJS)
-LIB_OBJS += $(CUDA_OBJS)
+kernels_OBJS += $(patsubst %.cu,$(BUILD)/%.o,$(kernels_CUDA))
+engine_OBJS  += $(patsubst %.cu,$(BUILD)/%.o,$(engine_CUDA))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
 LDLIBS   += $(if $(CUDA_LIBDIR),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR)) \
             -lcublasLt -lcublas -lcudart -lstdc++
@@ -88,7 +100,7 @@ $(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_CUDA
 $(info make: CUDA libraries from $(or $(CUDA_LIBDIR),the default linker path); kernels for sm_90)
 endif
 
-# NCCL (issue 7, tensor parallel on GPUs): kernels/cuda/comm_nccl.cu needs nccl.h and <mpi.h> (the
+# NCCL (issue 7, tensor parallel on GPUs): engine/comm_nccl.cu needs nccl.h and <mpi.h> (the
 # MPI compile flags from mpicc); without NCCL it is left out and TP on the CUDA backend is a clear
 # run-time error, while CUDA without TP still builds.
 NCCL_H   := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
@@ -96,35 +108,54 @@ ifeq ($(CUDA),1)
 ifneq ($(NCCL_H),)
 LDLIBS   += -lnccl
 $(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_NCCL
-$(BUILD)/kernels/cuda/comm_nccl.o: NVCCFLAGS += $(shell $(MPICC) -showme:compile 2>/dev/null || pkg-config --cflags mpich 2>/dev/null)
+$(BUILD)/engine/comm_nccl.o: NVCCFLAGS += $(shell $(MPICC) -showme:compile 2>/dev/null || pkg-config --cflags mpich 2>/dev/null)
 $(info make: NCCL $(NCCL_H): tensor parallel on CUDA uses NCCL)
 else
-OBJS      := $(filter-out $(BUILD)/kernels/cuda/comm_nccl.o,$(OBJS))
-LIB_OBJS  := $(filter-out $(BUILD)/kernels/cuda/comm_nccl.o,$(LIB_OBJS))
-CUDA_OBJS := $(filter-out $(BUILD)/kernels/cuda/comm_nccl.o,$(CUDA_OBJS))
+engine_OBJS := $(filter-out $(BUILD)/engine/comm_nccl.o,$(engine_OBJS))
+CUDA_OBJS   := $(filter-out $(BUILD)/engine/comm_nccl.o,$(CUDA_OBJS))
 $(info make: NCCL not found: tensor parallel on the CUDA backend disabled (CPU TP unaffected))
 endif
 endif
 
-.PHONY: all test test-cuda cuda-check bench format clean
-all: $(BUILD)/kvbench $(TEST_BINS)
+# One archive per layer; linked top-down (cli first, util last) so each resolves against those below.
+LAYER_LIB = $(BUILD)/lib/libkv_$(1).a
+LIBS_TOPDOWN := $(foreach L,cli sweep longbench engine kernels util,$(call LAYER_LIB,$(L)))
+OBJS := $(MAIN_OBJ) $(foreach L,$(LAYERS),$($(L)_OBJS))
+
+.PHONY: all test test-cuda cuda-check layer-check print-ldlibs bench format clean
+all: $(BUILD)/kvbench $(TEST_BINS) layer-check
 
 # V=1 prints the full commands.
 Q := $(if $(filter 1,$(V)),,@)
 
-$(BUILD)/kvbench: $(OBJS)
+$(foreach L,$(LAYERS),$(eval $(call LAYER_LIB,$(L)): $($(L)_OBJS)))
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@echo "  AR    $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/kvbench: $(MAIN_OBJ) $(LIBS_TOPDOWN)
 	@echo "  LD    $@"
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+# layer-check: the include rule on the sources, then each layer's whole archive linked with only the
+# layers below it (an upward call is an undefined reference). Re-run when a library or header changes.
+layer-check: $(BUILD)/layers.ok
+$(BUILD)/layers.ok: tools/check-layers.sh $(LIBS_TOPDOWN) $(wildcard util/*.h kernels/*.h kernels/cuda/*.cuh engine/*.h harness/*/*.h)
+	@echo "  CHECK layers"
+	$(Q)bash tools/check-layers.sh
+	$(Q)CC="$(CC)" LDLIBS="$(LDLIBS)" bash tools/check-layers.sh --link $(BUILD)/lib
+	$(Q)touch $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: tests/%.c $(LIBS_TOPDOWN)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBS_TOPDOWN) $(LDLIBS)
 
 # Switching CUDA on or off in one BUILD folder rebuilds the registration and relinks.
 $(BUILD)/engine/backend.o: $(BUILD)/cuda-$(CUDA).stamp
@@ -139,7 +170,7 @@ $(BUILD)/%.o: %.cu
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 test: all
-	@$(TEST_ENV) BUILD=$(BUILD) bash tests/run_tests.sh
+	@$(TEST_ENV) BUILD=$(BUILD) KV_CC="$(CC)" KV_LDLIBS="$(LDLIBS)" bash tests/run_tests.sh
 
 # Compiles every CUDA source for Hopper (sm_90) and links kvbench and the CUDA tests against
 # cudart/cuBLAS; runs on any machine with nvcc, GPU or not.
@@ -156,11 +187,15 @@ cuda-check test-cuda:
 	@echo "make: $@ needs CUDA=1 (nvcc; this build has CUDA=0)" >&2; exit 1
 endif
 
+# The link flags, for scripts that link against the layer libraries (tests/t_layers.sh).
+print-ldlibs:
+	@echo $(LDLIBS)
+
 bench: all
 	$(BUILD)/kvbench bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf
 
 format:
-	clang-format -i $(C_SRCS) $(wildcard engine/*.h harness/*.h kernels/*.h tests/*.c tests/*.h)
+	clang-format -i $(C_SRCS) $(wildcard util/*.h engine/*.h harness/*/*.h kernels/*.h tests/*.c tests/*.h)
 
 clean:
 	rm -rf build

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "engine/comm.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 int backend_open(const char *name, int threads, const char *dtype, backend *out)
 {

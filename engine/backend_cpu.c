@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "engine/backend.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/add.h"
 #include "kernels/argmax.h"
 #include "kernels/attention.h"

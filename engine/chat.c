@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 static const char LLAMA3_HEAD[] = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n";
 static const char LLAMA3_TAIL[] = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";

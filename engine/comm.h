@@ -1,5 +1,5 @@
 /* comm: the tensor-parallel communicator (issue 7). One interface, two implementations: MPI for
- * CPU ranks (engine/comm_mpi.c) and NCCL for GPUs (kernels/cuda/comm_nccl.cu). Buffers are backend
+ * CPU ranks (engine/comm_mpi.c) and NCCL for GPUs (engine/comm_nccl.cu). Buffers are backend
  * memory of the engine that owns the group. A group of size 1 is never created: the engine treats
  * NULL as "no TP". The engine opens its communicator after its backend (backend_comm_open picks
  * the implementation), on an MPI communicator of the group that the caller keeps alive until

@@ -1,9 +1,9 @@
 /* comm_mpi: the tensor-parallel communicator over MPI, for CPU ranks (host buffers). */
-#include <mpi.h>
 #include <stdlib.h>
 
 #include "engine/comm.h"
-#include "engine/util.h"
+#include "util/mpi_check.h"
+#include "util/util.h"
 
 typedef struct {
     MPI_Comm c;
@@ -50,7 +50,7 @@ static int mpi_broadcast(void *ctx, void *buf, long bytes, int root)
 static void mpi_close(void *ctx)
 {
     mpi_ctx *m = ctx;
-    MPI_Comm_free(&m->c);
+    MPI_CHECK(MPI_Comm_free(&m->c));
     free(m);
 }
 
@@ -62,8 +62,8 @@ int comm_mpi_open(const void *mpi_comm, comm *out)
         kv_seterr("MPI_Comm_dup of the tensor-parallel group failed");
         return KV_ERR;
     }
-    MPI_Comm_size(m->c, &out->size);
-    MPI_Comm_rank(m->c, &out->rank);
+    MPI_CHECK(MPI_Comm_size(m->c, &out->size));
+    MPI_CHECK(MPI_Comm_rank(m->c, &out->rank));
     out->ctx = m;
     out->allreduce_sum = mpi_allreduce_sum;
     out->allgather = mpi_allgather;

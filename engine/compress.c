@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "engine/layer_stats.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/scoring.h"
 
 struct compress_ctx {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/rope.h"
 
 static float *upload_f32(backend *be, const float *src, long n)

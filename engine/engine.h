@@ -52,6 +52,7 @@ typedef struct {
     int stopped;           /* 1 if a stop id ended it, 0 if max_new_tokens did */
     double kept_mean;      /* mean kept prompt tokens per layer and query head */
     int kept_min, kept_max;
+    int kept_expected;     /* the method's promised kept length for layer 0 (expected_kept), -1: none */
 } gen_result;
 
 typedef struct {
@@ -70,6 +71,14 @@ int engine_generate(engine *e, const int *prompt, int L, const variant *vars, in
 int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
                           int nv, const gen_params *gp, gen_result *out, gen_timing *timing);
 void gen_result_free(gen_result *r);
+
+/* Backend memory one prompt of L tokens and its nv variants hold during engine_generate_batch: the
+ * prefix store (every layer's K and V of the prompt), each variant's K/V tail of max_new_tokens and
+ * its packed view, in bytes. A caller sums it over prompts to size a batch. */
+size_t engine_batch_bytes(const engine *e, int L, int nv, int max_new_tokens);
+/* Backend memory a batch may take beyond the loaded weights: half the host's available memory for a
+ * host-memory backend (MemAvailable); 0 when the backend cannot say (a device: one prompt at a time). */
+size_t engine_batch_budget(const engine *e);
 
 /* Last-position logits of a full prefill (vocab_size floats, caller-provided), for tests. */
 int engine_prefill_logits(engine *e, const int *prompt, int L, float *logits);

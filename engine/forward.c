@@ -6,7 +6,7 @@
 
 #include "engine/engine_internal.h"
 #include "engine/stats_backend.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 #define MLP_CHUNK 256 /* prefill MLP rows per pass: bounds the (rows, hidden) buffers */
 

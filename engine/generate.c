@@ -1,11 +1,12 @@
 /* generate: greedy generation of many KV-cache variants of one prompt — one prefill that derives
  * every variant's view, then one batched decode step per token for all unfinished variants. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_internal.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/argmax.h"
 
 /* Per-variant decode state on the backend. */
@@ -135,6 +136,8 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     for (int s = 0; s < ns && status == KV_OK; s++) {
         int p = s / nv;
         view_stats(&views[s], &out[s]);
+        const variant *v = &vars[s % nv];
+        out[s].kept_expected = v->method->expected_kept ? v->method->expected_kept(v, cfg, lens[p], 0) : -1;
         out[s].ids = kv_malloc(sizeof(int) * tail_cap);
         if (is_stop(gp, first[p])) {
             out[s].stopped = 1;
@@ -232,4 +235,26 @@ int engine_prefill_logits(engine *e, const int *prompt, int L, float *logits)
     int status = forward_prefill(e, prompt, L, &ps, NULL, logits);
     prefix_store_free(e, &ps);
     return status;
+}
+
+size_t engine_batch_bytes(const engine *e, int L, int nv, int max_new_tokens)
+{
+    const size_t ks = (size_t)e->Hkv * e->hd, layers = (size_t)e->n_layers;
+    size_t prefix = 2 * sizeof(float) * layers * (size_t)L * ks;
+    size_t tails = 2 * sizeof(float) * layers * (size_t)max_new_tokens * ks;
+    size_t view = sizeof(int) * layers * (size_t)e->H * ((size_t)L + 1); /* packed positions + lengths */
+    return prefix + (size_t)nv * (tails + view);
+}
+
+size_t engine_batch_budget(const engine *e)
+{
+    if (!e->be.host_memory) return 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (size_t)(kb * 1024ULL / 2);
 }

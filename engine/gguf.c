@@ -7,7 +7,8 @@
  * v2 and v3 share the layout (64-bit counts); v3 only adds big-endian files, which we reject. */
 #include "engine/gguf.h"
 
-#include "engine/util.h"
+#include "util/half.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -574,37 +575,11 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name)
     return NULL;
 }
 
-/* IEEE half -> float, exact for every input (subnormals, inf, nan), as ggml_fp16_to_fp32. */
-static float fp16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t man = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else {
-            /* subnormal: value = man * 2^-24, exact in float */
-            float f = (float)man * 0x1p-24f;
-            memcpy(&bits, &f, 4);
-            bits |= sign;
-        }
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static float read_f16(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
-    return fp16_to_f32(h);
+    return half_to_float(h);
 }
 
 /* Dequantize `n_blocks` blocks (or elements, for the float types) starting at src. */

@@ -1,7 +1,7 @@
 /* kvview: allocation and small helpers for kept-position views. */
 #include "engine/kvview.h"
 
-#include "engine/util.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 

@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include "engine/methods/methods.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/scoring.h"
 
 const method_desc *const method_registry[] = {&method_fullkv,       &method_snapkv, &method_pyramidkv,

@@ -10,7 +10,7 @@
 #include "engine/gguf.h"
 #include "engine/safetensors.h"
 #include "engine/sha256.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 #include <jansson.h>
 #include <math.h>

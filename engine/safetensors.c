@@ -7,7 +7,8 @@
 #include "engine/safetensors.h"
 
 #include "engine/sha256.h"
-#include "engine/util.h"
+#include "util/half.h"
+#include "util/util.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -313,24 +314,6 @@ const safetensors_tensor *safetensors_find(const safetensors *st, const char *na
     return NULL;
 }
 
-/* IEEE half -> float, exact (subnormals, inf, nan) */
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        float f = (float)man * 0x1p-24f;
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 int safetensors_slice_to_f32(const safetensors *st, const safetensors_tensor *t, int64_t row0,
                              int64_t n_rows, int64_t col0, int64_t n_cols, float *out)
 {
@@ -357,7 +340,7 @@ int safetensors_slice_to_f32(const safetensors *st, const safetensors_tensor *t,
                 uint16_t h;
                 memcpy(&h, src + 2 * c, 2);
                 if (t->dtype == SAFETENSORS_F16) {
-                    dst[c] = half_to_f32(h);
+                    dst[c] = half_to_float(h);
                 } else {
                     uint32_t bits = (uint32_t)h << 16;
                     memcpy(&dst[c], &bits, 4);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine/layer_stats.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/scoring.h"
 
 int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_ctx *cc, int L, int H, int Hkv,

@@ -16,7 +16,8 @@
 #include <string.h>
 
 #include "engine/gguf.h"
-#include "engine/util.h"
+#include "util/hash.h"
+#include "util/util.h"
 
 /* The GPT-2 regex of HF's ByteLevel pre-tokenizer (use_regex=true). */
 const char TOK_GPT2_REGEX[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -137,8 +138,7 @@ static int cp_is_space(unsigned c)
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    uint64_t h = kv_fnv1a(s, n, KV_FNV_SEED);
     return h ^ (h >> 29);
 }
 

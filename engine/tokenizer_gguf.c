@@ -11,7 +11,7 @@
 
 #include "engine/gguf.h"
 #include "engine/tokenizer_impl.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 enum { GGUF_TOKEN_CONTROL = 3, GGUF_TOKEN_USER_DEFINED = 4 };
 

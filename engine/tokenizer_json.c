@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine/tokenizer_impl.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 static int json_flag(json_t *o, const char *key, int dflt)
 {

@@ -8,13 +8,8 @@
 
 #include <stdint.h>
 
-/* ---- IEEE binary16 emulation (the reference-2026-01 preset rounds scores to fp16) ---- */
-
-/* Round-to-nearest-even float → half bits (overflow → ±inf, NaN kept, subnormals exact). */
-uint16_t half_from_float(float x);
-float half_to_float(uint16_t h);
-/* x rounded to the nearest representable half, as a float. */
-static inline float half_round(float x) { return half_to_float(half_from_float(x)); }
+/* IEEE binary16 emulation (the reference-2026-01 preset rounds scores to fp16): util/half.h. */
+#include "util/half.h"
 
 /* ---- window softmax rows ---- */
 

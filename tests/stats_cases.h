@@ -14,7 +14,7 @@
 #include "engine/kvview.h"
 #include "engine/layer_stats.h"
 #include "engine/method.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/attention.h"
 
 /* 12 query / 6 KV heads tile over 2, 3 or 6 ranks; L well above every budget, so all evict. */

@@ -65,6 +65,11 @@ check "reduce reproduces tables.md" cmp -s "$T/out/tables.md" "$T/tables.3.md"
 
 out=$("$KVBENCH" show "$T/out" --budget 256 --method snapkv --format csv)
 check "show csv: one SnapKV row at 256" test "$(grep -c '^m1,256,SnapKV,' <<<"$out")" -eq 1
+# One table path (issue 14): show renders the rows reduce wrote, so unfiltered it prints tables.md
+# and scores.csv byte for byte, hardware line included.
+check "show md is tables.md" cmp -s <("$KVBENCH" show "$T/out") "$T/out/tables.md"
+check "show csv is scores.csv" cmp -s <("$KVBENCH" show "$T/out" --format csv) "$T/out/scores.csv"
+check "show md has the hardware line" grep -q '^- \*\*Hardware\*\*: fake' <("$KVBENCH" show "$T/out")
 out=$("$KVBENCH" show "$T/out" --samples --task trec --method fullkv --format csv)
 check "show --samples: 3 trec FullKV predictions" test "$(grep -c '^m1,trec,' <<<"$out")" -eq 3
 out=$("$KVBENCH" show "$T/out" --format json --task lcc)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 /* fp32 logits of the same position computed with different summation orders (prefill sgemm vs
@@ -82,6 +82,10 @@ static void test_batched_equals_separate(engine *e, const int *ids, int n)
             CHECK(batched[i].kept_min == 80 && batched[i].kept_max == 80, "%s keeps exactly the budget: %d..%d",
                   v[i].method->name, batched[i].kept_min, batched[i].kept_max);
         }
+        /* The result carries the plug-in's promise, so the harness never calls the plug-in. */
+        int promised = v[i].method->expected_kept ? v[i].method->expected_kept(&v[i], engine_config(e), n, 0) : -1;
+        CHECK(batched[i].kept_expected == promised, "%s: kept_expected %d, the plug-in promises %d",
+              v[i].method->name, batched[i].kept_expected, promised);
         changed += batched[i].n_ids != batched[0].n_ids ||
                    memcmp(batched[i].ids, batched[0].ids, sizeof(int) * batched[0].n_ids);
         gen_result_free(&one);

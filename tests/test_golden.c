@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 #define GOLDEN_JSON "tests/data/smollm2_golden.json"

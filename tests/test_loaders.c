@@ -9,7 +9,7 @@
 #include "engine/model.h"
 #include "engine/safetensors.h"
 #include "engine/sha256.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 #include <jansson.h>

@@ -4,7 +4,7 @@
  * and lengths, bad types/dims, misaligned or out-of-range offsets) must all return KV_ERR with a
  * message naming the file (and the tensor or key), never crash. Run under SANITIZE=1 too. */
 #include "engine/gguf.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 #include <stdint.h>

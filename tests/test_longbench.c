@@ -8,9 +8,10 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "engine/util.h"
-#include "harness/longbench.h"
-#include "harness/unicode.h"
+#include "util/hash.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+#include "harness/longbench/unicode.h"
 
 static void test_tasks(void)
 {
@@ -82,7 +83,7 @@ static void test_prompt_lengths(void)
     json_t *h = json_load_file("tests/data/longbench/multi_news.small.prompt_hashes.json", 0, &err);
     lb_sample *s;
     int n;
-    CHECK(h && lb_load_all(data, &s, &n) == KV_OK, "load %s: %s", data, kv_lasterr());
+    CHECK(h && lb_load_all(data, &s, &n, NULL) == KV_OK, "load %s: %s", data, kv_lasterr());
     if (!h) return;
     json_t *want = json_object_get(h, "samples");
     CHECK(n == (int)json_array_size(want), "%d samples", n);
@@ -128,8 +129,16 @@ static void test_reader(void)
     const char *path = write_tmp(text);
     lb_sample *s;
     int n;
-    int rc = lb_load_all(path, &s, &n);
+    int rc = lb_load_all(path, &s, &n, NULL);
     CHECK(rc == KV_OK && n == 2, "two samples (blank line skipped, no final newline): %s", kv_lasterr());
+    /* One read for samples and hash: the same samples, and the FNV-1a of the file's bytes. */
+    lb_sample *s2;
+    int n2;
+    uint64_t hash = 0;
+    CHECK(lb_load_all(path, &s2, &n2, &hash) == KV_OK && n2 == n && rc == KV_OK && n2 == 2 &&
+              !strcmp(s2[1].context, s[1].context) && hash == kv_fnv1a(text, strlen(text), KV_FNV_SEED),
+          "hashed load: same samples, hash of the bytes: %s", kv_lasterr());
+    if (n2 > 0) lb_samples_free(s2, n2);
     if (rc == KV_OK && n == 2) {
         CHECK(!strcmp(s[0].input, "q1") && s[0].n_answers == 2 && !strcmp(s[0].answers[1], "b") &&
                   s[0].n_classes == 2 && s[0].length == 5 && !strcmp(s[0].id, "id1") && s[0].line == 1,
@@ -143,11 +152,11 @@ static void test_reader(void)
     char bad[1024];
     snprintf(bad, sizeof bad, "%s{\"input\": \"q\", \"context\": 1}\n", good);
     path = write_tmp(bad);
-    rc = lb_load_all(path, &s, &n);
+    rc = lb_load_all(path, &s, &n, NULL);
     CHECK(rc == KV_ERR && strstr(kv_lasterr(), ":2: field \"context\" must be a string"), "type error: %s", kv_lasterr());
     snprintf(bad, sizeof bad, "%s%s{\"input\": \"q\"\n", good, good);
     path = write_tmp(bad);
-    rc = lb_load_all(path, &s, &n);
+    rc = lb_load_all(path, &s, &n, NULL);
     CHECK(rc == KV_ERR && strstr(kv_lasterr(), ":3: line does not parse"), "parse error: %s", kv_lasterr());
     snprintf(bad, sizeof bad, "{\"input\": \"q\", \"context\": \"c\", \"answers\": [], \"length\": 1, "
                               "\"dataset\": \"d\", \"language\": \"en\", \"_id\": \"i\"}\n");

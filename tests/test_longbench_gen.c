@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "engine/util.h"
-#include "harness/longbench.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
 
 int main(void)
 {

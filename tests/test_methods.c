@@ -10,7 +10,7 @@
 #include "engine/compress.h"
 #include "engine/layer_stats.h"
 #include "engine/method.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/attention.h"
 #include "kernels/decode_attention.h"
 #include "kernels/scoring.h"

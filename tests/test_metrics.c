@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "engine/util.h"
-#include "harness/longbench.h"
-#include "harness/metrics.h"
-#include "harness/unicode.h"
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+#include "harness/longbench/metrics.h"
+#include "harness/longbench/unicode.h"
 
 #define VECTORS "tests/data/longbench/metric_vectors.json"
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/sched.h"
-#include "harness/workplan.h"
+#include "harness/sweep/sched.h"
+#include "harness/sweep/workplan.h"
 #include "tests/check.h"
 
 /* Idle share the dynamic schedule must stay under on the simulated grid: with thousands of

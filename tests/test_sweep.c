@@ -7,11 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/util.h"
-#include "harness/exec.h"
-#include "harness/run_plan.h"
-#include "harness/sweep.h"
-#include "harness/workplan.h"
+#include "util/util.h"
+#include "harness/sweep/exec.h"
+#include "harness/sweep/run_plan.h"
+#include "harness/sweep/sweep.h"
+#include "harness/sweep/store.h"
+#include "harness/sweep/workplan.h"
 #include "tests/check.h"
 
 #define TMP "tests/tmp/test_sweep"
@@ -266,6 +267,78 @@ static void test_workplan(void)
     sweep_free(&s);
 }
 
+/* An executor that does the fake item and then 30 ms of work no timing field covers (as prompt
+ * building is in the real one). */
+static int exec_slow(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t)
+{
+    int rc = exec_fake(c, it, rec, t);
+    double t0 = kv_now();
+    while (kv_now() - t0 < 0.03) {
+    }
+    return rc;
+}
+
+/* The timing list (exec.h) and the defects it fixed (issue 14): `other` was never written and the
+ * item's io_s never assigned. */
+static void test_exec_timing(void)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: w\ndata: data/demo\ntasks: [trec]\nbudgets: [128]\nmethods: [fullkv]\nengine: {fake: true}\n%s",
+             model_block);
+    sweep s;
+    if (load_text(text, &s) != KV_OK) {
+        CHECK(0, "timing sweep: %s", kv_lasterr());
+        return;
+    }
+    sweep_variant *v;
+    int nv;
+    sweep_variants(&s, &v, &nv);
+    exec_ctx c;
+    exec_ctx_init(&c, &s, v, nv, TMP "/exec", 0, 1);
+    int sample = 0, vi = 0, dropped = 0;
+    work_item it = {.model = 0, .task = 0, .n_samples = 1, .samples = &sample, .n_variants = 1, .variants = &vi};
+    snprintf(it.file, sizeof it.file, "items/m1/trec/s0-n1-t.h5");
+    exec_timing t = {0};
+    int rc = exec_item_run(&c, exec_slow, &it, &t, &dropped);
+    CHECK(rc == KV_OK && !dropped && t.items == 1, "fake item ran: %s", kv_lasterr());
+    CHECK(t.other >= 0.025, "other holds the uncovered 30 ms (%.4f s)", t.other);
+    CHECK(t.io > 0, "io: the task read and the item write (%.4f s)", t.io);
+    item_record r;
+    if (store_read_item(TMP "/exec/items/m1/trec/s0-n1-t.h5", &r) == KV_OK) {
+        CHECK(r.prov.io_s > 0 && r.prov.io_s <= t.io, "item io_s %.4f in (0, %.4f]", r.prov.io_s, t.io);
+        item_record_free(&r);
+    } else {
+        CHECK(0, "read the item back: %s", kv_lasterr());
+    }
+    /* Pack/unpack (the MPI message) and add carry every field of the list. */
+    exec_timing a = {0}, b = {0};
+    double m[EXEC_TIMING_PACKED];
+    exec_timing_pack(&t, m);
+    exec_timing_unpack(m, &a);
+    exec_timing_add(&b, &a);
+    exec_timing_add(&b, &a);
+    CHECK(!memcmp(&a, &t, sizeof t) && b.other == 2 * t.other && b.io == 2 * t.io && b.items == 2,
+          "pack, unpack and add keep every field");
+    CHECK(exec_timing_seconds(&t) >= t.other + t.io, "seconds sums the fields");
+    exec_ctx_free(&c);
+    free(v);
+    sweep_free(&s);
+}
+
+/* The prompt cap's default is defined once (issue 14: three places had three fallbacks). */
+static void test_max_prompt_default(void)
+{
+    sweep_model m = {.family = "llama3"};
+    CHECK(sweep_model_max_prompt_tokens(&m) == 7950, "llama3: 7950");
+    m.family = "llama3.3";
+    CHECK(sweep_model_max_prompt_tokens(&m) == 127500, "llama3.3: 127500");
+    m.family = "other";
+    CHECK(sweep_model_max_prompt_tokens(&m) == 0, "other: no limit");
+    m.max_prompt_tokens = 512;
+    CHECK(sweep_model_max_prompt_tokens(&m) == 512, "the sweep's value wins");
+}
+
 int main(void)
 {
     mkdir("tests/tmp", 0777);
@@ -275,5 +348,7 @@ int main(void)
     test_errors();
     test_tp_divides_heads();
     test_workplan();
+    test_exec_timing();
+    test_max_prompt_default();
     return check_report("test_sweep");
 }

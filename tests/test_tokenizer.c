@@ -12,7 +12,7 @@
 
 #include "engine/chat.h"
 #include "engine/tokenizer.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 /* A 100k-character text must encode well under a second (LongBench contexts, re-encoded on

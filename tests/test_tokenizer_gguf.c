@@ -14,7 +14,7 @@
 #include "engine/chat.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "tests/check.h"
 
 #define SMOLLM2_GGUF "models/SmolLM2-135M-Instruct.Q4_1.gguf"

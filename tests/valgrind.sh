@@ -34,7 +34,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # memcheck's purposes and take seconds (11 s for that generate).
 export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F
 export OPENBLAS_CORETYPE=Sandybridge   # unconditionally: an environment may preset Haswell
-# OMP_WAIT_POLICY stays unset on purpose: kvbench must then not re-exec itself (harness/main.c),
+# OMP_WAIT_POLICY stays unset on purpose: kvbench must then not re-exec itself (harness/cli/main.c),
 # which under valgrind would leave memcheck for a native run.
 unset KVBENCH_FAKE_ENGINE KVBENCH_FAKE_MS_PER_KTOK OMP_WAIT_POLICY
 VG=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite

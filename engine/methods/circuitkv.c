@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine/methods/methods.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/scoring.h"
 
 static const method_knob circuitkv_knobs[] = {

@@ -1,7 +1,7 @@
 /* FullKV: no compression — every prompt position of every layer and head is kept. The
  * uncompressed baseline row of the results table. */
 #include "engine/methods/methods.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 static int fullkv_check(const variant *v, const model_config *cfg)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "engine/methods/methods.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/scoring.h"
 
 static const char *const h2o_modes[] = {"causal", "prefix", "upstream", NULL};

@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "engine/methods/methods.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 static const char *const pyramidkv_pooling[] = {"max", "avg", NULL};
 static const char *const pyramidkv_reduction[] = {"sum", "mean", NULL};

@@ -1,7 +1,7 @@
 /* StreamingLLM: attention sinks plus a recent window — keep positions 0..sinks-1 and the last
  * C-sinks positions, the same for every layer and head (DESIGN §4). Needs no statistics. */
 #include "engine/methods/methods.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 static const method_knob streamingllm_knobs[] = {
     {"sinks", 4, 4, NULL, "initial positions always kept (attention sinks)"},

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "engine/util.h"
+#include "util/util.h"
 
 #define ATTN_BLOCK 64
 

@@ -11,7 +11,7 @@
 #include <cuda_runtime.h>
 
 extern "C" {
-#include "engine/util.h"
+#include "util/util.h"
 }
 
 #define CUDA_CHECK(stmt)                                                                                   \

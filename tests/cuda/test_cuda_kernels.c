@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/decode_attention.h"

@@ -15,7 +15,7 @@
 #include "engine/engine.h"
 #include "engine/method.h"
 #include "engine/tokenizer.h"
-#include "engine/util.h"
+#include "util/util.h"
 #include "kernels/argmax.h"
 #include "tests/check.h"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh: builds the libFuzzer targets (tests/fuzz/fuzz_*.c) with clang under ASan + UBSan.
-# The project's sources (all but harness/main.c) are compiled once with -fsanitize=fuzzer-no-link
+# The project's sources (all but harness/cli/main.c) are compiled once with -fsanitize=fuzzer-no-link
 # into build/fuzz/obj and every target links against all of them, so each target fuzzes exactly
 # the code `kvbench` runs. Incremental: a source is recompiled when it, or any project header, is
 # newer than its object. Usage: tests/fuzz/build.sh [target...]   (default: every target)
@@ -23,12 +23,12 @@ CFLAGS="-std=c11 -O1 -g -D_GNU_SOURCE -I. -fopenmp -Wno-unknown-pragmas $SAN \
   $(mpicc -showme:compile) $(pkg-config --cflags $PKGS) $BLAS_CFLAGS"
 LIBS="$(mpicc -showme:link) $(pkg-config --libs $PKGS) $BLAS_LIBS -lhdf5_hl -lm -fopenmp"
 mkdir -p "$OUT/obj"
-newest_header=$(ls -t engine/*.h harness/*.h kernels/*.h 2>/dev/null | head -n 1)
+newest_header=$(ls -t util/*.h engine/*.h harness/*/*.h kernels/*.h 2>/dev/null | head -n 1)
 objs=()
 pids=()
 jobs_max=${JOBS:-2}
-for src in harness/*.c engine/*.c engine/methods/*.c kernels/cpu/*.c; do
-    [ "$src" = harness/main.c ] && continue
+for src in util/*.c kernels/cpu/*.c engine/*.c engine/methods/*.c harness/*/*.c; do
+    [ "$src" = harness/cli/main.c ] && continue
     obj="$OUT/obj/${src//\//_}"; obj="${obj%.c}.o"
     objs+=("$obj")
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]; then

@@ -5,7 +5,7 @@
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 /* Dequantize at most this many elements per tensor: enough to walk every row-decoding path
  * without letting a declared multi-GB tensor make one input slow. */

@@ -1,10 +1,10 @@
-/* fuzz_jsonl: libFuzzer target for the LongBench JSONL reader (harness/longbench_data.c): lines
+/* fuzz_jsonl: libFuzzer target for the LongBench JSONL reader (harness/longbench/data.c): lines
  * that do not parse, miss fields, carry wrong types, NUL bytes, huge numbers or no final newline
  * must end in KV_ERR naming file:line, never a crash. Parsed samples are also formatted into a
  * prompt to walk the template substitution. */
 #include "fuzz_common.h"
-#include "harness/longbench.h"
-#include "engine/util.h"
+#include "harness/longbench/longbench.h"
+#include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

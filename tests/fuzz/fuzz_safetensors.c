@@ -4,7 +4,7 @@
  * reading outside the mapping. */
 #include "fuzz_common.h"
 #include "engine/safetensors.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 /* Convert at most this many elements per tensor. */
 #define FUZZ_ST_MAX_ELEMS 4096

@@ -6,7 +6,7 @@
 #include "fuzz_common.h"
 #include "engine/model.h"
 #include "engine/safetensors.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 static const char *fuzz_index_dir(void)
 {

@@ -1,10 +1,10 @@
-/* fuzz_sweep: libFuzzer target for the sweep YAML parser and validator (harness/sweep.c) and the
+/* fuzz_sweep: libFuzzer target for the sweep YAML parser and validator (harness/sweep/sweep.c) and the
  * variant expansion. Models are not opened (sweep_check_models would read whatever path the
  * input names); everything before that is exercised. Relative paths resolve against the folder
  * the fuzzer runs in (tests/fuzz/run.sh runs from the repository root, so data/demo exists). */
 #include "fuzz_common.h"
-#include "harness/sweep.h"
-#include "engine/util.h"
+#include "harness/sweep/sweep.h"
+#include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,7 +3,7 @@
  * tokens, spaces, digits and invalid UTF-8, and its ids are decoded back. */
 #include "fuzz_common.h"
 #include "engine/tokenizer.h"
-#include "engine/util.h"
+#include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,0 +1,219 @@
+/* cmd_bench: `kvbench bench` — engine throughput. Prefill tok/s and decode ms/step (medians of
+ * several runs) next to a roofline: on the CPU the machine's read bandwidth measured in the same
+ * run (a decode step must stream every weight once). With --variants all: one shared prefill +
+ * batched decode of the 26 sweep variants against running them one by one, and the ratio. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/roofline.h"
+#include "util/util.h"
+#include "harness/cli/cli_engine.h"
+#include "harness/cli/commands.h"
+#include "harness/cli/options.h"
+#include "harness/sweep/tp_launch.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Read bandwidth of a 512 MiB array (an OpenMP sum, like a weight-streaming decode step reads its
+ * weights once): the CPU roofline for decode, measured in the same run. */
+static double measure_read_bandwidth(void)
+{
+    long n = (512L << 20) / sizeof(float);
+    float *a = kv_malloc(sizeof(float) * n);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) a[i] = (float)(i & 7);
+    double best = 1e30, sink = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = kv_now();
+        float s = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : s)
+        for (long i = 0; i < n; i++) s += a[i];
+        double t = kv_now() - t0;
+        best = t < best ? t : best; /* the roofline is the best the machine does */
+        sink += s;
+    }
+    free(a);
+    if (sink < 0) printf("%g", sink); /* keep the sums observable */
+    return sizeof(float) * (double)n / best;
+}
+
+static int *bench_prompt(engine *e, const char *file, int n)
+{
+    int *ids = kv_malloc(sizeof(int) * n);
+    const tokenizer *tok = engine_tokenizer(e);
+    int *text_ids = NULL, nt = 0;
+    if (file && tok) {
+        char *text;
+        if (kv_read_file(file, &text, NULL) != KV_OK || tokenizer_encode(tok, text, strlen(text), tokenizer_add_bos(tok), &text_ids, &nt)) {
+            fprintf(stderr, "kvbench: error: --prompt-file: %s\n", kv_lasterr());
+            free(ids);
+            return NULL;
+        }
+        free(text);
+    }
+    unsigned s = 12345;
+    int vocab = engine_config(e)->vocab_size;
+    for (int i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        ids[i] = nt > 0 ? text_ids[i % nt] : (int)(100 + (s >> 8) % (unsigned)(vocab / 2));
+    }
+    free(text_ids);
+    return ids;
+}
+
+static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
+{
+    variant v;
+    variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    gen_params gp = {.max_new_tokens = gen};
+    double *pf = kv_malloc(sizeof(double) * runs), *dc = kv_malloc(sizeof(double) * runs);
+    for (int r = 0; r < runs; r++) {
+        gen_result res;
+        gen_timing tm;
+        if (engine_generate(e, ids, L, &v, 1, &gp, &res, &tm) != KV_OK) {
+            fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+            return KV_ERR;
+        }
+        pf[r] = tm.prefill_s;
+        dc[r] = tm.decode_steps ? tm.decode_s / tm.decode_steps : 0;
+        gen_result_free(&res);
+    }
+    double p = median(pf, runs), d = median(dc, runs);
+    const model_config *c = engine_config(e);
+    double params = roofline_params(c);
+    const roofline_device *dev = roofline_device_find(engine_device(e));
+    if (tp_launch_rank() == 0) {
+        printf("model: %s (%.1fM params), backend %s (%s), prompt %d tokens, %d generated, %d runs (medians)\n",
+               c->name, params / 1e6, engine_backend_name(e), engine_device(e), L, gen, runs);
+        if (shard) printf("shard: 1 of %d (tensor-parallel shapes, %.1fM params on this device, no collectives)\n",
+                          ea_tp, roofline_shard_params(c, ea_tp) / 1e6);
+        /* a TP group computes the whole model in p; a shard alone its part */
+        printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s\n", L / p, p,
+               roofline_prefill_flops(c, shard ? ea_tp : 1, L) / p / 1e9);
+        printf("decode:  %.2f tok/s, %.2f ms/step\n", d > 0 ? 1.0 / d : 0, d * 1e3);
+        long captures, replays;
+        engine_graph_counts(e, &captures, &replays);
+        if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
+    }
+    if (dev) {
+        /* GPU: bf16 weights, fp32 K/V of about L + gen/2 tokens per step, against the device's peaks */
+        roofline_point rd = roofline_decode(dev, roofline_decode_bytes(c, ea_tp, 2.0, 1, L + gen / 2.0, 4), d);
+        roofline_point rp = roofline_prefill(dev, roofline_prefill_flops(c, ea_tp, L), p);
+        if (tp_launch_rank() == 0) {
+            printf("roofline (%s): decode %.0f GB/s of %.0f GB/s HBM (%.0f%%), bound %.3f ms/step; prefill %.1f of "
+                   "%.0f TFLOP/s bf16 (%.0f%%)\n", dev->name, rd.achieved / 1e9, rd.peak / 1e9, rd.percent,
+                   rd.bound_s * 1e3, rp.achieved / 1e12, rp.peak / 1e12, rp.percent);
+        }
+    } else {
+        double bw = measure_read_bandwidth();
+        double weight_bytes = 4.0 * roofline_shard_params(c, ea_tp); /* fp32 weights of this rank's shard */
+        if (tp_launch_rank() == 0)
+            printf("roofline: decode streams %.1f MB of weights per step -> %.2f GB/s achieved vs %.2f GB/s measured "
+                   "read bandwidth (%.0f%%); bound %.2f ms/step\n",
+                   weight_bytes / 1e6, d > 0 ? weight_bytes / d / 1e9 : 0, bw / 1e9,
+                   d > 0 ? 100.0 * weight_bytes / d / bw : 0, weight_bytes / bw * 1e3);
+    }
+    free(pf);
+    free(dc);
+    return KV_OK;
+}
+
+static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
+{
+    static const char *const methods[] = {"snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
+    static const int budgets[] = {128, 256, 512, 1024, 2048};
+    variant vars[26];
+    int nv = 0;
+    variant_init(&vars[nv++], method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    for (int m = 0; m < 5; m++)
+        for (int b = 0; b < 5; b++) variant_init(&vars[nv++], method_find(methods[m]), budgets[b], PRESET_REFERENCE_HEAD);
+    gen_params gp = {.max_new_tokens = gen};
+    double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
+    int identical = 1;
+    for (int r = 0; r < runs; r++) {
+        gen_result batched[26], one;
+        double t0 = kv_now();
+        if (engine_generate(e, ids, L, vars, nv, &gp, batched, NULL) != KV_OK) goto fail;
+        tb[r] = kv_now() - t0;
+        t0 = kv_now();
+        for (int i = 0; i < nv; i++) {
+            if (engine_generate(e, ids, L, &vars[i], 1, &gp, &one, NULL) != KV_OK) goto fail;
+            identical &= one.n_ids == batched[i].n_ids && !memcmp(one.ids, batched[i].ids, sizeof(int) * one.n_ids);
+            gen_result_free(&one);
+        }
+        ts[r] = kv_now() - t0;
+        for (int i = 0; i < nv; i++) gen_result_free(&batched[i]);
+    }
+    double b = median(tb, runs), s = median(ts, runs);
+    if (tp_launch_rank() == 0) {
+        printf("variants: %d (FullKV + 5 methods x budgets 128..2048), prompt %d tokens, %d generated each, "
+               "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
+        printf("one by one (prefill per variant): %.2f s\n", s);
+        printf("shared prefill + batched decode:  %.2f s\n", b);
+        printf("speed-up: %.1fx; tokens identical to one-by-one: %s\n", s / b, identical ? "yes" : "NO");
+    }
+    free(tb);
+    free(ts);
+    return identical ? KV_OK : KV_ERR;
+fail:
+    fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+    return KV_ERR;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    cli_engine_args ea = {0};
+    int L = 512, gen = 32, runs = 3;
+    const char *prompt_file = NULL, *variants_arg = NULL;
+    const cli_opt opts[] = {
+        {"--prompt-tokens", "N", OPT_INT, &L, 1, "prompt length (default 512)"},
+        {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "take the prompt tokens from this text (repeated to length)"},
+        {"--gen", "N", OPT_INT, &gen, 1, "generated tokens per run (default 32)"},
+        {"--runs", "R", OPT_INT, &runs, 1, "repetitions; medians are reported (default 3)"},
+        {"--variants", "all", OPT_STR, &variants_arg, 0,
+         "shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
+         "budgets 128..2048) vs the 26 run one by one"},
+        {"--shard", "T", OPT_INT, &ea.shard, 1,
+         "one rank's shard of a T-way tensor-parallel split, alone on this\n"
+         "device without the collectives (e.g. --random llama3-70b --shard 8:\n"
+         "what each GPU of a TP-8 group computes; FullKV only)"},
+        {0},
+    };
+    cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
+    cli_engine_options(&ea, eng_opts);
+    const cli_spec spec = {
+        .name = "bench",
+        .usage = "kvbench bench (--model PATH | --random SHAPE) [options]",
+        .about = "Engine throughput: prefill tok/s, decode tok/s and ms/step next to the machine's roofline.",
+        .opts = opts, .more = eng_opts,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_OK) return cli_exit(prc);
+    if (variants_arg && strcmp(variants_arg, "all")) {
+        fprintf(stderr, "kvbench: error: --variants expects 'all', got '%s'\n", variants_arg);
+        return 2;
+    }
+    int variants = variants_arg != NULL;
+    if (ea.shard > 1 && variants) {
+        fprintf(stderr, "kvbench: error: --shard runs FullKV only (compression needs every head); drop --variants\n");
+        return 2;
+    }
+    engine *e;
+    if (cli_engine_open(&ea, &e) != KV_OK) return 1;
+    int *ids = bench_prompt(e, prompt_file, L);
+    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1, ea.shard > 1));
+    free(ids);
+    cli_engine_close(e);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,180 @@
+/* longbench_tables: the seed's RESULTS layout — per (model, budget) a header block, the 16-task
+ * table with Avg, the category table with Avg and the category mapping — and the CSV of the same
+ * numbers. Used by `kvbench score --results` and by the reducer. */
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/util.h"
+#include "harness/longbench/longbench.h"
+
+static const char *const method_order[] = {"FullKV", "SnapKV", "PyramidKV", "H2O", "StreamingLLM", "CircuitKV"};
+#define N_METHOD_ORDER 6
+
+int lb_method_rank(const char *method)
+{
+    for (int i = 0; i < N_METHOD_ORDER; i++)
+        if (!strcasecmp(method, method_order[i])) return i;
+    return N_METHOD_ORDER;
+}
+
+void lb_result_row_init(lb_result_row *r)
+{
+    memset(r, 0, sizeof *r);
+    for (int i = 0; i < LB_N_TASKS; i++) r->task[i] = NAN;
+}
+
+static int same_group(const lb_result_row *a, const lb_result_row *b)
+{
+    return a->budget == b->budget && !strcmp(a->model, b->model);
+}
+
+/* Row indices of each group in table order: groups by first appearance, methods by rank, then
+ * by appearance. order[] receives n indices; group_start[] the first position of each group. */
+static int order_rows(const lb_result_row *rows, int n, int *order, int *group_start)
+{
+    int *done = kv_calloc((size_t)n + 1, sizeof *done);
+    int k = 0, g = 0;
+    for (int i = 0; i < n; i++) {
+        if (done[i]) continue;
+        group_start[g++] = k;
+        for (int rank = 0; rank <= N_METHOD_ORDER; rank++)
+            for (int j = i; j < n; j++)
+                if (!done[j] && same_group(&rows[i], &rows[j]) && lb_method_rank(rows[j].method) == rank) {
+                    done[j] = 1;
+                    order[k++] = j;
+                }
+    }
+    group_start[g] = k;
+    free(done);
+    return g;
+}
+
+static void cell(FILE *f, long long h)
+{
+    char buf[32];
+    lb_hundredths_format(h, buf, sizeof buf);
+    fprintf(f, " %s |", buf);
+}
+
+static const char *first_nonempty(const lb_result_row *rows, const int *idx, int n, size_t off)
+{
+    for (int i = 0; i < n; i++) {
+        const char *s = (const char *)&rows[idx[i]] + off;
+        if (*s) return s;
+    }
+    return "";
+}
+
+int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
+{
+    int *order = kv_malloc(((size_t)n + 1) * sizeof *order);
+    int *gs = kv_malloc(((size_t)n + 2) * sizeof *gs);
+    int ng = order_rows(rows, n, order, gs);
+    for (int g = 0; g < ng; g++) {
+        const int *idx = order + gs[g];
+        int m = gs[g + 1] - gs[g];
+        const lb_result_row *h = &rows[idx[0]];
+        if (g) fprintf(f, "\n");
+        fprintf(f, "## %s, KV budget %d\n\n", h->model, h->budget);
+        fprintf(f, "- **Model**: %s\n", h->model);
+        fprintf(f, "- **KV Budget**: %d\n", h->budget);
+        fprintf(f, "- **Attention**: %s\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, attention)));
+        fprintf(f, "- **Hardware**: %s\n\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, hardware)));
+
+        fprintf(f, "| Method |");
+        for (int t = 0; t < LB_N_TASKS; t++) fprintf(f, " %s |", lb_tasks[t].display);
+        fprintf(f, " Avg |\n|---|");
+        for (int t = 0; t <= LB_N_TASKS; t++) fprintf(f, "---:|");
+        fprintf(f, "\n");
+        for (int r = 0; r < m; r++) {
+            const lb_result_row *row = &rows[idx[r]];
+            long long cat[LB_N_CATEGORIES], avg;
+            lb_aggregate(row->task, cat, &avg);
+            fprintf(f, "| %s |", row->method);
+            for (int t = 0; t < LB_N_TASKS; t++) cell(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
+            cell(f, avg);
+            fprintf(f, "\n");
+        }
+
+        fprintf(f, "\n| Method |");
+        for (int c = 0; c < LB_N_CATEGORIES; c++) fprintf(f, " %s |", lb_categories[c]);
+        fprintf(f, " Avg |\n|---|");
+        for (int c = 0; c <= LB_N_CATEGORIES; c++) fprintf(f, "---:|");
+        fprintf(f, "\n");
+        for (int r = 0; r < m; r++) {
+            const lb_result_row *row = &rows[idx[r]];
+            long long cat[LB_N_CATEGORIES], avg;
+            lb_aggregate(row->task, cat, &avg);
+            fprintf(f, "| %s |", row->method);
+            for (int c = 0; c < LB_N_CATEGORIES; c++) cell(f, cat[c]);
+            cell(f, avg);
+            fprintf(f, "\n");
+        }
+
+        fprintf(f, "\n| Category | Tasks |\n|---|---|\n");
+        for (int c = 0; c < LB_N_CATEGORIES; c++) {
+            fprintf(f, "| %s |", lb_categories[c]);
+            int first = 1;
+            for (int t = 0; t < LB_N_TASKS; t++)
+                if (lb_tasks[t].category_index == c) {
+                    fprintf(f, "%s%s", first ? " " : ", ", lb_tasks[t].display);
+                    first = 0;
+                }
+            fprintf(f, " |\n");
+        }
+    }
+    free(order);
+    free(gs);
+    return ferror(f) ? (kv_seterr("writing the markdown tables failed"), KV_ERR) : KV_OK;
+}
+
+/* A CSV field, quoted when it holds a comma, quote or newline (RFC 4180). */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_value(FILE *f, long long h)
+{
+    char buf[32];
+    lb_hundredths_format(h, buf, sizeof buf);
+    fprintf(f, ",%s", buf);
+}
+
+int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n)
+{
+    int *order = kv_malloc(((size_t)n + 1) * sizeof *order);
+    int *gs = kv_malloc(((size_t)n + 2) * sizeof *gs);
+    order_rows(rows, n, order, gs);
+    fprintf(f, "model,budget,method");
+    for (int t = 0; t < LB_N_TASKS; t++) fprintf(f, ",%s", lb_tasks[t].name);
+    for (int c = 0; c < LB_N_CATEGORIES; c++) fprintf(f, ",%s", lb_categories[c]);
+    fprintf(f, ",Avg\n");
+    for (int i = 0; i < n; i++) {
+        const lb_result_row *row = &rows[order[i]];
+        long long cat[LB_N_CATEGORIES], avg;
+        lb_aggregate(row->task, cat, &avg);
+        csv_field(f, row->model);
+        fprintf(f, ",%d,", row->budget);
+        csv_field(f, row->method);
+        for (int t = 0; t < LB_N_TASKS; t++) csv_value(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
+        for (int c = 0; c < LB_N_CATEGORIES; c++) csv_value(f, cat[c]);
+        csv_value(f, avg);
+        fprintf(f, "\n");
+    }
+    free(order);
+    free(gs);
+    return ferror(f) ? (kv_seterr("writing the CSV failed"), KV_ERR) : KV_OK;
+}
