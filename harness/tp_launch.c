@@ -17,7 +17,10 @@ int tp_launch_join(int tp, int *rank, const void **mpi_comm_out)
 {
     int inited = 0;
     MPI_Initialized(&inited);
-    if (!inited) MPI_Init(NULL, NULL);
+    if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+        kv_seterr("MPI_Init failed: tensor parallel needs %d MPI ranks (mpirun -np %d ...)", tp, tp);
+        return KV_ERR;
+    }
     int world, me;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
