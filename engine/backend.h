@@ -18,6 +18,10 @@ typedef struct backend {
     void (*to_host)(void *ctx, void *dst, const void *src, size_t bytes);
     void (*copy)(void *ctx, void *dst, const void *src, size_t bytes); /* backend → backend memory */
     int host_memory;    /* 1 when backend memory is host memory (no staging copies needed) */
+    /* 1 when weights and arithmetic are fp32 (the CPU; CUDA with KVBENCH_CUDA_WEIGHTS=fp32): two
+     * runs of the same tokens then differ only in summation order. 0 with bf16/fp16 weights, where
+     * GEMMs of other shapes (batch sizes, split counts) round differently. */
+    int fp32;
     /* A weight matrix in the backend's storage format (CPU: the fp32 host array itself, no copy;
      * CUDA: a bf16 device copy). Freed with weight_free. */
     void *(*weight_upload)(void *ctx, const float *w, long n);

@@ -419,6 +419,7 @@ extern "C" int backend_cuda_open(backend *b)
     b->to_host = cuda_to_host;
     b->copy = cuda_copy;
     b->host_memory = 0;
+    b->fp32 = wtype == KV_WTYPE_F32;
     b->weight_upload = cuda_weight_upload;
     b->weight_free = cuda_weight_free;
     b->embedding = cuda_embedding;

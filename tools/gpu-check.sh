@@ -134,7 +134,7 @@ done
 say "TP on GPUs: skipped (the bundle is single-rank: no MPI; NCCL TP needs the full build and 2 GPUs)"
 
 grep -hE "^(test_cuda_[a-z]+|test-cuda): .*(passed|skipped)" "$OUT/test-cuda.log" 2>/dev/null | tee -a "$SUMMARY"
-grep -HE "^(model|prefill|decode|roofline|variants|one by one|batched)" "$OUT"/bench-*.log 2>/dev/null \
+grep -HE "^(model|prefill|decode|roofline|variants|one by one|shared|speed-up|mismatches)" "$OUT"/bench-*.log 2>/dev/null \
     | sed "s|^$OUT/||" >"$OUT/figures.txt"
 say "gpu-check: $(($(date +%s) - START))s of ${BUDGET_S}s; logs in $OUT; figures in $OUT/figures.txt"
 if [ "$stop_reason" = "no GPU" ]; then
