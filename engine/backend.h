@@ -46,7 +46,9 @@ typedef struct backend {
     /* Optional, NULL when the backend has none (CPU). The ops issued between graph_begin and
      * graph_end are recorded as one CUDA graph and launched at graph_end (a decode step: the
      * previous step's graph is updated in place when only kernel arguments changed). Inside the
-     * pair: no to_host, argmax or free (they need the host); to_device from host memory is fine. */
+     * pair: no to_host, to_device, argmax or free — each is a fatal error on CUDA. A copy recorded
+     * in a graph would replay the bytes of the capture, frozen: the caller writes a graph's inputs
+     * with to_device before graph_begin or graph_replay, on the same stream. */
     void (*graph_begin)(void *ctx);
     void (*graph_end)(void *ctx);
     /* Launch the graph the last graph_end built again, as it is (its kernels read the buffers they
@@ -79,5 +81,8 @@ int backend_comm_open(const backend *b, const void *mpi_comm, struct comm *out);
 int backend_cpu_open(int threads, backend *out);
 /* Defined by the CUDA backend when it is compiled in (KV_HAVE_CUDA). */
 int backend_cuda_open(backend *out);
+/* CUDA, for tests: scratch buffers of the stream (backend.stream) replaced but kept alive because a
+ * graph captured on that stream may still use them (kernels/cuda/common.cuh:cuda_scratch). */
+int cuda_scratch_waiting(void *stream);
 
 #endif

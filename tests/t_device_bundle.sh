@@ -15,6 +15,10 @@ MAX_MIB=50
 if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
     echo "t_device_bundle.sh: skipped, no nvcc (the device bundle is a CUDA build)"; finish; exit
 fi
+# fp32 kernels are compared with their CPU twins up to summation order: nvcc must not contract
+# a*b+c into FMA (-fmad=false on every kernel, issue 13).
+nv=$(make -n -B V=1 build/kernels/cuda/attention.o build/kernels/cuda/scoring.o 2>/dev/null | grep -c -- '-fmad=false')
+check "every CUDA kernel compiled with -fmad=false ($nv of 2)" test "$nv" -eq 2
 out=$(make -j2 device-bundle 2>&1); rc=$?
 check "make device-bundle" test $rc -eq 0
 [ $rc -eq 0 ] || { tail -n 20 <<<"$out" >&2; finish; exit; }
