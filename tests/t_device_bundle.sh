@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 . tests/lib.sh
 B=build/device-bundle
 MAX_MIB=50
+if [ "${SANITIZE:-0}" = 1 ] || [[ $KVBENCH == build/asan/* ]]; then
+    echo "t_device_bundle.sh: skipped, the sanitizer tier (the bundle is a plain build, checked in make test)"; finish; exit
+fi
 if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
     echo "t_device_bundle.sh: skipped, no nvcc (the device bundle is a CUDA build)"; finish; exit
 fi
