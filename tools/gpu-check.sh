@@ -14,7 +14,7 @@
 #               with and without CUDA graphs, the 26 batched variants) and on the demo shape
 # Every log goes under $OUT (default ./gpu-logs); $OUT/summary.txt is the one-screen summary and
 # $OUT/figures.txt the benchmark lines for BENCHMARKS.md. A step is "skipped" only with its reason
-# (no GPU; budget spent; single-rank bundle). Exit status: 0 every step passed, 1 a step failed or
+# (no GPU; budget spent; single-rank bundle; an earlier step that later ones need failed). Exit status: 0 every step passed, 1 a step failed or
 # timed out, 3 no GPU (a dry run: every step before the first GPU call passed).
 #   usage: tools/gpu-check.sh   (BUNDLE=dir, OUT=dir, BUDGET_S=s)
 set -u
@@ -128,7 +128,10 @@ for e in $PLAN; do
         [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timeout after ${limit}s" || why="exit $rc"
         printf '%-24s %-8s %5d  %s\n' "$name" FAILED "$dt" "$why; see $log" | tee -a "$SUMMARY"
         failed=1
-        [ "$name" = bundle ] || [ "$name" = cpu-smoke ] && stop_reason="bundle unusable (see $name.log)"
+        case $name in # later steps need what these check: stop rather than fail each in turn
+            bundle | cpu-smoke) stop_reason="bundle unusable (see $name.log)" ;;
+            gpu-probe) stop_reason="the GPU probe failed (see gpu-probe.log)" ;;
+        esac
     fi
 done
 say "TP on GPUs: skipped (the bundle is single-rank: no MPI; NCCL TP needs the full build and 2 GPUs)"
