@@ -49,8 +49,8 @@ ifeq ($(BUNDLE),1)
 BUILD  := build/bundle
 CC     := gcc
 CFLAGS += -DKV_NO_MPI -Iengine/nompi -fPIC
-# Static archives (Debian ships each): serial HDF5 and its compression filters, libyaml, PCRE2,
-# and the OpenMP OpenBLAS.
+# Static archives (Debian ships each): serial HDF5 and its compression filters, libyaml, PCRE2
+# and the OpenMP OpenBLAS; jansson's archive is not PIC, so its shared library travels (below).
 LIBDIR := /usr/lib/x86_64-linux-gnu
 H5DIR  := $(LIBDIR)/hdf5/serial
 # Debian's libhdf5.a is not position-independent, so HDF5 (and libyaml) link into the executable
@@ -233,6 +233,7 @@ bundle-install: $(BUILD)/dist/kvbench $(BUNDLE_TESTS)
 	$(Q)strip --strip-debug -o $(BUNDLE_DIR)/kvbench $(BUILD)/dist/kvbench
 	$(Q)for t in $(BUNDLE_TESTS); do strip --strip-debug -o $(BUNDLE_DIR)/tests/cuda/$$(basename $$t) $$t; done
 	@echo "device-bundle: $(BUNDLE_DIR) ($$(du -sh $(BUNDLE_DIR) | cut -f1)): kvbench and $(words $(BUNDLE_TESTS)) CUDA tests; needs: $$(ldd $(BUNDLE_DIR)/lib/libkvbench.so $(BUNDLE_DIR)/kvbench | grep '=>' | awk '{print $$1}' | grep -v libkvbench | sort -u | tr '\n' ' ')"
+-include $(BUNDLE_TESTS:%=%.d)
 endif
 ifeq ($(CUDA),1)
 device-bundle: $(CUDA_OBJS)

@@ -40,6 +40,8 @@ check "no library left unresolved" bash -c "! ldd $BINS | grep -q 'not found'"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
     echo "t_device_bundle: chroot part skipped, needs root and unshare"
+elif ! unshare -m sh -c "mount --bind /tmp /mnt" 2>/dev/null; then
+    echo "t_device_bundle: chroot part skipped, no mount namespaces here (unshare -m + mount refused)"
 else
     R=$(mktemp -d /tmp/kvbundle.XXXXXX)
     mkdir -p "$R/b" "$R/tmp" "$R/proc" "$R/dev" "$R/sys" "$R/data"
