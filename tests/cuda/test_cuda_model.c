@@ -144,7 +144,7 @@ int main(void)
     engine *cpu = NULL, *g32 = NULL, *g16 = NULL;
     model_path = getenv("KVBENCH_TEST_MODEL");
     if (!model_path && kv_file_exists(DEMO_MODEL)) model_path = DEMO_MODEL;
-    if (model_path && !kv_file_exists(model_path)) {
+    if (model_path && !kv_file_exists(model_path) && !kv_is_dir(model_path)) {
         printf("test_cuda_model: KVBENCH_TEST_MODEL %s not found\n", model_path);
         return 1;
     }
