@@ -7,10 +7,18 @@ SANITIZE ?= 0
 
 MPICC := $(shell command -v mpicc 2>/dev/null)
 NVCC  := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# BUNDLE=1 (issue 13; `make device-bundle` sets it): the self-contained build for a GPU machine that
+# has only glibc, libstdc++ and the CUDA libraries. gcc instead of mpicc with the single-rank MPI
+# stand-in engine/nompi/mpi.h (-DKV_NO_MPI: multi-rank runs are a clear error), serial HDF5, and
+# every other library linked from Debian's static archives; its objects go to build/bundle.
+BUNDLE ?= 0
+ifeq ($(BUNDLE),1)
+PKGS  := hdf5-serial yaml-0.1 libpcre2-8 jansson
+else
 PKGS  := hdf5-openmpi yaml-0.1 libpcre2-8 jansson
-
 ifeq ($(MPICC),)
 $(error mpicc not found: run ./setup.sh (installs libopenmpi-dev))
+endif
 endif
 MISSING := $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p)))
 ifneq ($(strip $(MISSING)),)
@@ -36,6 +44,30 @@ CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-p
           $(shell pkg-config --cflags $(PKGS)) $(BLAS_CFLAGS)
 LDLIBS := $(shell pkg-config --libs $(PKGS)) $(BLAS_LIBS) -lhdf5_hl -lm -fopenmp
 
+ifeq ($(BUNDLE),1)
+BUILD  := build/bundle
+CC     := gcc
+CFLAGS += -DKV_NO_MPI -Iengine/nompi -fPIC
+# Static archives (Debian ships each): serial HDF5 and its compression filters, libyaml, PCRE2
+# and the OpenMP OpenBLAS; jansson's archive is not PIC, so its shared library travels (below).
+LIBDIR := /usr/lib/x86_64-linux-gnu
+H5DIR  := $(LIBDIR)/hdf5/serial
+# Debian's libhdf5.a is not position-independent, so HDF5 (and libyaml) link into the executable
+# with the harness; the engine, kernels, OpenBLAS, PCRE2 and jansson form lib/libkvbench.so.
+EXE_STATIC := $(H5DIR)/libhdf5_hl.a $(H5DIR)/libhdf5.a $(LIBDIR)/libsz.a $(LIBDIR)/libaec.a $(LIBDIR)/libz.a \
+              $(LIBDIR)/libyaml.a
+SO_STATIC  := $(LIBDIR)/libpcre2-8.a $(BLAS_OMP)/libopenblas.a
+MISSING_A := $(foreach a,$(EXE_STATIC) $(SO_STATIC),$(if $(wildcard $(a)),,$(a)))
+ifneq ($(strip $(MISSING_A)),)
+$(error BUNDLE=1: static libraries not found ($(MISSING_A)): run ./setup.sh)
+endif
+LDLIBS := -Wl,--as-needed $(SO_STATIC) -ljansson -lm -ldl -lpthread -fopenmp
+# Shared libraries that travel in lib/ (not PIC in Debian's archives, or GCC's OpenMP runtime, whose
+# initial-exec TLS cannot be linked into a shared library): each needs only glibc.
+BUNDLE_SHLIBS := $(LIBDIR)/libjansson.so.4 $(shell gcc -print-file-name=libgomp.so.1)
+$(info make: BUNDLE=1: gcc without MPI (engine/nompi/mpi.h), serial HDF5, static libraries, objects in $(BUILD))
+endif
+
 ifeq ($(SANITIZE),1)
 BUILD := build/asan
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
@@ -58,7 +90,7 @@ endif
 ifeq ($(CUDA),)
 CUDA := $(if $(NVCC),1,0)
 endif
-$(info make: mpicc $(MPICC); libraries $(PKGS) via pkg-config)
+$(info make: $(if $(filter 1,$(BUNDLE)),gcc,mpicc $(MPICC)); libraries $(PKGS) via pkg-config)
 $(info make: CUDA=$(CUDA)$(if $(NVCC), (nvcc $(NVCC)), (no nvcc)))
 
 # Layers (issue 14), bottom to top: util -> kernels -> engine -> harness/longbench -> harness/sweep
@@ -81,21 +113,31 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 # CUDA (issue 6): every .cu under kernels/cuda and engine is compiled for sm_90 and linked into
 # kvbench and the tests; engine/backend.c alone gets -DKV_HAVE_CUDA (the one registration #ifdef).
 # Without a GPU the binary still runs: the CUDA backend reports no device and `auto` picks the CPU.
+# -fmad=false: no contraction of fp32 a*b+c into FMA, so the fp32 kernels differ from their CPU
+# twins (compiled without FMA: x86-64 baseline) only in summation order, as the tests assume.
+# The bundle links the CUDA objects of the main build (build/), so they are compiled once.
 comma := ,
 kernels_CUDA := $(wildcard kernels/cuda/*.cu)
 engine_CUDA  := $(wildcard engine/*.cu)
 CUDA_SRCS := $(kernels_CUDA) $(engine_CUDA)
-CUDA_OBJS := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRCS))
-NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -I. -Xcompiler -fPIC,-Wall -MMD -MP
+CUDA_OBJ_DIR := $(if $(filter 1,$(BUNDLE)),build,$(BUILD))
+CUDA_OBJS := $(patsubst %.cu,$(CUDA_OBJ_DIR)/%.o,$(CUDA_SRCS))
+NVCCFLAGS := -O3 -std=c++17 -arch=sm_90 -fmad=false -I. -Xcompiler -fPIC,-Wall -MMD -MP
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_TEST_SRCS := $(wildcard tests/cuda/test_*.c)
 CUDA_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CUDA_TEST_SRCS))
 ifeq ($(CUDA),1)
-kernels_OBJS += $(patsubst %.cu,$(BUILD)/%.o,$(kernels_CUDA))
-engine_OBJS  += $(patsubst %.cu,$(BUILD)/%.o,$(engine_CUDA))
+kernels_OBJS += $(patsubst %.cu,$(CUDA_OBJ_DIR)/%.o,$(kernels_CUDA))
+engine_OBJS  += $(patsubst %.cu,$(CUDA_OBJ_DIR)/%.o,$(engine_CUDA))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+ifeq ($(BUNDLE),1)
+# cudart linked statically (it finds the driver's libcuda at run time); cuBLAS from the GPU
+# machine's toolkit, /usr/local/cuda/lib64 or the loader's path.
+LDLIBS   += -L$(CUDA_LIBDIR) -Wl,-rpath,/usr/local/cuda/lib64 -lcublasLt -lcublas -lcudart_static -lrt -lstdc++
+else
 LDLIBS   += $(if $(CUDA_LIBDIR),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR)) \
             -lcublasLt -lcublas -lcudart -lstdc++
+endif
 $(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_CUDA
 $(info make: CUDA libraries from $(or $(CUDA_LIBDIR),the default linker path); kernels for sm_90)
 endif
@@ -104,6 +146,9 @@ endif
 # MPI compile flags from mpicc); without NCCL it is left out and TP on the CUDA backend is a clear
 # run-time error, while CUDA without TP still builds.
 NCCL_H   := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+ifeq ($(BUNDLE),1)
+NCCL_H   := # one process, no tensor parallel: NCCL is left out of the bundle
+endif
 ifeq ($(CUDA),1)
 ifneq ($(NCCL_H),)
 LDLIBS   += -lnccl
@@ -111,8 +156,8 @@ $(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_NCCL
 $(BUILD)/engine/comm_nccl.o: NVCCFLAGS += $(shell $(MPICC) -showme:compile 2>/dev/null || pkg-config --cflags mpich 2>/dev/null)
 $(info make: NCCL $(NCCL_H): tensor parallel on CUDA uses NCCL)
 else
-engine_OBJS := $(filter-out $(BUILD)/engine/comm_nccl.o,$(engine_OBJS))
-CUDA_OBJS   := $(filter-out $(BUILD)/engine/comm_nccl.o,$(CUDA_OBJS))
+engine_OBJS := $(filter-out $(CUDA_OBJ_DIR)/engine/comm_nccl.o,$(engine_OBJS))
+CUDA_OBJS   := $(filter-out $(CUDA_OBJ_DIR)/engine/comm_nccl.o,$(CUDA_OBJS))
 $(info make: NCCL not found: tensor parallel on the CUDA backend disabled (CPU TP unaffected))
 endif
 endif
@@ -122,7 +167,7 @@ LAYER_LIB = $(BUILD)/lib/libkv_$(1).a
 LIBS_TOPDOWN := $(foreach L,cli sweep longbench engine kernels util,$(call LAYER_LIB,$(L)))
 OBJS := $(MAIN_OBJ) $(foreach L,$(LAYERS),$($(L)_OBJS))
 
-.PHONY: all test test-cuda cuda-check layer-check print-ldlibs bench format clean
+.PHONY: all test test-cuda cuda-check device-bundle bundle-install layer-check print-ldlibs bench format clean
 all: $(BUILD)/kvbench $(TEST_BINS) layer-check
 
 # V=1 prints the full commands.
@@ -164,7 +209,7 @@ $(BUILD)/cuda-$(CUDA).stamp:
 	@rm -f $(BUILD)/cuda-*.stamp
 	@touch $@
 
-$(BUILD)/%.o: %.cu
+$(CUDA_OBJ_DIR)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	@echo "  NVCC  $<"
 	$(Q)$(NVCC) $(NVCCFLAGS) -c -o $@ $<
@@ -191,6 +236,47 @@ endif
 print-ldlibs:
 	@echo $(LDLIBS)
 
+# The device bundle (issue 13): kvbench and the CUDA tests for sm_90, needing only glibc,
+# libstdc++ and the CUDA libraries, in $(BUNDLE_DIR) (debug info stripped). Carry that folder to a
+# GPU machine with the working tree and run tools/gpu-check.sh there; the end-to-end CUDA tests use
+# seeded random weights of the demo model's shape (no model file travels).
+BUNDLE_DIR := build/device-bundle
+# Everything but main() is one shared library, lib/libkvbench.so, that kvbench and the tests load
+# through RPATH $ORIGIN: the static OpenBLAS alone is ~30 MB, once instead of four times.
+ifeq ($(BUNDLE),1)
+# The harness stays in the executable (HDF5 is not PIC; cmd_run.o's .preinit_array is not allowed
+# in a shared library); the CUDA tests need only the library.
+BUNDLE_TESTS := $(patsubst tests/cuda/%.c,$(BUILD)/dist/tests/cuda/%,$(CUDA_TEST_SRCS))
+EXE_OBJS := $(MAIN_OBJ) $(longbench_OBJS) $(sweep_OBJS) $(cli_OBJS)
+$(BUILD)/dist/lib/libkvbench.so: $(util_OBJS) $(kernels_OBJS) $(engine_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	$(Q)$(CC) -shared -Wl,-Bsymbolic -Wl,-soname,libkvbench.so -Wl,-rpath,'$$ORIGIN' -o $@ $^ $(LDLIBS)
+$(BUILD)/dist/kvbench: $(EXE_OBJS) $(BUILD)/dist/lib/libkvbench.so
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $(EXE_OBJS) -L$(BUILD)/dist/lib -lkvbench -Wl,-rpath,'$$ORIGIN/lib' -Wl,--as-needed \
+	    $(EXE_STATIC) -ljansson -lm -ldl -lpthread -fopenmp
+$(BUILD)/dist/tests/cuda/%: tests/cuda/%.c $(BUILD)/dist/lib/libkvbench.so
+	@mkdir -p $(dir $@)
+	@echo "  TEST  $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/dist/lib -lkvbench -Wl,-rpath,'$$ORIGIN/../../lib' -lm -Wl,--as-needed
+bundle-install: $(BUILD)/dist/kvbench $(BUNDLE_TESTS)
+	@rm -rf $(BUNDLE_DIR) && mkdir -p $(BUNDLE_DIR)/tests/cuda $(BUNDLE_DIR)/lib
+	$(Q)strip --strip-debug -o $(BUNDLE_DIR)/lib/libkvbench.so $(BUILD)/dist/lib/libkvbench.so
+	$(Q)cp -L $(BUNDLE_SHLIBS) $(BUNDLE_DIR)/lib/
+	$(Q)strip --strip-debug -o $(BUNDLE_DIR)/kvbench $(BUILD)/dist/kvbench
+	$(Q)for t in $(BUNDLE_TESTS); do strip --strip-debug -o $(BUNDLE_DIR)/tests/cuda/$$(basename $$t) $$t; done
+	@echo "device-bundle: $(BUNDLE_DIR) ($$(du -sh $(BUNDLE_DIR) | cut -f1)): kvbench and $(words $(BUNDLE_TESTS)) CUDA tests; needs: $$(ldd $(BUNDLE_DIR)/lib/libkvbench.so $(BUNDLE_DIR)/kvbench | grep '=>' | awk '{print $$1}' | grep -v libkvbench | sort -u | tr '\n' ' ')"
+-include $(BUNDLE_TESTS:%=%.d)
+endif
+ifeq ($(CUDA),1)
+device-bundle: $(CUDA_OBJS)
+	$(Q)$(MAKE) --no-print-directory BUNDLE=1 bundle-install
+else
+device-bundle:
+	@echo "make: device-bundle needs CUDA=1 (nvcc; this build has CUDA=0)" >&2; exit 1
+endif
+
 bench: all
 	$(BUILD)/kvbench bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf
 
@@ -200,4 +286,4 @@ format:
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(patsubst %,%.d,$(TEST_BINS) $(CUDA_TEST_BINS))
+-include $(sort $(OBJS:.o=.d) $(CUDA_OBJS:.o=.d)) $(patsubst %,%.d,$(TEST_BINS) $(CUDA_TEST_BINS))

@@ -21,6 +21,10 @@ typedef struct backend {
     void (*to_host)(void *ctx, void *dst, const void *src, size_t bytes);
     void (*copy)(void *ctx, void *dst, const void *src, size_t bytes); /* backend → backend memory */
     int host_memory;    /* 1 when backend memory is host memory (no staging copies needed) */
+    /* 1 when weights and arithmetic are fp32 (the CPU; CUDA with KVBENCH_CUDA_WEIGHTS=fp32): two
+     * runs of the same tokens then differ only in summation order. 0 with bf16/fp16 weights, where
+     * GEMMs of other shapes (batch sizes, split counts) round differently. */
+    int fp32;
     /* A weight matrix in the backend's storage format (CPU: the fp32 host array itself, no copy;
      * CUDA: a bf16 device copy). Freed with weight_free. */
     void *(*weight_upload)(void *ctx, const float *w, long n);
@@ -45,7 +49,9 @@ typedef struct backend {
     /* Optional, NULL when the backend has none (CPU). The ops issued between graph_begin and
      * graph_end are recorded as one CUDA graph and launched at graph_end (a decode step: the
      * previous step's graph is updated in place when only kernel arguments changed). Inside the
-     * pair: no to_host, argmax or free (they need the host); to_device from host memory is fine. */
+     * pair: no to_host, to_device, argmax or free — each is a fatal error on CUDA. A copy recorded
+     * in a graph would replay the bytes of the capture, frozen: the caller writes a graph's inputs
+     * with to_device before graph_begin or graph_replay, on the same stream. */
     void (*graph_begin)(void *ctx);
     void (*graph_end)(void *ctx);
     /* Launch the graph the last graph_end built again, as it is (its kernels read the buffers they

@@ -119,6 +119,7 @@ int backend_cpu_open(int threads, backend *b)
     b->to_host = cpu_copy;
     b->copy = cpu_copy;
     b->host_memory = 1;
+    b->fp32 = 1;
     b->weight_upload = cpu_weight_upload;
     b->weight_free = cpu_weight_free;
     b->embedding = cpu_embedding;

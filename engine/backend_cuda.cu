@@ -7,8 +7,9 @@
  * CUDA graphs: graph_begin starts capturing the stream; graph_end turns what was recorded into a
  * graph, updates the instantiated graph of the previous step in place when the topology is the
  * same (only kernel parameters such as tail lengths changed) or instantiates a new one, and
- * launches it; graph_replay launches that graph again unchanged. Host→device copies issued while capturing are staged in pinned memory so that the
- * graph reads this step's values when it runs. */
+ * launches it; graph_replay launches that graph again unchanged. Host copies (to_device, to_host)
+ * inside a capture are refused: a recorded copy would replay the capture's bytes, frozen; the
+ * engine writes a step's inputs before graph_begin / graph_replay. */
 #include "kernels/cuda/common.cuh"
 
 #include <stdio.h>
@@ -29,7 +30,6 @@ extern "C" {
 }
 
 #define CUBLAS_WORKSPACE_BYTES (32u << 20)
-#define STAGING_BYTES (16u << 20)
 #define UPLOAD_CHUNK_FLOATS (32L << 20) /* 128 MiB of fp32 per conversion step */
 #define ALLOC_CACHE_SLOTS 256 /* see cuda_alloc */
 
@@ -45,8 +45,7 @@ typedef struct {
     void *cublas_ws;
     kv_wtype wtype;
     int attention_tc;       /* prefill attention on the tensor cores (bf16/fp16 weights) */
-    unsigned char *staging; /* pinned; host→device sources while capturing */
-    size_t staging_used;
+    int capturing;          /* between graph_begin and graph_end */
     cudaGraphExec_t graph_exec;
     long graph_updates, graph_instantiations, graph_replays;
     cuda_block *live; /* allocations handed out by alloc (for their sizes at free) */
@@ -147,37 +146,23 @@ static void cuda_copy(void *ctx, void *dst, const void *src, size_t bytes)
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
 }
 
-static int is_pageable_host(const void *p)
-{
-    cudaPointerAttributes a;
-    CUDA_CHECK(cudaPointerGetAttributes(&a, p));
-    return a.type == cudaMemoryTypeUnregistered;
-}
-
 static void cuda_to_device(void *ctx, void *dst, const void *src, size_t bytes)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (!bytes || dst == src) return;
-    const void *from = src;
-    if (cuda_stream_capturing(c->stream) && is_pageable_host(src)) {
-        /* The graph copies when it runs, so the bytes must sit in memory that stays put. */
-        size_t at = (c->staging_used + 255) & ~(size_t)255;
-        if (at + bytes > STAGING_BYTES)
-            kv_die("backend cuda: more than %u bytes copied to the device inside one graph capture", STAGING_BYTES);
-        memcpy(c->staging + at, src, bytes);
-        c->staging_used = at + bytes;
-        from = c->staging + at;
-    }
-    /* Pageable sources outside capture: cudaMemcpyAsync returns once the source is staged, so the
-     * caller may reuse its buffer immediately. */
-    CUDA_CHECK(cudaMemcpyAsync(dst, from, bytes, cudaMemcpyDefault, c->stream));
+    if (c->capturing)
+        kv_die("backend cuda: to_device inside a CUDA graph capture (a replay would copy the capture's bytes): "
+               "write the graph's inputs before graph_begin/graph_replay");
+    /* Pageable sources: cudaMemcpyAsync returns once the source is staged, so the caller may reuse
+     * its buffer immediately. */
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, c->stream));
 }
 
 static void cuda_to_host(void *ctx, void *dst, const void *src, size_t bytes)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (!bytes) return;
-    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: to_host inside a CUDA graph capture");
+    if (c->capturing) kv_die("backend cuda: to_host inside a CUDA graph capture");
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
@@ -286,10 +271,9 @@ static void cuda_sync(void *ctx) { CUDA_CHECK(cudaStreamSynchronize(((cuda_ctx *
 static void cuda_graph_begin(void *ctx)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
-    if (cuda_stream_capturing(c->stream)) kv_die("backend cuda: graph_begin while a capture is already open");
-    /* The previous graph may still read the staging area it was captured with. */
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    c->staging_used = 0;
+    if (c->capturing) kv_die("backend cuda: graph_begin while a capture is already open");
+    cuda_scratch_capture_begin(c->stream); /* synchronizes; frees scratch no live graph can use */
+    c->capturing = 1;
     /* Relaxed: scratch buffers may grow (cudaMalloc) while the first step is recorded. */
     CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed));
 }
@@ -299,6 +283,7 @@ static void cuda_graph_end(void *ctx)
     cuda_ctx *c = (cuda_ctx *)ctx;
     cudaGraph_t g = NULL;
     CUDA_CHECK(cudaStreamEndCapture(c->stream, &g));
+    c->capturing = 0;
     int updated = 0;
     if (c->graph_exec) {
         cudaGraphExecUpdateResultInfo info;
@@ -338,7 +323,6 @@ static void cuda_close(void *ctx)
     free(c->live);
     CUBLAS_CHECK(cublasDestroy(c->cublas));
     CUDA_CHECK(cudaFree(c->cublas_ws));
-    CUDA_CHECK(cudaFreeHost(c->staging));
     cuda_scratch_release(c->stream);
     CUDA_CHECK(cudaStreamDestroy(c->stream));
     free(c);
@@ -412,7 +396,6 @@ extern "C" int backend_cuda_open(const char *dtype, backend *b)
     CUDA_CHECK(cudaMalloc(&c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
     CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
     CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH)); /* no TF32: fp32 means fp32 */
-    CUDA_CHECK(cudaHostAlloc((void **)&c->staging, STAGING_BYTES, cudaHostAllocDefault));
 
     b->name = "cuda";
     b->dtype = wtype == KV_WTYPE_F16 ? "fp16" : wtype == KV_WTYPE_BF16 ? "bf16" : "fp32";
@@ -426,6 +409,7 @@ extern "C" int backend_cuda_open(const char *dtype, backend *b)
     b->to_host = cuda_to_host;
     b->copy = cuda_copy;
     b->host_memory = 0;
+    b->fp32 = wtype == KV_WTYPE_F32;
     b->weight_upload = cuda_weight_upload;
     b->weight_free = cuda_weight_free;
     b->embedding = cuda_embedding;

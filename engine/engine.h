@@ -33,8 +33,9 @@ void engine_close(engine *e);
 const model_config *engine_config(const engine *e);
 const tokenizer *engine_tokenizer(const engine *e);   /* NULL for random weights */
 const char *engine_backend_name(const engine *e);
-const char *engine_device(const engine *e);
-const char *engine_dtype(const engine *e);      /* the compute dtype the backend really uses (CPU: fp32) */     /* human-readable device, for provenance and rooflines */
+const char *engine_device(const engine *e);     /* human-readable device, for provenance and rooflines */
+const char *engine_dtype(const engine *e);      /* the compute dtype the backend really uses (CPU: fp32) */
+int engine_fp32(const engine *e);               /* the backend's fp32 flag (engine/backend.h) */
 /* Decode steps recorded as CUDA graphs and replayed since engine_open (both 0 without graphs). */
 void engine_graph_counts(const engine *e, long *captures, long *replays);
 const char *engine_model_hash(const engine *e);

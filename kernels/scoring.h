@@ -41,8 +41,9 @@ typedef enum { H2O_CAUSAL = 0, H2O_PREFIX = 1, H2O_UPSTREAM = 2 } h2o_mode;
  * mode == H2O_CAUSAL && !fp16. */
 void h2o_colsum_cpu(float *out, const float *q, const float *k, const float *lse, int L, int H, int Hkv,
                     int hd, int W, h2o_mode mode, int fp16);
-/* The two-pass form: fp32 causal uses the prefill's lse directly; the other cases first compute
- * each row's (max, 1/sum) under the mode's mask, then the column sums. */
+/* The two-pass form in every mode: each row's (max, 1/sum) under the mode's mask, then the column
+ * sums, both from the same fp32 logits. lse is not read: the prefill's on the device may come from
+ * the bf16 tensor-core attention, whose logits differ from these (rows would not sum to one). */
 void h2o_colsum_cuda(float *out, const float *q, const float *k, const float *lse, int L, int H, int Hkv,
                      int hd, int W, h2o_mode mode, int fp16, void *stream);
 

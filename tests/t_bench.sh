@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # t_bench: kvbench bench on random weights of a real shape — the whole model and one rank's shard
-# of a tensor-parallel split run alone (--shard T: the per-GPU shapes of a TP group on one device).
+# of a tensor-parallel split run alone (--shard T: the per-GPU shapes of a TP group on one device),
+# and the 26 variants batched vs one by one with their token mismatches counted.
 # The shard streams its slices of the attention and MLP weights plus the unsplit embeddings, so
 # its bytes per decode step lie strictly between a third and the whole of the full model's.
 cd "$(dirname "$0")/.." && source tests/lib.sh
@@ -15,6 +16,11 @@ mb() { sed -n 's/^roofline: decode streams \([0-9.]*\) MB.*/\1/p' <<<"$1"; }
 fmb=$(mb "$full"); smb=$(mb "$shard")
 check "shard streams between 1/3 and all of the model's weights ($smb of $fmb MB)" \
     awk -v s="$smb" -v f="$fmb" 'BEGIN { exit !(s > f / 3 && s < f) }'
+# --variants all: the mismatch count between batched and one-by-one decoding is reported; on the
+# CPU (fp32) identity is required and holds.
+var=$($KVBENCH bench --random smollm2-135m --backend cpu --prompt-tokens 16 --gen 2 --runs 1 --variants all 2>&1)
+check "--variants all on fp32: 0 mismatches, identity required" \
+    grep -qE '^mismatches vs one-by-one: 0 of 26 variant runs, 0 of [0-9]+ tokens \(fp32: identity required\)' <<<"$var"
 expect_fail "--shard with --variants" "FullKV only" $KVBENCH "${args[@]}" --shard 3 --variants all
 expect_fail "--shard with --tensor-parallel" "exclude each other" $KVBENCH "${args[@]}" --shard 3 --tensor-parallel 3
 expect_fail "--shard 2 does not divide 9 query heads" "must divide" $KVBENCH "${args[@]}" --shard 2

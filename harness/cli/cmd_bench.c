@@ -139,8 +139,10 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
     for (int m = 0; m < 5; m++)
         for (int b = 0; b < 5; b++) variant_init(&vars[nv++], method_find(methods[m]), budgets[b], PRESET_REFERENCE_HEAD);
     gen_params gp = {.max_new_tokens = gen};
+    const int exact = engine_fp32(e);
     double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
-    int identical = 1;
+    /* variants / tokens whose batched and one-by-one greedy tokens differ, over every run */
+    int var_diff = 0, tok_diff = 0, tok_all = 0;
     for (int r = 0; r < runs; r++) {
         gen_result batched[26], one;
         double t0 = kv_now();
@@ -149,7 +151,10 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         t0 = kv_now();
         for (int i = 0; i < nv; i++) {
             if (engine_generate(e, ids, L, &vars[i], 1, &gp, &one, NULL) != KV_OK) goto fail;
-            identical &= one.n_ids == batched[i].n_ids && !memcmp(one.ids, batched[i].ids, sizeof(int) * one.n_ids);
+            int n = one.n_ids > batched[i].n_ids ? one.n_ids : batched[i].n_ids, d = 0;
+            for (int t = 0; t < n; t++)
+                d += t >= one.n_ids || t >= batched[i].n_ids || one.ids[t] != batched[i].ids[t];
+            var_diff += d > 0, tok_diff += d, tok_all += n;
             gen_result_free(&one);
         }
         ts[r] = kv_now() - t0;
@@ -161,11 +166,21 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
                "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
         printf("one by one (prefill per variant): %.2f s\n", s);
         printf("shared prefill + batched decode:  %.2f s\n", b);
-        printf("speed-up: %.1fx; tokens identical to one-by-one: %s\n", s / b, identical ? "yes" : "NO");
+        printf("speed-up: %.1fx\n", s / b);
+        /* Identity is required only where it is exact: fp32 (batched and one-by-one differ in
+         * summation order only). bf16 GEMMs of other batch shapes round differently, and a greedy
+         * token that flips changes every later one: reported, not failed. */
+        printf("mismatches vs one-by-one: %d of %d variant runs, %d of %d tokens (%s)\n", var_diff, nv * runs,
+               tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
     }
     free(tb);
     free(ts);
-    return identical ? KV_OK : KV_ERR;
+    if (exact && var_diff) {
+        fprintf(stderr, "kvbench: error: batched decoding gave other tokens than one-by-one on fp32 (%d variant runs)\n",
+                var_diff);
+        return KV_ERR;
+    }
+    return KV_OK;
 fail:
     fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
     return KV_ERR;

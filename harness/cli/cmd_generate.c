@@ -46,10 +46,11 @@ int cmd_generate(int argc, char **argv)
         {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "read the prompt from a file"},
         {"--max-new-tokens", "N", OPT_INT, &max_new, 1, "default 64"},
         {"--chat", "FORMAT", OPT_STR, &chat, 0, "native (default: the model's own chat format), none, llama3, chatml"},
-        {"--stop-ids", "I,J,...", OPT_STR, &stop_extra, 0, "extra stop ids (default: the tokenizer's eos_token_id only, as the\n"
-                                                             "reference; e.g. SmolLM2's <|endoftext|> is 0)"},
-        {"--json", NULL, OPT_FLAG, &as_json, 0, "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\",\n"
-                                                "\"stop_ids\"}"},
+        {"--stop-ids", "I,J,...", OPT_STR, &stop_extra, 0,
+         "extra stop ids (default: the tokenizer's eos_token_id only, as the reference; e.g. SmolLM2's "
+         "<|endoftext|> is 0)"},
+        {"--json", NULL, OPT_FLAG, &as_json, 0,
+         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\"}"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];

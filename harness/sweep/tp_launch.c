@@ -17,7 +17,10 @@ int tp_launch_join(int tp, int *rank, const void **mpi_comm_out)
 {
     int inited = 0;
     MPI_CHECK(MPI_Initialized(&inited));
-    if (!inited) MPI_CHECK(MPI_Init(NULL, NULL));
+    if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+        kv_seterr("MPI_Init failed: tensor parallel needs %d MPI ranks (mpirun -np %d ...)", tp, tp);
+        return KV_ERR;
+    }
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)); /* errors reach MPI_CHECK */
     int world, me;
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world));

@@ -6,7 +6,8 @@
  * P·V update, where each lane owns head dims lane, lane+32, ... (NT of them). The row's natural-log
  * log-sum-exp m + log(l) is written for the H2O statistics.
  *
- * fp32 SIMT arithmetic: exact to summation order against the CPU reference. The backend runs it
+ * fp32 SIMT arithmetic, no FMA contraction (-fmad=false): the CPU reference's numbers up to
+ * summation order. The backend runs it
  * with fp32 weights; with bf16/fp16 weights it runs the tensor-core twin in attention_tc.cu. */
 #include "kernels/cuda/common.cuh"
 

@@ -4,20 +4,33 @@
 
 #include <string.h>
 
+extern "C" {
+#include "kernels/scratch.h"
+}
+
 #define SCRATCH_MAX_STREAMS 16
 #define SCRATCH_MAX_DEFERRED 64
+
+/* A buffer replaced while the stream's live graph may still point at it (replaced during a capture,
+ * or after one) waits in `cur`. At the next capture's begin (the stream synchronized, the live
+ * graph being the one captured last) the buffers of `prev` — waiting since before that graph was
+ * captured, so no live graph of this stream can use them — are freed and `cur` becomes `prev`.
+ * Per stream: another stream's captures and growth never free this stream's buffers. */
+typedef struct {
+    void *p[SCRATCH_MAX_DEFERRED];
+    int n;
+} scratch_list;
 
 typedef struct {
     cudaStream_t stream;
     int used;
+    int captured; /* a graph was captured on this stream: replaced buffers wait (see above) */
     void *p[SCRATCH_N_SLOTS];
     size_t n[SCRATCH_N_SLOTS];
+    scratch_list prev, cur;
 } scratch_set;
 
 static scratch_set scratch_sets[SCRATCH_MAX_STREAMS];
-/* Buffers replaced while a capture was recording: freed once nothing captured can use them. */
-static void *scratch_deferred[SCRATCH_MAX_DEFERRED];
-static int n_scratch_deferred;
 
 int cuda_stream_capturing(cudaStream_t stream)
 {
@@ -26,10 +39,10 @@ int cuda_stream_capturing(cudaStream_t stream)
     return st == cudaStreamCaptureStatusActive;
 }
 
-static void scratch_flush_deferred(void)
+static void scratch_list_free(scratch_list *l)
 {
-    for (int i = 0; i < n_scratch_deferred; i++) CUDA_CHECK(cudaFree(scratch_deferred[i]));
-    n_scratch_deferred = 0;
+    for (int i = 0; i < l->n; i++) CUDA_CHECK(cudaFree(l->p[i]));
+    l->n = 0;
 }
 
 static scratch_set *scratch_find(cudaStream_t stream, int create)
@@ -53,12 +66,11 @@ void *cuda_scratch(cudaStream_t stream, int slot, size_t bytes)
     if (bytes <= s->n[slot] && s->p[slot]) return s->p[slot];
     size_t want = bytes < 256 ? 256 : bytes;
     want += want / 4; /* grow geometrically so slowly growing sizes do not reallocate every call */
-    int capturing = cuda_stream_capturing(stream);
     if (s->p[slot]) {
-        if (capturing) {
-            if (n_scratch_deferred == SCRATCH_MAX_DEFERRED)
-                kv_die("CUDA scratch: too many buffers replaced during one graph capture");
-            scratch_deferred[n_scratch_deferred++] = s->p[slot];
+        if (s->captured || cuda_stream_capturing(stream)) {
+            if (s->cur.n == SCRATCH_MAX_DEFERRED)
+                kv_die("CUDA scratch: more than %d buffers replaced between two graph captures", SCRATCH_MAX_DEFERRED);
+            s->cur.p[s->cur.n++] = s->p[slot];
         } else {
             CUDA_CHECK(cudaStreamSynchronize(stream)); /* earlier kernels may still read it */
             CUDA_CHECK(cudaFree(s->p[slot]));
@@ -66,18 +78,34 @@ void *cuda_scratch(cudaStream_t stream, int slot, size_t bytes)
         s->p[slot] = NULL;
         s->n[slot] = 0;
     }
-    if (!capturing) scratch_flush_deferred();
     CUDA_CHECK(cudaMalloc(&s->p[slot], want));
     s->n[slot] = want;
     return s->p[slot];
+}
+
+void cuda_scratch_capture_begin(cudaStream_t stream)
+{
+    scratch_set *s = scratch_find(stream, 1);
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    scratch_list_free(&s->prev);
+    s->prev = s->cur;
+    s->cur.n = 0;
+    s->captured = 1;
+}
+
+int cuda_scratch_waiting(void *stream)
+{
+    scratch_set *s = scratch_find((cudaStream_t)stream, 0);
+    return s ? s->prev.n + s->cur.n : 0;
 }
 
 void cuda_scratch_release(cudaStream_t stream)
 {
     scratch_set *s = scratch_find(stream, 0);
     CUDA_CHECK(cudaStreamSynchronize(stream));
-    scratch_flush_deferred();
     if (!s) return;
+    scratch_list_free(&s->prev);
+    scratch_list_free(&s->cur);
     for (int i = 0; i < SCRATCH_N_SLOTS; i++)
         if (s->p[i]) CUDA_CHECK(cudaFree(s->p[i]));
     memset(s, 0, sizeof *s);

@@ -34,8 +34,9 @@ extern "C" {
 #define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
 
 /* How the CUDA backend stores weight matrices (weight_upload). bf16 is the default; fp16 is the
- * other half format the issue asks for; fp32 keeps the CPU's numbers exactly (cuBLAS fp32 GEMM,
- * no TF32) so whole-model tests can demand identical greedy tokens. */
+ * other half format the issue asks for; fp32 keeps the CPU's numbers up to summation order (cuBLAS
+ * fp32 GEMM, no TF32; kernels built with -fmad=false) so whole-model tests can demand identical
+ * greedy tokens. */
 typedef enum { KV_WTYPE_BF16 = 0, KV_WTYPE_F16 = 1, KV_WTYPE_F32 = 2 } kv_wtype;
 
 static inline size_t kv_wtype_size(kv_wtype t) { return t == KV_WTYPE_F32 ? 4 : 2; }
@@ -57,10 +58,14 @@ enum {
 };
 
 /* A device buffer of at least `bytes` for (stream, slot); valid until the next call with a larger
- * size for the same pair. Growing during stream capture keeps the old buffer alive (captured nodes
- * may point at it) until cuda_scratch_release or a later growth outside capture. Single-threaded
- * use per process (the engine drives one backend from one thread). */
+ * size for the same pair. Once a graph was captured on the stream, a replaced buffer stays alive
+ * (the live graph may point at it) until the capture after the next one begins
+ * (cuda_scratch_capture_begin) or cuda_scratch_release; each stream keeps its own list.
+ * Single-threaded use per process (the engine drives one backend from one thread). */
 void *cuda_scratch(cudaStream_t stream, int slot, size_t bytes);
+/* The backend calls this when it begins capturing a graph on the stream (before
+ * cudaStreamBeginCapture; it synchronizes): frees what no live graph of the stream can use. */
+void cuda_scratch_capture_begin(cudaStream_t stream);
 /* Frees every scratch buffer of the stream (backend close). */
 void cuda_scratch_release(cudaStream_t stream);
 /* 1 while the stream is being captured into a CUDA graph. */

@@ -90,63 +90,90 @@ __device__ __forceinline__ int h2o_last(int mode, int i, int L, int n_cols)
     return mode == H2O_PREFIX ? n_cols : mode == H2O_UPSTREAM ? (i < n_cols ? L : i + 1) : i + 1;
 }
 
-/* Pass 1 (modes other than fp32 causal, which reuses the prefill's LSE): per query row i the max
- * logit m_i and inv_i = 1/Σ exp(s - m_i) over its visible keys, the sum in double like the CPU's
- * softmax_row. One warp per row. */
-template <int NT>
-__global__ void h2o_rowstats_kernel(float2 *stats, const float *q, const float *k, int L, int H, int Hkv, int hd,
-                                    int n_cols, int mode, int fp16)
-{
-    const int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    const int i = blockIdx.x * warps + (threadIdx.x >> 5), h = blockIdx.y;
-    if (i >= L) return;
-    const long qs = (long)H * hd, ks = (long)Hkv * hd, koff = (long)(h / (H / Hkv)) * hd;
-    const float sqrt_d = sqrtf((float)hd), scale = 1.0f / sqrt_d;
-    const int last = h2o_last(mode, i, L, n_cols);
-    float qv[NT];
-#pragma unroll
-    for (int t = 0; t < NT; t++) {
-        int d = lane + 32 * t;
-        qv[t] = d < hd ? q[(long)i * qs + (long)h * hd + d] : 0.0f;
-    }
-    /* two sweeps over the keys (max, then the sum against the final max), as the CPU does */
-    float m = -INFINITY;
-    for (int j = 0; j < last; j++) {
-        const float *kr = k + (long)j * ks + koff;
-        float dot = 0.0f;
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            int d = lane + 32 * t;
-            if (d < hd) dot += qv[t] * kr[d];
-        }
-        m = fmaxf(m, score_logit(warp_sum(dot), scale, sqrt_d, fp16));
-    }
-    double sum = 0;
-    for (int j = 0; j < last; j++) {
-        const float *kr = k + (long)j * ks + koff;
-        float dot = 0.0f;
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            int d = lane + 32 * t;
-            if (d < hd) dot += qv[t] * kr[d];
-        }
-        sum += expf(score_logit(warp_sum(dot), scale, sqrt_d, fp16) - m);
-    }
-    if (lane == 0) stats[(long)h * L + i] = make_float2(m, (float)(1.0 / sum));
-}
-
 #define H2O_WARPS 8
 #define H2O_ROWS 4
 #define H2O_BK 32
+static_assert(H2O_WARPS * H2O_ROWS == H2O_BK && H2O_BK == 32, "pass 1 splits a 32-key tile over the warps");
+
+/* Pass 1, every mode: per query row i the max logit m_i and inv_i = 1/Σ exp(s - m_i) over its
+ * visible keys, from the same fp32 logits pass 2 sums (the prefill's LSE is not used: with bf16
+ * weights it comes from the tensor-core attention's bf16-rounded q·k, and P would no longer sum to
+ * one over a row). Tiled like pass 2: block (32-row tile, head) holds its 32 query rows in shared
+ * memory, lane r owning row r; key tiles of 32 are loaded once per block and split over the
+ * warps (4 keys each). Each lane keeps an online (max, double sum) of its row over its warp's
+ * keys; the warps' partial sums meet in shared memory at the end. */
+__global__ void __launch_bounds__(H2O_WARPS * 32)
+    h2o_rowstats_kernel(float2 *stats, const float *q, const float *k, int L, int H, int Hkv, int hd, int n_cols,
+                        int mode, int fp16)
+{
+    extern __shared__ float sm[];
+    const int kstride = hd + 1;
+    float *q_tile = sm;                       /* (32, hd + 1): the block's query rows */
+    float *k_tile = q_tile + 32 * kstride;    /* (H2O_BK, hd + 1) */
+    __shared__ float m_w[H2O_WARPS][32];
+    __shared__ double s_w[H2O_WARPS][32];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, h = blockIdx.y, i0 = blockIdx.x * 32;
+    const long qs = (long)H * hd, ks = (long)Hkv * hd, koff = (long)(h / (H / Hkv)) * hd;
+    const float sqrt_d = sqrtf((float)hd), scale = 1.0f / sqrt_d;
+    for (int t = tid; t < 32 * hd; t += blockDim.x) {
+        int r = t / hd, d = t % hd;
+        q_tile[r * kstride + d] = i0 + r < L ? q[(long)(i0 + r) * qs + (long)h * hd + d] : 0.0f;
+    }
+    const int i = i0 + lane;
+    const int last = i < L ? h2o_last(mode, i, L, n_cols) : 0;
+    /* the keys any row of the tile sees: the last row's in causal mode, else up to L */
+    const int i_hi = min(L, i0 + 32) - 1;
+    const int j_end = mode == H2O_PREFIX ? n_cols : mode == H2O_CAUSAL ? i_hi + 1 : L;
+    float m = -INFINITY;
+    double sum = 0;
+    const float *qr = q_tile + lane * kstride;
+    for (int j0 = 0; j0 < j_end; j0 += H2O_BK) {
+        __syncthreads(); /* the previous key tile is consumed (and, first time, q_tile is written) */
+        for (int t = tid; t < H2O_BK * hd; t += blockDim.x) {
+            int jj = t / hd, d = t % hd;
+            k_tile[jj * kstride + d] = j0 + jj < j_end ? k[(long)(j0 + jj) * ks + koff + d] : 0.0f;
+        }
+        __syncthreads();
+        float s[H2O_ROWS];
+#pragma unroll
+        for (int r = 0; r < H2O_ROWS; r++) s[r] = 0.0f;
+        for (int d = 0; d < hd; d++) {
+            const float qd = qr[d];
+#pragma unroll
+            for (int r = 0; r < H2O_ROWS; r++) s[r] += qd * k_tile[(warp + H2O_WARPS * r) * kstride + d];
+        }
+#pragma unroll
+        for (int r = 0; r < H2O_ROWS; r++) {
+            const int j = j0 + warp + H2O_WARPS * r;
+            if (j >= last) continue;
+            const float sc = score_logit(s[r], scale, sqrt_d, fp16);
+            if (sc > m) {
+                if (sum > 0) sum *= exp((double)m - (double)sc);
+                m = sc;
+            }
+            sum += expf(sc - m);
+        }
+    }
+    m_w[warp][lane] = m;
+    s_w[warp][lane] = sum;
+    __syncthreads();
+    if (warp == 0 && i < L) {
+        float mx = -INFINITY;
+        for (int w = 0; w < H2O_WARPS; w++) mx = fmaxf(mx, m_w[w][lane]);
+        double tot = 0;
+        for (int w = 0; w < H2O_WARPS; w++)
+            if (s_w[w][lane] > 0) tot += s_w[w][lane] * exp((double)m_w[w][lane] - (double)mx);
+        stats[(long)h * L + i] = make_float2(mx, (float)(1.0 / tot));
+    }
+}
 
 /* Pass 2: block (key tile, head) holds 32 keys in shared memory; warps sweep the query rows four
- * at a time, lane j scoring key j, and accumulate P[i, j] in double:
- *   fp32 causal: exp(s - lse_i) (the prefill's normaliser, no second softmax);
- *   otherwise:   exp(s - m_i) · inv_i, rounded to half under fp16 as the CPU's softmax output is.
- * The warps' sums meet in shared memory; fp16 rounds the final column sum. */
+ * at a time, lane j scoring key j, and accumulate P[i, j] = exp(s - m_i) · inv_i in double (rounded
+ * to half under fp16 as the CPU's softmax output is). The warps' sums meet in shared memory; fp16
+ * rounds the final column sum. */
 __global__ void __launch_bounds__(H2O_WARPS * 32)
-    h2o_colsum_kernel(float *out, const float *q, const float *k, const float *lse, const float2 *stats, int L, int H,
-                      int Hkv, int hd, int n_cols, int mode, int fp16)
+    h2o_colsum_kernel(float *out, const float *q, const float *k, const float2 *stats, int L, int H, int Hkv, int hd,
+                      int n_cols, int mode, int fp16)
 {
     extern __shared__ float sm[];
     const int kstride = hd + 1;
@@ -156,7 +183,6 @@ __global__ void __launch_bounds__(H2O_WARPS * 32)
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, h = blockIdx.y, j0 = blockIdx.x * H2O_BK;
     const long qs = (long)H * hd, ks = (long)Hkv * hd, koff = (long)(h / (H / Hkv)) * hd;
     const float sqrt_d = sqrtf((float)hd), scale = 1.0f / sqrt_d;
-    const int use_lse = mode == H2O_CAUSAL && !fp16;
 
     for (int t = tid; t < H2O_BK * hd; t += blockDim.x) {
         int j = t / hd, d = t % hd;
@@ -187,15 +213,9 @@ __global__ void __launch_bounds__(H2O_WARPS * 32)
         for (int r = 0; r < H2O_ROWS; r++) {
             const int i = g + r;
             if (i >= L || j >= n_cols || j >= h2o_last(mode, i, L, n_cols)) continue;
-            const float sc = score_logit(s[r], scale, sqrt_d, fp16);
-            float p;
-            if (use_lse) {
-                p = expf(sc - lse[(long)h * L + i]);
-            } else {
-                const float2 st = stats[(long)h * L + i];
-                p = expf(sc - st.x) * st.y;
-                if (fp16) p = half_round_dev(p);
-            }
+            const float2 st = stats[(long)h * L + i];
+            float p = expf(score_logit(s[r], scale, sqrt_d, fp16) - st.x) * st.y;
+            if (fp16) p = half_round_dev(p);
             acc += p;
         }
         __syncwarp(); /* qw is rewritten by the next group */
@@ -212,26 +232,22 @@ __global__ void __launch_bounds__(H2O_WARPS * 32)
 extern "C" void h2o_colsum_cuda(float *out, const float *q, const float *k, const float *lse, int L, int H, int Hkv,
                                 int hd, int W, h2o_mode mode, int fp16, void *stream)
 {
+    (void)lse; /* the row statistics come from this kernel's own logits (pass 1) */
     const int n_cols = L - W;
     if (n_cols <= 0 || H <= 0) return;
     if (hd > 256 || hd <= 0 || H % Hkv)
         kv_die("h2o_colsum_cuda: unsupported shape H=%d Hkv=%d head_dim=%d", H, Hkv, hd);
     cudaStream_t s = (cudaStream_t)stream;
-    float2 *stats = NULL;
-    if (!(mode == H2O_CAUSAL && !fp16)) {
-        stats = (float2 *)cuda_scratch(s, SCRATCH_H2O_ROWS, sizeof(float2) * (size_t)H * L);
-        dim3 g1((L + 7) / 8, H);
-        if (hd <= 64) h2o_rowstats_kernel<2><<<g1, 256, 0, s>>>(stats, q, k, L, H, Hkv, hd, n_cols, mode, fp16);
-        else if (hd <= 128) h2o_rowstats_kernel<4><<<g1, 256, 0, s>>>(stats, q, k, L, H, Hkv, hd, n_cols, mode, fp16);
-        else h2o_rowstats_kernel<8><<<g1, 256, 0, s>>>(stats, q, k, L, H, Hkv, hd, n_cols, mode, fp16);
-        CUDA_LAUNCH_CHECK();
-    } else if (!lse) {
-        kv_die("h2o_colsum_cuda: causal fp32 mode needs the prefill's lse");
-    }
+    float2 *stats = (float2 *)cuda_scratch(s, SCRATCH_H2O_ROWS, sizeof(float2) * (size_t)H * L);
+    const size_t smem1 = sizeof(float) * (size_t)(32 + H2O_BK) * (hd + 1);
+    CUDA_CHECK(cudaFuncSetAttribute(h2o_rowstats_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem1));
+    dim3 g1((L + 31) / 32, H);
+    h2o_rowstats_kernel<<<g1, H2O_WARPS * 32, smem1, s>>>(stats, q, k, L, H, Hkv, hd, n_cols, (int)mode, fp16);
+    CUDA_LAUNCH_CHECK();
     const size_t smem = sizeof(float) * ((size_t)H2O_BK * (hd + 1) + (size_t)H2O_WARPS * H2O_ROWS * hd);
     CUDA_CHECK(cudaFuncSetAttribute(h2o_colsum_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 g2((n_cols + H2O_BK - 1) / H2O_BK, H);
-    h2o_colsum_kernel<<<g2, H2O_WARPS * 32, smem, s>>>(out, q, k, lse, stats, L, H, Hkv, hd, n_cols, (int)mode, fp16);
+    h2o_colsum_kernel<<<g2, H2O_WARPS * 32, smem, s>>>(out, q, k, stats, L, H, Hkv, hd, n_cols, (int)mode, fp16);
     CUDA_LAUNCH_CHECK();
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every build/tests/cuda/test_* binary (make test-cuda). Each compares the CUDA backend with
 # the CPU reference and ends with "name: N passed, N failed", or prints "name: skipped, <why>" and
-# exits 0 when it cannot run (no CUDA device, no demo model). The summary sums only what ran: a
+# exits 0 when it cannot run (no CUDA device). The summary sums only what ran: a
 # machine without a GPU gets "not run" and exit 0, never a pass count.
 set -u
 cd "$(dirname "$0")/../.."

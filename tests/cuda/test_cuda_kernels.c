@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/backend.h"
 #include "util/util.h"
+#include "kernels/scratch.h"
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/decode_attention.h"
@@ -436,6 +439,21 @@ static void test_window_h2o(void)
                 check_floats(what, got, ref, cn, fp16 ? H2O16_ATOL : H2O_ATOL, fp16 ? H2O16_RTOL : H2O_RTOL);
             }
         }
+        /* The engine hands h2o_colsum the device prefill's LSE, which with bf16 weights comes from
+         * the tensor-core attention (bf16-rounded q·k, LSE_TC tolerances away from the CPU's). The
+         * column sums must still be the CPU's within the fp32 H2O tolerances: their statistics come
+         * from one precision (issue 13), not the TC LSE mixed with fp32 logits. */
+        if (cn > 0 && (hd == 64 || hd == 128)) {
+            float *dv = up(&G, v, sizeof(float) * kn), *datt = G.alloc(G.ctx, sizeof(float) * qn);
+            float *dl_tc = G.alloc(G.ctx, sizeof(float) * H * L);
+            attention_prefill_tc_cuda(datt, dl_tc, dq, dk, dv, L, H, Hkv, hd, 0, G.stream);
+            h2o_colsum_cpu(ref, q, k, lse, L, H, Hkv, hd, W, H2O_CAUSAL, 0);
+            h2o_colsum_cuda(dout, dq, dk, dl_tc, L, H, Hkv, hd, W, H2O_CAUSAL, 0, G.stream);
+            down(&G, got, dout, sizeof(float) * cn);
+            snprintf(what, sizeof what, "h2o_colsum L%d W%d H%d hd%d causal, LSE of the tensor-core prefill", L, W, H, hd);
+            check_floats(what, got, ref, cn, H2O_ATOL, H2O_RTOL);
+            G.free(G.ctx, dv), G.free(G.ctx, datt), G.free(G.ctx, dl_tc);
+        }
         G.free(G.ctx, dq), G.free(G.ctx, dk), G.free(G.ctx, dlse), G.free(G.ctx, dout);
         free(q), free(k), free(v), free(att), free(lse), free(ref), free(got);
     }
@@ -568,6 +586,89 @@ static void test_neumann(void)
     run_neumann_case(2100, 32, 0, 10, 1.0); /* no sinks, more prefix rows than threads */
 }
 
+/* Scratch buffers replaced while a CUDA graph may point at them wait per stream (issue 13): stream
+ * A grows a scratch slot during a capture, then stream B (another backend) allocates outside any
+ * capture — which must not free A's waiting buffer (one global list did) — and A's graph replays
+ * with the right results; the buffer is freed when the capture after the next one begins. */
+static void test_scratch_streams(void)
+{
+    backend A, B;
+    if (backend_open("cuda", 0, NULL, &A) != KV_OK || backend_open("cuda", 0, NULL, &B) != KV_OK) {
+        CHECK(0, "open two CUDA backends: %s", kv_lasterr());
+        return;
+    }
+    const int Ls = 40, L = 400, W = 8, H = 2, Hkv = 1, hd = 64;
+    long qn = (long)L * H * hd, kn = (long)L * Hkv * hd, cn = (long)H * (L - W);
+    float *q = rand_array(qn, 2), *k = rand_array(kn, 2), *ref = kv_malloc(sizeof(float) * cn);
+    float *got = kv_malloc(sizeof(float) * cn);
+    float *qa = up(&A, q, sizeof(float) * qn), *ka = up(&A, k, sizeof(float) * kn), *oa = A.alloc(A.ctx, sizeof(float) * cn);
+    float *qb = up(&B, q, sizeof(float) * qn), *kb = up(&B, k, sizeof(float) * kn), *ob = B.alloc(B.ctx, sizeof(float) * cn);
+    A.sync(A.ctx), B.sync(B.ctx);
+    h2o_colsum_cpu(ref, q, k, NULL, L, H, Hkv, hd, W, H2O_PREFIX, 0);
+    A.graph_begin(A.ctx);
+    h2o_colsum_cuda(oa, qa, ka, NULL, Ls, H, Hkv, hd, W, H2O_PREFIX, 0, A.stream); /* row stats for 40 rows */
+    h2o_colsum_cuda(oa, qa, ka, NULL, L, H, Hkv, hd, W, H2O_PREFIX, 0, A.stream);  /* grows: 40's buffer waits */
+    A.graph_end(A.ctx);
+    A.sync(A.ctx);
+    CHECK(cuda_scratch_waiting(A.stream) == 1, "stream A: the buffer replaced in its capture waits (%d waiting)",
+          cuda_scratch_waiting(A.stream));
+    h2o_colsum_cuda(ob, qb, kb, NULL, L, H, Hkv, hd, W, H2O_PREFIX, 0, B.stream); /* B allocates, no capture */
+    B.sync(B.ctx);
+    CHECK(cuda_scratch_waiting(A.stream) == 1, "stream B's allocation left stream A's waiting buffer alone (%d)",
+          cuda_scratch_waiting(A.stream));
+    A.graph_replay(A.ctx);
+    down(&A, got, oa, sizeof(float) * cn);
+    check_floats("h2o_colsum prefix, replayed graph after another stream's scratch growth", got, ref, cn, H2O_ATOL,
+                 H2O_RTOL);
+    for (int capture = 2; capture <= 3; capture++) { /* no growth now; capture 3's begin frees capture 1's */
+        A.graph_begin(A.ctx);
+        h2o_colsum_cuda(oa, qa, ka, NULL, L, H, Hkv, hd, W, H2O_PREFIX, 0, A.stream);
+        A.graph_end(A.ctx);
+        A.sync(A.ctx);
+        CHECK(cuda_scratch_waiting(A.stream) == (capture == 2), "after capture %d: %d buffers waiting", capture,
+              cuda_scratch_waiting(A.stream));
+    }
+    down(&A, got, oa, sizeof(float) * cn);
+    check_floats("h2o_colsum prefix, third capture", got, ref, cn, H2O_ATOL, H2O_RTOL);
+    A.free(A.ctx, qa), A.free(A.ctx, ka), A.free(A.ctx, oa), B.free(B.ctx, qb), B.free(B.ctx, kb), B.free(B.ctx, ob);
+    backend_close(&A), backend_close(&B);
+    free(q), free(k), free(ref), free(got);
+}
+
+/* to_device between graph_begin and graph_end is refused with a clear error (engine/backend.h): a
+ * recorded copy would replay the capture's bytes. Run in a child (kv_die exits), the capture open. */
+static void test_to_device_in_capture(void)
+{
+    float host[4] = {1, 2, 3, 4};
+    float *d = G.alloc(G.ctx, sizeof host);
+    G.to_device(G.ctx, d, host, sizeof host);
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout), fflush(stderr);
+    G.graph_begin(G.ctx);
+    G.add(G.ctx, d, d, 4);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(20); /* a CUDA runtime confused by the fork must not hang the test */
+        dup2(fds[1], 2);
+        G.to_device(G.ctx, d, host, sizeof host);
+        _exit(0);
+    }
+    close(fds[1]);
+    char msg[512] = "";
+    ssize_t n, got = 0;
+    while (got < (ssize_t)sizeof msg - 1 && (n = read(fds[0], msg + got, sizeof msg - 1 - got)) > 0) got += n;
+    msg[got] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    G.graph_end(G.ctx);
+    G.sync(G.ctx);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1 && strstr(msg, "to_device inside a CUDA graph capture"),
+          "to_device during a capture: exit 1 with a clear error (status %d: %s)", status, msg);
+    G.free(G.ctx, d);
+}
+
 int main(void)
 {
     if (backend_open("cuda", 0, NULL, &G) != KV_OK) {
@@ -589,6 +690,8 @@ int main(void)
     test_pool();
     test_topk();
     test_neumann();
+    test_scratch_streams();
+    test_to_device_in_capture();
     backend_close(&G);
     backend_close(&C);
     return check_report("test_cuda_kernels");

@@ -6,7 +6,10 @@
  * within a named fraction of their range and the CUDA top-1 within the CPU's top 5. Decode steps
  * run as CUDA graphs (captured once per batch composition, then replayed): the same generation
  * with KVBENCH_CUDA_GRAPHS=0 must give the same tokens, and a stop token that ends variants at
- * different steps (new compositions, new captures) must end them exactly where the CPU does. */
+ * different steps (new compositions, new captures) must end them exactly where the CPU does.
+ * The model: KVBENCH_TEST_MODEL (a .gguf or HF folder), else the demo model when models/ has it,
+ * else seeded random weights of the demo model's shape (`--random smollm2-135m`, what the device
+ * bundle uses: no model file travels) with a seeded prompt of token ids instead of the story. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,12 @@ static const char *PROMPT_TEXT =
     "gull flew away towards the mainland. Question: what arrived on the fourth day, and what did the "
     "keeper do during the storm? Answer:";
 
+#define RANDOM_SHAPE "smollm2-135m"
+#define RANDOM_PROMPT_TOKENS 330 /* about the story twice */
+
+/* The model every engine of this test opens: a path, or NULL with random weights */
+static const char *model_path;
+
 static const char *METHODS[] = {"fullkv", "snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
 #define N_METHODS 6
 
@@ -44,8 +53,8 @@ static int open_engine(const char *backend, const char *weights, engine **e)
 {
     if (weights) setenv("KVBENCH_CUDA_WEIGHTS", weights, 1);
     else unsetenv("KVBENCH_CUDA_WEIGHTS");
-    engine_opts o = {.backend = backend};
-    int st = engine_open(DEMO_MODEL, &o, e);
+    engine_opts o = {.backend = backend, .random_shape = model_path ? NULL : RANDOM_SHAPE};
+    int st = engine_open(model_path, &o, e);
     unsetenv("KVBENCH_CUDA_WEIGHTS");
     return st;
 }
@@ -68,6 +77,22 @@ static int same_tokens(const gen_result *a, const gen_result *b)
     return a->n_ids == b->n_ids && a->stopped == b->stopped && !memcmp(a->ids, b->ids, sizeof(int) * a->n_ids);
 }
 
+/* A stop token that ends variants mid-way: one some variant emits at step 2 or later (FullKV's
+ * step L/3 first) and none emits at steps 0-1, so every variant decodes at least one graph step
+ * (random weights repeat tokens: FullKV's step L/3 may be its first token too). -1: none. */
+static int pick_stop(const gen_result *rc)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int m = 0; m < N_METHODS; m++)
+            for (int t = pass ? 2 : GEN_TOKENS / 3; t < rc[m].n_ids; t++) {
+                int tok = rc[m].ids[t], early = 0;
+                for (int v = 0; v < N_METHODS; v++)
+                    for (int u = 0; u < 2 && u < rc[v].n_ids; u++) early |= rc[v].ids[u] == tok;
+                if (!early) return tok;
+            }
+    return -1;
+}
+
 /* The fp32 CUDA engine with graphs (g32) against the same without graphs and against the CPU with a
  * stop token that ends the variants at different steps. */
 static void check_graphs(engine *cpu, engine *g32, const int *ids, int L, const variant *vars, const gen_result *r32,
@@ -78,11 +103,9 @@ static void check_graphs(engine *cpu, engine *g32, const int *ids, int L, const 
     CHECK(cap0 >= 1 && rep0 >= GEN_TOKENS - 3, "decode ran as graphs: %ld captures, %ld replays after one "
           "%d-token batch", cap0, rep0, GEN_TOKENS);
     setenv("KVBENCH_CUDA_GRAPHS", "0", 1);
-    setenv("KVBENCH_CUDA_WEIGHTS", "fp32", 1); /* the weights g32 has */
     engine *eager = NULL;
-    int st = engine_open(DEMO_MODEL, &(engine_opts){.backend = "cuda"}, &eager);
+    int st = open_engine("cuda", "fp32", &eager); /* the weights g32 has */
     unsetenv("KVBENCH_CUDA_GRAPHS");
-    unsetenv("KVBENCH_CUDA_WEIGHTS");
     CHECK(st == KV_OK, "open cuda fp32 without graphs: %s", kv_lasterr());
     if (st != KV_OK) return;
     gen_result re[N_METHODS];
@@ -95,8 +118,10 @@ static void check_graphs(engine *cpu, engine *g32, const int *ids, int L, const 
         gen_result_free(&re[m]);
     }
     engine_close(eager);
-    /* a token FullKV emits mid-way as the stop token: variants end at different steps */
-    int stop = rc[0].ids[GEN_TOKENS / 3];
+    /* a token emitted mid-way as the stop token: variants end at different steps */
+    int stop = pick_stop(rc);
+    CHECK(stop >= 0, "a stop token emitted after step 1 and never at steps 0-1");
+    if (stop < 0) return;
     gen_result sc[N_METHODS], sg[N_METHODS];
     int ok_c = generate_stop(cpu, ids, L, vars, stop, sc) == KV_OK, ok_g = generate_stop(g32, ids, L, vars, stop, sg) == KV_OK;
     CHECK(ok_c && ok_g, "generate with stop token %d: %s", stop, kv_lasterr());
@@ -117,10 +142,13 @@ static void check_graphs(engine *cpu, engine *g32, const int *ids, int L, const 
 int main(void)
 {
     engine *cpu = NULL, *g32 = NULL, *g16 = NULL;
-    if (!kv_file_exists(DEMO_MODEL)) {
-        printf("test_cuda_model: skipped, demo model %s not found (see README: models/)\n", DEMO_MODEL);
-        return 0;
+    model_path = getenv("KVBENCH_TEST_MODEL");
+    if (!model_path && kv_file_exists(DEMO_MODEL)) model_path = DEMO_MODEL;
+    if (model_path && !kv_file_exists(model_path) && !kv_is_dir(model_path)) {
+        printf("test_cuda_model: KVBENCH_TEST_MODEL %s not found\n", model_path);
+        return 1;
     }
+    printf("test_cuda_model: model %s\n", model_path ? model_path : "random:" RANDOM_SHAPE " (seeded)");
     if (open_engine("cuda", "fp32", &g32) != KV_OK) {
         printf("test_cuda_model: skipped, no CUDA device (%s)\n", kv_lasterr());
         return 0;
@@ -132,12 +160,23 @@ int main(void)
           "backend names %s / %s", engine_backend_name(g32), engine_backend_name(cpu));
 
     /* the story twice: ~330 tokens, well above the budget, so every method really evicts */
-    char text[4096];
-    snprintf(text, sizeof text, "%s %s", PROMPT_TEXT, PROMPT_TEXT);
-    int *ids = NULL, L = 0;
-    CHECK(tokenizer_encode(engine_tokenizer(cpu), text, strlen(text), tokenizer_add_bos(engine_tokenizer(cpu)), &ids, &L) == KV_OK, "tokenize: %s",
-          kv_lasterr());
     const int V = engine_config(cpu)->vocab_size;
+    int *ids = NULL, L = 0;
+    if (engine_tokenizer(cpu)) {
+        char text[4096];
+        snprintf(text, sizeof text, "%s %s", PROMPT_TEXT, PROMPT_TEXT);
+        const tokenizer *tok = engine_tokenizer(cpu);
+        CHECK(tokenizer_encode(tok, text, strlen(text), tokenizer_add_bos(tok), &ids, &L) == KV_OK, "tokenize: %s",
+              kv_lasterr());
+    } else { /* random weights have no tokenizer: seeded ids (a 64-bit LCG) */
+        L = RANDOM_PROMPT_TOKENS;
+        ids = kv_malloc(sizeof(int) * L);
+        unsigned long long x = 13;
+        for (int i = 0; i < L; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            ids[i] = (int)((x >> 33) % (unsigned long long)V);
+        }
+    }
     printf("test_cuda_model: prompt %d tokens, vocab %d, budget %d, %d new tokens\n", L, V, BUDGET, GEN_TOKENS);
 
     /* prefill logits */

@@ -3,8 +3,10 @@
  * compress_layer on the CPU, on the inputs of tests/stats_cases.h: every statistics buffer within
  * the kernel tolerances of test_cuda_kernels, and every variant's kept positions identical. Once
  * on one device rank and once as two ranks whose all-gather is device-to-device copies (the
- * layout NCCL gives), so both device paths of the engine run. Without a GPU it prints why it
- * skipped and exits 0 without a pass count. */
+ * layout NCCL gives), so both device paths of the engine run; and once with the LSE the engine
+ * really hands over — the device prefill attention's (tensor-core, bf16-rounded q·k with the
+ * default bf16 weights) — instead of the CPU's: the H2O sums must not mix its statistics with
+ * fp32 logits (issue 13). Without a GPU it prints why it skipped and exits 0 without a pass count. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +84,9 @@ static void check_buffer(const char *what, const char *stat, int layer, const fl
           atol, rtol);
 }
 
-static void run_config(backend *g, const char *what, int T, float *const *q, float *const *k, float *const *lse)
+/* device_lse (T = 1): dl is overwritten by the backend's own prefill attention over q, k (k as v). */
+static void run_config(backend *g, const char *what, int T, int device_lse, float *const *q, float *const *k,
+                       float *const *lse)
 {
     model_config cfg = sc_cfg();
     variant vs[SC_MAX_VARIANTS];
@@ -105,6 +109,7 @@ static void run_config(backend *g, const char *what, int T, float *const *q, flo
     float *dq = g->alloc(g->ctx, sizeof(float) * SC_L * Hl * SC_HD);
     float *dk = g->alloc(g->ctx, sizeof(float) * SC_L * Hkvl * SC_HD);
     float *dl = g->alloc(g->ctx, sizeof(float) * Hl * SC_L);
+    float *datt = device_lse ? g->alloc(g->ctx, sizeof(float) * SC_L * Hl * SC_HD) : NULL;
     int status = KV_OK;
     for (int r = 0; r < T && status == KV_OK; r++) {
         fr[r] = (dev_rank){.w = &world, .rank = r};
@@ -117,6 +122,7 @@ static void run_config(backend *g, const char *what, int T, float *const *q, flo
               kv_lasterr());
         for (int r = 0; r < T && status == KV_OK; r++) {
             upload_rank(g, q[l], k[l], lse[l], T, r, dq, dk, dl);
+            if (device_lse) g->attention_prefill(g->ctx, datt, dl, dq, dk, dk, SC_L, Hl, Hkvl, SC_HD);
             fr[r].calls = 0;
             status = stats_backend_compute(&sb[r], dq, dk, dl);
         }
@@ -152,6 +158,7 @@ static void run_config(backend *g, const char *what, int T, float *const *q, flo
     for (int c = 0; c < DEV_MAX_CALLS; c++)
         if (world.slot[c]) g->free(g->ctx, world.slot[c]);
     g->free(g->ctx, dq), g->free(g->ctx, dk), g->free(g->ctx, dl);
+    if (datt) g->free(g->ctx, datt);
     compress_free(cc), compress_free(cg);
     for (int i = 0; i < nv; i++) kv_view_free(&vc[i]), kv_view_free(&vg[i]);
 }
@@ -165,8 +172,9 @@ int main(void)
     }
     float *q[SC_LAYERS], *k[SC_LAYERS], *lse[SC_LAYERS];
     for (int l = 0; l < SC_LAYERS; l++) sc_layer_inputs(&q[l], &k[l], &lse[l]);
-    run_config(&g, "cuda, one rank", 1, q, k, lse);
-    run_config(&g, "cuda, two ranks gathered on the device", 2, q, k, lse);
+    run_config(&g, "cuda, one rank", 1, 0, q, k, lse);
+    run_config(&g, "cuda, two ranks gathered on the device", 2, 0, q, k, lse);
+    run_config(&g, "cuda, one rank, LSE of the device's prefill attention", 1, 1, q, k, lse);
     for (int l = 0; l < SC_LAYERS; l++) free(q[l]), free(k[l]), free(lse[l]);
     backend_close(&g);
     return check_report("test_cuda_stats");
