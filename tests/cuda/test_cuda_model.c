@@ -44,7 +44,7 @@ static int open_engine(const char *backend, const char *weights, engine **e)
 {
     if (weights) setenv("KVBENCH_CUDA_WEIGHTS", weights, 1);
     else unsetenv("KVBENCH_CUDA_WEIGHTS");
-    engine_opts o = {.backend = backend};
+    engine_opts o = {.backend = backend, .weights = MODEL_WEIGHTS_F32}; /* the CPU side is the fp32 oracle */
     int st = engine_open(DEMO_MODEL, &o, e);
     unsetenv("KVBENCH_CUDA_WEIGHTS");
     return st;
