@@ -12,6 +12,8 @@ const char cli_engine_help[] =
     "  --model PATH           HF model folder or .gguf file\n"
     "  --backend NAME         cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)\n"
     "  --threads N            CPU threads (default: all cores)\n"
+    "  --weights FORMAT       as-stored (default: the file's f32/f16/bf16/q8_0/q4_0/q4_1), or converted at\n"
+    "                         load: f32 (the fp32 oracle), bf16, q8_0\n"
     "  --tensor-parallel T    split heads over T ranks (run under mpirun -np T)\n"
     "  --method NAME          fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv\n"
     "  --budget C             kept prompt tokens per layer and head (window included)\n"
@@ -41,6 +43,7 @@ int cli_engine_flag(cli_engine_args *a, int argc, char **argv, int *i)
     else if (!strcmp(f, "--random")) a->random_shape = val;
     else if (!strcmp(f, "--backend")) a->backend = val;
     else if (!strcmp(f, "--threads")) r = parse_int(f, val, &a->threads);
+    else if (!strcmp(f, "--weights")) a->weights = val;
     else if (!strcmp(f, "--tensor-parallel")) r = parse_int(f, val, &a->tp);
     else if (!strcmp(f, "--method")) a->method = val;
     else if (!strcmp(f, "--budget")) r = parse_int(f, val, &a->budget);
@@ -88,6 +91,10 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
     }
     engine_opts o = {.backend = a->backend, .threads = a->threads, .tp = a->tp > 0 ? a->tp : 1,
                      .random_shape = a->random_shape};
+    if (a->weights && model_wformat_parse(a->weights, &o.weights) != KV_OK) {
+        fprintf(stderr, "kvbench: error: --weights: %s\n", kv_lasterr());
+        return KV_ERR;
+    }
     if (a->shard > 1) {
         if (o.tp > 1) {
             fprintf(stderr, "kvbench: error: --shard and --tensor-parallel exclude each other (--shard runs one "

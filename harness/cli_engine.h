@@ -10,6 +10,7 @@ typedef struct {
     const char *random_shape;
     const char *backend;
     int threads;
+    const char *weights; /* --weights as-stored|f32|bf16|q8_0 (engine_opts.weights) */
     int tp;
     int shard;          /* bench --shard T: shard 0 of a T-way split alone (engine_opts.tp_shard_only) */
     const char *method;
