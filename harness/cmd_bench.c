@@ -131,7 +131,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         printf("memory: weights %.1f MB held (%s; CPU kernels %s); dequantize scratch peak %.1f MB (largest matrix in "
                "fp32 %.1f MB); peak RSS %.1f MB\n", mem.weight_bytes / 1e6, mem.formats,
                qmm_isa_name(qmm_isa_default()), mem.scratch_peak_bytes / 1e6, mem.largest_matrix_f32_bytes / 1e6,
-               ru.ru_maxrss / 1e3);
+               ru.ru_maxrss * 1024.0 / 1e6); /* ru_maxrss: KiB */
     }
     if (dev) {
         /* GPU: bf16 weights, fp32 K/V of about L + gen/2 tokens per step, against the device's peaks */

@@ -91,23 +91,28 @@ static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmat
                    int64_t o1)
 {
     const int64_t K = w->cols, nb = K / QTYPE_BLOCK;
-    float acc[QMM_MAX_FUSED_ROWS], wb[QTYPE_BLOCK];
+    enum { RB = 32 }; /* activation rows per pass over a weight row */
+    float acc[RB], wb[QTYPE_BLOCK];
     for (int64_t o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
-        for (int r = 0; r < n; r++) acc[r] = 0;
-        for (int64_t b = 0; b < nb; b++) {
-            qtype_dequant_row(type, row + block_offset(type, b), wb, QTYPE_BLOCK);
-            for (int r = 0; r < n; r++) {
-                const float *xr = x + r * K + b * QTYPE_BLOCK;
-                float s = 0;
-                for (int j = 0; j < QTYPE_BLOCK; j++) s += wb[j] * xr[j];
-                acc[r] += s;
+        for (int r0 = 0; r0 < n; r0 += RB) {
+            const int nr = n - r0 < RB ? n - r0 : RB;
+            const float *xg = x + r0 * K;
+            for (int r = 0; r < nr; r++) acc[r] = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                qtype_dequant_row(type, row + block_offset(type, b), wb, QTYPE_BLOCK);
+                for (int r = 0; r < nr; r++) {
+                    const float *xr = xg + r * K + b * QTYPE_BLOCK;
+                    float s = 0;
+                    for (int j = 0; j < QTYPE_BLOCK; j++) s += wb[j] * xr[j];
+                    acc[r] += s;
+                }
             }
-        }
-        for (int r = 0; r < n; r++) {
-            float s = acc[r];
-            if (nb * QTYPE_BLOCK < K) s += tail_dot(type, row, x + r * K, nb * QTYPE_BLOCK, K);
-            out[r * ldo + o] = s;
+            for (int r = 0; r < nr; r++) {
+                float s = acc[r];
+                if (nb * QTYPE_BLOCK < K) s += tail_dot(type, row, xg + r * K, nb * QTYPE_BLOCK, K);
+                out[(r0 + r) * ldo + o] = s;
+            }
         }
     }
 }
