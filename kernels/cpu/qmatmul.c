@@ -125,20 +125,24 @@ static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w
 {
     switch (type) {
     case QTYPE_F32:
+        #pragma GCC unroll 8
         for (int i = 0; i < 4; i++) w[i] = _mm256_loadu_ps((const float *)p + 8 * i);
         break;
     case QTYPE_BF16:
+        #pragma GCC unroll 8
         for (int i = 0; i < 4; i++)
             w[i] = _mm256_castsi256_ps(
                 _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 16 * i))), 16));
         break;
     case QTYPE_F16:
+        #pragma GCC unroll 8
         for (int i = 0; i < 4; i++) w[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * i)));
         break;
     case QTYPE_Q8_0: {
         uint16_t h;
         memcpy(&h, p, 2);
         const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+        #pragma GCC unroll 8
         for (int i = 0; i < 4; i++)
             w[i] = _mm256_mul_ps(
                 _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * i)))), d);
@@ -155,16 +159,19 @@ static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w
         __m256i q[4] = {_mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
                         _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
         if (type == QTYPE_Q4_0) {
+            #pragma GCC unroll 8
             for (int i = 0; i < 4; i++)
                 w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], _mm256_set1_epi32(8))), d);
         } else {
             memcpy(&h, p + 2, 2);
             const __m256 m = _mm256_set1_ps(_cvtsh_ss(h));
+            #pragma GCC unroll 8
             for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
         }
         break;
     }
-    default:
+    default: /* unreachable: every qtype is handled above */
+        for (int i = 0; i < 4; i++) w[i] = _mm256_setzero_ps();
         break;
     }
 }
@@ -185,16 +192,21 @@ static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t
     const int NA = R == 1 ? 4 : 2;
     const int64_t nb = K / QTYPE_BLOCK;
     __m256 acc[QMM_GROUP][4];
+    #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
+        #pragma GCC unroll 8
         for (int a = 0; a < NA; a++) acc[r][a] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256 w[4];
         avx2_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const float *xr = x + r * K + b * QTYPE_BLOCK;
+            #pragma GCC unroll 8
             for (int i = 0; i < 4; i++) acc[r][i % NA] = _mm256_fmadd_ps(w[i], _mm256_loadu_ps(xr + 8 * i), acc[r][i % NA]);
         }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         __m256 s = acc[r][0];
         for (int a = 1; a < NA; a++) s = _mm256_add_ps(s, acc[r][a]);
@@ -242,6 +254,7 @@ static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_
     for (int64_t b = 0; b < nb; b++) {
         __m256 w[4];
         avx2_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
         for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + b * QTYPE_BLOCK + 8 * i, w[i]);
     }
     if (nb * QTYPE_BLOCK < K)
@@ -259,17 +272,20 @@ static ALWAYS_INLINE T_AVX512 void avx512_block(int type, const uint8_t *p, __m5
         w[0] = _mm512_loadu_ps(p), w[1] = _mm512_loadu_ps(p + 64);
         break;
     case QTYPE_BF16:
+        #pragma GCC unroll 8
         for (int i = 0; i < 2; i++)
             w[i] = _mm512_castsi512_ps(
                 _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32 * i))), 16));
         break;
     case QTYPE_F16:
+        #pragma GCC unroll 8
         for (int i = 0; i < 2; i++) w[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32 * i)));
         break;
     case QTYPE_Q8_0: {
         uint16_t h;
         memcpy(&h, p, 2);
         const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+        #pragma GCC unroll 8
         for (int i = 0; i < 2; i++)
             w[i] = _mm512_mul_ps(
                 _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2 + 16 * i)))), d);
@@ -285,16 +301,19 @@ static ALWAYS_INLINE T_AVX512 void avx512_block(int type, const uint8_t *p, __m5
         __m512i q[2] = {_mm512_cvtepu8_epi32(_mm_and_si128(bytes, m4)),
                         _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), m4))};
         if (type == QTYPE_Q4_0) {
+            #pragma GCC unroll 8
             for (int i = 0; i < 2; i++)
                 w[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q[i], _mm512_set1_epi32(8))), d);
         } else {
             memcpy(&h, p + 2, 2);
             const __m512 m = _mm512_set1_ps(_cvtsh_ss(h));
+            #pragma GCC unroll 8
             for (int i = 0; i < 2; i++) w[i] = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q[i]), d), m);
         }
         break;
     }
-    default:
+    default: /* unreachable: every qtype is handled above */
+        w[0] = w[1] = _mm512_setzero_ps();
         break;
     }
 }
@@ -305,7 +324,9 @@ static ALWAYS_INLINE T_AVX512 void avx512_group(int type, int R, float *out, int
 {
     const int64_t nb = K / QTYPE_BLOCK;
     __m512 acc[QMM_GROUP][4];
+    #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
+        #pragma GCC unroll 8
         for (int a = 0; a < 4; a++) acc[r][a] = _mm512_setzero_ps();
     int64_t b = 0;
     if (R == 1)
@@ -314,17 +335,20 @@ static ALWAYS_INLINE T_AVX512 void avx512_group(int type, int R, float *out, int
             avx512_block(type, row + block_offset(type, b), w);
             avx512_block(type, row + block_offset(type, b + 1), w + 2);
             const float *xr = x + b * QTYPE_BLOCK;
+            #pragma GCC unroll 8
             for (int i = 0; i < 4; i++) acc[0][i] = _mm512_fmadd_ps(w[i], _mm512_loadu_ps(xr + 16 * i), acc[0][i]);
         }
     for (; b < nb; b++) {
         __m512 w[2];
         avx512_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const float *xr = x + r * K + b * QTYPE_BLOCK;
             acc[r][0] = _mm512_fmadd_ps(w[0], _mm512_loadu_ps(xr), acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(xr + 16), acc[r][1]);
         }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         __m512 s = _mm512_add_ps(acc[r][0], acc[r][1]);
         if (R == 1) s = _mm512_add_ps(s, _mm512_add_ps(acc[r][2], acc[r][3]));
