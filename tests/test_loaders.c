@@ -255,6 +255,31 @@ static void write_tiny_gguf(const char *path)
 
 /* ---------- checks ---------- */
 
+/* The same checkpoint held as stored: every matrix dequantizes to exactly the fp32 load's rows
+ * (F16/BF16 tensors stay 16-bit; GGUF q/k rows are un-permuted on the stored bytes). n16 counts
+ * the matrices kept in a 16-bit format. */
+static int as_stored_matches(const model *f, const char *src, const model_shard *sh, int *n16)
+{
+    model a;
+    if (model_load_as(src, sh, MODEL_WEIGHTS_AS_STORED, &a) != KV_OK) return 0;
+    int ok = 1, L = f->cfg.n_layers;
+    *n16 = 0;
+    for (int i = -2; i < 7 * L; i++) {
+        const qmatrix *mf = i == -2 ? &f->w.tok_embeddings : i == -1 ? &f->w.lm_head : &f->w.layer_mats[i];
+        const qmatrix *ma = i == -2 ? &a.w.tok_embeddings : i == -1 ? &a.w.lm_head : &a.w.layer_mats[i];
+        *n16 += ma->type == QTYPE_F16 || ma->type == QTYPE_BF16;
+        float *row = malloc(sizeof(float) * (size_t)mf->cols);
+        for (int64_t r = 0; r < mf->rows && ok; r++) {
+            qtype_dequant_row(ma->type, (const char *)ma->data + r * ma->row_bytes, row, ma->cols);
+            ok &= ma->rows == mf->rows && ma->cols == mf->cols &&
+                  !memcmp(row, (const float *)mf->data + r * mf->cols, sizeof(float) * (size_t)mf->cols);
+        }
+        free(row);
+    }
+    model_free(&a);
+    return ok;
+}
+
 /* The model's weights equal the tiny model's (sliced for its shard). */
 static int tiny_matches(const model *m)
 {
@@ -362,6 +387,10 @@ static void test_tiny_folders(void)
                 CHECK(m.cfg.n_heads == T_HEADS, "config stays the full model's");
                 CHECK(tiny_matches(&m), "%s tp %d rank %d: weights equal the written ones",
                       labels[s], tp, rank);
+                int n16 = 0;
+                CHECK(as_stored_matches(&m, srcs[s], &sh, &n16) && (s == 2 || n16 > 0),
+                      "%s tp %d rank %d: held as stored (%d 16-bit matrices), dequantized = the fp32 load",
+                      labels[s], tp, rank, n16);
                 CHECK(strlen(m.hash) == 64, "hash");
                 model_free(&m);
             }
