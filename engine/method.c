@@ -16,7 +16,10 @@
 
 const method_desc *const method_registry[] = {&method_fullkv,       &method_snapkv, &method_pyramidkv,
                                               &method_h2o,          &method_streamingllm, &method_circuitkv,
-                                              NULL};
+                                              /* kvpress / KVCache-Factory anchors (issue 17) */
+                                              &method_random,       &method_knorm,  &method_tova,
+                                              &method_keydiff,      &method_expected_attention,
+                                              &method_adakv,        NULL};
 
 const method_desc *method_find(const char *name)
 {

@@ -36,6 +36,11 @@ typedef struct method_desc {
     int (*expected_kept)(const struct variant *v, const model_config *cfg, int L, int layer);
     /* Fill view rows of `layer` from that layer's statistics. */
     int (*select_layer)(const struct variant *v, const struct layer_stats *st, int layer, kv_view *view);
+    /* Optional (NULL: none): the LAYER_NEED_* host statistics (engine/layer_stats.h) v reads. */
+    unsigned (*needs)(const struct variant *v);
+    /* 1: expected_kept is the layer's total over all query heads and each head's count may differ
+     * (AdaKV spreads one layer budget across heads); 0: it is every head's count. */
+    int kept_per_layer;
 } method_desc;
 
 typedef struct variant {

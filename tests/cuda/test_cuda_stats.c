@@ -118,7 +118,7 @@ static void run_config(backend *g, const char *what, int T, float *const *q, flo
         for (int r = 0; r < T && status == KV_OK; r++) {
             upload_rank(g, q[l], k[l], lse[l], T, r, dq, dk, dl);
             fr[r].calls = 0;
-            status = stats_backend_compute(&sb[r], dq, dk, dl);
+            status = stats_backend_compute(&sb[r], dq, dk, NULL, dl);
         }
         CHECK(status == KV_OK, "%s layer %d: stats_backend_compute: %s", what, l, kv_lasterr());
         if (status != KV_OK) break;
