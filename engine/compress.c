@@ -42,10 +42,21 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
         kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
         return NULL;
     }
+    variant *resolved = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
+    memcpy(resolved, variants, sizeof(variant) * (size_t)n_variants);
     for (int i = 0; i < n_variants; i++) {
         char d[512];
         variant_describe(&variants[i], d, sizeof d);
-        if (variants[i].method->check(&variants[i], cfg) != KV_OK) {
+        /* A fraction of the prompt becomes tokens for this L; on a prompt so short that the share
+         * is below what the method accepts (SnapKV: more than its window), the smallest budget
+         * it accepts (the kept counts are recorded with each result). */
+        if (budget_is_fraction(variants[i].budget)) {
+            int b = budget_resolve(variants[i].budget, L);
+            resolved[i].budget = b;
+            while (b <= L && variants[i].method->check(&resolved[i], cfg) != KV_OK) resolved[i].budget = ++b;
+        }
+        if (variants[i].method->check(&resolved[i], cfg) != KV_OK) {
+            free(resolved);
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
             kv_seterr("compress: variant %s rejected: %s", d, msg);
@@ -55,6 +66,7 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
         if (vw->cap < L || vw->n_layers != cfg->n_layers || vw->n_heads != cfg->n_heads) {
             kv_seterr("compress: view of %s has (layers %d, heads %d, cap %d); expected (%d, %d, >= %d)", d,
                       vw->n_layers, vw->n_heads, vw->cap, cfg->n_layers, cfg->n_heads, L);
+            free(resolved);
             return NULL;
         }
     }
@@ -62,8 +74,7 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
     c->cfg = *cfg;
     c->n_variants = n_variants;
     c->L = L;
-    c->variants = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
-    memcpy(c->variants, variants, sizeof(variant) * (size_t)n_variants);
+    c->variants = resolved; /* copies, budgets in tokens for this L */
     c->views = views;
     struct layer_stats *st = &c->st;
     st->cfg = &c->cfg;

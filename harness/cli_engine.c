@@ -15,7 +15,8 @@ const char cli_engine_help[] =
     "  --dtype T              GPU compute dtype fp16, bf16 or fp32 (default bf16; the CPU computes in fp32)\n"
     "  --tensor-parallel T    split heads over T ranks (run under mpirun -np T)\n"
     "  --method NAME          fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv\n"
-    "  --budget C             kept prompt tokens per layer and head (window included)\n"
+    "  --budget C             kept prompt tokens per layer and head (window included), or a\n"
+    "                         fraction in (0,1) such as 0.25: that share of each prompt\n"
     "  --preset NAME          reference-head (default) or reference-2026-01: the method defaults\n"
     "  --KNOB VALUE           any knob of the method, e.g. --window 32 --kernel 7 --pooling avg --mode causal\n";
 
@@ -45,7 +46,10 @@ int cli_engine_flag(cli_engine_args *a, int argc, char **argv, int *i)
     else if (!strcmp(f, "--dtype")) a->dtype = val;
     else if (!strcmp(f, "--tensor-parallel")) r = parse_int(f, val, &a->tp);
     else if (!strcmp(f, "--method")) a->method = val;
-    else if (!strcmp(f, "--budget")) r = parse_int(f, val, &a->budget);
+    else if (!strcmp(f, "--budget")) {
+        r = budget_parse(val, &a->budget) == KV_OK ? 1 : -1; /* tokens, or a fraction of the prompt */
+        if (r < 0) fprintf(stderr, "kvbench: error: --budget: %s\n", kv_lasterr());
+    }
     else if (!strcmp(f, "--preset")) a->preset = val;
     else return 0;
     if (r == 1) *i += 1;

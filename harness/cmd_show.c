@@ -144,8 +144,10 @@ static int show_samples(const pred_cols *c, const filters *f, const char *fmt)
                                   "prompt_tokens", c->prompt_tokens[i], "prediction", c->prediction[i]);
             json_array_append_new(arr, o);
         } else if (!strcmp(fmt, "md")) {
-            printf("| %s | %s | %d | %s | %s | %d | %.4f | %d | ", c->model[i], c->task[i], c->sample[i],
-                   c->sample_id[i], c->label[i], c->budget[i], c->score[i], c->n_generated[i]);
+            char bl[32];
+            budget_label(c->budget[i], bl, sizeof bl, 1);
+            printf("| %s | %s | %d | %s | %s | %s | %.4f | %d | ", c->model[i], c->task[i], c->sample[i],
+                   c->sample_id[i], c->label[i], bl, c->score[i], c->n_generated[i]);
             md_cell(c->prediction[i], 100);
             printf(" |\n");
         } else {
@@ -257,7 +259,13 @@ int cmd_show(int argc, char **argv)
         } else if (!strcmp(a, "--model") && has) f.model = argv[++i];
         else if (!strcmp(a, "--method") && has) f.method = argv[++i];
         else if (!strcmp(a, "--task") && has) f.task = argv[++i];
-        else if (!strcmp(a, "--budget") && has) f.budget = atoi(argv[++i]);
+        else if (!strcmp(a, "--budget") && has) {
+            f.budget = 0;
+            if (strcmp(argv[++i], "0") && budget_parse(argv[i], &f.budget) != KV_OK) { /* 0: FullKV only */
+                fprintf(stderr, "kvbench show: --budget: %s\n", kv_lasterr());
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--format") && has) fmt = argv[++i];
         else if (!strcmp(a, "--samples")) samples = 1;
         else if (a[0] != '-' && !dir) dir = a;

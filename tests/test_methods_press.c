@@ -13,6 +13,7 @@
 #include "engine/layer_stats.h"
 #include "engine/method.h"
 #include "engine/util.h"
+#include "harness/sweep.h"
 #include "kernels/press_scoring.h"
 #include "kernels/rope.h"
 #include "kernels/scoring.h"
@@ -453,12 +454,106 @@ static void test_engine_all(void)
     }
     fprintf(stderr, "  adakv kept per head: min %d max %d (mean %g)\n", r[6].kept_min, r[6].kept_max, r[6].kept_mean);
     for (int i = 0; i < NV; i++) gen_result_free(&r[i]);
+    /* budget 0.25: a quarter of this prompt in every layer and head, same first token */
+    int quarter;
+    budget_parse("0.25", &quarter);
+    variant vq[3];
+    variant_init(&vq[0], method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    variant_init(&vq[1], method_find("knorm"), quarter, PRESET_REFERENCE_HEAD);
+    variant_init(&vq[2], method_find("streamingllm"), quarter, PRESET_REFERENCE_HEAD);
+    CHECK(engine_generate(e, ids, n, vq, 3, &gp, r, NULL) == KV_OK, "generate 0.25: %s", kv_lasterr());
+    for (int i = 1; i < 3; i++) {
+        CHECK(r[i].kept_min == n / 4 && r[i].kept_max == n / 4, "%s at 0.25 keeps %d of %d (got %d..%d)",
+              vq[i].method->display, n / 4, n, r[i].kept_min, r[i].kept_max);
+        CHECK(r[i].ids[0] == r[0].ids[0], "0.25: first token equals FullKV's");
+    }
+    for (int i = 0; i < 3; i++) gen_result_free(&r[i]);
     free(ids);
     engine_close(e);
 }
 
+/* Budgets as ratios: parsing, labels, kvpress's per-prompt resolution, compress keeping a quarter
+ * of the prompt, the raise to the method's minimum on a short prompt, and a sweep's budgets list. */
+static void test_budget_fraction(void)
+{
+    int b;
+    CHECK(budget_parse("128", &b) == KV_OK && b == 128, "parse 128");
+    CHECK(budget_parse("0.25", &b) == KV_OK && budget_is_fraction(b) && budget_fraction(b) == 0.25, "parse 0.25");
+    int b2;
+    CHECK(budget_parse("25%", &b2) == KV_OK && b2 == b, "25%% == 0.25");
+    static const char *bad[] = {"0", "-3", "1.5", "0.1234567", "x", "100%", ""};
+    for (int i = 0; i < 7; i++) CHECK(budget_parse(bad[i], &b2) == KV_ERR && strstr(kv_lasterr(), "fraction"), "reject '%s'", bad[i]);
+    char l[32];
+    budget_label(b, l, sizeof l, 1);
+    CHECK(!strcmp(l, "25%"), "label %s", l);
+    budget_label(b, l, sizeof l, 0);
+    CHECK(!strcmp(l, "0.25"), "label %s", l);
+    budget_label(128, l, sizeof l, 1);
+    CHECK(!strcmp(l, "128"), "label %s", l);
+    CHECK(budget_resolve(b, 100) == 25 && budget_resolve(b, 101) == 25 && budget_resolve(b, 103) == 25 &&
+              budget_resolve(b, 104) == 26 && budget_resolve(b, 2) == 1 && budget_resolve(128, 7) == 128,
+          "resolve: int(L·(1-(1-f))), at least 1");
+    /* 0.1 is kvpress compression_ratio 0.9, and 1 - 0.9 is 0.09999999999999998 in binary: kvpress keeps
+     * int(1000 · 0.0999…) = 99 of 1000, and so does kvbench, so that kept sets compare one to one */
+    budget_parse("0.1", &b2);
+    CHECK(budget_resolve(b2, 1000) == 99 && budget_resolve(b2, 30) == 2, "resolve 0.1: %d %d", budget_resolve(b2, 1000),
+          budget_resolve(b2, 30));
+    /* compress: a quarter of L = 40 per head for knorm, tova and snapkv (window 8); on L = 40 at
+     * 10%% SnapKV (3 < window 8) gets its smallest budget, 9 */
+    enum { L = 40, H = 4, Hkv = 2, hd = 8 };
+    static float q[L * H * hd], k[L * Hkv * hd];
+    for (int i = 0; i < L * H * hd; i++) q[i] = frand();
+    for (int i = 0; i < L * Hkv * hd; i++) k[i] = frand();
+    model_config cfg = tiny_cfg(1, H, Hkv, hd);
+    variant v[4] = {make_variant("knorm", b), make_variant("tova", b), make_variant("snapkv", b),
+                    make_variant("snapkv", b2)};
+    set_knob(&v[2], "window", "8");
+    set_knob(&v[3], "window", "8");
+    kv_view views[4];
+    CHECK(run_layer(&cfg, v, 4, L, views, q, k, NULL) == KV_OK, "fraction compress: %s", kv_lasterr());
+    for (int i = 0; i < 4; i++) {
+        int want = i < 3 ? 10 : 9, ok = 1;
+        for (int h = 0; h < H; h++) ok &= views[i].len[h] == want;
+        CHECK(ok, "%s at %s keeps %d of %d per head (got %d)", v[i].method->display, i < 3 ? "0.25" : "0.1", want, L,
+              views[i].len[0]);
+        kv_view_free(&views[i]);
+    }
+    char d[512];
+    variant_describe(&v[0], d, sizeof d);
+    CHECK(!strcmp(d, "Knorm(budget=0.25)"), "describe %s", d);
+    /* a sweep: budgets [0.25, 128] → [128, 0.25] (tokens first), variants labelled by both */
+    FILE *f = fopen("build/tests/t_budget_frac.yaml", "w");
+    if (f) {
+        fprintf(f, "name: frac\ndata: data/demo\nbudgets: [0.25, 128]\nmethods: [fullkv, knorm, snapkv]\n"
+                   "models:\n  - name: m1\n    path: %s\n", DEMO_MODEL);
+        fclose(f);
+    }
+    sweep s;
+    int rc = sweep_load("build/tests/t_budget_frac.yaml", &s);
+    CHECK(rc == KV_OK, "sweep with a fraction budget: %s", kv_lasterr());
+    if (rc == KV_OK) {
+        CHECK(s.n_budgets == 2 && s.budgets[0] == 128 && s.budgets[1] == b, "budgets sorted, tokens first");
+        sweep_variant *vars;
+        int nv;
+        CHECK(sweep_variants(&s, &vars, &nv) == KV_OK && nv == 5, "variants: %d", nv);
+        if (nv == 5) CHECK(strstr(vars[2].key, "budget=0.25") != NULL, "variant key %s", vars[2].key);
+        free(vars);
+        sweep_free(&s);
+    }
+    f = fopen("build/tests/t_budget_frac.yaml", "w");
+    if (f) {
+        fprintf(f, "name: frac\ndata: data/demo\nbudgets: [128, 1.5]\nmethods: [fullkv]\n"
+                   "models:\n  - name: m1\n    path: %s\n", DEMO_MODEL);
+        fclose(f);
+    }
+    CHECK(sweep_load("build/tests/t_budget_frac.yaml", &s) == KV_ERR && strstr(kv_lasterr(), "fraction in (0, 1)") &&
+              strstr(kv_lasterr(), ":3:"),
+          "a bad budget names the line: %s", kv_lasterr());
+}
+
 int main(void)
 {
+    test_budget_fraction();
     test_knorm();
     test_keydiff();
     test_tova_hand();
