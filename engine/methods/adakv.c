@@ -1,8 +1,9 @@
 /* AdaKV: a budget allocator over a scorer (kvpress AdaKVPress; AdaKV, arXiv 2407.11550). The
  * layer budget Hkv·C (C per KV head, as the other methods) is spread across KV heads by one
  * flattened top-k over all (head, position) scores, so heads with peaked scores give positions to
- * heads with flat ones; a safeguard first keeps the top floor(alpha_safeguard·C) positions of
- * every head (their scores raised to +inf, as AdaKVPress raises them to the dtype's max). The
+ * heads with flat ones; a safeguard first keeps the top max(1, floor(alpha_safeguard·C)) positions
+ * of every head (none when alpha is 0; their scores raised to +inf, as AdaKVPress raises them to
+ * the dtype's max). The
  * scorer is kvpress SnapKVPress by default (mean window attention, avg-pool, group mean; its
  * window always kept), or Knorm / KeyDiff (no window: set window 0). Per-head kept counts differ;
  * the invariant is the layer total H·C (kept_per_layer). Ties: the lower (head, position) in
@@ -21,7 +22,7 @@ static const char *const adakv_scorers[] = {"snapkv", "knorm", "keydiff", NULL};
 
 static const method_knob adakv_knobs[] = {
     {"scorer", ADAKV_SNAPKV, ADAKV_SNAPKV, adakv_scorers, "scores spread across heads: snapkv, knorm or keydiff"},
-    {"alpha_safeguard", 0.2, 0.2, NULL, "each head keeps at least floor(alpha·C) of its top positions"},
+    {"alpha_safeguard", 0.2, 0.2, NULL, "each head keeps at least max(1, floor(alpha·C)) of its top positions (0: none)"},
     {"window", 64, 64, NULL, "snapkv scorer: observation window W, always kept (0 for knorm/keydiff)"},
     {"kernel", 5, 5, NULL, "snapkv scorer: avg-pool kernel over the window scores"},
 };
@@ -62,7 +63,9 @@ static int adakv_select_layer(const variant *v, const struct layer_stats *st, in
     const int L = st->L, C = v->budget, Hkv = st->cfg->n_kv_heads, n_rep = view->n_heads / Hkv;
     const int scorer = (int)variant_knob(v, "scorer"), W = (int)variant_knob(v, "window");
     const int kernel = (int)variant_knob(v, "kernel");
-    const int n_safe = (int)(C * variant_knob(v, "alpha_safeguard"));
+    const double alpha = variant_knob(v, "alpha_safeguard");
+    int n_safe = (int)(C * alpha); /* kvpress 0.5: at least one when alpha > 0 */
+    if (alpha > 0 && n_safe < 1) n_safe = 1;
     if (L < C) {
         kv_view_keep_all(view, layer, L);
         return KV_OK;
