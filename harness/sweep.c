@@ -277,7 +277,8 @@ static int parse_budgets(yparse *y, yaml_node_t *n, sweep *s)
         yaml_node_t *e = SEQ_ITEM(y, n, i);
         if (e->type != YAML_SCALAR_NODE || budget_parse(scalar(e), &b) != KV_OK || (!budget_is_fraction(b) && b > 1 << 24))
             return yerr(y, e, "an integer in [1, 16777216] (tokens per layer and head) or a fraction in (0, 1) "
-                              "(kept share of the prompt)", "'budgets' entry is not valid");
+                              "(kept share of the prompt)",
+                        "'budgets' = %s is not valid", e->type == YAML_SCALAR_NODE ? scalar(e) : "?");
         for (int j = 0; j < s->n_budgets; j++)
             if (s->budgets[j] == b) return yerr(y, e, "distinct budgets", "budget %s repeats", scalar(e));
         s->budgets[s->n_budgets++] = b;
@@ -724,6 +725,12 @@ int sweep_check_models(sweep *s)
         }
         for (int v = 0; v < nv; v++) {
             const method_desc *d = vars[v].v.method;
+            if (tp > 1 && d->needs && d->needs(&vars[v].v)) { /* host statistics: engine/stats_backend.c */
+                kv_seterr("%s reads host statistics not yet supported under tensor_parallel %d (model '%s', %s): "
+                          "run it with tensor_parallel 1", vars[v].key, tp, m->name, m->where);
+                free(vars);
+                return KV_ERR;
+            }
             if (d->check && vars[v].budget > 0 && d->check(&vars[v].v, &cfg) != KV_OK) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", kv_lasterr());
