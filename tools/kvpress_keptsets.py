@@ -70,8 +70,8 @@ def main():
         "adakv": lambda r: AdaKVPress(SnapKVPress(compression_ratio=r)),
     }
     prompts = prompt_ids(args)
-    golden = {"tool": "tools/kvpress_keptsets.py", "kvpress": kvpress.__version__ if hasattr(kvpress, "__version__")
-              else "?", "torch": torch.__version__, "transformers": transformers.__version__,
+    import importlib.metadata
+    golden = {"tool": "tools/kvpress_keptsets.py", "kvpress": importlib.metadata.version("kvpress"), "torch": torch.__version__, "transformers": transformers.__version__,
               "model": os.path.basename(args.gguf), "data": os.path.basename(args.data),
               "max_prompt_tokens": args.max_prompt_tokens, "layers": layers,
               "prompts": [{"index": p["index"], "ids": p["ids"]} for p in prompts], "cases": []}
