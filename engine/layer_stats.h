@@ -5,7 +5,9 @@
  * per score precision (fp32, the reference's fp16 rounding, fp16 logits only — kernels/scoring.h
  * SCORE_*), and H2O column sums per distinct (mode, window, fp16). Which statistics a variant
  * needs follows from its knobs: a "mode" knob means H2O column sums, otherwise a "window" knob
- * means window softmax rows, in the precision its "fp16" (or CircuitKV's "fp16_logits") knob says. */
+ * means window softmax rows, in the precision its "fp16" (or CircuitKV's "fp16_logits") knob says.
+ * The kvpress-style methods (issue 17) declare host statistics from k, v and q through their
+ * method_desc.needs() (LAYER_NEED_*), filled by compress_host_stats. */
 #ifndef KV_LAYER_STATS_H
 #define KV_LAYER_STATS_H
 
