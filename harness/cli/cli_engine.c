@@ -21,8 +21,12 @@ void cli_engine_options(cli_engine_args *a, cli_opt *out)
          "oracle), bf16, q8_0"},
         {"--dtype", "T", OPT_STR, &a->dtype, 0, "GPU compute dtype fp16, bf16 or fp32 (default fp16; the CPU computes in fp32)"},
         {"--tensor-parallel", "T", OPT_INT, &a->tp, 0, "split heads over T ranks (run under mpirun -np T)"},
-        {"--method", "NAME", OPT_STR, &a->method, 0, "fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv"},
-        {"--budget", "C", OPT_INT, &a->budget, 0, "kept prompt tokens per layer and head (window included)"},
+        {"--method", "NAME", OPT_STR, &a->method, 0,
+         "fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv,\n"
+         "random, knorm, tova, keydiff, expected_attention, adakv"},
+        {"--budget", "C", OPT_BUDGET, &a->budget, 1,
+         "kept prompt tokens per layer and head (window included), or a fraction in (0,1) such as 0.25:\n"
+         "that share of each prompt"},
         {"--preset", "NAME", OPT_STR, &a->preset, 0, "reference-head (default) or reference-2026-01: the method defaults"},
         {0},
     };
