@@ -37,6 +37,10 @@ int cmd_reduce(int argc, char **argv)
     printf("reduce: %d item files, %d results (%d duplicates dropped), %d (model, variant) rows -> "
            "%s/{summary.h5,tables.md,scores.csv,plots/} in %.2fs\n",
            r.n_items, r.n_rows, r.duplicates, r.n_scores, dir, kv_now() - t0);
+    if (r.n_damaged)
+        printf("reduce: %d damaged item file%s set aside in %s/quarantine/; their cells are marked incomplete "
+               "(run the sweep again to recompute them)\n",
+               r.n_damaged, r.n_damaged == 1 ? "" : "s", dir);
     reduce_free(&r);
     return 0;
 }
