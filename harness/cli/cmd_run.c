@@ -21,6 +21,8 @@
 #include "harness/sweep/mpi_run.h"
 #include "harness/sweep/reduce.h"
 #include "harness/sweep/run_plan.h"
+#include "harness/sweep/store.h"
+#include "harness/sweep/store_space.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t drop_on_signal;
@@ -96,7 +98,15 @@ static int run_one(void *ctx, int i, exec_timing *t, int *dropped)
     const work_item *it = &st->plan->items[i];
     double t0 = kv_now();
     int rc = exec_item_run(st->ex, st->fn, it, t, dropped);
-    if (rc != KV_OK) return KV_ERR;
+    if (rc != KV_OK) {
+        /* Disk full: say how much the rest needs; the run then ends (kv_die) with nothing damaged. */
+        if (store_space_full(store_write_errno())) {
+            char msg[2048];
+            store_space_message(st->ex->out_dir, it->file, st->plan->items, st->plan->n_items, msg, sizeof msg);
+            kv_seterr("%s", msg);
+        }
+        return KV_ERR;
+    }
     if (st->log && st->par->tp_rank == 0) {
         char now[64];
         store_utc_now(now, sizeof now);
