@@ -17,6 +17,7 @@
 #include "util/util.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/options.h"
+#include "harness/sweep/deadline.h"
 #include "harness/sweep/exec.h"
 #include "harness/sweep/mpi_run.h"
 #include "harness/sweep/reduce.h"
@@ -90,6 +91,8 @@ typedef struct {
     int done_items;
     double last_print;
     int quiet;
+    double deadline;     /* epoch seconds the run must be over by; 0 = none */
+    double busy_s;       /* worker-seconds of the items done, for the deadline's estimate */
 } run_state;
 
 static int run_one(void *ctx, int i, exec_timing *t, int *dropped)
@@ -129,10 +132,11 @@ static void fmt_secs(double s, char *buf, size_t n)
  * are handed out longest first. */
 static void on_done(void *ctx, int unit, int item, const exec_timing *d)
 {
-    (void)unit, (void)d;
+    (void)unit;
     run_state *st = ctx;
     st->done_items++;
     st->cost_done += st->plan->items[item].cost;
+    st->busy_s += exec_timing_seconds(d) - d->idle;
     double now = kv_now(), el = now - st->t_start;
     if (st->quiet) return;
     if (now - st->last_print < 1.0 && st->done_items < st->plan->n_items) return;
@@ -145,22 +149,35 @@ static void on_done(void *ctx, int unit, int item, const exec_timing *d)
     fflush(stdout);
 }
 
+/* Rank 0, under the coordinator lock: does item i end before the deadline (estimated cost scaled
+ * by what the items done so far took)? */
+static int item_fits(void *ctx, int item)
+{
+    run_state *st = ctx;
+    return deadline_now() + deadline_item_seconds(st->plan->items[item].cost, st->busy_s, st->cost_done) <=
+           st->deadline;
+}
+
 int cmd_run(int argc, char **argv)
 {
     /* First thing: a stop signal from now on (or pending since start-up) stops the run cleanly. */
     install_signals();
-    const char *sweep_path = NULL, *out_dir = NULL, *backend = NULL;
+    const char *sweep_path = NULL, *out_dir = NULL, *backend = NULL, *deadline_arg = NULL;
     int no_reduce = 0, quiet = 0;
     const cli_opt opts[] = {
         {"--output", "DIR", OPT_STR, &out_dir, 0, "result folder (default: the sweep's output, else results/<name>)"},
         {"--backend", "B", OPT_STR, &backend, 0, "cpu, cuda or auto: overrides the sweep's engine.backend"},
         {"--no-reduce", NULL, OPT_FLAG, &no_reduce, 0, "do not write summary.h5/tables.md/scores.csv/plots at the end"},
         {"--quiet", NULL, OPT_FLAG, &quiet, 0, "no progress lines"},
+        {"--deadline", "WHEN", OPT_STR, &deadline_arg, 0,
+         "stop taking items that would not end by WHEN (+SECONDS, +Nm, +Nh, epoch seconds or\n"
+         "YYYY-MM-DDTHH:MM[:SS][Z]); default under Slurm: the job's end time"},
         {0},
     };
     const cli_spec spec = {
         .name = "run",
-        .usage = "kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]",
+        .usage = "kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]\n"
+                 "           [--deadline WHEN]",
         .about = run_about,
         .footer = "Test seam: engine: {fake: true} or KVBENCH_FAKE_ENGINE=1 replaces the model by deterministic\n"
                   "fake predictions (for the harness's own tests; never real numbers).",
@@ -172,6 +189,13 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", backend);
         return 2;
     }
+    double deadline = 0;
+    const char *deadline_src = "--deadline";
+    if (deadline_arg && deadline_parse(deadline_arg, deadline_now(), &deadline) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        return 2;
+    }
+    if (!deadline_arg) deadline = deadline_from_slurm(&deadline_src);
     if (!sweep_path) {
         fprintf(stderr, "kvbench: error: no sweep file (run): kvbench run SWEEP.yaml [--output DIR]\n");
         return 2;
@@ -250,7 +274,7 @@ int cmd_run(int argc, char **argv)
     ex.tp = par.tp, ex.tp_rank = par.tp_rank, ex.tp_comm = par.tp_comm;
     ex.stop = &stop_flag;
     run_state st = {.plan = &plan, .ex = &ex, .fn = exec_fake_selected(&s) ? exec_fake : exec_engine, .par = &par,
-                    .t_start = kv_now(), .quiet = quiet};
+                    .t_start = kv_now(), .quiet = quiet, .deadline = deadline};
     for (int i = 0; i < plan.n_items; i++) st.cost_total += plan.items[i].cost;
     char logp[4096];
     snprintf(logp, sizeof logp, "%s/logs", out_dir);
@@ -268,7 +292,13 @@ int cmd_run(int argc, char **argv)
     double *item_cost = kv_calloc(plan.n_items + 1, sizeof(double));
     for (int i = 0; i < plan.n_items; i++) item_model[i] = plan.items[i].model, item_cost[i] = plan.items[i].cost;
     par_work w = {.n_items = plan.n_items, .item_model = item_model, .item_cost = item_cost, .n_models = s.n_models,
-                  .stop = &stop_flag, .run_item = run_one, .on_done = on_done, .ctx = &st};
+                  .stop = &stop_flag, .run_item = run_one, .on_done = on_done, .fits = deadline > 0 ? item_fits : NULL,
+                  .ctx = &st};
+    if (par.rank == 0 && deadline > 0 && !quiet) {
+        printf("run: deadline from %s: %.0f s from now; items that would not end by then are left for the next run\n",
+               deadline_src, deadline - deadline_now());
+        fflush(stdout);
+    }
     par_outcome out;
     double t0 = kv_now();
     par_work_run(&par, &w, &out);
@@ -284,6 +314,9 @@ int cmd_run(int argc, char **argv)
             if (out.stopped || stop_flag)
                 printf("run: stopped by signal: %d items done, %d dropped, %d left for the next run\n", out.done,
                        out.dropped, plan.n_items - out.done);
+            if (out.skipped)
+                printf("run: deadline: %d items not started (they would not end in time), %d items left for the "
+                       "next run\n", out.skipped, plan.n_items - out.done);
             exec_timing_print(stdout, &out.total, wall, par.n_units);
         }
         if (!no_reduce) {
