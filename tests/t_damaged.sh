@@ -13,25 +13,14 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
+. tests/lib_store.sh
 T=tests/tmp/t_damaged
 rm -rf "$T"; mkdir -p "$T"
 DAMAGE_SEED=${DAMAGE_SEED:-$$}
 RANDOM=$DAMAGE_SEED
 export KVBENCH_FAKE_ENGINE=1
 unset KVBENCH_FAKE_MS_PER_KTOK
-cat >"$T/s.yaml" <<YAML
-name: damaged
-data: data/demo
-samples: 2
-budgets: [128]
-methods: [fullkv, snapkv, h2o]
-models:
-  - name: tiny
-    path: tests/data/bad/tiny.gguf
-YAML
-N_ITEMS=32
-items() { find "$1/items" -name '*.h5' 2>/dev/null | wc -l; }
-samples_csv() { "$KVBENCH" show "$1" --samples --format csv | sort; }
+tiny_sweep "$T/s.yaml" damaged
 differs() { ! cmp -s "$1" "$2"; }
 
 "$KVBENCH" run "$T/s.yaml" --output "$T/clean" --quiet >"$T/clean.log" 2>&1

@@ -8,22 +8,12 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
+. tests/lib_store.sh
 T=tests/tmp/t_deadline
 rm -rf "$T"; mkdir -p "$T"
 export KVBENCH_FAKE_ENGINE=1
 unset KVBENCH_FAKE_MS_PER_KTOK SLURM_JOB_ID SLURM_JOB_END_TIME
-cat >"$T/s.yaml" <<YAML
-name: deadline
-data: data/demo
-samples: 2
-budgets: [128]
-methods: [fullkv, snapkv, h2o]
-models:
-  - name: tiny
-    path: tests/data/bad/tiny.gguf
-YAML
-N_ITEMS=32
-items() { find "$1/items" -name '*.h5' 2>/dev/null | wc -l; }
+tiny_sweep "$T/s.yaml" deadline
 "$KVBENCH" run "$T/s.yaml" --output "$T/clean" --quiet >/dev/null 2>&1
 
 # deadline_round NAME SOURCE ENV_ASSIGNMENT [run option...]: a slowed run that must stop by its 2 s

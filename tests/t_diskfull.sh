@@ -9,6 +9,7 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
+. tests/lib_store.sh
 T=tests/tmp/t_diskfull
 if mountpoint -q "$T/mnt" 2>/dev/null; then umount "$T/mnt"; fi
 rm -rf "$T"; mkdir -p "$T/mnt"
@@ -19,19 +20,7 @@ if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=300k tmpfs "$T/mnt" 2>/dev/n
     finish; exit
 fi
 trap 'umount "$T/mnt" 2>/dev/null' EXIT
-cat >"$T/s.yaml" <<YAML
-name: diskfull
-data: data/demo
-samples: 2
-budgets: [128]
-methods: [fullkv, snapkv, h2o]
-models:
-  - name: tiny
-    path: tests/data/bad/tiny.gguf
-YAML
-N_ITEMS=32
-items() { find "$1/items" -name '*.h5' 2>/dev/null | wc -l; }
-samples_csv() { "$KVBENCH" show "$1" --samples --format csv | sort; }
+tiny_sweep "$T/s.yaml" diskfull
 "$KVBENCH" run "$T/s.yaml" --output "$T/clean" --quiet >/dev/null 2>&1
 samples_csv "$T/clean" >"$T/clean.csv"
 

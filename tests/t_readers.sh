@@ -11,20 +11,12 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
+. tests/lib_store.sh
 T=tests/tmp/t_readers
 rm -rf "$T"; mkdir -p "$T"
 export KVBENCH_FAKE_ENGINE=1
 unset KVBENCH_FAKE_MS_PER_KTOK HDF5_USE_FILE_LOCKING
-cat >"$T/s.yaml" <<YAML
-name: readers
-data: data/demo
-samples: 2
-budgets: [128]
-methods: [fullkv, snapkv, h2o]
-models:
-  - name: tiny
-    path: tests/data/bad/tiny.gguf
-YAML
+tiny_sweep "$T/s.yaml" readers
 sed 's/budgets: \[128\]/budgets: [128, 256]/' "$T/s.yaml" >"$T/s2.yaml"
 "$KVBENCH" run "$T/s2.yaml" --output "$T/clean" --quiet >/dev/null 2>&1
 "$KVBENCH" run "$T/s.yaml" --output "$T/d" --quiet >/dev/null 2>&1
