@@ -74,7 +74,10 @@ for k in $(seq 1 "$KILLS"); do
     job=$!
     pid=""
     while [ -z "$pid" ] && kill -0 "$job" 2>/dev/null; do pid=$(rank_pid "$D" "$r"); sleep 0.1; done
-    sleep "$((RANDOM % RUN_S)).$((RANDOM % 10))"
+    # within the time the items still missing should take, so that the kill lands mid-run
+    left=$((N - $(find "$D/items" -name '*.h5' 2>/dev/null | wc -l)))
+    w=$((RUN_S * left / N)); [ "$w" -lt 1 ] && w=1
+    sleep "$((RANDOM % w)).$((RANDOM % 10))"
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
     wait "$job"
     echo "round $k: kill -9 rank $r (pid ${pid:-not started yet}); $(find "$D/items" -name '*.h5' 2>/dev/null | wc -l)/$N items stored"
