@@ -29,6 +29,103 @@ static int env_ranks(void)
     return 1;
 }
 
+/* The sweep, its models, tasks, variants and the size of the grid. */
+static void print_grid(const sweep *s, const sweep_variant *vars, int nv, const run_plan *p, const char *out_dir)
+{
+    printf("sweep %s (%s, hash %016llx)%s\n", s->name, s->file, (unsigned long long)s->hash,
+           exec_fake_selected(s) ? "  [FAKE ENGINE: test seam, no model is run]" : "");
+    printf("  preset %s, data %s, output %s\n", preset_name(s->preset), s->data_dir, out_dir);
+    printf("\nmodels (%d):\n", s->n_models);
+    for (int m = 0; m < s->n_models; m++) {
+        const sweep_model *md = &s->models[m];
+        printf("  %-28s %s\n", md->name, md->path);
+        if (md->n_layers)
+            printf("    %d layers, %d heads (%d KV), dim %d, %.2fB params; family %s, dtype %s, tensor_parallel %d, "
+                   "max_prompt_tokens %d\n",
+                   md->n_layers, md->n_heads, md->n_kv_heads, md->dim, cost_params(md) / 1e9, md->family, md->dtype,
+                   md->tensor_parallel, sweep_model_max_prompt_tokens(md));
+    }
+    printf("\ntasks (%d):\n", s->n_tasks);
+    long samples = 0;
+    for (int t = 0; t < s->n_tasks; t++) {
+        const task_data *d = &p->data[t];
+        long sum = 0;
+        int mx = 0;
+        for (int k = 0; k < d->n; k++) sum += d->est_tokens[k], mx = d->est_tokens[k] > mx ? d->est_tokens[k] : mx;
+        printf("  %-22s %4d of %4d samples, est. prompt tokens mean %6.0f max %6d\n", s->tasks[t], d->n, d->n_in_file,
+               d->n ? (double)sum / d->n : 0.0, mx);
+        samples += d->n;
+    }
+    printf("\nvariants (%d): budgets", nv);
+    for (int b = 0; b < s->n_budgets; b++) printf(" %d", s->budgets[b]);
+    printf("\n");
+    for (int v = 0; v < nv; v++) printf("  %-20s %s\n", vars[v].label, vars[v].key);
+    printf("\ngrid: %d models x %ld samples x %d variants = %ld results; %d already stored in %s (%d item files)\n",
+           s->n_models, samples, nv, p->n_cells, p->n_done, out_dir, p->n_item_files);
+}
+
+/* The work items still missing, the longest first. */
+static void print_work(const sweep *s, const run_plan *p, int show)
+{
+    double total = 0;
+    for (int i = 0; i < p->n_items; i++) total += p->items[i].cost;
+    printf("work: %d items (model, task, up to %d samples, every missing variant; one prefill per sample)\n",
+           p->n_items, s->engine.samples_per_item);
+    for (int i = 0; i < p->n_items && i < show; i++) {
+        char d[32];
+        fmt_dur(p->items[i].cost, d, sizeof d);
+        printf("  %-60s %2d samples %3d variants %7d tokens  est. %s\n", p->items[i].file, p->items[i].n_samples,
+               p->items[i].n_variants, p->items[i].est_tokens, d);
+    }
+    if (p->n_items > show) printf("  ... %d more\n", p->n_items - show);
+}
+
+/* Who does what on `ranks` ranks in groups of tp. */
+static void print_roles(int ranks, int tp)
+{
+    int units = ranks / tp;
+    printf("\nroles (%d rank%s, %d group%s of %d):\n", ranks, ranks == 1 ? "" : "s", units, units == 1 ? "" : "s", tp);
+    printf("  rank 0: coordinator (hands out items longest first, keeps each group on its model) and %s\n",
+           tp > 1 ? "leader of group 0" : "worker");
+    if (tp > 1)
+        printf("  ranks g*%d .. g*%d+%d: group g (MPI_Comm_split by rank / %d); rank g*%d leads and talks to rank 0\n",
+               tp, tp, tp - 1, tp, tp);
+    else if (ranks == 2)
+        printf("  rank 1: worker\n");
+    else if (ranks > 2)
+        printf("  ranks 1..%d: workers\n", ranks - 1);
+}
+
+/* The scheduler simulated on the planned groups: total work, wall time, model loads, idle. */
+static void print_cost(const sweep *s, const run_plan *p, int units, int tp)
+{
+    double total = 0;
+    for (int i = 0; i < p->n_items; i++) total += p->items[i].cost;
+    /* Estimated cost: the scheduler simulated with these items; loading reads the weights once
+     * at ~2 GB/s per group-> */
+    int *im = kv_calloc(p->n_items + 1, sizeof(int));
+    double *ic = kv_calloc(p->n_items + 1, sizeof(double)), *lc = kv_calloc(s->n_models, sizeof(double));
+    for (int i = 0; i < p->n_items; i++) im[i] = p->items[i].model, ic[i] = p->items[i].cost;
+    for (int m = 0; m < s->n_models; m++) {
+        cost_device dev = cost_device_for(s->engine.backend, s->models[m].dtype);
+        lc[m] = cost_params(&s->models[m]) * dev.bytes_per_weight / tp / 2e9;
+    }
+    sched_stats st = sched_simulate(p->n_items, im, ic, s->n_models, lc, units);
+    char a[32], b[32], c[32];
+    fmt_dur(total, a, sizeof a);
+    fmt_dur(st.makespan, b, sizeof b);
+    fmt_dur(st.load, c, sizeof c);
+    const char *dev = s->engine.backend && !strcmp(s->engine.backend, "cpu") ? "CPU (50 GFLOP/s, 10 GB/s)"
+                                                                           : "GPU (H200 class at ~50% of peak)";
+    printf("\nestimated cost on %s: %s of work in total; on %d group%s: %s wall (%d model loads, %s), "
+           "idle %.1f%%\n",
+           dev, a, units, units == 1 ? "" : "s", b, st.loads, c,
+           st.makespan > 0 ? 100 * st.idle / (st.makespan * units) : 0.0);
+    printf("  (a rough model: prefill FLOPs + bandwidth-bound batched decode at full max_new_tokens; use it to size "
+           "jobs, not as a benchmark)\n");
+    free(im), free(ic), free(lc);
+}
+
 int cmd_plan(int argc, char **argv)
 {
     const char *path = NULL, *out_dir = NULL;
@@ -82,81 +179,10 @@ int cmd_plan(int argc, char **argv)
         free(vars), sweep_free(&s);
         return 2;
     }
-    printf("sweep %s (%s, hash %016llx)%s\n", s.name, s.file, (unsigned long long)s.hash,
-           fake ? "  [FAKE ENGINE: test seam, no model is run]" : "");
-    printf("  preset %s, data %s, output %s\n", preset_name(s.preset), s.data_dir, out_dir);
-    printf("\nmodels (%d):\n", s.n_models);
-    for (int m = 0; m < s.n_models; m++) {
-        const sweep_model *md = &s.models[m];
-        printf("  %-28s %s\n", md->name, md->path);
-        if (md->n_layers)
-            printf("    %d layers, %d heads (%d KV), dim %d, %.2fB params; family %s, dtype %s, tensor_parallel %d, "
-                   "max_prompt_tokens %d\n",
-                   md->n_layers, md->n_heads, md->n_kv_heads, md->dim, cost_params(md) / 1e9, md->family, md->dtype,
-                   md->tensor_parallel, sweep_model_max_prompt_tokens(md));
-    }
-    printf("\ntasks (%d):\n", s.n_tasks);
-    long samples = 0;
-    for (int t = 0; t < s.n_tasks; t++) {
-        const task_data *d = &p.data[t];
-        long sum = 0;
-        int mx = 0;
-        for (int k = 0; k < d->n; k++) sum += d->est_tokens[k], mx = d->est_tokens[k] > mx ? d->est_tokens[k] : mx;
-        printf("  %-22s %4d of %4d samples, est. prompt tokens mean %6.0f max %6d\n", s.tasks[t], d->n, d->n_in_file,
-               d->n ? (double)sum / d->n : 0.0, mx);
-        samples += d->n;
-    }
-    printf("\nvariants (%d): budgets", nv);
-    for (int b = 0; b < s.n_budgets; b++) printf(" %d", s.budgets[b]);
-    printf("\n");
-    for (int v = 0; v < nv; v++) printf("  %-20s %s\n", vars[v].label, vars[v].key);
-    printf("\ngrid: %d models x %ld samples x %d variants = %ld results; %d already stored in %s (%d item files)\n",
-           s.n_models, samples, nv, p.n_cells, p.n_done, out_dir, p.n_item_files);
-    double total = 0;
-    for (int i = 0; i < p.n_items; i++) total += p.items[i].cost;
-    printf("work: %d items (model, task, up to %d samples, every missing variant; one prefill per sample)\n",
-           p.n_items, s.engine.samples_per_item);
-    for (int i = 0; i < p.n_items && i < show; i++) {
-        char d[32];
-        fmt_dur(p.items[i].cost, d, sizeof d);
-        printf("  %-60s %2d samples %3d variants %7d tokens  est. %s\n", p.items[i].file, p.items[i].n_samples,
-               p.items[i].n_variants, p.items[i].est_tokens, d);
-    }
-    if (p.n_items > show) printf("  ... %d more\n", p.n_items - show);
-    int units = ranks / tp;
-    printf("\nroles (%d rank%s, %d group%s of %d):\n", ranks, ranks == 1 ? "" : "s", units, units == 1 ? "" : "s", tp);
-    printf("  rank 0: coordinator (hands out items longest first, keeps each group on its model) and %s\n",
-           tp > 1 ? "leader of group 0" : "worker");
-    if (tp > 1)
-        printf("  ranks g*%d .. g*%d+%d: group g (MPI_Comm_split by rank / %d); rank g*%d leads and talks to rank 0\n",
-               tp, tp, tp - 1, tp, tp);
-    else if (ranks == 2)
-        printf("  rank 1: worker\n");
-    else if (ranks > 2)
-        printf("  ranks 1..%d: workers\n", ranks - 1);
-    /* Estimated cost: the scheduler simulated with these items; loading reads the weights once
-     * at ~2 GB/s per group. */
-    int *im = kv_calloc(p.n_items + 1, sizeof(int));
-    double *ic = kv_calloc(p.n_items + 1, sizeof(double)), *lc = kv_calloc(s.n_models, sizeof(double));
-    for (int i = 0; i < p.n_items; i++) im[i] = p.items[i].model, ic[i] = p.items[i].cost;
-    for (int m = 0; m < s.n_models; m++) {
-        cost_device dev = cost_device_for(s.engine.backend, s.models[m].dtype);
-        lc[m] = cost_params(&s.models[m]) * dev.bytes_per_weight / tp / 2e9;
-    }
-    sched_stats st = sched_simulate(p.n_items, im, ic, s.n_models, lc, units);
-    char a[32], b[32], c[32];
-    fmt_dur(total, a, sizeof a);
-    fmt_dur(st.makespan, b, sizeof b);
-    fmt_dur(st.load, c, sizeof c);
-    const char *dev = s.engine.backend && !strcmp(s.engine.backend, "cpu") ? "CPU (50 GFLOP/s, 10 GB/s)"
-                                                                           : "GPU (H200 class at ~50% of peak)";
-    printf("\nestimated cost on %s: %s of work in total; on %d group%s: %s wall (%d model loads, %s), "
-           "idle %.1f%%\n",
-           dev, a, units, units == 1 ? "" : "s", b, st.loads, c,
-           st.makespan > 0 ? 100 * st.idle / (st.makespan * units) : 0.0);
-    printf("  (a rough model: prefill FLOPs + bandwidth-bound batched decode at full max_new_tokens; use it to size "
-           "jobs, not as a benchmark)\n");
-    free(im), free(ic), free(lc);
+    print_grid(&s, vars, nv, &p, out_dir);
+    print_work(&s, &p, show);
+    print_roles(ranks, tp);
+    print_cost(&s, &p, ranks / tp, tp);
     run_plan_free(&p);
     free(vars);
     sweep_free(&s);

@@ -158,18 +158,22 @@ static int item_fits(void *ctx, int item)
            st->deadline;
 }
 
-int cmd_run(int argc, char **argv)
+typedef struct {
+    const char *sweep_path, *out_dir, *backend, *deadline_arg;
+    int no_reduce, quiet;
+    double deadline;            /* epoch seconds; 0 = none */
+    const char *deadline_src;   /* where it came from */
+} run_args;
+
+/* Step 1, every rank: the command line. -1 to go on, else the exit status. */
+static int run_parse(int argc, char **argv, run_args *a)
 {
-    /* First thing: a stop signal from now on (or pending since start-up) stops the run cleanly. */
-    install_signals();
-    const char *sweep_path = NULL, *out_dir = NULL, *backend = NULL, *deadline_arg = NULL;
-    int no_reduce = 0, quiet = 0;
     const cli_opt opts[] = {
-        {"--output", "DIR", OPT_STR, &out_dir, 0, "result folder (default: the sweep's output, else results/<name>)"},
-        {"--backend", "B", OPT_STR, &backend, 0, "cpu, cuda or auto: overrides the sweep's engine.backend"},
-        {"--no-reduce", NULL, OPT_FLAG, &no_reduce, 0, "do not write summary.h5/tables.md/scores.csv/plots at the end"},
-        {"--quiet", NULL, OPT_FLAG, &quiet, 0, "no progress lines"},
-        {"--deadline", "WHEN", OPT_STR, &deadline_arg, 0,
+        {"--output", "DIR", OPT_STR, &a->out_dir, 0, "result folder (default: the sweep's output, else results/<name>)"},
+        {"--backend", "B", OPT_STR, &a->backend, 0, "cpu, cuda or auto: overrides the sweep's engine.backend"},
+        {"--no-reduce", NULL, OPT_FLAG, &a->no_reduce, 0, "do not write summary.h5/tables.md/scores.csv/plots at the end"},
+        {"--quiet", NULL, OPT_FLAG, &a->quiet, 0, "no progress lines"},
+        {"--deadline", "WHEN", OPT_STR, &a->deadline_arg, 0,
          "stop taking items that would not end by WHEN (+SECONDS, +Nm, +Nh, epoch seconds or\n"
          "YYYY-MM-DDTHH:MM[:SS][Z]); default under Slurm: the job's end time"},
         {0},
@@ -181,161 +185,206 @@ int cmd_run(int argc, char **argv)
         .about = run_about,
         .footer = "Test seam: engine: {fake: true} or KVBENCH_FAKE_ENGINE=1 replaces the model by deterministic\n"
                   "fake predictions (for the harness's own tests; never real numbers).",
-        .opts = opts, .positional = &sweep_path,
+        .opts = opts, .positional = &a->sweep_path,
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_OK) return cli_exit(prc);
-    if (backend && strcmp(backend, "cpu") && strcmp(backend, "cuda") && strcmp(backend, "auto")) {
-        fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", backend);
+    if (a->backend && strcmp(a->backend, "cpu") && strcmp(a->backend, "cuda") && strcmp(a->backend, "auto")) {
+        fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", a->backend);
         return 2;
     }
-    double deadline = 0;
-    const char *deadline_src = "--deadline";
-    if (deadline_arg && deadline_parse(deadline_arg, deadline_now(), &deadline) != KV_OK) {
+    a->deadline_src = "--deadline";
+    if (a->deadline_arg && deadline_parse(a->deadline_arg, deadline_now(), &a->deadline) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         return 2;
     }
-    if (!deadline_arg) deadline = deadline_from_slurm(&deadline_src);
-    if (!sweep_path) {
+    if (!a->deadline_arg) a->deadline = deadline_from_slurm(&a->deadline_src);
+    if (!a->sweep_path) {
         fprintf(stderr, "kvbench: error: no sweep file (run): kvbench run SWEEP.yaml [--output DIR]\n");
         return 2;
     }
-    par_info par;
-    if (par_init(&argc, &argv, &par) != KV_OK) {
-        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
-        return 1;
-    }
-    /* Every rank validates the same file, so a bad sweep ends every rank at once with one line
-     * (printed by rank 0) before any model is loaded. */
-    sweep s;
-    sweep_variant *vars = NULL;
-    int nv = 0;
-    int bad = sweep_load(sweep_path, &s) != KV_OK;
-    if (!bad && backend) {
-        free(s.engine.backend);
-        s.engine.backend = kv_strdup(backend);
-    }
-    if (!bad) bad = sweep_variants(&s, &vars, &nv) != KV_OK;
-    if (!bad && !exec_fake_selected(&s)) bad = sweep_check_models(&s) != KV_OK;
-    if (!bad) bad = par_groups(&par, s.models[0].tensor_parallel) != KV_OK;
-    if (par_max_int(&par, bad)) {
-        if (par.rank == 0) fprintf(stderr, "kvbench: error: %s\n", bad ? kv_lasterr() : "another rank failed");
-        par_finalize(&par);
-        return 2;
-    }
-    if (!out_dir) out_dir = s.output;
-    drop_on_signal = s.engine.drop_on_signal;
+    return -1;
+}
 
-    /* Rank 0 decides what is missing and broadcasts it; the others never scan the folder. */
-    run_plan plan;
-    memset(&plan, 0, sizeof plan);
-    int lock_fd = -1;
+/* Step 2, every rank: load and validate the same sweep, so a bad sweep ends every rank at once
+ * with one line (printed by rank 0) before any model is loaded; then the TP groups. Status. */
+static int run_load(par_info *par, const run_args *a, sweep *s, sweep_variant **vars, int *nv)
+{
+    int bad = sweep_load(a->sweep_path, s) != KV_OK, loaded = !bad;
+    if (!bad && a->backend) {
+        free(s->engine.backend);
+        s->engine.backend = kv_strdup(a->backend);
+    }
+    if (!bad) bad = sweep_variants(s, vars, nv) != KV_OK;
+    if (!bad && !exec_fake_selected(s)) bad = sweep_check_models(s) != KV_OK;
+    if (!bad) bad = par_groups(par, s->models[0].tensor_parallel) != KV_OK;
+    if (par_max_int(par, bad)) {
+        if (par->rank == 0) fprintf(stderr, "kvbench: error: %s\n", bad ? kv_lasterr() : "another rank failed");
+        if (loaded) sweep_free(s);
+        free(*vars), *vars = NULL;
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
+/* Step 3: rank 0 takes the folder's lock (one run per folder at a time; it also guards the removal
+ * of stale temporaries), decides what is missing and broadcasts it; the others never scan the
+ * folder. Status; *lock_fd is rank 0's lock, held until the end. */
+static int run_plan_broadcast(par_info *par, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir,
+                              run_plan *plan, int *lock_fd)
+{
+    memset(plan, 0, sizeof *plan);
+    *lock_fd = -1;
     unsigned char *blob = NULL;
     long blob_len = 0;
-    if (par.rank == 0) {
-        /* One run per folder at a time: the lock also guards the removal of stale temporaries. */
-        bad = store_mkdirs(out_dir) != KV_OK;
+    if (par->rank == 0) {
+        int bad = store_mkdirs(out_dir) != KV_OK;
         if (!bad) {
             char lock[4096];
             snprintf(lock, sizeof lock, "%s/.lock", out_dir);
-            lock_fd = open(lock, O_CREAT | O_RDWR, 0666);
-            if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            *lock_fd = open(lock, O_CREAT | O_RDWR, 0666);
+            if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
                 kv_seterr("another kvbench run is using %s (%s): wait for it or use another --output", out_dir, lock);
                 bad = 1;
             }
         }
-        if (!bad) bad = run_plan_prepare(&s, vars, nv, out_dir, 1, &plan) != KV_OK;
-        if (!bad) blob = run_plan_pack(&plan, &blob_len);
+        if (!bad) bad = run_plan_prepare(s, vars, nv, out_dir, 1, plan) != KV_OK;
+        if (!bad) blob = run_plan_pack(plan, &blob_len);
         if (bad) {
             fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
             blob_len = -1;
         }
     }
-    par_bcast(&par, &blob_len, sizeof blob_len);
-    if (blob_len < 0) {
+    par_bcast(par, &blob_len, sizeof blob_len);
+    if (blob_len < 0) return KV_ERR;
+    if (par->rank != 0) blob = kv_malloc((size_t)blob_len);
+    par_bcast(par, blob, blob_len);
+    if (par->rank != 0 && run_plan_unpack(blob, blob_len, plan) != KV_OK) kv_die("bad work list from rank 0");
+    free(blob);
+    return KV_OK;
+}
+
+/* The rank's log, DIR/logs/rank<R>.log (appended; NULL if it cannot be opened). */
+static FILE *run_log_open(const par_info *par, const char *out_dir, int n_items)
+{
+    char logp[4096];
+    snprintf(logp, sizeof logp, "%s/logs", out_dir);
+    store_mkdirs(logp);
+    snprintf(logp, sizeof logp, "%s/logs/rank%d.log", out_dir, par->rank);
+    FILE *log = fopen(logp, "a");
+    if (log) {
+        char host[64] = "?";
+        gethostname(host, sizeof host - 1);
+        fprintf(log, "start rank %d/%d pid %d host %s unit %d tp_rank %d items %d\n", par->rank, par->world,
+                (int)getpid(), host, par->unit, par->tp_rank, n_items);
+        fflush(log);
+    }
+    return log;
+}
+
+/* Step 4, every rank: the work items through the coordinator/worker protocol. */
+static void run_work(par_info *par, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir,
+                     run_plan *plan, const run_args *a, par_outcome *out, double *wall)
+{
+    exec_ctx ex;
+    exec_ctx_init(&ex, s, vars, nv, out_dir, par->rank, par->world);
+    ex.tp = par->tp, ex.tp_rank = par->tp_rank, ex.tp_comm = par->tp_comm;
+    ex.stop = &stop_flag;
+    run_state st = {.plan = plan, .ex = &ex, .fn = exec_fake_selected(s) ? exec_fake : exec_engine, .par = par,
+                    .t_start = kv_now(), .quiet = a->quiet, .deadline = a->deadline};
+    for (int i = 0; i < plan->n_items; i++) st.cost_total += plan->items[i].cost;
+    st.log = run_log_open(par, out_dir, plan->n_items);
+    int *item_model = kv_calloc(plan->n_items + 1, sizeof(int));
+    double *item_cost = kv_calloc(plan->n_items + 1, sizeof(double));
+    for (int i = 0; i < plan->n_items; i++) item_model[i] = plan->items[i].model, item_cost[i] = plan->items[i].cost;
+    par_work w = {.n_items = plan->n_items, .item_model = item_model, .item_cost = item_cost, .n_models = s->n_models,
+                  .stop = &stop_flag, .run_item = run_one, .on_done = on_done,
+                  .fits = a->deadline > 0 ? item_fits : NULL, .ctx = &st};
+    if (par->rank == 0 && a->deadline > 0 && !a->quiet) {
+        printf("run: deadline from %s: %.0f s from now; items that would not end by then are left for the next run\n",
+               a->deadline_src, a->deadline - deadline_now());
+        fflush(stdout);
+    }
+    double t0 = kv_now();
+    par_work_run(par, &w, out);
+    *wall = kv_now() - t0;
+    if (st.log) {
+        fprintf(st.log, "end rank %d items %d dropped %d%s\n", par->rank, out->done, out->dropped,
+                stop_flag ? " (stop signal)" : "");
+        fclose(st.log);
+    }
+    exec_ctx_free(&ex);
+    free(item_model), free(item_cost);
+}
+
+/* Step 5, rank 0: the time summary and the reduce. The exit status. */
+static int run_finish(const par_info *par, const run_args *a, const char *out_dir, const run_plan *plan,
+                      const par_outcome *out, double wall)
+{
+    if (!a->quiet) {
+        if (out->stopped || stop_flag)
+            printf("run: stopped by signal: %d items done, %d dropped, %d left for the next run\n", out->done,
+                   out->dropped, plan->n_items - out->done);
+        if (out->skipped)
+            printf("run: deadline: %d items not started (they would not end in time), %d items left for the "
+                   "next run\n", out->skipped, plan->n_items - out->done);
+        exec_timing_print(stdout, &out->total, wall, par->n_units);
+    }
+    if (a->no_reduce) return 0;
+    reduced r;
+    int rc = 0;
+    double tr = kv_now();
+    if (reduce_load(out_dir, 0, &r) != KV_OK || reduce_write(out_dir, &r) != KV_OK) {
+        fprintf(stderr, "kvbench: error: reduce (%s): %s\n", out_dir, kv_lasterr());
+        rc = 1;
+    } else if (!a->quiet) {
+        printf("reduce: %d item files, %d results (%d duplicates dropped) -> %s/{summary.h5,tables.md,"
+               "scores.csv,plots/} in %.2fs\n",
+               r.n_items, r.n_rows, r.duplicates, out_dir, kv_now() - tr);
+    }
+    reduce_free(&r);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    /* First thing: a stop signal from now on (or pending since start-up) stops the run cleanly. */
+    install_signals();
+    run_args a = {0};
+    int rc = run_parse(argc, argv, &a);
+    if (rc >= 0) return rc;
+    par_info par;
+    if (par_init(&argc, &argv, &par) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        return 1;
+    }
+    sweep s;
+    sweep_variant *vars = NULL;
+    int nv = 0;
+    if (run_load(&par, &a, &s, &vars, &nv) != KV_OK) {
         par_finalize(&par);
         return 2;
     }
-    if (par.rank != 0) blob = kv_malloc((size_t)blob_len);
-    par_bcast(&par, blob, blob_len);
-    if (par.rank != 0 && run_plan_unpack(blob, blob_len, &plan) != KV_OK) kv_die("bad work list from rank 0");
-    free(blob);
-
-    if (par.rank == 0 && !quiet) {
+    const char *out_dir = a.out_dir ? a.out_dir : s.output;
+    drop_on_signal = s.engine.drop_on_signal;
+    run_plan plan;
+    int lock_fd;
+    if (run_plan_broadcast(&par, &s, vars, nv, out_dir, &plan, &lock_fd) != KV_OK) {
+        par_finalize(&par);
+        return 2;
+    }
+    if (par.rank == 0 && !a.quiet) {
         printf("run: sweep %s: %d models x %d tasks x %d variants; %d items to do (%d results already stored); "
                "%d rank%s in %d group%s of %d%s\n",
                s.name, s.n_models, s.n_tasks, nv, plan.n_items, plan.n_done, par.world, par.world == 1 ? "" : "s",
                par.n_units, par.n_units == 1 ? "" : "s", par.tp, exec_fake_selected(&s) ? " [FAKE ENGINE: test seam]" : "");
         fflush(stdout);
     }
-
-    exec_ctx ex;
-    exec_ctx_init(&ex, &s, vars, nv, out_dir, par.rank, par.world);
-    ex.tp = par.tp, ex.tp_rank = par.tp_rank, ex.tp_comm = par.tp_comm;
-    ex.stop = &stop_flag;
-    run_state st = {.plan = &plan, .ex = &ex, .fn = exec_fake_selected(&s) ? exec_fake : exec_engine, .par = &par,
-                    .t_start = kv_now(), .quiet = quiet, .deadline = deadline};
-    for (int i = 0; i < plan.n_items; i++) st.cost_total += plan.items[i].cost;
-    char logp[4096];
-    snprintf(logp, sizeof logp, "%s/logs", out_dir);
-    store_mkdirs(logp);
-    snprintf(logp, sizeof logp, "%s/logs/rank%d.log", out_dir, par.rank);
-    st.log = fopen(logp, "a");
-    if (st.log) {
-        char host[64] = "?";
-        gethostname(host, sizeof host - 1);
-        fprintf(st.log, "start rank %d/%d pid %d host %s unit %d tp_rank %d items %d\n", par.rank, par.world,
-                (int)getpid(), host, par.unit, par.tp_rank, plan.n_items);
-        fflush(st.log);
-    }
-    int *item_model = kv_calloc(plan.n_items + 1, sizeof(int));
-    double *item_cost = kv_calloc(plan.n_items + 1, sizeof(double));
-    for (int i = 0; i < plan.n_items; i++) item_model[i] = plan.items[i].model, item_cost[i] = plan.items[i].cost;
-    par_work w = {.n_items = plan.n_items, .item_model = item_model, .item_cost = item_cost, .n_models = s.n_models,
-                  .stop = &stop_flag, .run_item = run_one, .on_done = on_done, .fits = deadline > 0 ? item_fits : NULL,
-                  .ctx = &st};
-    if (par.rank == 0 && deadline > 0 && !quiet) {
-        printf("run: deadline from %s: %.0f s from now; items that would not end by then are left for the next run\n",
-               deadline_src, deadline - deadline_now());
-        fflush(stdout);
-    }
     par_outcome out;
-    double t0 = kv_now();
-    par_work_run(&par, &w, &out);
-    double wall = kv_now() - t0;
-    if (st.log) {
-        fprintf(st.log, "end rank %d items %d dropped %d%s\n", par.rank, out.done, out.dropped,
-                stop_flag ? " (stop signal)" : "");
-        fclose(st.log);
-    }
-    int rc = 0;
-    if (par.rank == 0) {
-        if (!quiet) {
-            if (out.stopped || stop_flag)
-                printf("run: stopped by signal: %d items done, %d dropped, %d left for the next run\n", out.done,
-                       out.dropped, plan.n_items - out.done);
-            if (out.skipped)
-                printf("run: deadline: %d items not started (they would not end in time), %d items left for the "
-                       "next run\n", out.skipped, plan.n_items - out.done);
-            exec_timing_print(stdout, &out.total, wall, par.n_units);
-        }
-        if (!no_reduce) {
-            reduced r;
-            double tr = kv_now();
-            if (reduce_load(out_dir, 0, &r) != KV_OK || reduce_write(out_dir, &r) != KV_OK) {
-                fprintf(stderr, "kvbench: error: reduce (%s): %s\n", out_dir, kv_lasterr());
-                rc = 1;
-            } else if (!quiet) {
-                printf("reduce: %d item files, %d results (%d duplicates dropped) -> %s/{summary.h5,tables.md,"
-                       "scores.csv,plots/} in %.2fs\n",
-                       r.n_items, r.n_rows, r.duplicates, out_dir, kv_now() - tr);
-            }
-            reduce_free(&r);
-        }
-        if (lock_fd >= 0) close(lock_fd);
-    }
-    exec_ctx_free(&ex);
-    free(item_model), free(item_cost);
+    double wall;
+    run_work(&par, &s, vars, nv, out_dir, &plan, &a, &out, &wall);
+    rc = par.rank == 0 ? run_finish(&par, &a, out_dir, &plan, &out, wall) : 0;
+    if (lock_fd >= 0) close(lock_fd);
     run_plan_free(&plan);
     free(vars);
     sweep_free(&s);

@@ -23,8 +23,8 @@
 
 /* Provenance: the root attributes of an item file, in file order, X(KIND, name). The sweep and
  * its file hash; the model (name, path, SHA-256 of the weight headers, family, engine precision,
- * chat wrapper or "preset", truncation length, ranks per copy, configured stop ids: [] = the
- * tokenizer's eos); the task and its data file with FNV-1a hash; the preset and the generation cap
+ * chat wrapper or "preset", truncation length, ranks per copy, the configured extra stop ids after
+ * the tokenizer's eos: [] = eos only); the task and its data file with FNV-1a hash; the preset and the generation cap
  * override (0 = the task's); where it ran (git describe of the build, host, device, backend, rank,
  * world, UTC ISO 8601 time); load_s, the model load attributed to the item, and io_s, the reading
  * of its task data plus the writing of its datasets. */
