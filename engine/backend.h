@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "kernels/decode_attention.h"
+#include "kernels/qtype.h"
 
 typedef struct backend {
     const char *name;   /* "cpu", "cuda" */
@@ -25,9 +26,10 @@ typedef struct backend {
      * runs of the same tokens then differ only in summation order. 0 with bf16/fp16 weights, where
      * GEMMs of other shapes (batch sizes, split counts) round differently. */
     int fp32;
-    /* A weight matrix in the backend's storage format (CPU: the fp32 host array itself, no copy;
-     * CUDA: a bf16 device copy). Freed with weight_free. */
-    void *(*weight_upload)(void *ctx, const float *w, long n);
+    /* A weight matrix in the backend's storage format (CPU: the host matrix itself in whatever
+     * format it is held, no copy; CUDA: a bf16 device copy). w lives as long as the engine.
+     * Freed with weight_free. */
+    void *(*weight_upload)(void *ctx, const qmatrix *w);
     void (*weight_free)(void *ctx, void *w);
     void (*embedding)(void *ctx, float *out, const void *table, const int *ids, int n, int dim);
     void (*rmsnorm)(void *ctx, float *out, const float *x, const float *w, int n_rows, int dim, float eps);
@@ -68,6 +70,8 @@ typedef struct backend {
                            int W, int fp16);
     void (*h2o_colsum)(void *ctx, float *out, const float *q, const float *k, const float *lse, int L, int H,
                        int Hkv, int hd, int W, int mode, int fp16);
+    /* Optional (NULL: none): the peak bytes of scratch the backend has held for dequantized weights. */
+    size_t (*scratch_peak)(void *ctx);
 } backend;
 
 /* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).

@@ -1,4 +1,7 @@
-/* backend_cpu: the reference backend — host memory, the kernels/cpu ops, OpenMP threads. */
+/* backend_cpu: the reference backend — host memory, the kernels/cpu ops, OpenMP threads. Weight
+ * matrices stay in the format the model holds them in (kernels/qtype.h): fp32 goes to BLAS as
+ * before; compact formats go to the fused dequantize-dot kernels for up to QMM_MAX_FUSED_ROWS rows
+ * (decode), and for more rows (prefill) are dequantized into an fp32 scratch for sgemm. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +15,64 @@
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
+#include "kernels/qmatmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/scoring.h"
 #include "kernels/swiglu.h"
+
+/* The prefill's MLP runs in row chunks (gate, up, down, then the next chunk): a few slots keep the
+ * last dequantized matrices so that each is dequantized once per layer, not once per chunk. */
+#define CPU_SCRATCH_SLOTS 3
+
+typedef struct {
+    const qmatrix *w; /* the matrix whose fp32 copy f32 holds, NULL if none */
+    float *f32;
+    size_t cap;       /* floats */
+    unsigned long used;
+} cpu_scratch_slot;
+
+typedef struct {
+    int isa;          /* qmm_isa of the fused kernels */
+    cpu_scratch_slot slot[CPU_SCRATCH_SLOTS];
+    unsigned long tick;
+    size_t held, peak; /* scratch bytes now and at most */
+} cpu_ctx;
+
+/* w in fp32: a slot already holding it, else the least recently used slot refilled. */
+static const float *cpu_scratch_f32(cpu_ctx *c, const qmatrix *w)
+{
+    cpu_scratch_slot *s = NULL;
+    for (int i = 0; i < CPU_SCRATCH_SLOTS; i++)
+        if (c->slot[i].w == w) s = &c->slot[i];
+    if (!s) {
+        s = &c->slot[0];
+        for (int i = 1; i < CPU_SCRATCH_SLOTS; i++)
+            if (c->slot[i].used < s->used) s = &c->slot[i];
+        size_t need = (size_t)(w->rows * w->cols);
+        if (s->cap < need) {
+            c->held -= s->cap * sizeof(float);
+            free(s->f32);
+            s->f32 = kv_malloc(need * sizeof(float));
+            s->cap = need;
+            c->held += need * sizeof(float);
+            if (c->held > c->peak) c->peak = c->held;
+        }
+        qmatrix_dequant_cpu(c->isa, w, s->f32);
+        s->w = w;
+    }
+    s->used = ++c->tick;
+    return s->f32;
+}
+
+static size_t cpu_scratch_peak(void *ctx) { return ((cpu_ctx *)ctx)->peak; }
+
+static void cpu_close(void *ctx)
+{
+    cpu_ctx *c = ctx;
+    for (int i = 0; i < CPU_SCRATCH_SLOTS; i++) free(c->slot[i].f32);
+    free(c);
+}
 
 static void *cpu_alloc(void *ctx, size_t bytes) { (void)ctx; return kv_malloc(bytes); }
 static void cpu_free(void *ctx, void *p) { (void)ctx; free(p); }
@@ -24,12 +81,19 @@ static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
     (void)ctx;
     if (dst != src) memcpy(dst, src, bytes);
 }
-static void *cpu_weight_upload(void *ctx, const float *w, long n) { (void)ctx; (void)n; return (void *)w; }
+static void *cpu_weight_upload(void *ctx, const qmatrix *w) { (void)ctx; return (void *)w; }
 static void cpu_weight_free(void *ctx, void *w) { (void)ctx; (void)w; }
 static void cpu_embedding(void *ctx, float *out, const void *table, const int *ids, int n, int dim)
 {
     (void)ctx;
-    embedding_cpu(out, table, ids, n, dim);
+    const qmatrix *t = table;
+    if (t->type == QTYPE_F32) {
+        embedding_cpu(out, t->data, ids, n, dim);
+        return;
+    }
+    #pragma omp parallel for schedule(static) if (n > 64)
+    for (int i = 0; i < n; i++)
+        qtype_dequant_row(t->type, (const char *)t->data + (size_t)ids[i] * t->row_bytes, out + (long)i * dim, dim);
 }
 static void cpu_rmsnorm(void *ctx, float *out, const float *x, const float *w, int n_rows, int dim, float eps)
 {
@@ -38,8 +102,14 @@ static void cpu_rmsnorm(void *ctx, float *out, const float *x, const float *w, i
 }
 static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim)
 {
-    (void)ctx;
-    matmul_cpu(out, x, w, n, in_dim, out_dim);
+    cpu_ctx *c = ctx;
+    const qmatrix *q = w;
+    if (q->type == QTYPE_F32) /* the fp32 oracle: BLAS, exactly as before compact weights */
+        matmul_cpu(out, x, q->data, n, in_dim, out_dim);
+    else if (n <= QMM_MAX_FUSED_ROWS)
+        qmatmul_fused_cpu(c->isa, out, x, q, n);
+    else
+        matmul_cpu(out, x, cpu_scratch_f32(c, q), n, in_dim, out_dim);
 }
 static void cpu_rope(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
                      const float *inv_freq)
@@ -100,6 +170,11 @@ int backend_cpu_open(int threads, backend *b)
     if (threads > 0) omp_set_num_threads(threads);
     b->name = "cpu";
     b->dtype = "fp32"; /* whatever dtype a sweep asks of the GPU: the CPU is the fp32 oracle */
+    cpu_ctx *c = kv_calloc(1, sizeof *c);
+    c->isa = qmm_isa_default();
+    b->ctx = c;
+    b->close = cpu_close;
+    b->scratch_peak = cpu_scratch_peak;
     /* the processor's model name, for provenance and the tables' Hardware line */
     char model[96] = "CPU", line[256];
     FILE *f = fopen("/proc/cpuinfo", "r");

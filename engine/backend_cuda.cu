@@ -167,25 +167,48 @@ static void cuda_to_host(void *ctx, void *dst, const void *src, size_t bytes)
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
-static void *cuda_weight_upload(void *ctx, const float *w, long n)
+/* fp32 rows [r0, r0+nr) of a host matrix: the matrix itself when it is fp32, else dequantized into
+ * host (the caller's buffer of nr * cols floats). */
+static const float *host_rows_f32(const qmatrix *w, long r0, long nr, float *host)
+{
+    if (w->type == QTYPE_F32) return (const float *)w->data + r0 * w->cols;
+    for (long r = 0; r < nr; r++)
+        qtype_dequant_row(w->type, (const char *)w->data + (size_t)(r0 + r) * w->row_bytes, host + r * w->cols, w->cols);
+    return host;
+}
+
+static void *cuda_weight_upload(void *ctx, const qmatrix *w)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     void *dst = NULL;
+    const long n = (long)(w->rows * w->cols), cols = (long)w->cols;
     if (n <= 0) return NULL;
     CUDA_CHECK(cudaMalloc(&dst, kv_wtype_size(c->wtype) * (size_t)n));
-    if (c->wtype == KV_WTYPE_F32) {
-        CUDA_CHECK(cudaMemcpyAsync(dst, w, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, c->stream));
+    if (c->wtype == KV_WTYPE_F32 && w->type == QTYPE_F32) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, w->data, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, c->stream));
         return dst;
     }
-    /* fp32 chunks through a device buffer, converted in place on the stream: the host array is read
-     * once and the fp32 copy never exists whole on the device. */
-    long chunk = n < UPLOAD_CHUNK_FLOATS ? n : UPLOAD_CHUNK_FLOATS;
-    float *tmp = (float *)cuda_scratch(c->stream, SCRATCH_UPLOAD, sizeof(float) * (size_t)chunk);
-    for (long at = 0; at < n; at += chunk) {
-        long m = n - at < chunk ? n - at : chunk;
-        CUDA_CHECK(cudaMemcpyAsync(tmp, w + at, sizeof(float) * (size_t)m, cudaMemcpyHostToDevice, c->stream));
-        cuda_convert_f32((char *)dst + kv_wtype_size(c->wtype) * (size_t)at, tmp, m, c->wtype, c->stream);
+    /* Whole rows of fp32 at a time through a device buffer, converted in place on the stream: the
+     * host matrix (in whatever format the model holds it; compact ones are dequantized on the host
+     * chunk by chunk) is read once and no whole fp32 copy exists on either side. */
+    long rows_per = UPLOAD_CHUNK_FLOATS / cols;
+    if (rows_per < 1) rows_per = 1;
+    if (rows_per > (long)w->rows) rows_per = (long)w->rows;
+    float *tmp = (float *)cuda_scratch(c->stream, SCRATCH_UPLOAD, sizeof(float) * (size_t)(rows_per * cols));
+    float *host = w->type == QTYPE_F32 ? NULL : (float *)kv_malloc(sizeof(float) * (size_t)(rows_per * cols));
+    for (long r0 = 0; r0 < (long)w->rows; r0 += rows_per) {
+        long nr = (long)w->rows - r0 < rows_per ? (long)w->rows - r0 : rows_per, m = nr * cols;
+        const float *src = host_rows_f32(w, r0, nr, host);
+        char *out = (char *)dst + kv_wtype_size(c->wtype) * (size_t)(r0 * cols);
+        if (c->wtype == KV_WTYPE_F32) {
+            CUDA_CHECK(cudaMemcpyAsync(out, src, sizeof(float) * (size_t)m, cudaMemcpyHostToDevice, c->stream));
+        } else {
+            CUDA_CHECK(cudaMemcpyAsync(tmp, src, sizeof(float) * (size_t)m, cudaMemcpyHostToDevice, c->stream));
+            cuda_convert_f32(out, tmp, m, c->wtype, c->stream);
+        }
+        /* a pageable source is staged before cudaMemcpyAsync returns; host is reused next chunk */
     }
+    free(host);
     return dst;
 }
 

@@ -17,6 +17,8 @@
 
 #include "engine/layer_stats.h"
 #include "util/util.h"
+#include "kernels/press_scoring.h"
+#include "kernels/rope.h"
 #include "kernels/scoring.h"
 
 struct compress_ctx {
@@ -40,10 +42,21 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
         kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
         return NULL;
     }
+    variant *resolved = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
+    memcpy(resolved, variants, sizeof(variant) * (size_t)n_variants);
     for (int i = 0; i < n_variants; i++) {
         char d[512];
         variant_describe(&variants[i], d, sizeof d);
-        if (variants[i].method->check(&variants[i], cfg) != KV_OK) {
+        /* A fraction of the prompt becomes tokens for this L; on a prompt so short that the share
+         * is below what the method accepts (SnapKV: more than its window), the smallest budget
+         * it accepts (the kept counts are recorded with each result). */
+        if (budget_is_fraction(variants[i].budget)) {
+            int b = budget_resolve(variants[i].budget, L);
+            resolved[i].budget = b;
+            while (b <= L && variants[i].method->check(&resolved[i], cfg) != KV_OK) resolved[i].budget = ++b;
+        }
+        if (variants[i].method->check(&resolved[i], cfg) != KV_OK) {
+            free(resolved);
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
             kv_seterr("compress: variant %s rejected: %s", d, msg);
@@ -53,6 +66,7 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
         if (vw->cap < L || vw->n_layers != cfg->n_layers || vw->n_heads != cfg->n_heads) {
             kv_seterr("compress: view of %s has (layers %d, heads %d, cap %d); expected (%d, %d, >= %d)", d,
                       vw->n_layers, vw->n_heads, vw->cap, cfg->n_layers, cfg->n_heads, L);
+            free(resolved);
             return NULL;
         }
     }
@@ -60,8 +74,7 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
     c->cfg = *cfg;
     c->n_variants = n_variants;
     c->L = L;
-    c->variants = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
-    memcpy(c->variants, variants, sizeof(variant) * (size_t)n_variants);
+    c->variants = resolved; /* copies, budgets in tokens for this L */
     c->views = views;
     struct layer_stats *st = &c->st;
     st->cfg = &c->cfg;
@@ -70,6 +83,24 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
     for (int i = 0; i < n_variants; i++) {
         const variant *v = &c->variants[i];
         if (L < v->budget) continue;
+        if (v->method->needs) { /* kvpress-style host statistics (k, v, q themselves) */
+            unsigned nd = v->method->needs(v);
+            st->needs |= nd;
+            int skip = knob_or(v, "sinks", 0);
+            if ((nd & LAYER_NEED_QSTATS) && !layer_stats_qstats_find(st, skip)) {
+                if (st->n_qstats == LAYER_STATS_MAX_QSTATS || skip >= L || cfg->head_dim % 2) {
+                    kv_seterr("compress: query statistics: more than %d distinct sinks settings, sinks %d >= L %d, "
+                              "or odd head_dim %d", LAYER_STATS_MAX_QSTATS, skip, L, cfg->head_dim);
+                    compress_free(c);
+                    return NULL;
+                }
+                layer_stats_qstats *e = &st->qstats[st->n_qstats++];
+                const size_t hd = (size_t)cfg->head_dim;
+                e->skip = skip;
+                e->mean = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd);
+                e->cov = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd * hd);
+            }
+        }
         double w = variant_knob(v, "window");
         if (isnan(w)) continue;
         int W = (int)w, fp16 = knob_or(v, "fp16", 0);
@@ -96,7 +127,37 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
     }
     for (int p = 0; p < LAYER_STATS_N_PREC; p++)
         if (st->wmax[p]) st->win[p] = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax[p] * L);
+    const size_t per_kv = sizeof(float) * (size_t)cfg->n_kv_heads * (size_t)L;
+    if (st->needs & LAYER_NEED_KNORM) st->knorm = kv_malloc(per_kv);
+    if (st->needs & LAYER_NEED_KEYCOS) st->keycos = kv_malloc(per_kv);
+    if (st->needs & LAYER_NEED_VNORM) st->vnorm = kv_malloc(per_kv);
+    if (st->needs & LAYER_NEED_QSTATS) {
+        st->inv_freq = kv_malloc(sizeof(float) * (size_t)(cfg->head_dim / 2 + 1));
+        rope_inv_freq(st->inv_freq, cfg->head_dim, cfg->rope_theta, cfg->rope_llama3, cfg->rope_factor,
+                      cfg->rope_low_freq_factor, cfg->rope_high_freq_factor, cfg->rope_original_max_pos);
+    }
     return c;
+}
+
+int compress_host_stats(compress_ctx *c, const float *q, const float *k, const float *v)
+{
+    struct layer_stats *st = &c->st;
+    const model_config *cfg = &c->cfg;
+    const int L = c->L, H = cfg->n_heads, Hkv = cfg->n_kv_heads, hd = cfg->head_dim;
+    if (!st->needs) return KV_OK;
+    if (((st->needs & (LAYER_NEED_KNORM | LAYER_NEED_KEYCOS | LAYER_NEED_QSTATS)) && !k) ||
+        ((st->needs & LAYER_NEED_VNORM) && !v) || ((st->needs & LAYER_NEED_QSTATS) && !q)) {
+        kv_seterr("compress: the kvpress-style statistics need the layer's %s on the host (got NULL)",
+                  !k ? "keys" : !v ? "values" : "queries");
+        return KV_ERR;
+    }
+    if (st->knorm) press_norm_cpu(st->knorm, k, L, Hkv, hd);
+    if (st->keycos) press_keycos_cpu(st->keycos, k, L, Hkv, hd);
+    if (st->vnorm) press_norm_cpu(st->vnorm, v, L, Hkv, hd);
+    for (int i = 0; i < st->n_qstats; i++)
+        press_query_stats_cpu(st->qstats[i].mean, st->qstats[i].cov, q, L, H, hd, st->qstats[i].skip, st->inv_freq);
+    st->k = (st->needs & LAYER_NEED_QSTATS) ? k : NULL;
+    return KV_OK;
 }
 
 /* The invariant every plug-in promises (DESIGN §4), checked for each (layer, head). */
@@ -104,6 +165,8 @@ static int compress_verify(const compress_ctx *c, const variant *v, const kv_vie
 {
     const int L = c->L, H = view->n_heads;
     const int expected = v->method->expected_kept(v, &c->cfg, L, layer);
+    const int per_layer = v->method->kept_per_layer;
+    long total = 0;
     const int compressing = L >= v->budget;
     int W = knob_or(v, "window", 0), sinks = knob_or(v, "sinks", 0);
     if (W > L) W = L;
@@ -113,7 +176,8 @@ static int compress_verify(const compress_ctx *c, const variant *v, const kv_vie
         const int *row = kv_view_row(view, layer, h), n = view->len[layer * H + h];
         const char *what = NULL;
         int bad = -1;
-        if (n != expected) {
+        total += n;
+        if (!per_layer && n != expected) {
             variant_describe(v, d, sizeof d);
             kv_seterr("compress: %s, layer %d, head %d: kept %d positions, the method's rule says %d (L = %d)", d,
                       layer, h, n, expected, L);
@@ -136,6 +200,12 @@ static int compress_verify(const compress_ctx *c, const variant *v, const kv_vie
             return KV_ERR;
         }
     }
+    if (per_layer && total != expected) {
+        variant_describe(v, d, sizeof d);
+        kv_seterr("compress: %s, layer %d: kept %ld positions over all %d heads, the method's rule says %d (L = %d)",
+                  d, layer, total, H, expected, L);
+        return KV_ERR;
+    }
     return KV_OK;
 }
 
@@ -152,6 +222,11 @@ struct layer_stats *compress_layer_stats(compress_ctx *c) { return &c->st; }
 
 int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, const float *lse)
 {
+    return compress_layer_v(c, layer, q, k, NULL, lse);
+}
+
+int compress_layer_v(compress_ctx *c, int layer, const float *q, const float *k, const float *v, const float *lse)
+{
     struct layer_stats *st = &c->st;
     const model_config *cfg = &c->cfg;
     const int L = c->L, H = cfg->n_heads, Hkv = cfg->n_kv_heads, hd = cfg->head_dim;
@@ -166,6 +241,7 @@ int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, c
         }
         h2o_colsum_cpu(e->colsum, q, k, lse, L, H, Hkv, hd, e->window, (h2o_mode)e->mode, e->fp16);
     }
+    if (compress_host_stats(c, q, k, v) != KV_OK) return KV_ERR;
     return compress_select_layer(c, layer);
 }
 
@@ -191,6 +267,8 @@ void compress_free(compress_ctx *c)
     if (!c) return;
     for (int p = 0; p < LAYER_STATS_N_PREC; p++) free(c->st.win[p]);
     for (int t = 0; t < c->st.n_h2o; t++) free(c->st.h2o[t].colsum);
+    for (int t = 0; t < c->st.n_qstats; t++) free(c->st.qstats[t].mean), free(c->st.qstats[t].cov);
+    free(c->st.knorm), free(c->st.keycos), free(c->st.vnorm), free(c->st.inv_freq);
     free(c->variants);
     free(c);
 }

@@ -19,6 +19,13 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
  * 1/sqrt(head_dim)), as returned by the prefill attention. Status: a violated invariant
  * (kept count differs from the method's rule, a window or sink position dropped) is KV_ERR. */
 int compress_layer(compress_ctx *c, int layer, const float *q, const float *k, const float *lse);
+/* The same with the layer's values v (L, n_kv_heads*head_dim), which the kvpress-style methods
+ * that rescale by value norms need (compress_layer passes NULL). */
+int compress_layer_v(compress_ctx *c, int layer, const float *q, const float *k, const float *v, const float *lse);
+/* The kvpress-style host statistics (engine/layer_stats.h LAYER_NEED_*) of one layer from host
+ * q, k, v (post-RoPE; k must stay valid until compress_select_layer, which may read it). Cost on
+ * the host: O(L·Hkv·hd) for norms and cosines, O(L·H·hd²) for the query covariance. Status. */
+int compress_host_stats(compress_ctx *c, const float *q, const float *k, const float *v);
 /* The statistics buffers of c (host memory, n_heads wide; see engine/layer_stats.h for the
  * layouts): which statistics the variants need (wmax per score precision, the distinct H2O settings) and where
  * to put them. Whoever computes them fills every buffer for a layer before compress_select_layer. */

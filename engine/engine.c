@@ -15,11 +15,11 @@ static float *upload_f32(backend *be, const float *src, long n)
     return d;
 }
 
-/* Upload per-layer matrices: rows×cols each, consecutive in the arena. */
-static void **upload_layers(backend *be, const float *base, int n_layers, long rows, long cols)
+/* Upload per-layer matrices (one header per layer in the model). */
+static void **upload_layers(backend *be, const qmatrix *mats, int n_layers)
 {
     void **w = kv_malloc(sizeof(void *) * n_layers);
-    for (int l = 0; l < n_layers; l++) w[l] = be->weight_upload(be->ctx, base + (long)l * rows * cols, rows * cols);
+    for (int l = 0; l < n_layers; l++) w[l] = be->weight_upload(be->ctx, &mats[l]);
     return w;
 }
 
@@ -43,18 +43,17 @@ static int engine_upload(engine *e)
     e->H = cfg->n_heads / T;
     e->Hkv = cfg->n_kv_heads / T;
     e->F = cfg->hidden_dim / T;
-    const long dim = e->dim, qs = (long)e->H * e->hd, ks = (long)e->Hkv * e->hd;
+    const long dim = e->dim;
     engine_weights *w = &e->w;
-    w->emb = be->weight_upload(be->ctx, mw->tok_embeddings, (long)e->vocab * dim);
-    w->lm_head = mw->lm_head == mw->tok_embeddings ? w->emb
-                                                   : be->weight_upload(be->ctx, mw->lm_head, (long)e->vocab * dim);
-    w->wq = upload_layers(be, mw->wq, e->n_layers, qs, dim);
-    w->wk = upload_layers(be, mw->wk, e->n_layers, ks, dim);
-    w->wv = upload_layers(be, mw->wv, e->n_layers, ks, dim);
-    w->wo = upload_layers(be, mw->wo, e->n_layers, dim, qs);
-    w->w_gate = upload_layers(be, mw->w_gate, e->n_layers, e->F, dim);
-    w->w_up = upload_layers(be, mw->w_up, e->n_layers, e->F, dim);
-    w->w_down = upload_layers(be, mw->w_down, e->n_layers, dim, e->F);
+    w->emb = be->weight_upload(be->ctx, &mw->tok_embeddings);
+    w->lm_head = mw->lm_head.data == mw->tok_embeddings.data ? w->emb : be->weight_upload(be->ctx, &mw->lm_head);
+    w->wq = upload_layers(be, mw->wq, e->n_layers);
+    w->wk = upload_layers(be, mw->wk, e->n_layers);
+    w->wv = upload_layers(be, mw->wv, e->n_layers);
+    w->wo = upload_layers(be, mw->wo, e->n_layers);
+    w->w_gate = upload_layers(be, mw->w_gate, e->n_layers);
+    w->w_up = upload_layers(be, mw->w_up, e->n_layers);
+    w->w_down = upload_layers(be, mw->w_down, e->n_layers);
     w->attn_norm = upload_f32(be, mw->attn_norm, (long)e->n_layers * dim);
     w->ffn_norm = upload_f32(be, mw->ffn_norm, (long)e->n_layers * dim);
     w->out_norm = upload_f32(be, mw->out_norm, dim);
@@ -85,8 +84,8 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         return KV_ERR;
     }
     model_shard shard = {.tp = o.tp, .tp_rank = o.tp_rank};
-    int st = o.random_shape ? model_init_random(o.random_shape, 1234, &shard, &e->m)
-                            : model_load(model_path, &shard, &e->m);
+    int st = o.random_shape ? model_init_random_as(o.random_shape, 1234, &shard, o.weights, &e->m)
+                            : model_load_as(model_path, &shard, o.weights, &e->m);
     if (st != KV_OK) {
         backend_close(&e->be);
         free(e);
@@ -155,4 +154,26 @@ void engine_graph_counts(const engine *e, long *captures, long *replays)
 {
     *captures = e->graph_captures;
     *replays = e->graph_replays;
+}
+
+void engine_memory_info(const engine *e, engine_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    const model_weights *w = &e->m.w;
+    out->weight_bytes = model_weight_bytes(&e->m);
+    out->largest_matrix_f32_bytes = model_largest_matrix_f32_bytes(&e->m);
+    out->scratch_peak_bytes = e->be.scratch_peak ? e->be.scratch_peak(e->be.ctx) : 0;
+    int seen[QTYPE_COUNT] = {0};
+    size_t read = (size_t)w->lm_head.rows * w->lm_head.row_bytes;
+    seen[w->lm_head.type] = 1;
+    for (int i = 0; i < 7 * e->n_layers; i++) {
+        const qmatrix *q = &w->layer_mats[i];
+        read += (size_t)q->rows * q->row_bytes;
+        seen[q->type] = 1;
+    }
+    out->step_read_bytes = read;
+    for (int t = 0; t < QTYPE_COUNT; t++)
+        if (seen[t])
+            snprintf(out->formats + strlen(out->formats), sizeof out->formats - strlen(out->formats), "%s%s",
+                     out->formats[0] ? "+" : "", qtype_name(t));
 }

@@ -21,6 +21,11 @@ typedef struct {
      * collective over the group. */
     const void *tp_mpi_comm;
     const char *random_shape; /* non-NULL: random weights of this shape instead of model_path */
+    /* How the weight matrices are held (model_wformat): MODEL_WEIGHTS_AS_STORED (0, the default:
+     * the file's F32/F16/BF16/Q8_0/Q4_0/Q4_1, computed on directly by the CPU backend), or converted
+     * at load to F32 (the fp32 oracle), BF16 or Q8_0. The CUDA backend uploads its own format from
+     * any of them. */
+    int weights;
     /* 1: build shard tp_rank of a tp-way split alone, with no group and no collectives — one GPU's
      * part of a TP group, for benchmarking the shard shapes on one device (kvbench bench --shard).
      * Its outputs are not the model's; only FullKV runs (compression needs every head). */
@@ -39,6 +44,14 @@ int engine_fp32(const engine *e);               /* the backend's fp32 flag (engi
 /* Decode steps recorded as CUDA graphs and replayed since engine_open (both 0 without graphs). */
 void engine_graph_counts(const engine *e, long *captures, long *replays);
 const char *engine_model_hash(const engine *e);
+/* Memory the engine holds for weights: the host copy in its format (weight_bytes) and the
+ * backend's peak fp32 scratch for dequantized matrices (prefill sgemm on compact weights). Also
+ * the bytes one decode step of one token reads from the weight matrices (embedding row excluded). */
+typedef struct {
+    size_t weight_bytes, scratch_peak_bytes, step_read_bytes, largest_matrix_f32_bytes;
+    char formats[64];      /* the matrices' formats, e.g. "q4_1+q8_0" */
+} engine_memory;
+void engine_memory_info(const engine *e, engine_memory *out);
 
 typedef struct {
     int max_new_tokens;

@@ -65,7 +65,7 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
              * layer's prefill kernels still in flight on a device */
             if (!be->host_memory) be->sync(c);
             double t0 = kv_now();
-            status = stats_backend_compute(&sb, q, kl, lse);
+            status = stats_backend_compute(&sb, q, kl, vl, lse);
             e->compress_s += kv_now() - t0;
         }
         be->matmul(c, tmp, att, e->w.wo[l], L, (int)qs, dim);

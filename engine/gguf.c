@@ -7,7 +7,7 @@
  * v2 and v3 share the layout (64-bit counts); v3 only adds big-endian files, which we reject. */
 #include "engine/gguf.h"
 
-#include "util/half.h"
+#include "kernels/qtype.h"
 #include "util/util.h"
 
 #include <stdio.h>
@@ -575,65 +575,16 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name)
     return NULL;
 }
 
-static float read_f16(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return half_to_float(h);
-}
-
-/* Dequantize `n_blocks` blocks (or elements, for the float types) starting at src. */
+/* Dequantize one row of ne0 elements (whole blocks) exactly as ggml: kernels/qtype.h's reference. */
 static void dequant_run(int type, const uint8_t *src, int64_t n, float *out)
 {
-    switch (type) {
-    case GGML_TYPE_F32:
-        memcpy(out, src, (size_t)n * 4);
-        break;
-    case GGML_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) out[i] = read_f16(src + 2 * i);
-        break;
-    case GGML_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            uint32_t bits = (uint32_t)h << 16;
-            memcpy(&out[i], &bits, 4);
-        }
-        break;
-    case GGML_TYPE_Q8_0: /* block: fp16 d, 32 x int8; x = d * q */
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = src + b * 34;
-            float d = read_f16(blk);
-            for (int j = 0; j < 32; j++) out[b * 32 + j] = (float)(int8_t)blk[2 + j] * d;
-        }
-        break;
-    case GGML_TYPE_Q4_0: /* block: fp16 d, 16 bytes; x = d * (nibble - 8); low nibbles 0..15 */
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = src + b * 18;
-            float d = read_f16(blk);
-            for (int j = 0; j < 16; j++) {
-                int x0 = (blk[2 + j] & 0x0f) - 8;
-                int x1 = (blk[2 + j] >> 4) - 8;
-                out[b * 32 + j] = (float)x0 * d;
-                out[b * 32 + j + 16] = (float)x1 * d;
-            }
-        }
-        break;
-    case GGML_TYPE_Q4_1: /* block: fp16 d, fp16 m, 16 bytes; x = d * nibble + m */
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = src + b * 20;
-            float d = read_f16(blk), m = read_f16(blk + 2);
-            for (int j = 0; j < 16; j++) {
-                int x0 = blk[4 + j] & 0x0f;
-                int x1 = blk[4 + j] >> 4;
-                out[b * 32 + j] = (float)x0 * d + m;
-                out[b * 32 + j + 16] = (float)x1 * d + m;
-            }
-        }
-        break;
-    default:
-        break;
-    }
+    int qt = type == GGML_TYPE_F16    ? QTYPE_F16
+             : type == GGML_TYPE_BF16 ? QTYPE_BF16
+             : type == GGML_TYPE_Q8_0 ? QTYPE_Q8_0
+             : type == GGML_TYPE_Q4_0 ? QTYPE_Q4_0
+             : type == GGML_TYPE_Q4_1 ? QTYPE_Q4_1
+                                      : QTYPE_F32;
+    qtype_dequant_row(qt, src, out, n);
 }
 
 int gguf_tensor_rows_to_f32(const gguf_file *g, const gguf_tensor *t, int64_t row0,

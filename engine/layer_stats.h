@@ -5,13 +5,31 @@
  * per score precision (fp32, the reference's fp16 rounding, fp16 logits only — kernels/scoring.h
  * SCORE_*), and H2O column sums per distinct (mode, window, fp16). Which statistics a variant
  * needs follows from its knobs: a "mode" knob means H2O column sums, otherwise a "window" knob
- * means window softmax rows, in the precision its "fp16" (or CircuitKV's "fp16_logits") knob says. */
+ * means window softmax rows, in the precision its "fp16" (or CircuitKV's "fp16_logits") knob says.
+ * The kvpress-style methods (issue 17) declare host statistics from k, v and q through their
+ * method_desc.needs() (LAYER_NEED_*), filled by compress_host_stats. */
 #ifndef KV_LAYER_STATS_H
 #define KV_LAYER_STATS_H
 
 #include "engine/model.h"
 
 #define LAYER_STATS_MAX_H2O 8
+#define LAYER_STATS_MAX_QSTATS 4
+
+/* Host statistics of the kvpress-style methods (issue 17), which score keys from k, v and q
+ * themselves: what a variant needs is its method's needs() bitmask (engine/method.h). */
+enum {
+    LAYER_NEED_KNORM = 1,   /* knorm (Hkv, L): ||k_j|| */
+    LAYER_NEED_KEYCOS = 2,  /* keycos (Hkv, L): cosine of k_j with the mean normalised key */
+    LAYER_NEED_VNORM = 4,   /* vnorm (Hkv, L): ||v_j|| */
+    LAYER_NEED_QSTATS = 8,  /* qstats: pre-RoPE query mean/covariance after `skip` positions, and k */
+};
+
+typedef struct {
+    int skip;     /* positions 0..skip-1 left out (kvpress n_sink) */
+    double *mean; /* (n_heads, head_dim) */
+    double *cov;  /* (n_heads, head_dim, head_dim) */
+} layer_stats_qstats;
 #define LAYER_STATS_N_PREC 3 /* SCORE_FP32, SCORE_FP16, SCORE_FP16_LOGITS */
 
 typedef struct {
@@ -26,7 +44,22 @@ struct layer_stats {
     float *win[LAYER_STATS_N_PREC]; /* (n_heads, wmax, L) softmax rows of queries L-wmax..L-1 */
     int n_h2o;
     layer_stats_h2o h2o[LAYER_STATS_MAX_H2O];
+    /* kvpress-style statistics (LAYER_NEED_*), per KV head; NULL when no variant needs them */
+    unsigned needs;
+    float *knorm, *keycos, *vnorm; /* (n_kv_heads, L) each */
+    int n_qstats;
+    layer_stats_qstats qstats[LAYER_STATS_MAX_QSTATS];
+    const float *k;                /* (L, n_kv_heads*head_dim) host post-RoPE keys of the layer (QSTATS) */
+    float *inv_freq;               /* (head_dim/2) the model's RoPE inverse frequencies (QSTATS) */
 };
+
+/* The query statistics with `skip` leading positions left out, or NULL if not computed. */
+static inline const layer_stats_qstats *layer_stats_qstats_find(const struct layer_stats *st, int skip)
+{
+    for (int i = 0; i < st->n_qstats; i++)
+        if (st->qstats[i].skip == skip) return &st->qstats[i];
+    return 0;
+}
 
 /* The W rows (W, L) of head `head`'s window softmax (queries L-W..L-1) in precision prec (a
  * SCORE_* mode), or NULL when compress did not compute them (a bug in the needs analysis). */

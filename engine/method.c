@@ -16,7 +16,10 @@
 
 const method_desc *const method_registry[] = {&method_fullkv,       &method_snapkv, &method_pyramidkv,
                                               &method_h2o,          &method_streamingllm, &method_circuitkv,
-                                              NULL};
+                                              /* kvpress / KVCache-Factory anchors (issue 17) */
+                                              &method_random,       &method_knorm,  &method_tova,
+                                              &method_keydiff,      &method_expected_attention,
+                                              &method_adakv,        NULL};
 
 const method_desc *method_find(const char *name)
 {
@@ -74,14 +77,14 @@ int variant_set_knob(variant *v, const char *knob, const char *value)
 {
     const method_desc *m = v->method;
     if (!strcmp(knob, "budget")) {
-        char *end;
-        errno = 0;
-        long b = strtol(value, &end, 10);
-        if (errno || end == value || *end || b < 1 || b > 100000000) {
-            kv_seterr("budget of %s: '%s' is not a positive integer", m->display, value);
+        int b;
+        if (budget_parse(value, &b) != KV_OK) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", kv_lasterr());
+            kv_seterr("budget of %s: %s", m->display, msg);
             return KV_ERR;
         }
-        v->budget = (int)b;
+        v->budget = b;
         return KV_OK;
     }
     int i = knob_index(m, knob);
@@ -133,7 +136,9 @@ double variant_knob(const variant *v, const char *knob)
 void variant_describe(const variant *v, char *buf, size_t n)
 {
     const method_desc *m = v->method;
-    size_t off = (size_t)snprintf(buf, n, "%s(budget=%d", m->display, v->budget);
+    char bl[32];
+    budget_label(v->budget, bl, sizeof bl, 0);
+    size_t off = (size_t)snprintf(buf, n, "%s(budget=%s", m->display, bl);
     for (int i = 0; i < m->n_knobs && off < n; i++) {
         const method_knob *kn = &m->knobs[i];
         int c = (int)v->knob[i];
@@ -147,6 +152,49 @@ void variant_describe(const variant *v, char *buf, size_t n)
         }
     }
     if (off < n) snprintf(buf + off, n - off, ")");
+}
+
+/* ---- budgets: tokens or a fraction of the prompt ---- */
+
+int budget_parse(const char *text, int *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(text, &end);
+    int pct = end != text && *end == '%';
+    if (pct) end++;
+    while (end && isspace((unsigned char)*end)) end++;
+    if (errno || end == text || *end || !isfinite(x)) goto bad;
+    if (pct) x /= 100;
+    if (!pct && x >= 1) {
+        if (x != floor(x) || x >= BUDGET_FRAC_BASE) goto bad;
+        *out = (int)x;
+        return KV_OK;
+    }
+    if (x <= 0 || x >= 1) goto bad;
+    double scaled = x * BUDGET_FRAC_SCALE;
+    if (fabs(scaled - floor(scaled + 0.5)) > 1e-6 * scaled) goto bad;
+    *out = BUDGET_FRAC_BASE + (int)floor(scaled + 0.5);
+    return KV_OK;
+bad:
+    kv_seterr("budget '%s' is neither a positive integer (tokens per layer and head) nor a fraction in (0, 1) "
+              "such as 0.25 or 25%% (kept share of the prompt, at most 6 decimals)", text);
+    return KV_ERR;
+}
+
+int budget_resolve(int budget, int L)
+{
+    if (!budget_is_fraction(budget)) return budget;
+    double f = budget_fraction(budget), ratio = 1.0 - f; /* kvpress: n_kept = int(L * (1 - ratio)) */
+    int n = (int)(L * (1.0 - ratio));
+    return n < 1 ? 1 : n;
+}
+
+void budget_label(int budget, char *buf, size_t n, int pct)
+{
+    if (!budget_is_fraction(budget)) snprintf(buf, n, "%d", budget);
+    else if (pct) snprintf(buf, n, "%.10g%%", budget_fraction(budget) * 100);
+    else snprintf(buf, n, "%.10g", budget_fraction(budget));
 }
 
 /* ---- helpers shared by the plug-ins (engine/methods/methods.h) ---- */

@@ -36,6 +36,11 @@ typedef struct method_desc {
     int (*expected_kept)(const struct variant *v, const model_config *cfg, int L, int layer);
     /* Fill view rows of `layer` from that layer's statistics. */
     int (*select_layer)(const struct variant *v, const struct layer_stats *st, int layer, kv_view *view);
+    /* Optional (NULL: none): the LAYER_NEED_* host statistics (engine/layer_stats.h) v reads. */
+    unsigned (*needs)(const struct variant *v);
+    /* 1: expected_kept is the layer's total over all query heads and each head's count may differ
+     * (AdaKV spreads one layer budget across heads); 0: it is every head's count. */
+    int kept_per_layer;
 } method_desc;
 
 typedef struct variant {
@@ -44,6 +49,23 @@ typedef struct variant {
     kv_preset preset;
     double knob[METHOD_MAX_KNOBS];  /* in method->knobs order */
 } variant;
+
+/* Budgets (issue 17): an integer in [1, BUDGET_FRAC_BASE) is kept tokens per layer and head; a
+ * kept fraction f of the prompt in (0, 1) (kvpress compression_ratio = 1 - f) is encoded as
+ * BUDGET_FRAC_BASE + round(f·BUDGET_FRAC_SCALE), so every int budget field (stores, tables,
+ * "budget > 0" = compressed) carries it unchanged, and it sorts after the token budgets. It is
+ * resolved per prompt by compress_new: n = max(1, int(L·(1 - (1 - f)))) as kvpress's ScorerPress. */
+#define BUDGET_FRAC_BASE (1 << 30)
+#define BUDGET_FRAC_SCALE 1000000
+static inline int budget_is_fraction(int b) { return b > BUDGET_FRAC_BASE; }
+static inline double budget_fraction(int b) { return (double)(b - BUDGET_FRAC_BASE) / BUDGET_FRAC_SCALE; }
+/* "128" (tokens) or "0.25" / "25%" (fraction in (0, 1), at most 6 decimals): KV_OK, or KV_ERR
+ * saying what is accepted. */
+int budget_parse(const char *text, int *out);
+/* Tokens per layer and head for a prompt of L tokens (a token budget is returned as is). */
+int budget_resolve(int budget, int L);
+/* "128", "25%" (pct != 0) or "0.25" (pct == 0, for CSV and provenance). */
+void budget_label(int budget, char *buf, size_t n, int pct);
 
 extern const method_desc *const method_registry[]; /* NULL-terminated, in table row order */
 const method_desc *method_find(const char *name);  /* case-insensitive on name or display */

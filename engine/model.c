@@ -368,6 +368,38 @@ typedef struct {
 /* Load the window rows [r0, r0+nr) x cols [c0, c0+nc) of a tensor whose full HF shape must be
  * (rows, cols) (rows = 1 for vectors) into out. GGUF names use ggml dim order (dims[0] = cols). */
 static int source_load(const weight_source *src, const char *name, int64_t rows, int64_t cols,
+                       int64_t r0, int64_t nr, int64_t c0, int64_t nc, float *out);
+
+/* The stored format (qtype) and bytes of tensor `name`, after the same lookup and shape checks as
+ * source_load. Random weights (no source) are fp32. */
+static int source_find(const weight_source *src, const char *name, int64_t rows, int64_t cols, int *qt,
+                       const uint8_t **data)
+{
+    *data = NULL;
+    *qt = QTYPE_F32;
+    if (!src) return KV_OK;
+    /* source_load with an empty window runs every check and reads nothing */
+    if (source_load(src, name, rows, cols, 0, 0, 0, 0, NULL)) return KV_ERR;
+    if (src->st) {
+        const safetensors_tensor *t = safetensors_find(src->st, name);
+        *qt = t->dtype == SAFETENSORS_F16 ? QTYPE_F16 : t->dtype == SAFETENSORS_BF16 ? QTYPE_BF16 : QTYPE_F32;
+        *data = t->data;
+        return KV_OK;
+    }
+    const gguf_tensor *t = gguf_find_tensor(src->g, name);
+    switch (t->type) {
+    case GGML_TYPE_F16: *qt = QTYPE_F16; break;
+    case GGML_TYPE_BF16: *qt = QTYPE_BF16; break;
+    case GGML_TYPE_Q8_0: *qt = QTYPE_Q8_0; break;
+    case GGML_TYPE_Q4_0: *qt = QTYPE_Q4_0; break;
+    case GGML_TYPE_Q4_1: *qt = QTYPE_Q4_1; break;
+    default: *qt = QTYPE_F32; break;
+    }
+    *data = t->data;
+    return KV_OK;
+}
+
+static int source_load(const weight_source *src, const char *name, int64_t rows, int64_t cols,
                        int64_t r0, int64_t nr, int64_t c0, int64_t nc, float *out)
 {
     if (src->st) {
@@ -391,6 +423,7 @@ static int source_load(const weight_source *src, const char *name, int64_t rows,
                           (long long)rows, (long long)cols);
             return KV_ERR;
         }
+        if (nr == 0 || nc == 0) return KV_OK;
         return safetensors_slice_to_f32(src->st, t, r0, nr, c0, nc, out);
     }
     const gguf_tensor *t = gguf_find_tensor(src->g, name);
@@ -406,6 +439,7 @@ static int source_load(const weight_source *src, const char *name, int64_t rows,
                   (long long)t->dims[2], t->n_dims, (long long)cols, (long long)rows);
         return KV_ERR;
     }
+    if (nr == 0 || nc == 0) return KV_OK;
     if (c0 == 0 && nc == cols) return gguf_tensor_rows_to_f32(src->g, t, r0, nr, out);
     /* column window: dequantize each needed row whole (blocks span columns), keep the window */
     float *row = kv_malloc((size_t)cols * sizeof *row);
@@ -419,19 +453,19 @@ static int source_load(const weight_source *src, const char *name, int64_t rows,
 }
 
 /* llama.cpp's converter reorders each head's q/k rows for its interleaved RoPE:
- * gguf row h*d + 2*i + j  <-  hf row h*d + j*(d/2) + i  (i < d/2, j < 2). Undo it in place. */
-static void unpermute_heads(float *w, int n_heads, int head_dim, int cols)
+ * gguf row h*d + 2*i + j  <-  hf row h*d + j*(d/2) + i  (i < d/2, j < 2). Undo it in place; rows
+ * are row_bytes each, so this works on any storage format. */
+static void unpermute_heads(void *w, int n_heads, int head_dim, size_t row_bytes)
 {
     int half = head_dim / 2;
-    size_t head_floats = (size_t)head_dim * cols;
-    float *tmp = kv_malloc(head_floats * sizeof *tmp);
+    size_t head_bytes = (size_t)head_dim * row_bytes;
+    uint8_t *tmp = kv_malloc(head_bytes);
     for (int h = 0; h < n_heads; h++) {
-        float *hw = w + h * head_floats;
+        uint8_t *hw = (uint8_t *)w + h * head_bytes;
         for (int i = 0; i < half; i++)
             for (int j = 0; j < 2; j++)
-                memcpy(tmp + (size_t)(j * half + i) * cols, hw + (size_t)(2 * i + j) * cols,
-                       (size_t)cols * sizeof *tmp);
-        memcpy(hw, tmp, head_floats * sizeof *tmp);
+                memcpy(tmp + (size_t)(j * half + i) * row_bytes, hw + (size_t)(2 * i + j) * row_bytes, row_bytes);
+        memcpy(hw, tmp, head_bytes);
     }
     free(tmp);
 }
@@ -461,30 +495,20 @@ static int shard_check(const model_config *c, const model_shard *shard, model *m
     return KV_OK;
 }
 
-/* Carve the arena: the local shapes of model.h. */
-static void weights_alloc(model *m)
+static const char *const wformat_names[] = {"as-stored", "f32", "bf16", "q8_0"};
+
+int model_wformat_parse(const char *str, int *out)
 {
-    const model_config *c = &m->cfg;
-    size_t L = (size_t)c->n_layers, d = (size_t)c->dim, V = (size_t)c->vocab_size;
-    size_t nq = (size_t)m->n_heads_local * c->head_dim;
-    size_t nkv = (size_t)m->n_kv_heads_local * c->head_dim;
-    size_t hid = (size_t)m->hidden_dim_local;
-    size_t sizes[12] = {V * d, L * d, L * nq * d, L * nkv * d, L * nkv * d, L * d * nq, L * d,
-                        L * hid * d, L * hid * d, L * d * hid, d, c->tied_embeddings ? 0 : V * d};
-    size_t total = 0;
-    for (int i = 0; i < 12; i++) total += sizes[i];
-    model_weights *w = &m->w;
-    w->arena = kv_malloc(total * sizeof(float));
-    w->arena_floats = total;
-    float **ptrs[12] = {&w->tok_embeddings, &w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo,
-                        &w->ffn_norm, &w->w_gate, &w->w_up, &w->w_down, &w->out_norm, &w->lm_head};
-    float *p = w->arena;
-    for (int i = 0; i < 12; i++) {
-        *ptrs[i] = p;
-        p += sizes[i];
-    }
-    if (c->tied_embeddings) w->lm_head = w->tok_embeddings;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(str, wformat_names[i])) {
+            *out = i;
+            return KV_OK;
+        }
+    kv_seterr("unknown weight format '%s' (expected as-stored, f32, bf16 or q8_0)", str);
+    return KV_ERR;
 }
+
+const char *model_wformat_name(int f) { return f >= 0 && f < 4 ? wformat_names[f] : "?"; }
 
 /* Per-layer tensor names: GGUF suffix after "blk.N.", HF suffix after "model.layers.N.". */
 enum { T_ATTN_NORM, T_Q, T_K, T_V, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN, T_COUNT };
@@ -496,67 +520,243 @@ static const char *hf_layer_names[T_COUNT] = {
     "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
 
-static int weights_load(model *m, const weight_source *src)
+/* One weight matrix: tensor name, full HF shape (rows, cols), this rank's window, the random
+ * stream that fills it without a file, where it goes, and the GGUF q/k heads to un-permute. */
+typedef struct {
+    char name[128];
+    int64_t rows, cols, r0, nr, c0, nc;
+    uint64_t key;
+    qmatrix *dst;
+    int unpermute;
+} matrix_spec;
+
+static uint64_t tensor_key(unsigned seed, int layer, int which);
+
+/* The matrices of the local shapes of model.h, in arena order. n: 2 + 7 * n_layers at most. */
+static int matrix_specs(model *m, int is_gguf, unsigned seed, matrix_spec *sp)
 {
     const model_config *c = &m->cfg;
     model_weights *w = &m->w;
-    int is_gguf = src->g != NULL;
     int64_t d = c->dim, hd = c->head_dim, V = c->vocab_size;
     int64_t nq = (int64_t)c->n_heads * hd, nkv = (int64_t)c->n_kv_heads * hd;
     int64_t lq = (int64_t)m->n_heads_local * hd, lkv = (int64_t)m->n_kv_heads_local * hd;
     int64_t q0 = (int64_t)m->head0 * hd, kv0 = (int64_t)m->kv_head0 * hd;
     int64_t hid = c->hidden_dim, lh = m->hidden_dim_local, h0 = m->hidden0;
-    if (source_load(src, is_gguf ? "token_embd.weight" : "model.embed_tokens.weight", V, d, 0, V,
-                    0, d, w->tok_embeddings) ||
-        source_load(src, is_gguf ? "output_norm.weight" : "model.norm.weight", 1, d, 0, 1, 0, d,
-                    w->out_norm))
-        return KV_ERR;
-    if (!c->tied_embeddings &&
-        source_load(src, is_gguf ? "output.weight" : "lm_head.weight", V, d, 0, V, 0, d,
-                    w->lm_head))
-        return KV_ERR;
+    int n = 0;
+    sp[n] = (matrix_spec){.rows = V, .cols = d, .nr = V, .nc = d, .key = tensor_key(seed, -1, 0),
+                          .dst = &w->tok_embeddings};
+    snprintf(sp[n++].name, sizeof sp->name, "%s", is_gguf ? "token_embd.weight" : "model.embed_tokens.weight");
+    if (!c->tied_embeddings) {
+        sp[n] = (matrix_spec){.rows = V, .cols = d, .nr = V, .nc = d, .key = tensor_key(seed, -1, 1),
+                              .dst = &w->lm_head};
+        snprintf(sp[n++].name, sizeof sp->name, "%s", is_gguf ? "output.weight" : "lm_head.weight");
+    }
     for (int l = 0; l < c->n_layers; l++) {
-        /* full shape (rows, cols), window (r0, nr, c0, nc), destination */
+        /* tensor, full shape (rows, cols), window (r0, nr, c0, nc), random stream, destination */
         struct {
+            int t;
             int64_t rows, cols, r0, nr, c0, nc;
-            float *dst;
-        } spec[T_COUNT] = {
-            [T_ATTN_NORM] = {1, d, 0, 1, 0, d, w->attn_norm + l * d},
-            [T_Q] = {nq, d, q0, lq, 0, d, w->wq + l * lq * d},
-            [T_K] = {nkv, d, kv0, lkv, 0, d, w->wk + l * lkv * d},
-            [T_V] = {nkv, d, kv0, lkv, 0, d, w->wv + l * lkv * d},
-            [T_O] = {d, nq, 0, d, q0, lq, w->wo + l * d * lq},
-            [T_FFN_NORM] = {1, d, 0, 1, 0, d, w->ffn_norm + l * d},
-            [T_GATE] = {hid, d, h0, lh, 0, d, w->w_gate + l * lh * d},
-            [T_UP] = {hid, d, h0, lh, 0, d, w->w_up + l * lh * d},
-            [T_DOWN] = {d, hid, 0, d, h0, lh, w->w_down + l * d * lh},
+            int which;
+            qmatrix *dst;
+            int unpermute;
+        } lay[7] = {
+            {T_Q, nq, d, q0, lq, 0, d, 1, &w->wq[l], is_gguf ? m->n_heads_local : 0},
+            {T_K, nkv, d, kv0, lkv, 0, d, 2, &w->wk[l], is_gguf ? m->n_kv_heads_local : 0},
+            {T_V, nkv, d, kv0, lkv, 0, d, 3, &w->wv[l], 0},
+            {T_O, d, nq, 0, d, q0, lq, 4, &w->wo[l], 0},
+            {T_GATE, hid, d, h0, lh, 0, d, 5, &w->w_gate[l], 0},
+            {T_UP, hid, d, h0, lh, 0, d, 6, &w->w_up[l], 0},
+            {T_DOWN, d, hid, 0, d, h0, lh, 7, &w->w_down[l], 0},
         };
-        for (int k = 0; k < T_COUNT; k++) {
-            char name[128];
+        for (int k = 0; k < 7; k++) {
+            sp[n] = (matrix_spec){.rows = lay[k].rows, .cols = lay[k].cols, .r0 = lay[k].r0, .nr = lay[k].nr,
+                                  .c0 = lay[k].c0, .nc = lay[k].nc, .key = tensor_key(seed, l, lay[k].which),
+                                  .dst = lay[k].dst, .unpermute = lay[k].unpermute};
             if (is_gguf)
-                snprintf(name, sizeof name, "blk.%d.%s", l, gguf_layer_names[k]);
+                snprintf(sp[n].name, sizeof sp->name, "blk.%d.%s", l, gguf_layer_names[lay[k].t]);
             else
-                snprintf(name, sizeof name, "model.layers.%d.%s", l, hf_layer_names[k]);
-            if (source_load(src, name, spec[k].rows, spec[k].cols, spec[k].r0, spec[k].nr,
-                            spec[k].c0, spec[k].nc, spec[k].dst))
-                return KV_ERR;
-        }
-        if (is_gguf) {
-            unpermute_heads(spec[T_Q].dst, m->n_heads_local, c->head_dim, c->dim);
-            unpermute_heads(spec[T_K].dst, m->n_kv_heads_local, c->head_dim, c->dim);
+                snprintf(sp[n].name, sizeof sp->name, "model.layers.%d.%s", l, hf_layer_names[lay[k].t]);
+            n++;
         }
     }
+    return n;
+}
+
+/* The format a matrix is held in: as stored unless converted; a block format whose column window
+ * does not fall on block boundaries (a tensor-parallel slice) is held in fp32. */
+static int matrix_target_type(int wformat, int stored, int64_t c0, int64_t nc)
+{
+    switch (wformat) {
+    case MODEL_WEIGHTS_F32: return QTYPE_F32;
+    case MODEL_WEIGHTS_BF16: return QTYPE_BF16;
+    case MODEL_WEIGHTS_Q8_0: return nc % QTYPE_BLOCK ? QTYPE_BF16 : QTYPE_Q8_0;
+    default: return qtype_is_block(stored) && (c0 % QTYPE_BLOCK || nc % QTYPE_BLOCK) ? QTYPE_F32 : stored;
+    }
+}
+
+#define ARENA_ALIGN 64
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+/* Choose every matrix's format (checking each tensor's presence and shape), then carve the arena:
+ * norms first, then the matrices, each 64-byte aligned. */
+static int weights_alloc(model *m, const weight_source *src, int wformat, matrix_spec *sp, int n)
+{
+    const model_config *c = &m->cfg;
+    model_weights *w = &m->w;
+    size_t L = (size_t)c->n_layers, d = (size_t)c->dim;
+    size_t total = align_up(L * d * 4) * 2 + align_up(d * 4);
+    for (int i = 0; i < n; i++) {
+        int stored;
+        const uint8_t *data;
+        if (source_find(src, sp[i].name, sp[i].rows, sp[i].cols, &stored, &data)) return KV_ERR;
+        qmatrix *q = sp[i].dst;
+        q->type = matrix_target_type(wformat, stored, sp[i].c0, sp[i].nc);
+        q->rows = sp[i].nr;
+        q->cols = sp[i].nc;
+        q->row_bytes = qtype_row_bytes(q->type, q->cols);
+        total += align_up((size_t)q->rows * q->row_bytes);
+    }
+    w->format = wformat;
+    w->arena = kv_malloc(total);
+    w->arena_bytes = total;
+    uint8_t *p = w->arena;
+    w->attn_norm = (float *)p, p += align_up(L * d * 4);
+    w->ffn_norm = (float *)p, p += align_up(L * d * 4);
+    w->out_norm = (float *)p, p += align_up(d * 4);
+    for (int i = 0; i < n; i++) {
+        sp[i].dst->data = p;
+        p += align_up((size_t)sp[i].dst->rows * sp[i].dst->row_bytes);
+    }
+    if (c->tied_embeddings) w->lm_head = w->tok_embeddings;
     return KV_OK;
+}
+
+/* Headers of the per-layer matrices (before matrix_specs, which points into them). */
+static void weights_headers(model *m)
+{
+    model_weights *w = &m->w;
+    int L = m->cfg.n_layers;
+    w->layer_mats = kv_calloc((size_t)7 * L, sizeof(qmatrix));
+    qmatrix **ptrs[7] = {&w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down};
+    for (int i = 0; i < 7; i++) *ptrs[i] = w->layer_mats + (size_t)i * L;
+}
+
+/* Rows [0, nr) of a matrix from the tensor's window through fp32 in blocks of rows (the whole
+ * matrix in fp32 never exists): the file's rows via source_load, or the random stream. */
+static void random_fill(float *out, uint64_t key, int64_t cols, int64_t r0, int64_t nr, int64_t c0, int64_t nc);
+
+static int matrix_fill_converted(const weight_source *src, const matrix_spec *s)
+{
+    qmatrix *q = s->dst;
+    if (q->type == QTYPE_F32) {
+        if (!src) {
+            random_fill(q->data, s->key, s->cols, s->r0, s->nr, s->c0, s->nc);
+            return KV_OK;
+        }
+        return source_load(src, s->name, s->rows, s->cols, s->r0, s->nr, s->c0, s->nc, q->data);
+    }
+    int64_t chunk = (1 << 20) / s->nc;
+    if (chunk < 1) chunk = 1;
+    if (chunk > s->nr) chunk = s->nr;
+    float *tmp = kv_malloc((size_t)chunk * s->nc * sizeof *tmp);
+    int rc = KV_OK;
+    for (int64_t r = 0; r < s->nr && rc == KV_OK; r += chunk) {
+        int64_t nr = s->nr - r < chunk ? s->nr - r : chunk;
+        if (!src)
+            random_fill(tmp, s->key, s->cols, s->r0 + r, nr, s->c0, s->nc);
+        else
+            rc = source_load(src, s->name, s->rows, s->cols, s->r0 + r, nr, s->c0, s->nc, tmp);
+        #pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < nr; i++)
+            qtype_quantize_row(q->type, tmp + i * s->nc, (uint8_t *)q->data + (size_t)(r + i) * q->row_bytes, s->nc);
+    }
+    free(tmp);
+    return rc;
+}
+
+static int matrix_fill(const weight_source *src, const matrix_spec *s)
+{
+    qmatrix *q = s->dst;
+    int stored;
+    const uint8_t *data;
+    if (source_find(src, s->name, s->rows, s->cols, &stored, &data)) return KV_ERR;
+    int rc = KV_OK;
+    if (src && stored == q->type && q->type != QTYPE_F32) {
+        /* kept as stored: copy the window's bytes (block formats: whole blocks, checked above) */
+        size_t src_row = qtype_row_bytes(stored, s->cols), off = qtype_row_bytes(stored, s->c0);
+        #pragma omp parallel for schedule(static) if (s->nr * s->nc > (1 << 16))
+        for (int64_t r = 0; r < s->nr; r++)
+            memcpy((uint8_t *)q->data + (size_t)r * q->row_bytes, data + (size_t)(s->r0 + r) * src_row + off,
+                   q->row_bytes);
+    } else {
+        rc = matrix_fill_converted(src, s);
+    }
+    if (rc == KV_OK && s->unpermute) unpermute_heads(q->data, s->unpermute, (int)(q->rows / s->unpermute), q->row_bytes);
+    return rc;
+}
+
+/* Allocate and fill every weight: from src, or random (src NULL) with seed. */
+static int weights_build(model *m, const weight_source *src, int wformat, unsigned seed)
+{
+    const model_config *c = &m->cfg;
+    model_weights *w = &m->w;
+    weights_headers(m);
+    matrix_spec *sp = kv_malloc(sizeof *sp * (2 + 7 * (size_t)c->n_layers));
+    int n = matrix_specs(m, src && src->g, seed, sp);
+    int rc = weights_alloc(m, src, wformat, sp, n);
+    int64_t d = c->dim;
+    if (rc == KV_OK && src) {
+        int is_gguf = src->g != NULL;
+        rc = source_load(src, is_gguf ? "output_norm.weight" : "model.norm.weight", 1, d, 0, 1, 0, d, w->out_norm);
+        for (int l = 0; l < c->n_layers && rc == KV_OK; l++) {
+            char name[128];
+            for (int k = 0; k < 2 && rc == KV_OK; k++) {
+                int t = k ? T_FFN_NORM : T_ATTN_NORM;
+                if (is_gguf)
+                    snprintf(name, sizeof name, "blk.%d.%s", l, gguf_layer_names[t]);
+                else
+                    snprintf(name, sizeof name, "model.layers.%d.%s", l, hf_layer_names[t]);
+                rc = source_load(src, name, 1, d, 0, 1, 0, d, (k ? w->ffn_norm : w->attn_norm) + l * d);
+            }
+        }
+    } else if (rc == KV_OK) { /* random: norms are 1 */
+        for (int64_t i = 0; i < d; i++) w->out_norm[i] = 1.0f;
+        for (int64_t i = 0; i < (int64_t)c->n_layers * d; i++) w->attn_norm[i] = w->ffn_norm[i] = 1.0f;
+    }
+    for (int i = 0; i < n && rc == KV_OK; i++) rc = matrix_fill(src, &sp[i]);
+    free(sp);
+    return rc;
+}
+
+size_t model_weight_bytes(const model *m) { return m->w.arena_bytes; }
+
+size_t model_largest_matrix_f32_bytes(const model *m)
+{
+    const model_weights *w = &m->w;
+    size_t best = (size_t)(w->tok_embeddings.rows * w->tok_embeddings.cols) * 4;
+    size_t lm = (size_t)(w->lm_head.rows * w->lm_head.cols) * 4;
+    if (lm > best) best = lm;
+    for (int i = 0; w->layer_mats && i < 7 * m->cfg.n_layers; i++) {
+        size_t b = (size_t)(w->layer_mats[i].rows * w->layer_mats[i].cols) * 4;
+        if (b > best) best = b;
+    }
+    return best;
 }
 
 void model_free(model *m)
 {
     if (!m) return;
     free(m->w.arena);
+    free(m->w.layer_mats);
     memset(&m->w, 0, sizeof m->w);
 }
 
 int model_load(const char *path, const model_shard *shard, model *m)
+{
+    return model_load_as(path, shard, MODEL_WEIGHTS_F32, m);
+}
+
+int model_load_as(const char *path, const model_shard *shard, int wformat, model *m)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->path, sizeof m->path, "%s", path);
@@ -593,8 +793,7 @@ int model_load(const char *path, const model_shard *shard, model *m)
         goto done;
     }
     if (shard_check(&m->cfg, shard, m)) goto done;
-    weights_alloc(m);
-    rc = weights_load(m, &src);
+    rc = weights_build(m, &src, wformat, 0);
 done:
     if (src.g) gguf_close(src.g);
     if (src.st) safetensors_close(src.st);
@@ -649,8 +848,7 @@ static void random_normal_pair(uint64_t key, uint64_t p, float *z0, float *z1)
 }
 
 /* Fill the window rows [r0, r0+nr) x cols [c0, c0+nc) of a full (rows x cols) random tensor. */
-static void random_fill(float *out, uint64_t key, int64_t cols, int64_t r0, int64_t nr, int64_t c0,
-                        int64_t nc)
+static void random_fill(float *out, uint64_t key, int64_t cols, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
 {
     const float std = (float)RANDOM_WEIGHT_STD;
     #pragma omp parallel for schedule(static)
@@ -677,6 +875,11 @@ static uint64_t tensor_key(unsigned seed, int layer, int which)
 }
 
 int model_init_random(const char *shape, unsigned seed, const model_shard *shard, model *m)
+{
+    return model_init_random_as(shape, seed, shard, MODEL_WEIGHTS_F32, m);
+}
+
+int model_init_random_as(const char *shape, unsigned seed, const model_shard *shard, int wformat, model *m)
 {
     memset(m, 0, sizeof *m);
     const random_shape *s = NULL;
@@ -715,26 +918,9 @@ int model_init_random(const char *shape, unsigned seed, const model_shard *shard
     snprintf(m->path, sizeof m->path, "random:%s:%u", shape, seed);
     sha256_hex(m->path, strlen(m->path), m->hash);
     if (shard_check(c, shard, m)) return KV_ERR;
-    weights_alloc(m);
-
-    model_weights *w = &m->w;
-    int64_t d = c->dim, hd = c->head_dim, V = c->vocab_size;
-    int64_t nq = (int64_t)c->n_heads * hd;
-    int64_t lq = (int64_t)m->n_heads_local * hd, lkv = (int64_t)m->n_kv_heads_local * hd;
-    int64_t q0 = (int64_t)m->head0 * hd, kv0 = (int64_t)m->kv_head0 * hd;
-    int64_t hid = c->hidden_dim, lh = m->hidden_dim_local, h0 = m->hidden0;
-    random_fill(w->tok_embeddings, tensor_key(seed, -1, 0), d, 0, V, 0, d);
-    if (!c->tied_embeddings) random_fill(w->lm_head, tensor_key(seed, -1, 1), d, 0, V, 0, d);
-    for (int64_t i = 0; i < d; i++) w->out_norm[i] = 1.0f;
-    for (int64_t i = 0; i < (int64_t)c->n_layers * d; i++) w->attn_norm[i] = w->ffn_norm[i] = 1.0f;
-    for (int l = 0; l < c->n_layers; l++) {
-        random_fill(w->wq + l * lq * d, tensor_key(seed, l, 1), d, q0, lq, 0, d);
-        random_fill(w->wk + l * lkv * d, tensor_key(seed, l, 2), d, kv0, lkv, 0, d);
-        random_fill(w->wv + l * lkv * d, tensor_key(seed, l, 3), d, kv0, lkv, 0, d);
-        random_fill(w->wo + l * d * lq, tensor_key(seed, l, 4), nq, 0, d, q0, lq);
-        random_fill(w->w_gate + l * lh * d, tensor_key(seed, l, 5), d, h0, lh, 0, d);
-        random_fill(w->w_up + l * lh * d, tensor_key(seed, l, 6), d, h0, lh, 0, d);
-        random_fill(w->w_down + l * d * lh, tensor_key(seed, l, 7), hid, 0, d, h0, lh);
+    if (weights_build(m, NULL, wformat, seed)) {
+        model_free(m);
+        return KV_ERR;
     }
     return KV_OK;
 }

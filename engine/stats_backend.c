@@ -5,6 +5,7 @@
  * holds the CPU kernels to that). */
 #include "engine/stats_backend.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/layer_stats.h"
@@ -28,8 +29,19 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
                   H, Hkv, hd, L, T, st->cfg->n_heads, st->cfg->n_kv_heads, st->cfg->head_dim, st->L);
         return KV_ERR;
     }
+    if (st->needs && tp) {
+        kv_seterr("stats: the kvpress-style methods (knorm, keydiff, expected_attention, ...) are not supported "
+                  "under tensor parallelism yet: run them with tensor_parallel 1");
+        return KV_ERR;
+    }
     *sb = (stats_backend){.be = be, .tp = tp, .cc = cc, .L = L, .H = H, .Hkv = Hkv, .hd = hd,
                           .direct = be->host_memory && !tp};
+    if (st->needs && !be->host_memory) {
+        const size_t kv = sizeof(float) * (size_t)L * Hkv * hd;
+        if (st->needs & (LAYER_NEED_KNORM | LAYER_NEED_KEYCOS | LAYER_NEED_QSTATS)) sb->hk = kv_malloc(kv);
+        if (st->needs & LAYER_NEED_VNORM) sb->hv = kv_malloc(kv);
+        if (st->needs & LAYER_NEED_QSTATS) sb->hq = kv_malloc(sizeof(float) * (size_t)L * H * hd);
+    }
     if (sb->direct) return KV_OK;
     /* one buffer for the largest statistic, reused by each in turn (per head floats) */
     long n = 0;
@@ -61,7 +73,7 @@ static int stats_deliver(stats_backend *sb, float *host, const float *computed, 
     return KV_OK;
 }
 
-int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *lse)
+int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *v, const float *lse)
 {
     backend *be = sb->be;
     struct layer_stats *st = compress_layer_stats(sb->cc);
@@ -82,6 +94,16 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
         be->h2o_colsum(be->ctx, out, q, k, lse, L, H, Hkv, hd, e->window, e->mode, e->fp16);
         if (stats_deliver(sb, e->colsum, out, L - e->window) != KV_OK) return KV_ERR;
     }
+    if (st->needs) {
+        if (!be->host_memory) { /* the host computes these: copy what they read */
+            const size_t kv = sizeof(float) * (size_t)L * Hkv * hd;
+            if (sb->hk) be->to_host(be->ctx, sb->hk, k, kv);
+            if (sb->hv && v) be->to_host(be->ctx, sb->hv, v, kv);
+            if (sb->hq) be->to_host(be->ctx, sb->hq, q, sizeof(float) * (size_t)L * H * hd);
+            q = sb->hq, k = sb->hk, v = v ? sb->hv : NULL;
+        }
+        if (compress_host_stats(sb->cc, q, k, v) != KV_OK) return KV_ERR;
+    }
     return KV_OK;
 }
 
@@ -90,4 +112,6 @@ void stats_backend_close(stats_backend *sb)
     if (sb->local) sb->be->free(sb->be->ctx, sb->local);
     if (sb->gather) sb->be->free(sb->be->ctx, sb->gather);
     sb->local = sb->gather = NULL;
+    free(sb->hq), free(sb->hk), free(sb->hv);
+    sb->hq = sb->hk = sb->hv = NULL;
 }

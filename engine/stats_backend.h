@@ -20,6 +20,7 @@ typedef struct {
     int direct;          /* compute straight into the host buffers (host memory, no TP) */
     float *local;        /* backend (H, n) for the largest statistic; NULL when direct */
     float *gather;       /* backend (T*H, n) all-gather target: TP on device memory only */
+    float *hq, *hk, *hv; /* host copies of q, k, v for the kvpress-style statistics (device backends) */
 } stats_backend;
 
 /* Prepares the buffers for cc's statistics at prompt length L. H, Hkv: this rank's heads (the
@@ -28,9 +29,11 @@ typedef struct {
 int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_ctx *cc, int L, int H, int Hkv,
                        int hd);
 /* Fills every buffer of compress_layer_stats(cc) for one layer from this rank's post-RoPE
- * q (L, H*hd), k (L, Hkv*hd) and the prefill's lse (H, L), all backend memory. Collective over
- * the TP group. Status. */
-int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *lse);
+ * q (L, H*hd), k and v (L, Hkv*hd) and the prefill's lse (H, L), all backend memory. Collective
+ * over the TP group. The kvpress-style statistics (LAYER_NEED_*) are computed on the host
+ * (compress_host_stats) from the backend's q, k, v — directly on the CPU backend, else after a
+ * copy of what they read (k, v: 2·L·Hkv·hd floats, q: L·H·hd, per layer); not under TP. Status. */
+int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *v, const float *lse);
 void stats_backend_close(stats_backend *sb);
 
 #endif

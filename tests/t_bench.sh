@@ -12,7 +12,7 @@ shard=$($KVBENCH "${args[@]}" --shard 3 2>&1)
 check "bench on random weights reports prefill and decode" grep -q '^decode: ' <<<"$full"
 check "--shard 3 says which shard it measured" grep -q '^shard: 1 of 3 (tensor-parallel shapes' <<<"$shard"
 check "--shard 3 reports prefill and decode" grep -q '^decode: ' <<<"$shard"
-mb() { sed -n 's/^roofline: decode streams \([0-9.]*\) MB.*/\1/p' <<<"$1"; }
+mb() { sed -n 's/^roofline: decode reads \([0-9.]*\) MB.*/\1/p' <<<"$1"; }
 fmb=$(mb "$full"); smb=$(mb "$shard")
 check "shard streams between 1/3 and all of the model's weights ($smb of $fmb MB)" \
     awk -v s="$smb" -v f="$fmb" 'BEGIN { exit !(s > f / 3 && s < f) }'

@@ -26,6 +26,8 @@
 
 #define DEMO_GGUF "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define DEMO_WEIGHTS "tests/data/loaders/smollm2_weights.json"
+/* an fp32 matrix of the model (model_load holds fp32) */
+#define F32(mat) ((const float *)(mat).data)
 
 static char tmpdir[256];
 
@@ -253,6 +255,31 @@ static void write_tiny_gguf(const char *path)
 
 /* ---------- checks ---------- */
 
+/* The same checkpoint held as stored: every matrix dequantizes to exactly the fp32 load's rows
+ * (F16/BF16 tensors stay 16-bit; GGUF q/k rows are un-permuted on the stored bytes). n16 counts
+ * the matrices kept in a 16-bit format. */
+static int as_stored_matches(const model *f, const char *src, const model_shard *sh, int *n16)
+{
+    model a;
+    if (model_load_as(src, sh, MODEL_WEIGHTS_AS_STORED, &a) != KV_OK) return 0;
+    int ok = 1, L = f->cfg.n_layers;
+    *n16 = 0;
+    for (int i = -2; i < 7 * L; i++) {
+        const qmatrix *mf = i == -2 ? &f->w.tok_embeddings : i == -1 ? &f->w.lm_head : &f->w.layer_mats[i];
+        const qmatrix *ma = i == -2 ? &a.w.tok_embeddings : i == -1 ? &a.w.lm_head : &a.w.layer_mats[i];
+        *n16 += ma->type == QTYPE_F16 || ma->type == QTYPE_BF16;
+        float *row = malloc(sizeof(float) * (size_t)mf->cols);
+        for (int64_t r = 0; r < mf->rows && ok; r++) {
+            qtype_dequant_row(ma->type, (const char *)ma->data + r * ma->row_bytes, row, ma->cols);
+            ok &= ma->rows == mf->rows && ma->cols == mf->cols &&
+                  !memcmp(row, (const float *)mf->data + r * mf->cols, sizeof(float) * (size_t)mf->cols);
+        }
+        free(row);
+    }
+    model_free(&a);
+    return ok;
+}
+
 /* The model's weights equal the tiny model's (sliced for its shard). */
 static int tiny_matches(const model *m)
 {
@@ -260,9 +287,9 @@ static int tiny_matches(const model *m)
     int ok = 1, lq = m->n_heads_local * T_HD, lkv = m->n_kv_heads_local * T_HD;
     int q0 = m->head0 * T_HD, kv0 = m->kv_head0 * T_HD, lh = m->hidden_dim_local, h0 = m->hidden0;
     struct { const char *name; const float *dst; int r0, nr, c0, nc; } whole[] = {
-        {"model.embed_tokens.weight", w->tok_embeddings, 0, T_VOCAB, 0, T_DIM},
+        {"model.embed_tokens.weight", F32(w->tok_embeddings), 0, T_VOCAB, 0, T_DIM},
         {"model.norm.weight", w->out_norm, 0, 1, 0, T_DIM},
-        {"lm_head.weight", w->lm_head, 0, T_VOCAB, 0, T_DIM}};
+        {"lm_head.weight", F32(w->lm_head), 0, T_VOCAB, 0, T_DIM}};
     for (int k = 0; k < 3; k++) {
         const tiny_tensor *t = tiny_find(whole[k].name);
         if (memcmp(t->w, whole[k].dst, (size_t)t->rows * t->cols * 4)) {
@@ -273,14 +300,14 @@ static int tiny_matches(const model *m)
     for (int l = 0; l < T_LAYERS; l++) {
         struct { const char *suffix; const float *dst; int r0, nr, c0, nc; } s[] = {
             {"input_layernorm.weight", w->attn_norm + l * T_DIM, 0, 1, 0, T_DIM},
-            {"self_attn.q_proj.weight", w->wq + l * lq * T_DIM, q0, lq, 0, T_DIM},
-            {"self_attn.k_proj.weight", w->wk + l * lkv * T_DIM, kv0, lkv, 0, T_DIM},
-            {"self_attn.v_proj.weight", w->wv + l * lkv * T_DIM, kv0, lkv, 0, T_DIM},
-            {"self_attn.o_proj.weight", w->wo + l * T_DIM * lq, 0, T_DIM, q0, lq},
+            {"self_attn.q_proj.weight", F32(w->wq[l]), q0, lq, 0, T_DIM},
+            {"self_attn.k_proj.weight", F32(w->wk[l]), kv0, lkv, 0, T_DIM},
+            {"self_attn.v_proj.weight", F32(w->wv[l]), kv0, lkv, 0, T_DIM},
+            {"self_attn.o_proj.weight", F32(w->wo[l]), 0, T_DIM, q0, lq},
             {"post_attention_layernorm.weight", w->ffn_norm + l * T_DIM, 0, 1, 0, T_DIM},
-            {"mlp.gate_proj.weight", w->w_gate + l * lh * T_DIM, h0, lh, 0, T_DIM},
-            {"mlp.up_proj.weight", w->w_up + l * lh * T_DIM, h0, lh, 0, T_DIM},
-            {"mlp.down_proj.weight", w->w_down + l * T_DIM * lh, 0, T_DIM, h0, lh}};
+            {"mlp.gate_proj.weight", F32(w->w_gate[l]), h0, lh, 0, T_DIM},
+            {"mlp.up_proj.weight", F32(w->w_up[l]), h0, lh, 0, T_DIM},
+            {"mlp.down_proj.weight", F32(w->w_down[l]), 0, T_DIM, h0, lh}};
         for (size_t k = 0; k < sizeof s / sizeof *s; k++) {
             char name[96];
             snprintf(name, sizeof name, "model.layers.%d.%s", l, s[k].suffix);
@@ -360,6 +387,10 @@ static void test_tiny_folders(void)
                 CHECK(m.cfg.n_heads == T_HEADS, "config stays the full model's");
                 CHECK(tiny_matches(&m), "%s tp %d rank %d: weights equal the written ones",
                       labels[s], tp, rank);
+                int n16 = 0;
+                CHECK(as_stored_matches(&m, srcs[s], &sh, &n16) && (s == 2 || n16 > 0),
+                      "%s tp %d rank %d: held as stored (%d 16-bit matrices), dequantized = the fp32 load",
+                      labels[s], tp, rank, n16);
                 CHECK(strlen(m.hash) == 64, "hash");
                 model_free(&m);
             }
@@ -383,7 +414,7 @@ static void test_tiny_folders(void)
               strstr(kv_lasterr(), "(12, 8)") && strstr(kv_lasterr(), "(16, 8)"),
           "shape mismatch message: %s", kv_lasterr());
     write_config(single, 1); /* tied but lm_head present: fine, lm_head ignored */
-    CHECK(model_load(single, NULL, &m) == KV_OK && m.w.lm_head == m.w.tok_embeddings,
+    CHECK(model_load(single, NULL, &m) == KV_OK && m.w.lm_head.data == m.w.tok_embeddings.data,
           "tied: lm_head aliases the embeddings: %s", kv_lasterr());
     model_free(&m);
     write_config(single, 0);
@@ -533,13 +564,13 @@ static void test_demo_gguf(void)
         CHECK(0, "demo load: %s", kv_lasterr());
         return;
     }
-    printf("demo GGUF loaded in %.2f s (%.1f M floats)\n", kv_now() - t0, m.w.arena_floats / 1e6);
-    CHECK(m.w.lm_head == m.w.tok_embeddings, "tied lm_head");
+    printf("demo GGUF loaded in %.2f s (%.1f M floats)\n", kv_now() - t0, m.w.arena_bytes / 4e6);
+    CHECK(m.w.lm_head.data == m.w.tok_embeddings.data, "tied lm_head");
     json_t *root = json_load_file(DEMO_WEIGHTS, 0, NULL);
     CHECK(root != NULL, "%s readable", DEMO_WEIGHTS);
     json_t *ts = json_object_get(root, "tensors"), *t;
     size_t i;
-    const long d = 576, nq = 576, nkv = 192, hid = 1536;
+    const long d = 576, nq = 576, hid = 1536;
     int n_checked = 0;
     json_array_foreach(ts, i, t) {
         const char *name = json_string_value(json_object_get(t, "name"));
@@ -549,14 +580,14 @@ static void test_demo_gguf(void)
         long l = lp ? atol(lp + 7) : 0;
         const float *base = NULL;
         long stride = d;
-        if (strstr(name, "embed_tokens")) base = m.w.tok_embeddings;
-        else if (strstr(name, "q_proj")) base = m.w.wq + l * nq * d;
-        else if (strstr(name, "k_proj")) base = m.w.wk + l * nkv * d;
-        else if (strstr(name, "v_proj")) base = m.w.wv + l * nkv * d;
-        else if (strstr(name, "o_proj")) { base = m.w.wo + l * d * nq; stride = nq; }
-        else if (strstr(name, "gate_proj")) base = m.w.w_gate + l * hid * d;
-        else if (strstr(name, "up_proj")) base = m.w.w_up + l * hid * d;
-        else if (strstr(name, "down_proj")) { base = m.w.w_down + l * d * hid; stride = hid; }
+        if (strstr(name, "embed_tokens")) base = F32(m.w.tok_embeddings);
+        else if (strstr(name, "q_proj")) base = F32(m.w.wq[l]);
+        else if (strstr(name, "k_proj")) base = F32(m.w.wk[l]);
+        else if (strstr(name, "v_proj")) base = F32(m.w.wv[l]);
+        else if (strstr(name, "o_proj")) { base = F32(m.w.wo[l]); stride = nq; }
+        else if (strstr(name, "gate_proj")) base = F32(m.w.w_gate[l]);
+        else if (strstr(name, "up_proj")) base = F32(m.w.w_up[l]);
+        else if (strstr(name, "down_proj")) { base = F32(m.w.w_down[l]); stride = hid; }
         else if (strstr(name, "input_layernorm")) base = m.w.attn_norm + l * d;
         else if (strstr(name, "post_attention_layernorm")) base = m.w.ffn_norm + l * d;
         else if (strcmp(name, "model.norm.weight") == 0) base = m.w.out_norm;
@@ -619,19 +650,18 @@ static void test_demo_gguf(void)
         long lq = s.n_heads_local * hd, lkv = s.n_kv_heads_local * hd, lh = s.hidden_dim_local;
         long q0 = s.head0 * hd, kv0 = s.kv_head0 * hd, h0 = s.hidden0;
         int ok = lq == 192 && lkv == 64 && lh == 512 &&
-                 !memcmp(s.w.tok_embeddings, m.w.tok_embeddings, 49152 * d * 4) &&
+                 !memcmp(s.w.tok_embeddings.data, m.w.tok_embeddings.data, 49152 * d * 4) &&
                  !memcmp(s.w.attn_norm, m.w.attn_norm, 30 * d * 4) &&
                  !memcmp(s.w.out_norm, m.w.out_norm, d * 4);
         for (long l = 0; l < 30 && ok; l++) {
-            ok &= !memcmp(s.w.wq + l * lq * d, m.w.wq + (l * nq + q0) * d, lq * d * 4);
-            ok &= !memcmp(s.w.wk + l * lkv * d, m.w.wk + (l * nkv + kv0) * d, lkv * d * 4);
-            ok &= !memcmp(s.w.wv + l * lkv * d, m.w.wv + (l * nkv + kv0) * d, lkv * d * 4);
-            ok &= !memcmp(s.w.w_gate + l * lh * d, m.w.w_gate + (l * hid + h0) * d, lh * d * 4);
-            ok &= !memcmp(s.w.w_up + l * lh * d, m.w.w_up + (l * hid + h0) * d, lh * d * 4);
+            ok &= !memcmp(F32(s.w.wq[l]), F32(m.w.wq[l]) + q0 * d, lq * d * 4);
+            ok &= !memcmp(F32(s.w.wk[l]), F32(m.w.wk[l]) + kv0 * d, lkv * d * 4);
+            ok &= !memcmp(F32(s.w.wv[l]), F32(m.w.wv[l]) + kv0 * d, lkv * d * 4);
+            ok &= !memcmp(F32(s.w.w_gate[l]), F32(m.w.w_gate[l]) + h0 * d, lh * d * 4);
+            ok &= !memcmp(F32(s.w.w_up[l]), F32(m.w.w_up[l]) + h0 * d, lh * d * 4);
             for (long r = 0; r < d; r++) {
-                ok &= !memcmp(s.w.wo + (l * d + r) * lq, m.w.wo + (l * d + r) * nq + q0, lq * 4);
-                ok &= !memcmp(s.w.w_down + (l * d + r) * lh, m.w.w_down + (l * d + r) * hid + h0,
-                              lh * 4);
+                ok &= !memcmp(F32(s.w.wo[l]) + r * lq, F32(m.w.wo[l]) + r * nq + q0, lq * 4);
+                ok &= !memcmp(F32(s.w.w_down[l]) + r * lh, F32(m.w.w_down[l]) + r * hid + h0, lh * 4);
             }
         }
         CHECK(ok, "demo tp 3 rank %d = slices of the tp 1 load", rank);
@@ -655,10 +685,11 @@ static void test_random(void)
     CHECK(a.cfg.dim == 576 && a.cfg.n_layers == 30 && a.cfg.n_kv_heads == 3 &&
               a.cfg.tied_embeddings && a.cfg.rope_theta == 100000.0, "random config");
     double s = 0, s2 = 0;
-    long n = (long)a.cfg.n_layers * a.cfg.hidden_dim * a.cfg.dim;
+    long per = (long)a.cfg.hidden_dim * a.cfg.dim, n = (long)a.cfg.n_layers * per;
     for (long i = 0; i < n; i++) {
-        s += a.w.w_up[i];
-        s2 += (double)a.w.w_up[i] * a.w.w_up[i];
+        float x = F32(a.w.w_up[i / per])[i % per];
+        s += x;
+        s2 += (double)x * x;
     }
     double mean = s / n, sd = sqrt(s2 / n - mean * mean);
     /* 26.5M samples: the standard error of the mean is 4e-6, of the std well below 1e-4 */
@@ -668,20 +699,20 @@ static void test_random(void)
     int threads = omp_get_max_threads();
     omp_set_num_threads(threads > 1 ? 1 : 3);
     CHECK(model_init_random("smollm2-135m", 42, NULL, &b) == KV_OK &&
-              !memcmp(a.w.arena, b.w.arena, a.w.arena_floats * 4),
+              !memcmp(a.w.arena, b.w.arena, a.w.arena_bytes),
           "deterministic across thread counts (%d vs %d)", threads, threads > 1 ? 1 : 3);
     omp_set_num_threads(threads);
     model_free(&b);
     CHECK(model_init_random("smollm2-135m", 43, NULL, &b) == KV_OK &&
-              memcmp(a.w.wq, b.w.wq, 4096) != 0, "seed changes weights");
+              memcmp(a.w.wq[0].data, b.w.wq[0].data, 4096) != 0, "seed changes weights");
     model_free(&b);
     model_shard sh = {3, 1};
     CHECK(model_init_random("smollm2-135m", 42, &sh, &b) == KV_OK, "random tp 3");
-    long d = 576, lq = 192, nq = 576, lh = 512, hid = 1536;
-    int ok = !memcmp(b.w.wq + 2 * lq * d, a.w.wq + (2 * nq + lq) * d, lq * d * 4) &&
-             !memcmp(b.w.w_up + 5 * lh * d, a.w.w_up + (5 * hid + lh) * d, lh * d * 4);
+    long d = 576, lq = 192, lh = 512, hid = 1536;
+    int ok = !memcmp(F32(b.w.wq[2]), F32(a.w.wq[2]) + lq * d, lq * d * 4) &&
+             !memcmp(F32(b.w.w_up[5]), F32(a.w.w_up[5]) + lh * d, lh * d * 4);
     for (long r = 0; r < d; r++)
-        ok &= !memcmp(b.w.w_down + (7 * d + r) * lh, a.w.w_down + (7 * d + r) * hid + lh, lh * 4);
+        ok &= !memcmp(F32(b.w.w_down[7]) + r * lh, F32(a.w.w_down[7]) + r * hid + lh, lh * 4);
     CHECK(ok, "random tp slices equal the full model's");
     model_free(&b);
     model_free(&a);

@@ -124,11 +124,12 @@ static int h2o_visible(int mode, int i, int L, int W)
 
 static void test_registry_and_knobs(void)
 {
-    static const char *order[] = {"fullkv", "snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
+    static const char *order[] = {"fullkv", "snapkv",  "pyramidkv", "h2o",     "streamingllm",       "circuitkv",
+                                  "random", "knorm",   "tova",      "keydiff", "expected_attention", "adakv"};
     int n = 0;
     while (method_registry[n]) n++;
-    CHECK(n == 6, "registry has %d methods", n);
-    for (int i = 0; i < 6 && i < n; i++)
+    CHECK(n == 12, "registry has %d methods", n);
+    for (int i = 0; i < 12 && i < n; i++)
         CHECK(!strcmp(method_registry[i]->name, order[i]), "registry[%d] = %s, want %s", i, method_registry[i]->name,
               order[i]);
     CHECK(method_find("SnapKV") == method_find("snapkv") && method_find("snapkv"), "find by display name");
@@ -690,7 +691,7 @@ static int bogus_expected(const variant *v, const model_config *cfg, int L, int 
 static void test_invariant_checker(void)
 {
     static const method_knob knobs[] = {{"window", 2, 2, NULL, "window"}};
-    static const method_desc bogus = {"bogus", "Bogus", 1, knobs, bogus_check, bogus_expected, bogus_select};
+    static const method_desc bogus = {"bogus", "Bogus", 1, knobs, bogus_check, bogus_expected, bogus_select, NULL, 0};
     enum { L = 12, H = 2, hd = 4 };
     model_config cfg = tiny_cfg(1, H, 1, hd);
     float q[L * H * hd], k[L * hd];

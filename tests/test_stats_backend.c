@@ -131,7 +131,7 @@ static void run_config(const char *what, int T, int host_memory, float *const *q
         for (int r = 0; r < T && status == KV_OK; r++) {
             rank_slices(q[l], k[l], lse[l], T, r, ql, kl, lsel);
             fr[r].calls = 0;
-            status = stats_backend_compute(&sb[r], ql, kl, lsel);
+            status = stats_backend_compute(&sb[r], ql, kl, NULL, lsel);
         }
         CHECK(status == KV_OK, "%s layer %d: stats_backend_compute: %s", what, l, kv_lasterr());
         CHECK(stats_identical(ca, cb, what, l), "%s layer %d: bit-identical statistics", what, l);
@@ -177,11 +177,11 @@ static void test_errors(float *const *q, float *const *k, float *const *lse)
     comm cm = {.size = 1, .rank = 0, .ctx = &fr, .allgather = fake_allgather};
     CHECK(stats_backend_open(&sb, &be, &cm, c, SC_L, SC_H, SC_HKV, SC_HD) == KV_OK, "open with a communicator: %s",
           kv_lasterr());
-    CHECK(stats_backend_compute(&sb, q[0], k[0], lse[0]) == KV_ERR && strstr(kv_lasterr(), "refused"),
+    CHECK(stats_backend_compute(&sb, q[0], k[0], NULL, lse[0]) == KV_ERR && strstr(kv_lasterr(), "refused"),
           "a failing all-gather is the compute's error: %s", kv_lasterr());
     stats_backend_close(&sb);
     CHECK(stats_backend_open(&sb, &be, NULL, c, SC_L, SC_H, SC_HKV, SC_HD) == KV_OK, "open: %s", kv_lasterr());
-    CHECK(stats_backend_compute(&sb, q[0], k[0], NULL) == KV_ERR && strstr(kv_lasterr(), "log-sum-exp"),
+    CHECK(stats_backend_compute(&sb, q[0], k[0], NULL, NULL) == KV_ERR && strstr(kv_lasterr(), "log-sum-exp"),
           "H2O causal without the prefill's lse refused: %s", kv_lasterr());
     stats_backend_close(&sb);
     CHECK(compress_select_layer(c, SC_LAYERS) == KV_ERR && strstr(kv_lasterr(), "outside"),

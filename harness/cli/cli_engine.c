@@ -16,10 +16,17 @@ void cli_engine_options(cli_engine_args *a, cli_opt *out)
          "random weights of a real shape: smollm2-135m, llama3-8b, llama3-70b"},
         {"--backend", "NAME", OPT_STR, &a->backend, 0, "cpu, cuda or auto (default auto: cuda when built with it and a GPU exists)"},
         {"--threads", "N", OPT_INT, &a->threads, 0, "CPU threads (default: all cores)"},
+        {"--weights", "FORMAT", OPT_STR, &a->weights, 0,
+         "as-stored (default: the file's f32/f16/bf16/q8_0/q4_0/q4_1), or converted at load: f32 (the fp32 "
+         "oracle), bf16, q8_0"},
         {"--dtype", "T", OPT_STR, &a->dtype, 0, "GPU compute dtype fp16, bf16 or fp32 (default fp16; the CPU computes in fp32)"},
         {"--tensor-parallel", "T", OPT_INT, &a->tp, 0, "split heads over T ranks (run under mpirun -np T)"},
-        {"--method", "NAME", OPT_STR, &a->method, 0, "fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv"},
-        {"--budget", "C", OPT_INT, &a->budget, 0, "kept prompt tokens per layer and head (window included)"},
+        {"--method", "NAME", OPT_STR, &a->method, 0,
+         "fullkv (default), snapkv, pyramidkv, h2o, streamingllm, circuitkv,\n"
+         "random, knorm, tova, keydiff, expected_attention, adakv"},
+        {"--budget", "C", OPT_BUDGET, &a->budget, 1,
+         "kept prompt tokens per layer and head (window included), or a fraction in (0,1) such as 0.25:\n"
+         "that share of each prompt"},
         {"--preset", "NAME", OPT_STR, &a->preset, 0, "reference-head (default) or reference-2026-01: the method defaults"},
         {0},
     };
@@ -69,6 +76,10 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
     }
     engine_opts o = {.backend = a->backend, .threads = a->threads, .dtype = a->dtype, .tp = a->tp > 0 ? a->tp : 1,
                      .random_shape = a->random_shape};
+    if (a->weights && model_wformat_parse(a->weights, &o.weights) != KV_OK) {
+        fprintf(stderr, "kvbench: error: --weights: %s\n", kv_lasterr());
+        return KV_ERR;
+    }
     if (a->shard > 1) {
         if (o.tp > 1) {
             fprintf(stderr, "kvbench: error: --shard and --tensor-parallel exclude each other (--shard runs one "

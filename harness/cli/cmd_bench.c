@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "engine/roofline.h"
 #include "util/util.h"
+#include "kernels/qmatmul.h"
 #include "harness/cli/cli_engine.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/options.h"
@@ -106,6 +108,16 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         engine_graph_counts(e, &captures, &replays);
         if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
     }
+    if (tp_launch_rank() == 0) { /* before the bandwidth probe's 512 MiB buffer inflates the RSS */
+        engine_memory mem;
+        engine_memory_info(e, &mem);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("memory: weights %.1f MB held (%s; CPU kernels %s); dequantize scratch peak %.1f MB (largest matrix in "
+               "fp32 %.1f MB); peak RSS %.1f MB\n", mem.weight_bytes / 1e6, mem.formats,
+               qmm_isa_name(qmm_isa_default()), mem.scratch_peak_bytes / 1e6, mem.largest_matrix_f32_bytes / 1e6,
+               ru.ru_maxrss * 1024.0 / 1e6); /* ru_maxrss: KiB */
+    }
     if (dev) {
         /* GPU: bf16 weights, fp32 K/V of about L + gen/2 tokens per step, against the device's peaks */
         roofline_point rd = roofline_decode(dev, roofline_decode_bytes(c, ea_tp, 2.0, 1, L + gen / 2.0, 4), d);
@@ -116,13 +128,19 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
                    rd.bound_s * 1e3, rp.achieved / 1e12, rp.peak / 1e12, rp.percent);
         }
     } else {
+        /* the bytes a step really reads: this rank's matrices in the format they are held in, and the
+         * fp32 K/V of about L + gen/2 cached tokens */
         double bw = measure_read_bandwidth();
-        double weight_bytes = 4.0 * roofline_shard_params(c, ea_tp); /* fp32 weights of this rank's shard */
+        engine_memory mem;
+        engine_memory_info(e, &mem);
+        double kv_bytes = roofline_decode_bytes(c, ea_tp, 0.0, 1, L + gen / 2.0, 4);
+        double step_bytes = (double)mem.step_read_bytes + kv_bytes;
         if (tp_launch_rank() == 0)
-            printf("roofline: decode streams %.1f MB of weights per step -> %.2f GB/s achieved vs %.2f GB/s measured "
-                   "read bandwidth (%.0f%%); bound %.2f ms/step\n",
-                   weight_bytes / 1e6, d > 0 ? weight_bytes / d / 1e9 : 0, bw / 1e9,
-                   d > 0 ? 100.0 * weight_bytes / d / bw : 0, weight_bytes / bw * 1e3);
+            printf("roofline: decode reads %.1f MB per step (%.1f MB %s weights + %.1f MB K/V) -> %.2f GB/s achieved "
+                   "vs %.2f GB/s measured read bandwidth (%.0f%%); bound %.2f ms/step\n",
+                   step_bytes / 1e6, mem.step_read_bytes / 1e6, mem.formats, kv_bytes / 1e6,
+                   d > 0 ? step_bytes / d / 1e9 : 0, bw / 1e9, d > 0 ? 100.0 * step_bytes / d / bw : 0,
+                   step_bytes / bw * 1e3);
     }
     free(pf);
     free(dc);

@@ -57,7 +57,11 @@ static void print_grid(const sweep *s, const sweep_variant *vars, int nv, const 
         samples += d->n;
     }
     printf("\nvariants (%d): budgets", nv);
-    for (int b = 0; b < s->n_budgets; b++) printf(" %d", s->budgets[b]);
+    for (int b = 0; b < s->n_budgets; b++) {
+        char bl[32];
+        budget_label(s->budgets[b], bl, sizeof bl, 1);
+        printf(" %s", bl);
+    }
     printf("\n");
     for (int v = 0; v < nv; v++) printf("  %-20s %s\n", vars[v].label, vars[v].key);
     printf("\ngrid: %d models x %ld samples x %d variants = %ld results; %d already stored in %s (%d item files)\n",

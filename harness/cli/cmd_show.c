@@ -136,8 +136,10 @@ static int show_samples(const pred_cols *c, const filters *f, const char *fmt)
                                   "prompt_tokens", c->prompt_tokens[i], "prediction", c->prediction[i]);
             json_array_append_new(arr, o);
         } else if (!strcmp(fmt, "md")) {
-            printf("| %s | %s | %d | %s | %s | %d | %.4f | %d | ", c->model[i], c->task[i], c->sample[i],
-                   c->sample_id[i], c->label[i], c->budget[i], c->score[i], c->n_generated[i]);
+            char bl[32];
+            budget_label(c->budget[i], bl, sizeof bl, 1);
+            printf("| %s | %s | %d | %s | %s | %s | %.4f | %d | ", c->model[i], c->task[i], c->sample[i],
+                   c->sample_id[i], c->label[i], bl, c->score[i], c->n_generated[i]);
             md_cell(c->prediction[i], 100);
             printf(" |\n");
         } else {
@@ -213,7 +215,8 @@ int cmd_show(int argc, char **argv)
     int samples = 0;
     const cli_opt opts[] = {
         {"--model", "M", OPT_STR, &f.model, 0, "only this model"},
-        {"--budget", "B", OPT_INT, &f.budget, 0, "only this budget (FullKV rows appear under every budget)"},
+        {"--budget", "B", OPT_BUDGET, &f.budget, 0,
+         "only this budget: tokens, or a fraction such as 0.25 (FullKV rows appear under every budget)"},
         {"--method", "X", OPT_STR, &f.method, 0, "only this method: case-insensitive display name, row label or id"},
         {"--task", "T", OPT_STR, &f.task, 0, "only this task"},
         {"--samples", NULL, OPT_FLAG, &samples, 0, "per-sample predictions and scores instead of the tables"},

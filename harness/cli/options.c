@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/method.h"
+#include "util/util.h"
 #include "harness/cli/cli_engine.h"
 
 /* The option named by arg (which may carry "=VALUE"), in either table. */
@@ -22,6 +23,12 @@ static int parse_value(const cli_spec *s, const cli_opt *o, const char *v)
     if (o->kind == OPT_STR) {
         *(const char **)o->dst = v;
         return CLI_OK;
+    }
+    if (o->kind == OPT_BUDGET) {
+        if ((o->min == 0 && !strcmp(v, "0") && (*(int *)o->dst = 0, 1)) || budget_parse(v, (int *)o->dst) == KV_OK)
+            return CLI_OK;
+        fprintf(stderr, "kvbench: error: bad value '%s' (%s %s): %s\n", v, s->name, o->name, kv_lasterr());
+        return CLI_ERR;
     }
     char *end;
     long x = strtol(v, &end, 10);

@@ -17,6 +17,8 @@ typedef enum {
     OPT_UNFLAG,   /* no value: *(int *)dst = 0 (--no-X beside --X) */
     OPT_STR,      /* *(const char **)dst = the value */
     OPT_INT,      /* *(int *)dst = the value, an integer >= min (and <= 2^30) */
+    OPT_BUDGET,   /* *(int *)dst = a KV budget: tokens, or a fraction of the prompt (engine/method.h
+                   * budget_parse); "0" when min is 0 (show: FullKV only) */
 } opt_kind;
 
 typedef struct {

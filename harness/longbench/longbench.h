@@ -158,7 +158,8 @@ void lb_hundredths_format(long long h, char *buf, size_t n);
 /* One row of the seed's RESULTS tables: a (model, budget, method) with its 16 task scores. */
 typedef struct {
     char model[128];
-    int budget;               /* KV budget (tokens) */
+    int budget;               /* KV budget (tokens, or a fraction as engine/method.h encodes it) */
+    char budget_label[32];    /* "128" or "25%" for the header; empty: budget as a number */
     char method[64];          /* the row's label: "FullKV", "SnapKV", ... (knobs added when a method repeats) */
     char method_name[64];     /* the method's display name, for filters ("" when unknown) */
     char attention[64];       /* header block strings (first non-empty of a group wins) */

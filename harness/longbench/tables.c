@@ -78,9 +78,12 @@ int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
         int m = gs[g + 1] - gs[g];
         const lb_result_row *h = &rows[idx[0]];
         if (g) fprintf(f, "\n");
-        fprintf(f, "## %s, KV budget %d\n\n", h->model, h->budget);
+        char bl[32];
+        if (h->budget_label[0]) snprintf(bl, sizeof bl, "%s", h->budget_label);
+        else snprintf(bl, sizeof bl, "%d", h->budget);
+        fprintf(f, "## %s, KV budget %s\n\n", h->model, bl);
         fprintf(f, "- **Model**: %s\n", h->model);
-        fprintf(f, "- **KV Budget**: %d\n", h->budget);
+        fprintf(f, "- **KV Budget**: %s\n", bl);
         fprintf(f, "- **Attention**: %s\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, attention)));
         fprintf(f, "- **Hardware**: %s\n\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, hardware)));
 
@@ -167,7 +170,9 @@ int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n)
         long long cat[LB_N_CATEGORIES], avg;
         lb_aggregate(row->task, cat, &avg);
         csv_field(f, row->model);
-        fprintf(f, ",%d,", row->budget);
+        if (row->budget_label[0] && strchr(row->budget_label, '%')) /* CSV: the fraction as a number */
+            fprintf(f, ",%.10g,", atof(row->budget_label) / 100);
+        else fprintf(f, ",%d,", row->budget);
         csv_field(f, row->method);
         for (int t = 0; t < LB_N_TASKS; t++) csv_value(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
         for (int c = 0; c < LB_N_CATEGORIES; c++) csv_value(f, cat[c]);

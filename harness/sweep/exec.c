@@ -170,8 +170,9 @@ int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t
             uint64_t h = kv_fnv1a(sv->key, strlen(sv->key), kv_fnv1a(smp->id, strlen(smp->id), KV_FNV_SEED));
             /* FullKV answers in full; compressed variants lose more of the answer at small budgets. */
             double q = 1.0;
-            if (sv->budget > 0)
-                q = (0.35 + 0.65 * sv->budget / (sv->budget + 0.25 * si->prompt_tokens)) *
+            const int bud = budget_resolve(sv->budget, si->prompt_tokens);
+            if (bud > 0)
+                q = (0.35 + 0.65 * bud / (bud + 0.25 * si->prompt_tokens)) *
                     (0.85 + 0.15 * (double)(h % 1000) / 999.0);
             size_t keep = (size_t)(q * (double)alen + 0.5);
             if (keep > alen) keep = alen;
@@ -180,7 +181,7 @@ int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t
             r->prediction[keep] = 0;
             r->n_generated = (int)(keep / 4) + 1;
             r->stopped = 1;
-            int kept = sv->budget > 0 && sv->budget < si->prompt_tokens ? sv->budget : si->prompt_tokens;
+            int kept = bud > 0 && bud < si->prompt_tokens ? bud : si->prompt_tokens;
             r->kept_mean = kept, r->kept_min = kept, r->kept_max = kept, r->kept_expected = kept;
             double t1 = kv_now();
             if (lb_score_sample(task, r->prediction, (const char *const *)smp->answers, smp->n_answers,

@@ -89,8 +89,11 @@ int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
                        "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
                     x0, YPOS(v), x1, YPOS(v), x0 - 4, YPOS(v) + 4, v);
         }
-        for (int b = 0; b < nb; b++)
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", XPOS(b), y0 + 14, budgets[b]);
+        for (int b = 0; b < nb; b++) {
+            char bl[32];
+            budget_label(budgets[b], bl, sizeof bl, 1);
+            fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", XPOS(b), y0 + 14, bl);
+        }
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">KV budget</text>\n", (x0 + x1) / 2,
                 y0 + 28);
         for (int l = 0; l < nl; l++) {

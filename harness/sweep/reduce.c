@@ -208,6 +208,7 @@ int reduce_table_rows(const reduced *r, lb_result_row **out, int *n_out)
                 lb_result_row_init(row);
                 snprintf(row->model, sizeof row->model, "%s", s->model);
                 row->budget = budgets[b];
+                budget_label(budgets[b], row->budget_label, sizeof row->budget_label, 1);
                 snprintf(row->method, sizeof row->method, "%s", s->label);
                 snprintf(row->method_name, sizeof row->method_name, "%s", s->method);
                 snprintf(row->attention, sizeof row->attention, "kvbench");

@@ -259,13 +259,18 @@ static int parse_samples(yparse *y, yaml_node_t *n, sweep *s)
 static int parse_budgets(yparse *y, yaml_node_t *n, sweep *s)
 {
     if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0)
-        return yerr(y, n, "a non-empty list of integers", "'budgets' has the wrong type");
+        return yerr(y, n, "a non-empty list of integers or fractions", "'budgets' has the wrong type");
     s->budgets = kv_calloc(SEQ_LEN(n), sizeof *s->budgets);
     for (int i = 0; i < SEQ_LEN(n); i++) {
+        /* tokens per layer and head (128), or a kept fraction of each prompt (0.25): engine/method.h */
         int b;
-        if (get_int(y, SEQ_ITEM(y, n, i), "budgets", 1, 1 << 24, &b) != KV_OK) return KV_ERR;
+        yaml_node_t *e = SEQ_ITEM(y, n, i);
+        if (e->type != YAML_SCALAR_NODE || budget_parse(scalar(e), &b) != KV_OK || (!budget_is_fraction(b) && b > 1 << 24))
+            return yerr(y, e, "an integer in [1, 16777216] (tokens per layer and head) or a fraction in (0, 1) "
+                              "(kept share of the prompt)",
+                        "'budgets' = %s is not valid", e->type == YAML_SCALAR_NODE ? scalar(e) : "?");
         for (int j = 0; j < s->n_budgets; j++)
-            if (s->budgets[j] == b) return yerr(y, SEQ_ITEM(y, n, i), "distinct budgets", "budget %d repeats", b);
+            if (s->budgets[j] == b) return yerr(y, e, "distinct budgets", "budget %s repeats", scalar(e));
         s->budgets[s->n_budgets++] = b;
     }
     /* Ascending, so tables and plots read left to right. */
@@ -654,7 +659,9 @@ int sweep_variants(const sweep *s, sweep_variant **out, int *n)
                     if (sm->desc->check(&sv->v, &cfg) != KV_OK) {
                         char msg[1024];
                         snprintf(msg, sizeof msg, "%s", kv_lasterr());
-                        kv_seterr("budget %d is impossible for %s (%s): %s", budget, sm->desc->display, sm->where, msg);
+                        char bl[32];
+                        budget_label(budget, bl, sizeof bl, 0);
+                        kv_seterr("budget %s is impossible for %s (%s): %s", bl, sm->desc->display, sm->where, msg);
                         free(v);
                         return KV_ERR;
                     }
@@ -713,6 +720,12 @@ int sweep_check_models(sweep *s)
         }
         for (int v = 0; v < nv; v++) {
             const method_desc *d = vars[v].v.method;
+            if (tp > 1 && d->needs && d->needs(&vars[v].v)) { /* host statistics: engine/stats_backend.c */
+                kv_seterr("%s reads host statistics not yet supported under tensor_parallel %d (model '%s', %s): "
+                          "run it with tensor_parallel 1", vars[v].key, tp, m->name, m->where);
+                free(vars);
+                return KV_ERR;
+            }
             if (d->check && vars[v].budget > 0 && d->check(&vars[v].v, &cfg) != KV_OK) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", kv_lasterr());

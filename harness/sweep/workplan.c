@@ -179,7 +179,7 @@ int workplan_expand(const sweep *s, const sweep_variant *vars, int nv, const tas
                     h = kv_fnv1a(&p[k].index, sizeof p[k].index, h);
                     kept = 0;
                     for (int j = 0; j < it->n_variants; j++) {
-                        int bud = vars[it->variants[j]].budget;
+                        int bud = budget_resolve(vars[it->variants[j]].budget, p[k].tokens);
                         kept += bud > 0 && bud < p[k].tokens ? bud : p[k].tokens;
                     }
                     kept /= it->n_variants;

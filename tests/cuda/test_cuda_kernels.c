@@ -112,7 +112,8 @@ static void test_embedding(void)
             float *table = rand_array((long)vocab * dim, 3), *ref = kv_malloc(sizeof(float) * n * dim);
             float *got = kv_malloc(sizeof(float) * n * dim);
             embedding_cpu(ref, table, ids, n, dim);
-            void *w = g.weight_upload(g.ctx, table, (long)vocab * dim);
+            qmatrix qt = {.type = QTYPE_F32, .rows = vocab, .cols = dim, .row_bytes = sizeof(float) * dim, .data = table};
+            void *w = g.weight_upload(g.ctx, &qt);
             int *d_ids = up(&g, ids, sizeof ids);
             float *d_out = g.alloc(g.ctx, sizeof(float) * n * dim);
             g.embedding(g.ctx, d_out, w, d_ids, n, dim);
@@ -224,7 +225,8 @@ static void test_matmul(void)
             float *x = rand_array((long)n * in, 2), *w = rand_array((long)out * in, 0.5f);
             float *ref = kv_malloc(sizeof(float) * n * out), *got = kv_malloc(sizeof(float) * n * out);
             matmul_cpu(ref, x, w, n, in, out);
-            void *dw = g.weight_upload(g.ctx, w, (long)out * in);
+            qmatrix qw = {.type = QTYPE_F32, .rows = out, .cols = in, .row_bytes = sizeof(float) * in, .data = w};
+            void *dw = g.weight_upload(g.ctx, &qw);
             float *dx = up(&g, x, sizeof(float) * n * in), *dout = g.alloc(g.ctx, sizeof(float) * n * out);
             g.matmul(g.ctx, dout, dx, dw, n, in, out);
             down(&g, got, dout, sizeof(float) * n * out);

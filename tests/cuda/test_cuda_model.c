@@ -53,7 +53,8 @@ static int open_engine(const char *backend, const char *weights, engine **e)
 {
     if (weights) setenv("KVBENCH_CUDA_WEIGHTS", weights, 1);
     else unsetenv("KVBENCH_CUDA_WEIGHTS");
-    engine_opts o = {.backend = backend, .random_shape = model_path ? NULL : RANDOM_SHAPE};
+    /* the CPU side is the fp32 oracle */
+    engine_opts o = {.backend = backend, .random_shape = model_path ? NULL : RANDOM_SHAPE, .weights = MODEL_WEIGHTS_F32};
     int st = engine_open(model_path, &o, e);
     unsetenv("KVBENCH_CUDA_WEIGHTS");
     return st;

@@ -124,7 +124,7 @@ static void run_config(backend *g, const char *what, int T, int device_lse, floa
             upload_rank(g, q[l], k[l], lse[l], T, r, dq, dk, dl);
             if (device_lse) g->attention_prefill(g->ctx, datt, dl, dq, dk, dk, SC_L, Hl, Hkvl, SC_HD);
             fr[r].calls = 0;
-            status = stats_backend_compute(&sb[r], dq, dk, dl);
+            status = stats_backend_compute(&sb[r], dq, dk, NULL, dl);
         }
         CHECK(status == KV_OK, "%s layer %d: stats_backend_compute: %s", what, l, kv_lasterr());
         if (status != KV_OK) break;

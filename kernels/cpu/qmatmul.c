@@ -1,0 +1,426 @@
+/* qmatmul (CPU): fused dequantize-dot kernels over weights in their storage format.
+ *
+ * out[r][o] = sum_k x[r][k] * W[o][k]. Each thread takes a range of output rows o; for each row it
+ * walks the weights block by block (32 weights), dequantizes the block into registers once per
+ * group of up to 4 activation rows and accumulates with FMAs. A weight row (at most a few KiB)
+ * stays in L1 between the groups, so memory reads each stored byte once per call. The AVX-512
+ * and AVX2 versions are compiled with target attributes and picked at run time; the C version is
+ * the portable fallback. All three dequantize exactly as qtype_dequant_row: Q8_0/Q4_0 as
+ * (float)q * d, Q4_1 as (float)q * d + m (no fused multiply-add, so the weights are the same
+ * floats as ggml's). */
+#include "kernels/qmatmul.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QMM_X86 1
+#else
+#define QMM_X86 0
+#endif
+
+#define QMM_GROUP 4      /* activation rows per pass over a weight row */
+#define QMM_OCHUNK 16    /* output rows per OpenMP work unit */
+#define QMM_PAR_MIN (1 << 15) /* weights below which one thread does the whole product */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static const char *const isa_names[QMM_ISA_COUNT] = {"c", "avx2", "avx512"};
+
+const char *qmm_isa_name(int isa) { return isa >= 0 && isa < QMM_ISA_COUNT ? isa_names[isa] : "?"; }
+
+int qmm_isa_available(int isa)
+{
+    switch (isa) {
+    case QMM_ISA_C: return 1;
+#if QMM_X86
+    case QMM_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case QMM_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && qmm_isa_available(QMM_ISA_AVX2);
+#endif
+    default: return 0;
+    }
+}
+
+int qmm_isa_default(void)
+{
+    static int chosen = -1;
+    if (chosen >= 0) return chosen;
+    int best = QMM_ISA_C;
+    for (int i = QMM_ISA_COUNT - 1; i > 0; i--)
+        if (qmm_isa_available(i)) {
+            best = i;
+            break;
+        }
+    const char *env = getenv("KVBENCH_CPU_ISA");
+    if (env)
+        for (int i = 0; i < QMM_ISA_COUNT; i++)
+            if (!strcmp(env, isa_names[i]) && qmm_isa_available(i)) best = i;
+    chosen = best;
+    return best;
+}
+
+/* Bytes of the block (or 32-element chunk) b of a row. */
+static ALWAYS_INLINE size_t block_offset(int type, int64_t b)
+{
+    switch (type) {
+    case QTYPE_F32: return (size_t)b * 128;
+    case QTYPE_F16: case QTYPE_BF16: return (size_t)b * 64;
+    case QTYPE_Q8_0: return (size_t)b * 34;
+    case QTYPE_Q4_0: return (size_t)b * 18;
+    default: return (size_t)b * 20;
+    }
+}
+
+/* The weights past the last whole 32-chunk of a float-type row (quantized rows have none). */
+static float tail_dot(int type, const uint8_t *row, const float *x, int64_t k0, int64_t K)
+{
+    float w[QTYPE_BLOCK], s = 0;
+    size_t es = type == QTYPE_F32 ? 4 : 2;
+    qtype_dequant_row(type, row + (size_t)k0 * es, w, K - k0);
+    for (int64_t k = k0; k < K; k++) s += w[k - k0] * x[k];
+    return s;
+}
+
+/* ---- portable C ---- */
+
+static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n, int64_t o0,
+                   int64_t o1)
+{
+    const int64_t K = w->cols, nb = K / QTYPE_BLOCK;
+    enum { RB = 32 }; /* activation rows per pass over a weight row */
+    float acc[RB], wb[QTYPE_BLOCK];
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        for (int r0 = 0; r0 < n; r0 += RB) {
+            const int nr = n - r0 < RB ? n - r0 : RB;
+            const float *xg = x + r0 * K;
+            for (int r = 0; r < nr; r++) acc[r] = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                qtype_dequant_row(type, row + block_offset(type, b), wb, QTYPE_BLOCK);
+                for (int r = 0; r < nr; r++) {
+                    const float *xr = xg + r * K + b * QTYPE_BLOCK;
+                    float s = 0;
+                    for (int j = 0; j < QTYPE_BLOCK; j++) s += wb[j] * xr[j];
+                    acc[r] += s;
+                }
+            }
+            for (int r = 0; r < nr; r++) {
+                float s = acc[r];
+                if (nb * QTYPE_BLOCK < K) s += tail_dot(type, row, xg + r * K, nb * QTYPE_BLOCK, K);
+                out[(r0 + r) * ldo + o] = s;
+            }
+        }
+    }
+}
+
+#if QMM_X86
+/* ---- AVX2 + FMA + F16C: a block is 4 vectors of 8 ---- */
+#define T_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w[4])
+{
+    switch (type) {
+    case QTYPE_F32:
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) w[i] = _mm256_loadu_ps((const float *)p + 8 * i);
+        break;
+    case QTYPE_BF16:
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++)
+            w[i] = _mm256_castsi256_ps(
+                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 16 * i))), 16));
+        break;
+    case QTYPE_F16:
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) w[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * i)));
+        break;
+    case QTYPE_Q8_0: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++)
+            w[i] = _mm256_mul_ps(
+                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * i)))), d);
+        break;
+    }
+    case QTYPE_Q4_0:
+    case QTYPE_Q4_1: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+        const int q0 = type == QTYPE_Q4_0 ? 2 : 4;
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(p + q0)), m4 = _mm_set1_epi8(0x0f);
+        const __m128i lo = _mm_and_si128(bytes, m4), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m4);
+        __m256i q[4] = {_mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
+                        _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
+        if (type == QTYPE_Q4_0) {
+            #pragma GCC unroll 8
+            for (int i = 0; i < 4; i++)
+                w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], _mm256_set1_epi32(8))), d);
+        } else {
+            memcpy(&h, p + 2, 2);
+            const __m256 m = _mm256_set1_ps(_cvtsh_ss(h));
+            #pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
+        }
+        break;
+    }
+    default: /* unreachable: every qtype is handled above */
+        for (int i = 0; i < 4; i++) w[i] = _mm256_setzero_ps();
+        break;
+    }
+}
+
+static ALWAYS_INLINE T_AVX2 float avx2_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* R activation rows (x, stride K) against one weight row; NA accumulators per row (4 when R = 1
+ * to hide the FMA latency, else 2). */
+static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t ldo, const float *x, int64_t K,
+                                            const uint8_t *row)
+{
+    const int NA = R == 1 ? 4 : 2;
+    const int64_t nb = K / QTYPE_BLOCK;
+    __m256 acc[QMM_GROUP][4];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        #pragma GCC unroll 8
+        for (int a = 0; a < NA; a++) acc[r][a] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 w[4];
+        avx2_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const float *xr = x + r * K + b * QTYPE_BLOCK;
+            #pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) acc[r][i % NA] = _mm256_fmadd_ps(w[i], _mm256_loadu_ps(xr + 8 * i), acc[r][i % NA]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        __m256 s = acc[r][0];
+        for (int a = 1; a < NA; a++) s = _mm256_add_ps(s, acc[r][a]);
+        float t = avx2_hsum(s);
+        if (nb * QTYPE_BLOCK < K) t += tail_dot(type, row, x + r * K, nb * QTYPE_BLOCK, K);
+        out[r * ldo] = t;
+    }
+}
+
+static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
+                                             int n, int64_t o0, int64_t o1)
+{
+    const int64_t K = w->cols;
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        for (int r0 = 0; r0 < n; r0 += QMM_GROUP) {
+            const float *xg = x + r0 * K;
+            float *og = out + r0 * ldo + o;
+            switch (n - r0 < QMM_GROUP ? n - r0 : QMM_GROUP) {
+            case 1: avx2_group(type, 1, og, ldo, xg, K, row); break;
+            case 2: avx2_group(type, 2, og, ldo, xg, K, row); break;
+            case 3: avx2_group(type, 3, og, ldo, xg, K, row); break;
+            default: avx2_group(type, 4, og, ldo, xg, K, row); break;
+            }
+        }
+    }
+}
+
+static T_AVX2 void rows_avx2(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n, int64_t o0,
+                             int64_t o1)
+{
+    switch (type) {
+    case QTYPE_F32: avx2_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_F16: avx2_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_BF16: avx2_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_Q8_0: avx2_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_Q4_0: avx2_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
+    default: avx2_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
+    }
+}
+
+static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_t K)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 w[4];
+        avx2_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + b * QTYPE_BLOCK + 8 * i, w[i]);
+    }
+    if (nb * QTYPE_BLOCK < K)
+        qtype_dequant_row(type, row + (size_t)nb * QTYPE_BLOCK * (type == QTYPE_F32 ? 4 : 2), out + nb * QTYPE_BLOCK,
+                          K - nb * QTYPE_BLOCK);
+}
+
+/* ---- AVX-512: a block is 2 vectors of 16 ---- */
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+static ALWAYS_INLINE T_AVX512 void avx512_block(int type, const uint8_t *p, __m512 w[2])
+{
+    switch (type) {
+    case QTYPE_F32:
+        w[0] = _mm512_loadu_ps(p), w[1] = _mm512_loadu_ps(p + 64);
+        break;
+    case QTYPE_BF16:
+        #pragma GCC unroll 8
+        for (int i = 0; i < 2; i++)
+            w[i] = _mm512_castsi512_ps(
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32 * i))), 16));
+        break;
+    case QTYPE_F16:
+        #pragma GCC unroll 8
+        for (int i = 0; i < 2; i++) w[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32 * i)));
+        break;
+    case QTYPE_Q8_0: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+        #pragma GCC unroll 8
+        for (int i = 0; i < 2; i++)
+            w[i] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2 + 16 * i)))), d);
+        break;
+    }
+    case QTYPE_Q4_0:
+    case QTYPE_Q4_1: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+        const int q0 = type == QTYPE_Q4_0 ? 2 : 4;
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(p + q0)), m4 = _mm_set1_epi8(0x0f);
+        __m512i q[2] = {_mm512_cvtepu8_epi32(_mm_and_si128(bytes, m4)),
+                        _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), m4))};
+        if (type == QTYPE_Q4_0) {
+            #pragma GCC unroll 8
+            for (int i = 0; i < 2; i++)
+                w[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q[i], _mm512_set1_epi32(8))), d);
+        } else {
+            memcpy(&h, p + 2, 2);
+            const __m512 m = _mm512_set1_ps(_cvtsh_ss(h));
+            #pragma GCC unroll 8
+            for (int i = 0; i < 2; i++) w[i] = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q[i]), d), m);
+        }
+        break;
+    }
+    default: /* unreachable: every qtype is handled above */
+        w[0] = w[1] = _mm512_setzero_ps();
+        break;
+    }
+}
+
+/* As avx2_group; with one row, two blocks per iteration so that four FMA chains run. */
+static ALWAYS_INLINE T_AVX512 void avx512_group(int type, int R, float *out, int64_t ldo, const float *x, int64_t K,
+                                                const uint8_t *row)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    __m512 acc[QMM_GROUP][4];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        #pragma GCC unroll 8
+        for (int a = 0; a < 4; a++) acc[r][a] = _mm512_setzero_ps();
+    int64_t b = 0;
+    if (R == 1)
+        for (; b + 1 < nb; b += 2) {
+            __m512 w[4];
+            avx512_block(type, row + block_offset(type, b), w);
+            avx512_block(type, row + block_offset(type, b + 1), w + 2);
+            const float *xr = x + b * QTYPE_BLOCK;
+            #pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) acc[0][i] = _mm512_fmadd_ps(w[i], _mm512_loadu_ps(xr + 16 * i), acc[0][i]);
+        }
+    for (; b < nb; b++) {
+        __m512 w[2];
+        avx512_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const float *xr = x + r * K + b * QTYPE_BLOCK;
+            acc[r][0] = _mm512_fmadd_ps(w[0], _mm512_loadu_ps(xr), acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(w[1], _mm512_loadu_ps(xr + 16), acc[r][1]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        __m512 s = _mm512_add_ps(acc[r][0], acc[r][1]);
+        if (R == 1) s = _mm512_add_ps(s, _mm512_add_ps(acc[r][2], acc[r][3]));
+        float t = _mm512_reduce_add_ps(s);
+        if (nb * QTYPE_BLOCK < K) t += tail_dot(type, row, x + r * K, nb * QTYPE_BLOCK, K);
+        out[r * ldo] = t;
+    }
+}
+
+static ALWAYS_INLINE T_AVX512 void avx512_rows_t(int type, float *out, int64_t ldo, const float *x,
+                                                 const qmatrix *w, int n, int64_t o0, int64_t o1)
+{
+    const int64_t K = w->cols;
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        for (int r0 = 0; r0 < n; r0 += QMM_GROUP) {
+            const float *xg = x + r0 * K;
+            float *og = out + r0 * ldo + o;
+            switch (n - r0 < QMM_GROUP ? n - r0 : QMM_GROUP) {
+            case 1: avx512_group(type, 1, og, ldo, xg, K, row); break;
+            case 2: avx512_group(type, 2, og, ldo, xg, K, row); break;
+            case 3: avx512_group(type, 3, og, ldo, xg, K, row); break;
+            default: avx512_group(type, 4, og, ldo, xg, K, row); break;
+            }
+        }
+    }
+}
+
+static T_AVX512 void rows_avx512(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n,
+                                 int64_t o0, int64_t o1)
+{
+    switch (type) {
+    case QTYPE_F32: avx512_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_F16: avx512_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_BF16: avx512_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_Q8_0: avx512_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
+    case QTYPE_Q4_0: avx512_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
+    default: avx512_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
+    }
+}
+#endif /* QMM_X86 */
+
+void qmatmul_fused_cpu(int isa, float *out, const float *x, const qmatrix *w, int n)
+{
+    const int64_t O = w->rows, ldo = w->rows;
+    const int par = O * w->cols >= QMM_PAR_MIN && !omp_in_parallel();
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t o0 = 0; o0 < O; o0 += QMM_OCHUNK) {
+        const int64_t o1 = o0 + QMM_OCHUNK < O ? o0 + QMM_OCHUNK : O;
+        switch (isa) {
+#if QMM_X86
+        case QMM_ISA_AVX512: rows_avx512(w->type, out, ldo, x, w, n, o0, o1); break;
+        case QMM_ISA_AVX2: rows_avx2(w->type, out, ldo, x, w, n, o0, o1); break;
+#endif
+        default: rows_c(w->type, out, ldo, x, w, n, o0, o1); break;
+        }
+    }
+}
+
+void qmatrix_dequant_cpu(int isa, const qmatrix *w, float *out)
+{
+    const int64_t K = w->cols;
+    #pragma omp parallel for schedule(static) if (w->rows * K >= QMM_PAR_MIN && !omp_in_parallel())
+    for (int64_t o = 0; o < w->rows; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+#if QMM_X86
+        if (isa != QMM_ISA_C && w->type != QTYPE_F32) {
+            dequant_avx2(w->type, row, out + o * K, K);
+            continue;
+        }
+#endif
+        (void)isa;
+        qtype_dequant_row(w->type, row, out + o * K, K);
+    }
+}

@@ -1,0 +1,31 @@
+/* qmatmul: linear layers on weights in their storage format (kernels/qtype.h). For a few rows of
+ * activations (decode: batch 1 up to a batch of variants) fused dequantize-dot kernels read each
+ * weight byte once, OpenMP over output rows, in three versions chosen at run time: AVX-512, AVX2
+ * (+FMA, F16C) and portable C. Every version dequantizes exactly like qtype_dequant_row and
+ * accumulates in fp32; only the summation order differs from a dequantize-then-dot reference. */
+#ifndef KV_QMATMUL_H
+#define KV_QMATMUL_H
+
+#include "kernels/qtype.h"
+
+typedef enum { QMM_ISA_C, QMM_ISA_AVX2, QMM_ISA_AVX512, QMM_ISA_COUNT } qmm_isa;
+
+/* Up to this many activation rows the CPU backend runs the fused kernels (decode: one token, or a
+ * batch of variants and samples); above it the weights are dequantized into an fp32 scratch and
+ * BLAS sgemm does the work (prefill), its packed micro-kernels being faster per multiply-add. */
+#define QMM_MAX_FUSED_ROWS 64
+
+const char *qmm_isa_name(int isa);   /* "c", "avx2", "avx512" */
+int qmm_isa_available(int isa);      /* this CPU runs it (__builtin_cpu_supports) */
+/* The best available version, or the one KVBENCH_CPU_ISA=c|avx2|avx512 names (if available). */
+int qmm_isa_default(void);
+
+/* out (n, w->rows) = x (n, w->cols) · w^T with the version `isa` (must be available); any n >= 1
+ * (the weights are read from memory once; each weight row is reused from L1 by every group of 4
+ * activation rows). */
+void qmatmul_fused_cpu(int isa, float *out, const float *x, const qmatrix *w, int n);
+/* The whole matrix dequantized to fp32 (w->rows * w->cols floats), OpenMP over rows; bit-identical
+ * to qtype_dequant_row. */
+void qmatrix_dequant_cpu(int isa, const qmatrix *w, float *out);
+
+#endif
