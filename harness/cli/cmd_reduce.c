@@ -7,14 +7,20 @@
 #include "harness/cli/commands.h"
 #include "harness/cli/options.h"
 #include "harness/sweep/reduce.h"
+#include "harness/sweep/store.h"
 
 int cmd_reduce(int argc, char **argv)
 {
-    const char *dir = NULL;
-    const cli_opt opts[] = {{0}};
+    const char *dir = NULL, *to = NULL;
+    const cli_opt opts[] = {
+        {"--to", "OTHER_DIR", OPT_STR, &to, 0,
+         "write summary.h5, tables, CSV and plots to OTHER_DIR and leave DIR untouched (damaged item\n"
+         "files are skipped, not moved): a reader's snapshot while a run writes DIR"},
+        {0},
+    };
     const cli_spec spec = {
         .name = "reduce",
-        .usage = "kvbench reduce DIR",
+        .usage = "kvbench reduce DIR [--to OTHER_DIR]",
         .about = "Merge every finished item file under DIR/items into DIR/summary.h5 (scores, predictions,\n"
                  "provenance), DIR/tables.md (per model and budget the 16-task table with Avg and the category\n"
                  "table, methods as rows), DIR/scores.csv and DIR/plots/<model>.svg. A result stored twice\n"
@@ -30,13 +36,22 @@ int cmd_reduce(int argc, char **argv)
     }
     reduced r;
     double t0 = kv_now();
-    if (reduce_load(dir, 0, &r) != KV_OK || reduce_write(dir, &r) != KV_OK) {
+    const char *out = to ? to : dir;
+    if (to && store_mkdirs(to) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        return 1;
+    }
+    if (reduce_load_checked(dir, 0, !to, &r) != KV_OK || reduce_write(out, &r) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         return 1;
     }
     printf("reduce: %d item files, %d results (%d duplicates dropped), %d (model, variant) rows -> "
            "%s/{summary.h5,tables.md,scores.csv,plots/} in %.2fs\n",
-           r.n_items, r.n_rows, r.duplicates, r.n_scores, dir, kv_now() - t0);
+           r.n_items, r.n_rows, r.duplicates, r.n_scores, out, kv_now() - t0);
+    if (r.n_damaged)
+        printf("reduce: %d damaged item file%s set aside%s%s%s; their cells are marked incomplete "
+               "(run the sweep again to recompute them)\n",
+               r.n_damaged, r.n_damaged == 1 ? "" : "s", to ? "" : " in ", to ? "" : dir, to ? "" : "/quarantine/");
     reduce_free(&r);
     return 0;
 }

@@ -17,10 +17,13 @@
 #include "util/util.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/options.h"
+#include "harness/sweep/deadline.h"
 #include "harness/sweep/exec.h"
 #include "harness/sweep/mpi_run.h"
 #include "harness/sweep/reduce.h"
 #include "harness/sweep/run_plan.h"
+#include "harness/sweep/store.h"
+#include "harness/sweep/store_space.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t drop_on_signal;
@@ -88,6 +91,8 @@ typedef struct {
     int done_items;
     double last_print;
     int quiet;
+    double deadline;     /* epoch seconds the run must be over by; 0 = none */
+    double busy_s;       /* worker-seconds of the items done, for the deadline's estimate */
 } run_state;
 
 static int run_one(void *ctx, int i, exec_timing *t, int *dropped)
@@ -96,7 +101,15 @@ static int run_one(void *ctx, int i, exec_timing *t, int *dropped)
     const work_item *it = &st->plan->items[i];
     double t0 = kv_now();
     int rc = exec_item_run(st->ex, st->fn, it, t, dropped);
-    if (rc != KV_OK) return KV_ERR;
+    if (rc != KV_OK) {
+        /* Disk full: say how much the rest needs; the run then ends (kv_die) with nothing damaged. */
+        if (store_space_full(store_write_errno())) {
+            char msg[2048];
+            store_space_message(st->ex->out_dir, it->file, st->plan->items, st->plan->n_items, msg, sizeof msg);
+            kv_seterr("%s", msg);
+        }
+        return KV_ERR;
+    }
     if (st->log && st->par->tp_rank == 0) {
         char now[64];
         store_utc_now(now, sizeof now);
@@ -119,10 +132,11 @@ static void fmt_secs(double s, char *buf, size_t n)
  * are handed out longest first. */
 static void on_done(void *ctx, int unit, int item, const exec_timing *d)
 {
-    (void)unit, (void)d;
+    (void)unit;
     run_state *st = ctx;
     st->done_items++;
     st->cost_done += st->plan->items[item].cost;
+    st->busy_s += exec_timing_seconds(d) - d->idle;
     double now = kv_now(), el = now - st->t_start;
     if (st->quiet) return;
     if (now - st->last_print < 1.0 && st->done_items < st->plan->n_items) return;
@@ -135,9 +149,20 @@ static void on_done(void *ctx, int unit, int item, const exec_timing *d)
     fflush(stdout);
 }
 
+/* Rank 0, under the coordinator lock: does item i end before the deadline (estimated cost scaled
+ * by what the items done so far took)? */
+static int item_fits(void *ctx, int item)
+{
+    run_state *st = ctx;
+    return deadline_now() + deadline_item_seconds(st->plan->items[item].cost, st->busy_s, st->cost_done) <=
+           st->deadline;
+}
+
 typedef struct {
-    const char *sweep_path, *out_dir, *backend;
+    const char *sweep_path, *out_dir, *backend, *deadline_arg;
     int no_reduce, quiet;
+    double deadline;            /* epoch seconds; 0 = none */
+    const char *deadline_src;   /* where it came from */
 } run_args;
 
 /* Step 1, every rank: the command line. -1 to go on, else the exit status. */
@@ -148,11 +173,15 @@ static int run_parse(int argc, char **argv, run_args *a)
         {"--backend", "B", OPT_STR, &a->backend, 0, "cpu, cuda or auto: overrides the sweep's engine.backend"},
         {"--no-reduce", NULL, OPT_FLAG, &a->no_reduce, 0, "do not write summary.h5/tables.md/scores.csv/plots at the end"},
         {"--quiet", NULL, OPT_FLAG, &a->quiet, 0, "no progress lines"},
+        {"--deadline", "WHEN", OPT_STR, &a->deadline_arg, 0,
+         "stop taking items that would not end by WHEN (+SECONDS, +Nm, +Nh, epoch seconds or\n"
+         "YYYY-MM-DDTHH:MM[:SS][Z]); default under Slurm: the job's end time"},
         {0},
     };
     const cli_spec spec = {
         .name = "run",
-        .usage = "kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]",
+        .usage = "kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]\n"
+                 "           [--deadline WHEN]",
         .about = run_about,
         .footer = "Test seam: engine: {fake: true} or KVBENCH_FAKE_ENGINE=1 replaces the model by deterministic\n"
                   "fake predictions (for the harness's own tests; never real numbers).",
@@ -164,6 +193,12 @@ static int run_parse(int argc, char **argv, run_args *a)
         fprintf(stderr, "kvbench: error: unknown backend '%s' (--backend): expected cpu, cuda or auto\n", a->backend);
         return 2;
     }
+    a->deadline_src = "--deadline";
+    if (a->deadline_arg && deadline_parse(a->deadline_arg, deadline_now(), &a->deadline) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        return 2;
+    }
+    if (!a->deadline_arg) a->deadline = deadline_from_slurm(&a->deadline_src);
     if (!a->sweep_path) {
         fprintf(stderr, "kvbench: error: no sweep file (run): kvbench run SWEEP.yaml [--output DIR]\n");
         return 2;
@@ -249,21 +284,27 @@ static FILE *run_log_open(const par_info *par, const char *out_dir, int n_items)
 
 /* Step 4, every rank: the work items through the coordinator/worker protocol. */
 static void run_work(par_info *par, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir,
-                     run_plan *plan, int quiet, par_outcome *out, double *wall)
+                     run_plan *plan, const run_args *a, par_outcome *out, double *wall)
 {
     exec_ctx ex;
     exec_ctx_init(&ex, s, vars, nv, out_dir, par->rank, par->world);
     ex.tp = par->tp, ex.tp_rank = par->tp_rank, ex.tp_comm = par->tp_comm;
     ex.stop = &stop_flag;
     run_state st = {.plan = plan, .ex = &ex, .fn = exec_fake_selected(s) ? exec_fake : exec_engine, .par = par,
-                    .t_start = kv_now(), .quiet = quiet};
+                    .t_start = kv_now(), .quiet = a->quiet, .deadline = a->deadline};
     for (int i = 0; i < plan->n_items; i++) st.cost_total += plan->items[i].cost;
     st.log = run_log_open(par, out_dir, plan->n_items);
     int *item_model = kv_calloc(plan->n_items + 1, sizeof(int));
     double *item_cost = kv_calloc(plan->n_items + 1, sizeof(double));
     for (int i = 0; i < plan->n_items; i++) item_model[i] = plan->items[i].model, item_cost[i] = plan->items[i].cost;
     par_work w = {.n_items = plan->n_items, .item_model = item_model, .item_cost = item_cost, .n_models = s->n_models,
-                  .stop = &stop_flag, .run_item = run_one, .on_done = on_done, .ctx = &st};
+                  .stop = &stop_flag, .run_item = run_one, .on_done = on_done,
+                  .fits = a->deadline > 0 ? item_fits : NULL, .ctx = &st};
+    if (par->rank == 0 && a->deadline > 0 && !a->quiet) {
+        printf("run: deadline from %s: %.0f s from now; items that would not end by then are left for the next run\n",
+               a->deadline_src, a->deadline - deadline_now());
+        fflush(stdout);
+    }
     double t0 = kv_now();
     par_work_run(par, &w, out);
     *wall = kv_now() - t0;
@@ -284,6 +325,9 @@ static int run_finish(const par_info *par, const run_args *a, const char *out_di
         if (out->stopped || stop_flag)
             printf("run: stopped by signal: %d items done, %d dropped, %d left for the next run\n", out->done,
                    out->dropped, plan->n_items - out->done);
+        if (out->skipped)
+            printf("run: deadline: %d items not started (they would not end in time), %d items left for the "
+                   "next run\n", out->skipped, plan->n_items - out->done);
         exec_timing_print(stdout, &out->total, wall, par->n_units);
     }
     if (a->no_reduce) return 0;
@@ -338,7 +382,7 @@ int cmd_run(int argc, char **argv)
     }
     par_outcome out;
     double wall;
-    run_work(&par, &s, vars, nv, out_dir, &plan, a.quiet, &out, &wall);
+    run_work(&par, &s, vars, nv, out_dir, &plan, &a, &out, &wall);
     rc = par.rank == 0 ? run_finish(&par, &a, out_dir, &plan, &out, wall) : 0;
     if (lock_fd >= 0) close(lock_fd);
     run_plan_free(&plan);

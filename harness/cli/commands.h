@@ -13,5 +13,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_prompts(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

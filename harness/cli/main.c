@@ -24,6 +24,7 @@ static const command commands[] = {
     {"run", cmd_run, "run a sweep (under mpirun/srun every rank takes part); resumes by default"},
     {"plan", cmd_plan, "print a sweep's grid, work items, roles and estimated cost; runs nothing"},
     {"reduce", cmd_reduce, "rebuild summary.h5, tables.md, scores.csv and plots from item files"},
+    {"verify", cmd_verify, "check a result store: every item file and summary.h5 against them"},
     {"show", cmd_show, "inspect a result store (md, csv or json; per-sample predictions)"},
     {"generate", cmd_generate, "generate from one prompt, optionally with a KV-cache method"},
     {"tokenize", cmd_tokenize, "JSONL {\"text\"} on stdin -> {\"ids\"} (or --decode the reverse)"},

@@ -155,6 +155,11 @@ static int coord_next(coord *c, int unit, const double *msg)
     }
     if (msg[MSG_STOP] != 0 || (c->w->stop && *c->w->stop)) c->stopping = 1;
     int next = c->stopping ? -1 : sched_next(&c->sc, unit);
+    /* Deadline: an item that would not end in time is left for the next run; a shorter one may fit. */
+    while (next >= 0 && c->w->fits && !c->w->fits(c->w->ctx, next)) {
+        c->out.skipped++;
+        next = sched_next(&c->sc, unit);
+    }
     if (next < 0) {
         sched_unit_done(&c->sc, unit);
         c->unit_end[unit] = kv_now();

@@ -46,6 +46,9 @@ typedef struct {
     int (*run_item)(void *ctx, int item, exec_timing *t, int *dropped);
     /* Rank 0, under the coordinator's lock: item i finished on `unit` (progress). */
     void (*on_done)(void *ctx, int unit, int item, const exec_timing *delta);
+    /* Rank 0, under the coordinator's lock (NULL: every item fits): 0 when item i would not be
+     * done before the run's deadline; the coordinator then skips it (left for the next run). */
+    int (*fits)(void *ctx, int item);
     void *ctx;
 } par_work;
 
@@ -53,6 +56,7 @@ typedef struct {
     exec_timing total;       /* summed over the units' leaders (rank 0 only) */
     int done, dropped;
     int stopped;             /* a stop request ended the loop early */
+    int skipped;             /* items not started because they would not fit before the deadline */
 } par_outcome;
 
 /* The dynamic loop on every rank; returns when no item is left or a stop was requested. */

@@ -11,6 +11,7 @@
 
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
+#include "harness/sweep/item_check.h"
 
 static int cmp_rows(const void *a, const void *b)
 {
@@ -25,19 +26,40 @@ static int cmp_rows(const void *a, const void *b)
     return x->item - y->item; /* items are in path order: the first path wins */
 }
 
-int reduce_load(const char *dir, int remove_stale, reduced *r)
+int reduce_load(const char *dir, int remove_stale, reduced *r) { return reduce_load_checked(dir, remove_stale, 1, r); }
+
+int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduced *r)
 {
     memset(r, 0, sizeof *r);
     if (!kv_is_dir(dir)) {
         kv_seterr("result folder %s not found", dir);
         return KV_ERR;
     }
-    store_list_items(dir, remove_stale, &r->paths, &r->n_items);
-    r->items = kv_calloc(r->n_items, sizeof *r->items);
+    int n_paths = 0;
+    store_list_items(dir, remove_stale, &r->paths, &n_paths);
+    r->items = kv_calloc(n_paths, sizeof *r->items);
+    r->damaged = kv_calloc(n_paths + 1, sizeof *r->damaged);
     long total = 0;
-    for (int i = 0; i < r->n_items; i++) {
-        if (store_read_item(r->paths[i], &r->items[i]) != KV_OK) return KV_ERR;
-        total += (long)r->items[i].ns * r->items[i].nv;
+    for (int i = 0; i < n_paths; i++) {
+        /* A damaged file is set aside (item_check.h): the tables come from the rest, and its
+         * (model, task) cells are marked incomplete below. */
+        reduce_damage *dm = &r->damaged[r->n_damaged];
+        if (item_check(r->paths[i], 1, &r->items[r->n_items], dm->why, sizeof dm->why) != KV_OK) {
+            snprintf(dm->path, sizeof dm->path, "%s", r->paths[i]);
+            if (item_path_cell(r->paths[i], dm->model, sizeof dm->model, dm->task, sizeof dm->task) != KV_OK)
+                dm->model[0] = dm->task[0] = 0;
+            if (quarantine &&
+                item_quarantine(dir, r->paths[i], dm->why, "its cells are marked incomplete until `run` recomputes it") != KV_OK) {
+                for (int j = i; j < n_paths; j++) free(r->paths[j]);
+                return KV_ERR;
+            }
+            r->n_damaged++;
+            free(r->paths[i]);
+            continue;
+        }
+        r->paths[r->n_items] = r->paths[i];
+        total += (long)r->items[r->n_items].ns * r->items[r->n_items].nv;
+        r->n_items++;
     }
     r->rows = kv_calloc(total, sizeof *r->rows);
     long n = 0;
@@ -94,6 +116,12 @@ int reduce_load(const char *dir, int remove_stale, reduced *r)
             }
             c = d;
         }
+        /* Incomplete: a damaged item of this model and task was set aside, so the cell's samples
+         * are not all there; the cell shows as missing rather than as a score over fewer samples. */
+        for (int d = 0; d < r->n_damaged; d++) {
+            int t = lb_task_index(r->damaged[d].task);
+            if (t >= 0 && !strcmp(r->damaged[d].model, sr->model)) sr->task[t] = NAN;
+        }
         lb_aggregate(sr->task, sr->cat_h, &sr->avg_h);
         a = b;
     }
@@ -108,6 +136,7 @@ void reduce_free(reduced *r)
     store_paths_free(r->paths, r->n_items);
     free(r->rows);
     free(r->scores);
+    free(r->damaged);
     memset(r, 0, sizeof *r);
 }
 

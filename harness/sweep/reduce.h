@@ -49,6 +49,12 @@ typedef struct {
     long long cat_h[6], avg_h;
 } score_row;
 
+/* An item file item_check rejected: its path (before any quarantine), why, and the (model, task)
+ * of its folder, whose cells are marked incomplete (NaN). */
+typedef struct {
+    char path[1024], why[512], model[128], task[64];
+} reduce_damage;
+
 typedef struct {
     char **paths;
     int n_items;
@@ -58,10 +64,15 @@ typedef struct {
     int duplicates;
     score_row *scores;
     int n_scores;
+    reduce_damage *damaged; /* (n_damaged) files set aside; not in paths/items */
+    int n_damaged;
 } reduced;
 
-/* Read and merge every item file of DIR. Damaged files are errors (named). */
+/* Read and merge every item file of DIR. A damaged file (item_check) is moved to DIR/quarantine/
+ * with a warning, listed in r->damaged, and its (model, task) cells are marked incomplete (NaN). */
 int reduce_load(const char *dir, int remove_stale, reduced *r);
+/* The same; quarantine 0 leaves damaged files where they are (kvbench verify). */
+int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduced *r);
 void reduce_free(reduced *r);
 
 /* Write summary.h5, tables.md, scores.csv and plots/ (each through a temporary + rename). */

@@ -1,12 +1,14 @@
 /* run_plan: data scan, resume set, item expansion and packing (see run_plan.h). */
 #include "harness/sweep/run_plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/util.h"
 #include "harness/sweep/exec.h"
 #include "harness/longbench/longbench.h"
+#include "harness/sweep/item_check.h"
 #include "harness/sweep/store.h"
 
 int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int remove_stale,
@@ -31,11 +33,21 @@ int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const ch
     p->n_item_files = np;
     for (int i = 0; i < np; i++) {
         item_record r;
-        if (store_read_item_keys(paths[i], &r) != KV_OK) {
-            store_paths_free(paths, np);
-            done_free(&done);
-            free(max_new);
-            return KV_ERR;
+        char why[512];
+        if (item_check(paths[i], 0, &r, why, sizeof why) != KV_OK) {
+            /* A damaged item counts as not done: `run` (remove_stale) sets it aside and recomputes
+             * it, `plan` (which writes nothing) only says so. */
+            p->n_damaged++;
+            int qrc = KV_OK;
+            if (remove_stale) qrc = item_quarantine(out_dir, paths[i], why, "it will be recomputed");
+            else fprintf(stderr, "kvbench: warning: damaged item file %s (%s): counted as not done\n", paths[i], why);
+            if (qrc != KV_OK) {
+                store_paths_free(paths, np);
+                done_free(&done);
+                free(max_new);
+                return KV_ERR;
+            }
+            continue;
         }
         for (int k = 0; k < r.ns; k++)
             for (int v = 0; v < r.nv; v++) done_add(&done, done_key(r.prov.model, r.prov.task, r.samples[k].index, r.var[v].key));

@@ -12,13 +12,15 @@ typedef struct {
     int n_items;
     int n_done;          /* (model, task, sample, variant) results already stored */
     int n_item_files;
+    int n_damaged;       /* item files that failed item_check (quarantined by run, counted not done) */
     task_data *data;     /* (n_tasks) */
     int n_tasks;
     long n_cells;        /* (model, task, sample, variant) results the sweep asks for */
 } run_plan;
 
 /* Scan data, read the done set from out_dir (may not exist yet; remove_stale deletes temporaries
- * of killed ranks), expand the missing work. Status. */
+ * of killed ranks and moves damaged item files to out_dir/quarantine/, see item_check.h), expand
+ * the missing work. Status. */
 int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int remove_stale,
                      run_plan *p);
 void run_plan_free(run_plan *p);

@@ -396,8 +396,12 @@ static int write_body(hid_t f, const item_record *r)
     return rc ? KV_ERR : KV_OK;
 }
 
+static int last_write_errno;
+int store_write_errno(void) { return last_write_errno; }
+
 int store_write_item(const char *dir, const char *rel_path, const item_record *rec, int rank)
 {
+    last_write_errno = 0;
     double t_start = kv_now();
     h5_quiet();
     char final[4096], tmp[4200], folder[4096];
@@ -428,6 +432,7 @@ int store_write_item(const char *dir, const char *rel_path, const item_record *r
     }
     if (rc == KV_OK && rename(tmp, final) != 0) rc = KV_ERR;
     if (rc != KV_OK) {
+        last_write_errno = errno; /* a full disk shows as ENOSPC from HDF5's write, fsync or close */
         unlink(tmp);
         kv_seterr("cannot write item file %s: %s", final, kv_lasterr()[0] ? kv_lasterr() : strerror(errno));
         return KV_ERR;

@@ -94,6 +94,8 @@ void item_record_free(item_record *r);
 /* Write `rec` to DIR/rel_path via DIR/rel_path.tmp.<rank>.<pid>, fsync, rename. Creates folders.
  * Status; nothing is left at the final path on failure. */
 int store_write_item(const char *dir, const char *rel_path, const item_record *rec, int rank);
+/* errno of the last store_write_item that failed (0 after a success): ENOSPC for a full disk. */
+int store_write_errno(void);
 /* Read a whole item file. Status; the message names the file. */
 int store_read_item(const char *path, item_record *rec);
 

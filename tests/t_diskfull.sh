@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# t_diskfull: a result folder on a full file system (issue 19). As root, the test mounts a small
+# tmpfs (300 KiB: about 14 of the 32 fake item files fit), runs the fake-executor sweep into it and
+# checks: the run stops with exit 1 and one error line saying the item in flight is dropped and how
+# much the items left need (estimated from the stored item files); no temporary is left and every
+# stored item is intact (`verify` finds no damaged file); after the tmpfs is grown (space freed),
+# the same command completes with tables, CSV and per-sample predictions identical to a clean run.
+# Not root, or no tmpfs mount allowed: the test says so and checks nothing.
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+. tests/lib_store.sh
+T=tests/tmp/t_diskfull
+if mountpoint -q "$T/mnt" 2>/dev/null; then umount "$T/mnt"; fi
+rm -rf "$T"; mkdir -p "$T/mnt"
+export KVBENCH_FAKE_ENGINE=1
+unset KVBENCH_FAKE_MS_PER_KTOK
+if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=300k tmpfs "$T/mnt" 2>/dev/null; then
+    echo "t_diskfull: skipped: needs root and permission to mount a tmpfs (uid $(id -u))"
+    finish; exit
+fi
+trap 'umount "$T/mnt" 2>/dev/null' EXIT
+tiny_sweep "$T/s.yaml" diskfull
+"$KVBENCH" run "$T/s.yaml" --output "$T/clean" --quiet >/dev/null 2>&1
+samples_csv "$T/clean" >"$T/clean.csv"
+
+D=$T/mnt/out
+err=$("$KVBENCH" run "$T/s.yaml" --output "$D" --quiet 2>&1 >/dev/null); rc=$?
+n=$(items "$D")
+check "full disk: exit 1 (got $rc)" test $rc -eq 1
+check "full disk: one error line" test "$(wc -l <<<"$err")" -eq 1
+check "full disk: says what and that the item in flight is dropped" \
+    grep -qE "^kvbench: error: disk full writing $D/items/.*\.h5: the item in flight is dropped and nothing stored is damaged" <<<"$err"
+check "full disk: estimate for the $((N_ITEMS - n)) items left" \
+    grep -qE "the $((N_ITEMS - n)) items left need about [0-9.]+ KiB \(mean item file [0-9.]+ KiB over $n stored\)" <<<"$err"
+check "full disk: some items stored before ($n)" test "$n" -gt 0 -a "$n" -lt $N_ITEMS
+check "full disk: no temporary left" test "$(find "$D" -name '*.tmp.*' | wc -l)" -eq 0
+out=$("$KVBENCH" verify "$D" 2>&1)
+check "full disk: no stored item damaged" test "$(grep -c '^verify: damaged item file' <<<"$out")" -eq 0
+
+mount -o remount,size=4m "$T/mnt"
+out=$("$KVBENCH" run "$T/s.yaml" --output "$D" 2>&1); rc=$?
+check "after freeing space: rerun exits 0" test $rc -eq 0
+check "rerun computes the $((N_ITEMS - n)) items left" grep -q "$((N_ITEMS - n)) items to do" <<<"$out"
+check "rerun: identical tables.md" cmp -s "$T/clean/tables.md" "$D/tables.md"
+check "rerun: identical scores.csv" cmp -s "$T/clean/scores.csv" "$D/scores.csv"
+samples_csv "$D" >"$T/d.csv"
+check "rerun: identical predictions" cmp -s "$T/clean.csv" "$T/d.csv"
+check "rerun: 0 duplicates" grep -q "(0 duplicates dropped)" <<<"$out"
+check "rerun: verify OK" grep -q "OK ($N_ITEMS item files" <<<"$("$KVBENCH" verify "$D" 2>&1)"
+finish
