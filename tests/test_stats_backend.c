@@ -146,6 +146,7 @@ static void run_config(const char *what, int T, int host_memory, float *const *q
               bad, SC_LAYERS * SC_H);
     }
     for (int r = 0; r < T; r++) stats_backend_close(&sb[r]);
+    backend_close(&be);
     fake_world_free(&world);
     free(ql), free(kl), free(lsel);
     compress_free(ca), compress_free(cb);
@@ -184,6 +185,7 @@ static void test_errors(float *const *q, float *const *k, float *const *lse)
     CHECK(stats_backend_compute(&sb, q[0], k[0], NULL, NULL) == KV_ERR && strstr(kv_lasterr(), "log-sum-exp"),
           "H2O causal without the prefill's lse refused: %s", kv_lasterr());
     stats_backend_close(&sb);
+    backend_close(&be);
     CHECK(compress_select_layer(c, SC_LAYERS) == KV_ERR && strstr(kv_lasterr(), "outside"),
           "compress_select_layer rejects a layer out of range: %s", kv_lasterr());
     compress_free(c);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define QMM_X86 1
 #else
@@ -30,13 +31,22 @@ static const char *const isa_names[QMM_ISA_COUNT] = {"c", "avx2", "avx512"};
 
 const char *qmm_isa_name(int isa) { return isa >= 0 && isa < QMM_ISA_COUNT ? isa_names[isa] : "?"; }
 
+#if QMM_X86
+/* F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c"). */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 int qmm_isa_available(int isa)
 {
     switch (isa) {
     case QMM_ISA_C: return 1;
 #if QMM_X86
     case QMM_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case QMM_ISA_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && qmm_isa_available(QMM_ISA_AVX2);
