@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/compress.h"
 #include "engine/engine_internal.h"
@@ -522,14 +523,16 @@ static void test_budget_fraction(void)
     variant_describe(&v[0], d, sizeof d);
     CHECK(!strcmp(d, "Knorm(budget=0.25)"), "describe %s", d);
     /* a sweep: budgets [0.25, 128] → [128, 0.25] (tokens first), variants labelled by both */
-    FILE *f = fopen("build/tests/t_budget_frac.yaml", "w");
+    char yaml[64]; /* outside build/: the sanitizer tier's build folder has no tests/ of its own */
+    snprintf(yaml, sizeof yaml, "/tmp/kvbench_budget_frac_%d.yaml", (int)getpid());
+    FILE *f = fopen(yaml, "w");
     if (f) {
         fprintf(f, "name: frac\ndata: data/demo\nbudgets: [0.25, 128]\nmethods: [fullkv, knorm, snapkv]\n"
                    "models:\n  - name: m1\n    path: %s\n", DEMO_MODEL);
         fclose(f);
     }
     sweep s;
-    int rc = sweep_load("build/tests/t_budget_frac.yaml", &s);
+    int rc = sweep_load(yaml, &s);
     CHECK(rc == KV_OK, "sweep with a fraction budget: %s", kv_lasterr());
     if (rc == KV_OK) {
         CHECK(s.n_budgets == 2 && s.budgets[0] == 128 && s.budgets[1] == b, "budgets sorted, tokens first");
@@ -540,15 +543,16 @@ static void test_budget_fraction(void)
         free(vars);
         sweep_free(&s);
     }
-    f = fopen("build/tests/t_budget_frac.yaml", "w");
+    f = fopen(yaml, "w");
     if (f) {
         fprintf(f, "name: frac\ndata: data/demo\nbudgets: [128, 1.5]\nmethods: [fullkv]\n"
                    "models:\n  - name: m1\n    path: %s\n", DEMO_MODEL);
         fclose(f);
     }
-    CHECK(sweep_load("build/tests/t_budget_frac.yaml", &s) == KV_ERR && strstr(kv_lasterr(), "fraction in (0, 1)") &&
+    CHECK(sweep_load(yaml, &s) == KV_ERR && strstr(kv_lasterr(), "fraction in (0, 1)") &&
               strstr(kv_lasterr(), ":3:"),
           "a bad budget names the line: %s", kv_lasterr());
+    remove(yaml);
 }
 
 int main(void)
