@@ -106,6 +106,10 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
                   "max_new_tokens >= 1 (got %d)", np, nv, gp->max_new_tokens);
         return KV_ERR;
     }
+    if (gp->attention_recall && e->tp_size > 1) {
+        kv_seterr("attention recall needs the whole model on one rank (tensor_parallel 1), not %d", e->tp_size);
+        return KV_ERR;
+    }
     for (int p = 0; p < np; p++)
         if (check_prompt(e, prompts[p], lens[p]) != KV_OK) return KV_ERR;
     for (int i = 0; i < nv; i++) {
@@ -133,9 +137,12 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     int *alive = kv_malloc(sizeof(int) * ns), *tokens = kv_malloc(sizeof(int) * ns), *next = kv_malloc(sizeof(int) * ns);
     float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab * ns);
     int n_alive = 0;
+    recall_acc *ra = gp->attention_recall ? recall_acc_new(e, ns, tail_cap) : NULL;
+    e->recall = !!ra;
     for (int s = 0; s < ns && status == KV_OK; s++) {
         int p = s / nv;
         view_stats(&views[s], &out[s]);
+        out[s].recall = NAN;
         const variant *v = &vars[s % nv];
         out[s].kept_expected = v->method->expected_kept ? v->method->expected_kept(v, cfg, lens[p], 0) : -1;
         out[s].ids = kv_malloc(sizeof(int) * tail_cap);
@@ -176,6 +183,7 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         status = decode_batch_step(e, db, tokens, positions, n_tail, logits);
         if (status != KV_OK) break;
         steps++;
+        if (ra) recall_acc_step(e, db, ra, alive, n_alive);
         argmax_cpu(next, logits, n_alive, e->vocab);
         int kept = 0;
         for (int a = 0; a < n_alive; a++) {
@@ -191,13 +199,16 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         n_alive = kept;
     }
     decode_batch_free(e, db);
+    e->recall = 0;
+    if (ra) recall_acc_finish(ra, out);
     free(positions), free(n_tail);
     double decode_s = kv_now() - t0;
 
     for (int s = 0; s < ns; s++) {
         if (vb[s].pos) be->free(be->ctx, vb[s].pos), be->free(be->ctx, vb[s].len);
         if (vb[s].k_tail) be->free(be->ctx, vb[s].k_tail), be->free(be->ctx, vb[s].v_tail);
-        if (views[s].len) kv_view_free(&views[s]);
+        if (views[s].len && gp->keep_views) out[s].view = views[s]; /* handed over: gen_result_free */
+        else if (views[s].len) kv_view_free(&views[s]);
     }
     for (int p = 0; p < n_prefilled; p++) prefix_store_free(e, &ps[p]);
     if (timing) {
@@ -227,6 +238,11 @@ void gen_result_free(gen_result *r)
     free(r->ids);
     r->ids = NULL;
     r->n_ids = 0;
+    if (r->view.len) kv_view_free(&r->view);
+    memset(&r->view, 0, sizeof r->view);
+    free(r->recall_layer), free(r->recall_step);
+    r->recall_layer = NULL, r->recall_step = NULL;
+    r->n_recall_steps = 0;
 }
 
 int engine_prefill_logits(engine *e, const int *prompt, int L, float *logits)
