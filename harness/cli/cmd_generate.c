@@ -9,6 +9,7 @@
 #include "util/util.h"
 #include "harness/cli/cli_engine.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/gen_extras.h"
 #include "harness/cli/options.h"
 #include "harness/sweep/tp_launch.h"
 
@@ -39,8 +40,8 @@ static int collect_stop_ids(const tokenizer *t, const char *extra, int *ids)
 int cmd_generate(int argc, char **argv)
 {
     cli_engine_args ea = {0};
-    const char *prompt = NULL, *prompt_file = NULL, *chat = "native", *stop_extra = NULL;
-    int max_new = 64, as_json = 0;
+    const char *prompt = NULL, *prompt_file = NULL, *chat = "native", *stop_extra = NULL, *kept_out = NULL;
+    int max_new = 64, as_json = 0, recall = 0;
     const cli_opt opts[] = {
         {"--prompt", "TEXT", OPT_STR, &prompt, 0, "the prompt"},
         {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "read the prompt from a file"},
@@ -50,7 +51,12 @@ int cmd_generate(int argc, char **argv)
          "extra stop ids (default: the tokenizer's eos_token_id only, as the reference; e.g. SmolLM2's "
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
-         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\"}"},
+         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\"} (and the recall "
+         "fields with --attention-recall)"},
+        {"--attention-recall", NULL, OPT_FLAG, &recall, 0,
+         "measure the attention recall of every decode step (README: attention recall); printed to stderr, or "
+         "\"recall\", \"recall_layer\", \"recall_steps\" with --json"},
+        {"--kept-out", "F.h5", OPT_STR, &kept_out, 0, "write the variant's kept positions per layer and head to F.h5"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
@@ -113,10 +119,18 @@ int cmd_generate(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1};
+    gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1,
+                     .attention_recall = recall, .keep_views = kept_out != NULL};
     gen_result res;
     if (engine_generate(e, ids, n, &v, 1, &gp, &res, NULL) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        rc = 1;
+        goto done;
+    }
+    const int n_layers = engine_config(e)->n_layers;
+    if (kept_out && tp_launch_rank() == 0 && gen_kept_out(kept_out, &v, &res, n, n_layers) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        gen_result_free(&res);
         rc = 1;
         goto done;
     }
@@ -135,6 +149,7 @@ int cmd_generate(int argc, char **argv)
             json_t *st = json_array();
             for (int i = 0; i < n_stops; i++) json_array_append_new(st, json_integer(stops[i]));
             json_object_set_new(o, "stop_ids", st);
+            gen_json_recall(o, &res, n_layers);
             char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
             printf("%s\n", s);
             free(s);
@@ -142,6 +157,7 @@ int cmd_generate(int argc, char **argv)
         } else {
             fwrite(out, 1, out_len, stdout);
             putchar('\n');
+            if (recall) fprintf(stderr, "attention recall: %.4f over %d decode steps\n", res.recall, res.n_recall_steps);
         }
     }
     free(out);
