@@ -7,21 +7,8 @@
 #include <string.h>
 
 #include "harness/sweep/reduce.h"
+#include "harness/sweep/svg.h"
 #include "util/util.h"
-
-static const char *const plot_colors[] = {"#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd",
-                                          "#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
-
-static void svg_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
 
 /* Value of panel p (0 = Avg, 1..6 = categories) for a score row, NAN when missing. */
 static double panel_value(const score_row *s, int p)
@@ -97,7 +84,7 @@ int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">KV budget</text>\n", (x0 + x1) / 2,
                 y0 + 28);
         for (int l = 0; l < nl; l++) {
-            const char *color = plot_colors[l % 10];
+            const char *color = svg_colors[l % 10];
             for (int i = 0; i < r->n_scores; i++) {
                 const score_row *s = &r->scores[i];
                 if (strcmp(s->model, mname) || strcmp(s->label, labels[l])) continue;
@@ -141,7 +128,7 @@ int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
         int full = !strcmp(methods[l], "FullKV");
         fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
                    "<text x=\"%d\" y=\"%d\">",
-                lx, ly + 18 * l, lx + 24, ly + 18 * l, plot_colors[l % 10], full ? " stroke-dasharray=\"6,4\"" : "",
+                lx, ly + 18 * l, lx + 24, ly + 18 * l, svg_colors[l % 10], full ? " stroke-dasharray=\"6,4\"" : "",
                 lx + 30, ly + 18 * l + 4);
         svg_escape(f, labels[l]);
         fprintf(f, "%s</text>\n", full ? " (reference)" : "");
