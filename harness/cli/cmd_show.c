@@ -10,6 +10,7 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/show_extras.h"
 #include "harness/cli/options.h"
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/reduce.h"
@@ -212,7 +213,7 @@ int cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *fmt = "md";
     filters f = {.budget = -1};
-    int samples = 0;
+    int samples = 0, kept = -1;
     const cli_opt opts[] = {
         {"--model", "M", OPT_STR, &f.model, 0, "only this model"},
         {"--budget", "B", OPT_BUDGET, &f.budget, 0,
@@ -221,6 +222,9 @@ int cmd_show(int argc, char **argv)
         {"--task", "T", OPT_STR, &f.task, 0, "only this task"},
         {"--samples", NULL, OPT_FLAG, &samples, 0, "per-sample predictions and scores instead of the tables"},
         {"--format", "md|csv|json", OPT_STR, &fmt, 0, "output format (default md)"},
+        {"--kept", "SAMPLE", OPT_INT, &kept, 0,
+         "an SVG (stdout) of what each method keeps for this sample index: positions x layers, colour = share\n"
+         "of heads (needs a run with engine: {store_kept: true}; --model/--task/--budget pick the panels)"},
         {0},
     };
     const cli_spec spec = {
@@ -249,6 +253,7 @@ int cmd_show(int argc, char **argv)
                 lb_tasks[0].name);
         return 2;
     }
+    if (kept >= 0) return show_kept(dir, f.model, f.task, f.budget, kept);
     char path[4096];
     if (kv_is_dir(dir)) snprintf(path, sizeof path, "%s/summary.h5", dir);
     else snprintf(path, sizeof path, "%s", dir);
@@ -272,6 +277,7 @@ int cmd_show(int argc, char **argv)
         free(c.sample), free(c.budget), free(c.n_generated), free(c.prompt_tokens), free(c.score);
     } else if (strcmp(fmt, "json")) {
         rc = show_tables(h, &f, fmt);
+        if (rc == 0 && !f.task) show_recall(dir, f.model, f.budget, fmt); /* recall.csv: issue 18 */
     } else {
         score_cols c = {0};
         if (load_scores(h, &c) != KV_OK) {
