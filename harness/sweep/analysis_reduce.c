@@ -26,6 +26,20 @@ static void key_range(const reduced *r, int i, int *b, int *e)
 
 /* ---- recall ---- */
 
+double analysis_recall_mean(const reduced *r, const char *mname, const char *key)
+{
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < r->n_rows; i++) {
+        const pred_row *p = &r->rows[i];
+        int idx;
+        const item_analysis *a = analysis_of_row(r, p, &idx);
+        if (!a || !a->recall || isnan(a->recall[idx]) || strcmp(p->model, mname) || strcmp(p->key, key)) continue;
+        sum += a->recall[idx], n++;
+    }
+    return n ? sum / n : NAN;
+}
+
 typedef struct {
     const char *model, *label;
     int budget, n, n_layers;

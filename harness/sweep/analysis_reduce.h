@@ -8,7 +8,8 @@
  *                       |A∩B| / |A∪B| of the kept sets of two methods at the same budget, averaged
  *                       over query heads then samples (two empty sets count as overlap 1)
  *   DIR/plots/<model>-overlap-<budget>.svg  heatmap of overlap.csv: method pairs × layers
- *   DIR/plots/<model>-recall.svg            recall vs budget, one line per method
+ *   DIR/plots/<model>-recall.svg            recall vs budget, one line per method (also the 8th
+ *                                           panel of plots/<model>.svg, beside the score panels)
  * Nothing is written (and old files are left) when no item holds recall or kept sets. */
 #ifndef KV_ANALYSIS_REDUCE_H
 #define KV_ANALYSIS_REDUCE_H
@@ -19,5 +20,8 @@ int analysis_reduce_write(const char *dir, const reduced *r);
 
 /* The row's analysis: its item's record, or NULL; *idx the row (sample*nv + variant) in it. */
 const struct item_analysis *analysis_of_row(const reduced *r, const pred_row *p, int *idx);
+
+/* The mean recall of (model, variant key) over its samples; NAN when none was measured. */
+double analysis_recall_mean(const reduced *r, const char *mname, const char *key);
 
 #endif
