@@ -209,6 +209,25 @@ static int show_tables(hid_t h, const filters *f, const char *fmt)
     return rc == KV_OK ? 0 : 1;
 }
 
+/* The format, the store and the task filter: 0, or 2 with one error line. */
+static int check_args(const char *fmt, const char *dir, const filters *f)
+{
+    if (strcmp(fmt, "md") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
+        fprintf(stderr, "kvbench: error: unknown format '%s' (show --format): md, csv or json\n", fmt);
+        return 2;
+    }
+    if (!dir) {
+        fprintf(stderr, "kvbench: error: no result store (show): kvbench show DIR\n");
+        return 2;
+    }
+    if (f->task && !lb_task_find(f->task)) {
+        fprintf(stderr, "kvbench: error: unknown task '%s' (show --task): a LongBench task name such as %s\n", f->task,
+                lb_tasks[0].name);
+        return 2;
+    }
+    return 0;
+}
+
 int cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *fmt = "md";
@@ -240,19 +259,7 @@ int cmd_show(int argc, char **argv)
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_OK) return cli_exit(prc);
-    if (strcmp(fmt, "md") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
-        fprintf(stderr, "kvbench: error: unknown format '%s' (show --format): md, csv or json\n", fmt);
-        return 2;
-    }
-    if (!dir) {
-        fprintf(stderr, "kvbench: error: no result store (show): kvbench show DIR\n");
-        return 2;
-    }
-    if (f.task && !lb_task_find(f.task)) {
-        fprintf(stderr, "kvbench: error: unknown task '%s' (show --task): a LongBench task name such as %s\n", f.task,
-                lb_tasks[0].name);
-        return 2;
-    }
+    if (check_args(fmt, dir, &f)) return 2;
     if (kept >= 0) return show_kept(dir, f.model, f.task, f.budget, kept);
     char path[4096];
     if (kv_is_dir(dir)) snprintf(path, sizeof path, "%s/summary.h5", dir);

@@ -7,6 +7,12 @@
 
 #include "engine/engine.h"
 
+/* generate's options of issue 18. */
+typedef struct {
+    int recall;            /* --attention-recall */
+    const char *kept_out;  /* --kept-out F.h5, or NULL */
+} gen_extra_opts;
+
 /* "recall" (overall mean), "recall_layer" (per layer) and "recall_steps" (per decode step) into o
  * when the result has them. */
 void gen_json_recall(json_t *o, const gen_result *r, int n_layers);
