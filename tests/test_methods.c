@@ -688,10 +688,18 @@ static int bogus_expected(const variant *v, const model_config *cfg, int L, int 
     return L < v->budget ? L : v->budget;
 }
 
+/* Declares its window as always kept, so the checker tests it. */
+static void bogus_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+}
+
 static void test_invariant_checker(void)
 {
-    static const method_knob knobs[] = {{"window", 2, 2, NULL, "window"}};
-    static const method_desc bogus = {"bogus", "Bogus", 1, knobs, bogus_check, bogus_expected, bogus_select, NULL, 0};
+    static const method_knob knobs[] = {{"window", {2, 2}, NULL, "window"}};
+    static const method_desc bogus = {.name = "bogus", .display = "Bogus", .n_knobs = 1, .knobs = knobs,
+                                      .compresses = 1, .check = bogus_check, .expected_kept = bogus_expected,
+                                      .select_layer = bogus_select, .needs = bogus_needs};
     enum { L = 12, H = 2, hd = 4 };
     model_config cfg = tiny_cfg(1, H, 1, hd);
     float q[L * H * hd], k[L * hd];

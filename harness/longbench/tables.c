@@ -10,16 +10,6 @@
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
 
-static const char *const method_order[] = {"FullKV", "SnapKV", "PyramidKV", "H2O", "StreamingLLM", "CircuitKV"};
-#define N_METHOD_ORDER 6
-
-int lb_method_rank(const char *method)
-{
-    for (int i = 0; i < N_METHOD_ORDER; i++)
-        if (!strcasecmp(method, method_order[i])) return i;
-    return N_METHOD_ORDER;
-}
-
 void lb_result_row_init(lb_result_row *r)
 {
     memset(r, 0, sizeof *r);
@@ -40,9 +30,9 @@ static int order_rows(const lb_result_row *rows, int n, int *order, int *group_s
     for (int i = 0; i < n; i++) {
         if (done[i]) continue;
         group_start[g++] = k;
-        for (int rank = 0; rank <= N_METHOD_ORDER; rank++)
+        for (int rank = 0; rank <= method_count(); rank++)
             for (int j = i; j < n; j++)
-                if (!done[j] && same_group(&rows[i], &rows[j]) && lb_method_rank(rows[j].method) == rank) {
+                if (!done[j] && same_group(&rows[i], &rows[j]) && method_rank(rows[j].method) == rank) {
                     done[j] = 1;
                     order[k++] = j;
                 }

@@ -196,7 +196,7 @@ int reduce_budgets(const reduced *r, const char *mname, int *out)
 static int cmp_score_rank(const void *a, const void *b, void *ctx)
 {
     const score_row *base = ctx, *x = &base[*(const int *)a], *y = &base[*(const int *)b];
-    int rx = lb_method_rank(x->method), ry = lb_method_rank(y->method);
+    int rx = method_rank(x->method), ry = method_rank(y->method);
     if (rx != ry) return rx - ry;
     return strcmp(x->key, y->key);
 }
