@@ -58,6 +58,28 @@ static const char *first_nonempty(const lb_result_row *rows, const int *idx, int
     return "";
 }
 
+/* One markdown table of a group: a row per method with its task scores (by_category 0) or its
+ * category scores (1), then Avg. */
+static void md_table(FILE *f, const lb_result_row *rows, const int *idx, int m, int by_category)
+{
+    const int nc = by_category ? LB_N_CATEGORIES : LB_N_TASKS;
+    fprintf(f, "| Method |");
+    for (int c = 0; c < nc; c++) fprintf(f, " %s |", by_category ? lb_categories[c] : lb_tasks[c].display);
+    fprintf(f, " Avg |\n|---|");
+    for (int c = 0; c <= nc; c++) fprintf(f, "---:|");
+    fprintf(f, "\n");
+    for (int r = 0; r < m; r++) {
+        const lb_result_row *row = &rows[idx[r]];
+        long long cat[LB_N_CATEGORIES], avg;
+        lb_aggregate(row->task, cat, &avg);
+        fprintf(f, "| %s |", row->method);
+        for (int c = 0; c < nc; c++)
+            cell(f, by_category ? cat[c] : isnan(row->task[c]) ? -1 : lb_hundredths(row->task[c]));
+        cell(f, avg);
+        fprintf(f, "\n");
+    }
+}
+
 int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
 {
     int *order = kv_malloc(((size_t)n + 1) * sizeof *order);
@@ -77,35 +99,9 @@ int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
         fprintf(f, "- **Attention**: %s\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, attention)));
         fprintf(f, "- **Hardware**: %s\n\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, hardware)));
 
-        fprintf(f, "| Method |");
-        for (int t = 0; t < LB_N_TASKS; t++) fprintf(f, " %s |", lb_tasks[t].display);
-        fprintf(f, " Avg |\n|---|");
-        for (int t = 0; t <= LB_N_TASKS; t++) fprintf(f, "---:|");
+        md_table(f, rows, idx, m, 0);
         fprintf(f, "\n");
-        for (int r = 0; r < m; r++) {
-            const lb_result_row *row = &rows[idx[r]];
-            long long cat[LB_N_CATEGORIES], avg;
-            lb_aggregate(row->task, cat, &avg);
-            fprintf(f, "| %s |", row->method);
-            for (int t = 0; t < LB_N_TASKS; t++) cell(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
-            cell(f, avg);
-            fprintf(f, "\n");
-        }
-
-        fprintf(f, "\n| Method |");
-        for (int c = 0; c < LB_N_CATEGORIES; c++) fprintf(f, " %s |", lb_categories[c]);
-        fprintf(f, " Avg |\n|---|");
-        for (int c = 0; c <= LB_N_CATEGORIES; c++) fprintf(f, "---:|");
-        fprintf(f, "\n");
-        for (int r = 0; r < m; r++) {
-            const lb_result_row *row = &rows[idx[r]];
-            long long cat[LB_N_CATEGORIES], avg;
-            lb_aggregate(row->task, cat, &avg);
-            fprintf(f, "| %s |", row->method);
-            for (int c = 0; c < LB_N_CATEGORIES; c++) cell(f, cat[c]);
-            cell(f, avg);
-            fprintf(f, "\n");
-        }
+        md_table(f, rows, idx, m, 1);
 
         fprintf(f, "\n| Category | Tasks |\n|---|---|\n");
         for (int c = 0; c < LB_N_CATEGORIES; c++) {
