@@ -540,7 +540,7 @@ static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
             rc = get_string(y, v, key, &s->output);
         else if (!strcmp(key, "preset")) {
             if (v->type != YAML_SCALAR_NODE || preset_parse(scalar(v), &s->preset) != KV_OK)
-                return yerr(y, v, "reference-head or reference-2026-01", "unknown preset");
+                return yerr(y, v, preset_choices(), "unknown preset");
         } else if (!strcmp(key, "data")) {
             rc = get_string(y, v, key, &s->data_dir);
             data = v;
@@ -640,7 +640,8 @@ int sweep_sample_selected(const sweep *s, int i)
     return 0;
 }
 
-static int is_fullkv(const method_desc *d) { return !strcmp(d->name, "fullkv"); }
+/* A method that keeps everything (FullKV) runs once, budget 0, whatever the budgets. */
+static int is_fullkv(const method_desc *d) { return !d->compresses; }
 
 int sweep_variants(const sweep *s, sweep_variant **out, int *n)
 {
@@ -733,7 +734,9 @@ int sweep_check_models(sweep *s)
         }
         for (int v = 0; v < nv; v++) {
             const method_desc *d = vars[v].v.method;
-            if (tp > 1 && d->needs && d->needs(&vars[v].v)) { /* host statistics: engine/stats_backend.c */
+            method_needs nd;
+            variant_needs(&vars[v].v, &nd);
+            if (tp > 1 && nd.host) { /* host statistics: engine/stats_backend.c */
                 kv_seterr("%s reads host statistics not yet supported under tensor_parallel %d (model '%s', %s): "
                           "run it with tensor_parallel 1", vars[v].key, tp, m->name, m->where);
                 free(vars);
