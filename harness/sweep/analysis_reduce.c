@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/method.h"
 #include "harness/sweep/analysis.h"
 #include "harness/sweep/svg.h"
 #include "util/util.h"
@@ -41,10 +42,20 @@ double analysis_recall_mean(const reduced *r, const char *mname, const char *key
 }
 
 typedef struct {
-    const char *model, *label;
+    const char *model, *label, *method;
     int budget, n, n_layers;
     double sum, layer[256];
 } recall_row;
+
+/* Table order: model, method (as the score tables), label, budget. */
+static int cmp_recall(const void *a, const void *b)
+{
+    const recall_row *x = a, *y = b;
+    int c = strcmp(x->model, y->model);
+    if (!c) c = method_rank(x->method) - method_rank(y->method);
+    if (!c) c = strcmp(x->label, y->label);
+    return c ? c : (x->budget > y->budget) - (x->budget < y->budget);
+}
 
 static int collect_recall(const reduced *r, recall_row *out)
 {
@@ -54,6 +65,7 @@ static int collect_recall(const reduced *r, recall_row *out)
         recall_row *rr = &out[n];
         memset(rr, 0, sizeof *rr);
         rr->model = r->rows[b].model, rr->label = r->rows[b].label, rr->budget = r->rows[b].budget;
+        rr->method = r->rows[b].method;
         for (int k = b; k < e; k++) {
             int idx;
             const item_analysis *a = analysis_of_row(r, &r->rows[k], &idx);
@@ -65,6 +77,7 @@ static int collect_recall(const reduced *r, recall_row *out)
         }
         if (rr->n) n++;
     }
+    qsort(out, n, sizeof *out, cmp_recall);
     return n;
 }
 
