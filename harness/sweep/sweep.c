@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "util/util.h"
+#include "engine/layer_stats.h"
 #include "harness/longbench/longbench.h"
 #include "harness/longbench/needle.h"
 #include "harness/sweep/sweep_yaml.h"
@@ -730,8 +731,12 @@ int sweep_check_models(sweep *s)
         for (int v = 0; v < nv; v++) {
             const method_desc *d = vars[v].v.method;
             if (tp > 1 && d->needs && d->needs(&vars[v].v)) { /* host statistics: engine/stats_backend.c */
-                kv_seterr("%s reads host statistics not yet supported under tensor_parallel %d (model '%s', %s): "
-                          "run it with tensor_parallel 1", vars[v].key, tp, m->name, m->where);
+                char what[160];
+                layer_needs_describe(d->needs(&vars[v].v), what, sizeof what);
+                kv_seterr("method %s is refused under tensor_parallel %d (model '%s', %s): %s needs %s, computed on "
+                          "the host from every head's q, k and v of a layer, and a tensor-parallel rank holds only "
+                          "its own heads; run it in a sweep with tensor_parallel 1",
+                          d->name, tp, m->name, m->where, vars[v].key, what);
                 free(vars);
                 return KV_ERR;
             }
