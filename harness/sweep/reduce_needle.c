@@ -184,7 +184,7 @@ static void score_colour(double x, char *buf, size_t n)
     snprintf(buf, n, "#%02x%02x%02x", c[0], c[1], c[2]);
 }
 
-enum { PANEL_W = 260, PANEL_H = 200, PM_L = 48, PM_T = 22, PM_B = 30, LEGEND_W = 70 };
+enum { PANEL_W = 250, PANEL_H = 170, PM_L = 44, PM_T = 22, PM_B = 28, LEGEND_W = 70, BLOCKS_PER_ROW = 2 };
 
 static void draw_panel(FILE *f, const needle_grid *g, int v, int x0, int y0)
 {
@@ -226,7 +226,8 @@ int reduce_needle_heatmap(const reduced *r, const char *mname, FILE *f)
 {
     needle_grid g;
     grid_build(r, mname, &g);
-    /* One row per method label: FullKV alone, then each method with its budgets left to right. */
+    /* One block per method label (FullKV, then each method with its budgets left to right), two
+     * blocks side by side per row. */
     int row[NG_MAX], colm[NG_MAX], nrow = 0, ncol = 1;
     for (int v = 0; v < g.nv; v++) {
         int same = v > 0 && !strcmp(g.label[v], g.label[v - 1]);
@@ -234,14 +235,16 @@ int reduce_needle_heatmap(const reduced *r, const char *mname, FILE *f)
         colm[v] = same ? colm[v - 1] + 1 : 0;
         if (colm[v] + 1 > ncol) ncol = colm[v] + 1;
     }
-    int W = ncol * PANEL_W + LEGEND_W, H = nrow * PANEL_H + 50;
+    int bw = ncol * PANEL_W, brows = (nrow + BLOCKS_PER_ROW - 1) / BLOCKS_PER_ROW;
+    int W = (nrow < BLOCKS_PER_ROW ? nrow : BLOCKS_PER_ROW) * bw + LEGEND_W, H = brows * PANEL_H + 50;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             W, H, W, H);
     fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">%s: needle in a haystack "
                "(depth down, context length in tokens across; rouge-1 F x 10)</text>\n", mname);
-    for (int v = 0; v < g.nv; v++) draw_panel(f, &g, v, colm[v] * PANEL_W, 40 + row[v] * PANEL_H);
-    draw_legend(f, ncol * PANEL_W, 40);
+    for (int v = 0; v < g.nv; v++)
+        draw_panel(f, &g, v, (row[v] % BLOCKS_PER_ROW) * bw + colm[v] * PANEL_W, 40 + row[v] / BLOCKS_PER_ROW * PANEL_H);
+    draw_legend(f, W - LEGEND_W, 40);
     fprintf(f, "</svg>\n");
     free(g.score);
     return ferror(f) ? KV_ERR : KV_OK;
