@@ -3,13 +3,15 @@
 # one error line and a non-zero exit; a tiny grid (2 lengths x 3 depths, FullKV and two compressed
 # methods) on the embedded SmolLM2-135M stores one item per length, writes needle.md, needle.csv and
 # the heatmap (one cell per grid point and variant), FullKV retrieves the needle, and a rerun
-# computes nothing new.
+# computes nothing new. LongBench tasks and the needle in one sweep (fake executor) give the same
+# outputs on 1 process and under mpirun -np 3.
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
 T=tests/tmp/t_needle
 rm -rf "$T"; mkdir -p "$T"
 unset KVBENCH_FAKE_ENGINE KVBENCH_FAKE_MS_PER_KTOK
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 sweep() { # sweep FILE NEEDLE_SECTION
     cat > "$1" <<YAML
 name: needle
@@ -55,4 +57,29 @@ check "predictions keep the grid point as sample id" bash -c "h5dump -d /predict
 "$KVBENCH" run "$T/s.yaml" --output "$T/out" >"$T/rerun.log" 2>&1
 check "rerun: exit 0" test $? -eq 0
 check "rerun computes nothing" grep -q "0 items to do (18 results already stored)" "$T/rerun.log"
+
+# LongBench tasks and the needle in one sweep, sharded over MPI ranks (fake executor, test seam):
+# the same tables, needle table and heatmap as one process, both task families stored.
+cat > "$T/mix.yaml" <<YAML
+name: mix
+data: data/demo
+tasks: [multi_news, trec]
+samples: 2
+needle: {lengths: [1000, 2000, 3000], depths: 4}
+budgets: [128]
+methods: [fullkv, snapkv, streamingllm]
+models:
+  - {name: smol, path: $MODEL, family: smollm2}
+engine: {fake: true, samples_per_item: 2}
+YAML
+"$KVBENCH" run "$T/mix.yaml" --output "$T/mix1" --quiet >/dev/null 2>&1
+check "mixed sweep, 1 process: exit 0" test $? -eq 0
+mpirun --oversubscribe --bind-to none -np 3 "$KVBENCH" run "$T/mix.yaml" --output "$T/mix3" --quiet >/dev/null 2>&1
+check "mixed sweep, mpirun -np 3: exit 0" test $? -eq 0
+check "mixed: ranks wrote needle items" test "$(find "$T/mix3/items/smol/needle" -name '*.h5' | wc -l)" -eq 6
+for f in tables.md needle.md needle.csv plots/smol-needle.svg; do
+    check "mixed: $f identical across 1 and 3 ranks" cmp -s "$T/mix1/$f" "$T/mix3/$f"
+done
+check "mixed: LongBench rows kept" grep -qE '^\| SnapKV \|.* [0-9]+\.[0-9]{2} \|' "$T/mix3/tables.md"
+check "mixed: 12 depth x length cells x 3 variants" test "$(grep -c '<title>length' "$T/mix3/plots/smol-needle.svg")" -eq 36
 finish
