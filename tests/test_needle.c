@@ -83,7 +83,8 @@ static void test_insert(const tokenizer *tok)
         char *ctx;
         int at, n_ctx;
         int rc = lb_needle_context(tok, hay, &c, L, cases[i].depth, &ctx, &at, &n_ctx);
-        CHECK(rc == KV_OK && at == cases[i].at && n_ctx == L, "depth %d: needle at %d (want %d), %d ids", cases[i].depth,
+        CHECK(rc == KV_OK && at == cases[i].at && n_ctx == L, "depth %d: needle at %d (want %d), %d ids",
+              cases[i].depth,
               at, cases[i].at, n_ctx);
         if (rc != KV_OK) continue;
         if (cases[i].depth == 0) CHECK(!strncmp(ctx, " X Y.a b c. a b c.", 18), "depth 0 text: %.30s", ctx);
@@ -101,7 +102,8 @@ static void test_insert(const tokenizer *tok)
     CHECK(lb_needle_context(tok, hay, &c, 100, 50, &ctx, &at, &n_ctx) == KV_OK && n_ctx == 90, "100 - 10 = %d", n_ctx);
     free(ctx);
     c.buffer = 38;
-    CHECK(lb_needle_context(tok, hay, &c, 40, 50, &ctx, &at, &n_ctx) == KV_ERR && strstr(kv_lasterr(), "leaves no haystack"),
+    CHECK(lb_needle_context(tok, hay, &c, 40, 50, &ctx, &at, &n_ctx) == KV_ERR &&
+              strstr(kv_lasterr(), "leaves no haystack"),
           "no room: %s", kv_lasterr());
 }
 

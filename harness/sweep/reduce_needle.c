@@ -148,7 +148,8 @@ int reduce_needle_tables(const reduced *r, FILE *md, FILE *csv)
         needle_grid g;
         grid_build(r, models[m], &g);
         fprintf(md, "%s## %s, needle in a haystack\n\nScore: rouge-1 F x 10 of the answer against the needle "
-                    "(0..10), mean over %d depths per length.\n\n| Method | KV Budget |", m ? "\n" : "", models[m], g.nd);
+                    "(0..10), mean over %d depths per length.\n\n| Method | KV Budget |",
+                m ? "\n" : "", models[m], g.nd);
         for (int l = 0; l < g.nl; l++) fprintf(md, " %d |", g.length[l]);
         fprintf(md, " Mean |\n|---|---:|");
         for (int l = 0; l <= g.nl; l++) fprintf(md, "---:|");
@@ -238,12 +239,14 @@ int reduce_needle_heatmap(const reduced *r, const char *mname, FILE *f)
     int bw = ncol * PANEL_W, brows = (nrow + BLOCKS_PER_ROW - 1) / BLOCKS_PER_ROW;
     int W = (nrow < BLOCKS_PER_ROW ? nrow : BLOCKS_PER_ROW) * bw + LEGEND_W, H = brows * PANEL_H + 50;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+               "font-family=\"sans-serif\" font-size=\"11\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             W, H, W, H);
     fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">%s: needle in a haystack "
                "(depth down, context length in tokens across; rouge-1 F x 10)</text>\n", mname);
     for (int v = 0; v < g.nv; v++)
-        draw_panel(f, &g, v, (row[v] % BLOCKS_PER_ROW) * bw + colm[v] * PANEL_W, 40 + row[v] / BLOCKS_PER_ROW * PANEL_H);
+        draw_panel(f, &g, v, (row[v] % BLOCKS_PER_ROW) * bw + colm[v] * PANEL_W,
+                   40 + row[v] / BLOCKS_PER_ROW * PANEL_H);
     draw_legend(f, W - LEGEND_W, 40);
     fprintf(f, "</svg>\n");
     free(g.score);
