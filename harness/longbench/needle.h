@@ -69,7 +69,8 @@ int lb_needle_gen_rules(const tokenizer *tok, const int *stop_ids, int n_stop_id
  * rouge_score.tokenize: lower-case, every run of characters outside [a-z0-9] separates, so
  * non-ASCII letters separate too. The Porter stemmer the reference enables (use_stemmer=True) is
  * not applied: words longer than 3 letters that differ only in an inflection ("sandwich",
- * "sandwiches") count as different here and as equal there; identical words score alike. */
+ * "sandwiches") count as different here and as equal there; identical words score alike
+ * (against the default needle, "eating sandwiches in the parks" scores 4/26 here, 10/26 there). */
 double lb_needle_score(const char *needle, const char *response);
 
 #endif
