@@ -35,13 +35,11 @@ static int knob_or(const variant *v, const char *name, int def)
     return isnan(x) ? def : (int)x;
 }
 
-compress_ctx *compress_new(const model_config *cfg, const variant *variants, int n_variants, int L,
-                           kv_view *views)
+/* Copies of the variants with fraction budgets resolved to tokens for this L, each checked against
+ * its method and its view's shape; NULL (kv_lasterr set) on the first variant that fails. */
+static variant *resolve_variants(const model_config *cfg, const variant *variants, int n_variants, int L,
+                                 const kv_view *views)
 {
-    if (L < 1 || cfg->n_heads < 1 || cfg->n_kv_heads < 1 || cfg->n_heads % cfg->n_kv_heads) {
-        kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
-        return NULL;
-    }
     variant *resolved = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
     memcpy(resolved, variants, sizeof(variant) * (size_t)n_variants);
     for (int i = 0; i < n_variants; i++) {
@@ -70,6 +68,82 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
             return NULL;
         }
     }
+    return resolved;
+}
+
+/* Adds v's kvpress-style host statistics to st: its LAYER_NEED_* bits and, for query statistics,
+ * one (mean, covariance) slot per distinct sinks setting. */
+static int plan_host_stats(struct layer_stats *st, const model_config *cfg, const variant *v, int L)
+{
+    unsigned nd = v->method->needs(v);
+    st->needs |= nd;
+    int skip = knob_or(v, "sinks", 0);
+    if (!(nd & LAYER_NEED_QSTATS) || layer_stats_qstats_find(st, skip)) return KV_OK;
+    if (st->n_qstats == LAYER_STATS_MAX_QSTATS || skip >= L || cfg->head_dim % 2) {
+        kv_seterr("compress: query statistics: more than %d distinct sinks settings, sinks %d >= L %d, "
+                  "or odd head_dim %d", LAYER_STATS_MAX_QSTATS, skip, L, cfg->head_dim);
+        return KV_ERR;
+    }
+    layer_stats_qstats *e = &st->qstats[st->n_qstats++];
+    const size_t hd = (size_t)cfg->head_dim;
+    e->skip = skip;
+    e->mean = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd);
+    e->cov = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd * hd);
+    return KV_OK;
+}
+
+/* Adds v's attention statistics to st: the window rows at its precision (the widest window per
+ * precision), or one H2O column-sum slot per distinct (mode, window, fp16). */
+static int plan_attention_stats(struct layer_stats *st, const model_config *cfg, const variant *v, int L)
+{
+    double w = variant_knob(v, "window");
+    if (isnan(w)) return KV_OK;
+    int W = (int)w, fp16 = knob_or(v, "fp16", 0);
+    int prec = fp16 ? SCORE_FP16 : knob_or(v, "fp16_logits", 0) ? SCORE_FP16_LOGITS : SCORE_FP32;
+    if (isnan(variant_knob(v, "mode"))) {
+        st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
+        return KV_OK;
+    }
+    int mode = (int)variant_knob(v, "mode");
+    for (int t = 0; t < st->n_h2o; t++)
+        if (st->h2o[t].mode == mode && st->h2o[t].window == W && st->h2o[t].fp16 == fp16) return KV_OK;
+    if (st->n_h2o == LAYER_STATS_MAX_H2O) {
+        kv_seterr("compress: more than %d distinct H2O (mode, window, fp16) settings in one run", LAYER_STATS_MAX_H2O);
+        return KV_ERR;
+    }
+    layer_stats_h2o *e = &st->h2o[st->n_h2o++];
+    e->mode = mode;
+    e->window = W;
+    e->fp16 = fp16;
+    e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - W));
+    return KV_OK;
+}
+
+/* The buffers of the planned statistics: window rows per precision, per-KV-head norms, RoPE. */
+static void alloc_stats(struct layer_stats *st, const model_config *cfg, int L)
+{
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+        if (st->wmax[p]) st->win[p] = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax[p] * L);
+    const size_t per_kv = sizeof(float) * (size_t)cfg->n_kv_heads * (size_t)L;
+    if (st->needs & LAYER_NEED_KNORM) st->knorm = kv_malloc(per_kv);
+    if (st->needs & LAYER_NEED_KEYCOS) st->keycos = kv_malloc(per_kv);
+    if (st->needs & LAYER_NEED_VNORM) st->vnorm = kv_malloc(per_kv);
+    if (st->needs & LAYER_NEED_QSTATS) {
+        st->inv_freq = kv_malloc(sizeof(float) * (size_t)(cfg->head_dim / 2 + 1));
+        rope_inv_freq(st->inv_freq, cfg->head_dim, cfg->rope_theta, cfg->rope_llama3, cfg->rope_factor,
+                      cfg->rope_low_freq_factor, cfg->rope_high_freq_factor, cfg->rope_original_max_pos);
+    }
+}
+
+compress_ctx *compress_new(const model_config *cfg, const variant *variants, int n_variants, int L,
+                           kv_view *views)
+{
+    if (L < 1 || cfg->n_heads < 1 || cfg->n_kv_heads < 1 || cfg->n_heads % cfg->n_kv_heads) {
+        kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
+        return NULL;
+    }
+    variant *resolved = resolve_variants(cfg, variants, n_variants, L, views);
+    if (!resolved) return NULL;
     compress_ctx *c = kv_calloc(1, sizeof *c);
     c->cfg = *cfg;
     c->n_variants = n_variants;
@@ -83,59 +157,13 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
     for (int i = 0; i < n_variants; i++) {
         const variant *v = &c->variants[i];
         if (L < v->budget) continue;
-        if (v->method->needs) { /* kvpress-style host statistics (k, v, q themselves) */
-            unsigned nd = v->method->needs(v);
-            st->needs |= nd;
-            int skip = knob_or(v, "sinks", 0);
-            if ((nd & LAYER_NEED_QSTATS) && !layer_stats_qstats_find(st, skip)) {
-                if (st->n_qstats == LAYER_STATS_MAX_QSTATS || skip >= L || cfg->head_dim % 2) {
-                    kv_seterr("compress: query statistics: more than %d distinct sinks settings, sinks %d >= L %d, "
-                              "or odd head_dim %d", LAYER_STATS_MAX_QSTATS, skip, L, cfg->head_dim);
-                    compress_free(c);
-                    return NULL;
-                }
-                layer_stats_qstats *e = &st->qstats[st->n_qstats++];
-                const size_t hd = (size_t)cfg->head_dim;
-                e->skip = skip;
-                e->mean = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd);
-                e->cov = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd * hd);
-            }
-        }
-        double w = variant_knob(v, "window");
-        if (isnan(w)) continue;
-        int W = (int)w, fp16 = knob_or(v, "fp16", 0);
-        int prec = fp16 ? SCORE_FP16 : knob_or(v, "fp16_logits", 0) ? SCORE_FP16_LOGITS : SCORE_FP32;
-        if (!isnan(variant_knob(v, "mode"))) {
-            int mode = (int)variant_knob(v, "mode"), found = 0;
-            for (int t = 0; t < st->n_h2o; t++)
-                found |= st->h2o[t].mode == mode && st->h2o[t].window == W && st->h2o[t].fp16 == fp16;
-            if (found) continue;
-            if (st->n_h2o == LAYER_STATS_MAX_H2O) {
-                kv_seterr("compress: more than %d distinct H2O (mode, window, fp16) settings in one run",
-                          LAYER_STATS_MAX_H2O);
-                compress_free(c);
-                return NULL;
-            }
-            layer_stats_h2o *e = &st->h2o[st->n_h2o++];
-            e->mode = mode;
-            e->window = W;
-            e->fp16 = fp16;
-            e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - W));
-        } else {
-            st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
+        if ((v->method->needs && plan_host_stats(st, cfg, v, L) != KV_OK) ||
+            plan_attention_stats(st, cfg, v, L) != KV_OK) {
+            compress_free(c);
+            return NULL;
         }
     }
-    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
-        if (st->wmax[p]) st->win[p] = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax[p] * L);
-    const size_t per_kv = sizeof(float) * (size_t)cfg->n_kv_heads * (size_t)L;
-    if (st->needs & LAYER_NEED_KNORM) st->knorm = kv_malloc(per_kv);
-    if (st->needs & LAYER_NEED_KEYCOS) st->keycos = kv_malloc(per_kv);
-    if (st->needs & LAYER_NEED_VNORM) st->vnorm = kv_malloc(per_kv);
-    if (st->needs & LAYER_NEED_QSTATS) {
-        st->inv_freq = kv_malloc(sizeof(float) * (size_t)(cfg->head_dim / 2 + 1));
-        rope_inv_freq(st->inv_freq, cfg->head_dim, cfg->rope_theta, cfg->rope_llama3, cfg->rope_factor,
-                      cfg->rope_low_freq_factor, cfg->rope_high_freq_factor, cfg->rope_original_max_pos);
-    }
+    alloc_stats(st, cfg, L);
     return c;
 }
 

@@ -93,6 +93,58 @@ static int cmp_head_entropy(const void *pa, const void *pb)
     return a->h - b->h;
 }
 
+/* Per head h of the layer: ent[h] = its mean row entropy over the W window rows (p clamped
+ * >= 1e-8), mass[h] = its mean attention mass past the p->s sinks. */
+static void head_stats(const struct layer_stats *st, const circuitkv_params *p, int H, head_entropy *ent,
+                       double *mass)
+{
+    const int N = st->L, W = p->W;
+    const double tiny_term = -1e-8 * log(1e-8);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int h = 0; h < H; h++) {
+        const float *P = layer_stats_window(st, h, W, p->prec);
+        double e = 0, m = 0;
+        for (int r = 0; r < W; r++) {
+            const float *row = P + (long)r * N;
+            double er = 0, mr = 0;
+            for (int j = 0; j < N; j++) {
+                double x = row[j];
+                er += x >= 1e-8 ? -x * log(x) : tiny_term;
+                if (j >= p->s) mr += x;
+            }
+            e += er;
+            m += mr;
+        }
+        ent[h] = (head_entropy){e / W, h};
+        mass[h] = m / W;
+    }
+}
+
+/* The two (W, N) graphs: aq = elementwise max over the n_qi heads first in ent (lowest entropy),
+ * ah = mean over the n_hi heads in hi_heads. */
+static void build_graphs(const struct layer_stats *st, const circuitkv_params *p, const head_entropy *ent, int n_qi,
+                         const int *hi_heads, int n_hi, double *aq, double *ah)
+{
+    const int N = st->L, W = p->W;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < W; r++) {
+        double *q_row = aq + (long)r * N, *h_row = ah + (long)r * N;
+        for (int j = 0; j < N; j++) {
+            q_row[j] = 0;
+            h_row[j] = 0;
+        }
+        for (int t = 0; t < n_qi; t++) {
+            const float *row = layer_stats_window(st, ent[t].h, W, p->prec) + (long)r * N;
+            for (int j = 0; j < N; j++) q_row[j] = row[j] > q_row[j] ? row[j] : q_row[j];
+        }
+        for (int t = 0; t < n_hi; t++) {
+            const float *row = layer_stats_window(st, hi_heads[t], W, p->prec) + (long)r * N;
+            for (int j = 0; j < N; j++) h_row[j] += row[j];
+        }
+        for (int j = 0; j < N; j++) h_row[j] /= n_hi;
+    }
+}
+
 static int circuitkv_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
 {
     const int N = st->L, C = v->budget, H = view->n_heads;
@@ -117,28 +169,10 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
         }
         return KV_OK;
     }
-    /* 1. per head: mean row entropy (p clamped >= 1e-8) and mean mass past the sinks */
+    /* 1. per head: mean row entropy and mean mass past the sinks */
     head_entropy *ent = kv_malloc(sizeof(head_entropy) * (size_t)H);
     double *mass = kv_malloc(sizeof(double) * (size_t)H);
-    const double tiny_term = -1e-8 * log(1e-8);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < H; h++) {
-        const float *P = layer_stats_window(st, h, W, p.prec);
-        double e = 0, m = 0;
-        for (int r = 0; r < W; r++) {
-            const float *row = P + (long)r * N;
-            double er = 0, mr = 0;
-            for (int j = 0; j < N; j++) {
-                double x = row[j];
-                er += x >= 1e-8 ? -x * log(x) : tiny_term;
-                if (j >= p.s) mr += x;
-            }
-            e += er;
-            m += mr;
-        }
-        ent[h] = (head_entropy){e / W, h};
-        mass[h] = m / W;
-    }
+    head_stats(st, &p, H, ent, mass);
     /* 2. QI graph: max over the n_qi lowest-entropy heads; HI graph: mean over massive heads */
     qsort(ent, (size_t)H, sizeof *ent, cmp_head_entropy);
     const int n_qi = p.n_qi < H ? p.n_qi : H;
@@ -148,23 +182,7 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
     if (n_hi == 0)
         for (int h = 0; h < H; h++) hi_heads[n_hi++] = h;
     double *aq = kv_malloc(sizeof(double) * (size_t)W * N), *ah = kv_malloc(sizeof(double) * (size_t)W * N);
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < W; r++) {
-        double *q_row = aq + (long)r * N, *h_row = ah + (long)r * N;
-        for (int j = 0; j < N; j++) {
-            q_row[j] = 0;
-            h_row[j] = 0;
-        }
-        for (int t = 0; t < n_qi; t++) {
-            const float *row = layer_stats_window(st, ent[t].h, W, p.prec) + (long)r * N;
-            for (int j = 0; j < N; j++) q_row[j] = row[j] > q_row[j] ? row[j] : q_row[j];
-        }
-        for (int t = 0; t < n_hi; t++) {
-            const float *row = layer_stats_window(st, hi_heads[t], W, p.prec) + (long)r * N;
-            for (int j = 0; j < N; j++) h_row[j] += row[j];
-        }
-        for (int j = 0; j < N; j++) h_row[j] /= n_hi;
-    }
+    build_graphs(st, &p, ent, n_qi, hi_heads, n_hi, aq, ah);
     /* 3-6. chains, Neumann visits, ranks, one shared set */
     circuit_chain cq, ch;
     circuit_chain_init(&cq, NULL, aq, N, W, p.s);

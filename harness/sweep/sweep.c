@@ -466,49 +466,11 @@ static void add_needle_task(sweep *s)
     }
 }
 
-static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
+/* After the keys of the root: the required ones present, the lists parsed, defaults for tasks,
+ * samples, output and engine, the data files there, every variant valid, one TP size. */
+static int root_complete(yparse *y, yaml_node_t *root, sweep *s, yaml_node_t *data, yaml_node_t *methods,
+                         yaml_node_t *budgets, yaml_node_t *models)
 {
-    const char *known = "one of: name, output, preset, data, tasks, samples, budgets, methods, models, engine, needle";
-    yaml_node_t *methods = NULL, *budgets = NULL, *models = NULL, *data = NULL;
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        kv_seterr("sweep file is not a mapping (%s:1:1): name, data, tasks, budgets, methods, models", y->file);
-        return KV_ERR;
-    }
-    s->preset = PRESET_REFERENCE_HEAD;
-    FOR_PAIRS(y, root, k, v)
-    {
-        const char *key = k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "";
-        int rc = KV_OK;
-        if (!strcmp(key, "name")) {
-            rc = syaml_string(y, v, key, &s->name);
-            if (rc == KV_OK && !safe_name(s->name))
-                return syaml_err(y, v, "letters, digits, '-', '_' and '.'", "sweep name '%s' is not valid", s->name);
-        } else if (!strcmp(key, "output"))
-            rc = syaml_string(y, v, key, &s->output);
-        else if (!strcmp(key, "preset")) {
-            if (v->type != YAML_SCALAR_NODE || preset_parse(syaml_scalar(v), &s->preset) != KV_OK)
-                return syaml_err(y, v, "reference-head or reference-2026-01", "unknown preset");
-        } else if (!strcmp(key, "data")) {
-            rc = syaml_string(y, v, key, &s->data_dir);
-            data = v;
-        } else if (!strcmp(key, "tasks"))
-            rc = parse_tasks(y, v, s);
-        else if (!strcmp(key, "needle"))
-            rc = sweep_parse_needle(y, v, s);
-        else if (!strcmp(key, "samples"))
-            rc = parse_samples(y, v, s);
-        else if (!strcmp(key, "budgets"))
-            budgets = v;
-        else if (!strcmp(key, "methods"))
-            methods = v;
-        else if (!strcmp(key, "models"))
-            models = v;
-        else if (!strcmp(key, "engine"))
-            rc = parse_engine(y, v, &s->engine);
-        else
-            return syaml_unknown_key(y, k, "the sweep", known);
-        if (rc != KV_OK) return KV_ERR;
-    }
     if (!s->name) return syaml_err(y, root, "a 'name' key", "sweep without a name");
     if (!data) return syaml_err(y, root, "a 'data' key (folder of LongBench <task>.jsonl files)", "sweep without data");
     if (!methods) return syaml_err(y, root, "a 'methods' list", "sweep without methods");
@@ -552,6 +514,52 @@ static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
             return syaml_err(y, models, "one tensor_parallel value per sweep (split the sweep by TP size)",
                         "models '%s' and '%s' have different tensor_parallel", s->models[0].name, s->models[i].name);
     return KV_OK;
+}
+
+static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
+{
+    const char *known = "one of: name, output, preset, data, tasks, samples, budgets, methods, models, engine, needle";
+    yaml_node_t *methods = NULL, *budgets = NULL, *models = NULL, *data = NULL;
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        kv_seterr("sweep file is not a mapping (%s:1:1): name, data, tasks, budgets, methods, models", y->file);
+        return KV_ERR;
+    }
+    s->preset = PRESET_REFERENCE_HEAD;
+    FOR_PAIRS(y, root, k, v)
+    {
+        const char *key = k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "";
+        int rc = KV_OK;
+        if (!strcmp(key, "name")) {
+            rc = syaml_string(y, v, key, &s->name);
+            if (rc == KV_OK && !safe_name(s->name))
+                return syaml_err(y, v, "letters, digits, '-', '_' and '.'", "sweep name '%s' is not valid", s->name);
+        } else if (!strcmp(key, "output"))
+            rc = syaml_string(y, v, key, &s->output);
+        else if (!strcmp(key, "preset")) {
+            if (v->type != YAML_SCALAR_NODE || preset_parse(syaml_scalar(v), &s->preset) != KV_OK)
+                return syaml_err(y, v, "reference-head or reference-2026-01", "unknown preset");
+        } else if (!strcmp(key, "data")) {
+            rc = syaml_string(y, v, key, &s->data_dir);
+            data = v;
+        } else if (!strcmp(key, "tasks"))
+            rc = parse_tasks(y, v, s);
+        else if (!strcmp(key, "needle"))
+            rc = sweep_parse_needle(y, v, s);
+        else if (!strcmp(key, "samples"))
+            rc = parse_samples(y, v, s);
+        else if (!strcmp(key, "budgets"))
+            budgets = v;
+        else if (!strcmp(key, "methods"))
+            methods = v;
+        else if (!strcmp(key, "models"))
+            models = v;
+        else if (!strcmp(key, "engine"))
+            rc = parse_engine(y, v, &s->engine);
+        else
+            return syaml_unknown_key(y, k, "the sweep", known);
+        if (rc != KV_OK) return KV_ERR;
+    }
+    return root_complete(y, root, s, data, methods, budgets, models);
 }
 
 int sweep_load(const char *path, sweep *s)
