@@ -29,12 +29,6 @@ struct compress_ctx {
     struct layer_stats st;
 };
 
-static int knob_or(const variant *v, const char *name, int def)
-{
-    double x = variant_knob(v, name);
-    return isnan(x) ? def : (int)x;
-}
-
 /* Copies of the variants with fraction budgets resolved to tokens for this L, each checked against
  * its method and its view's shape; NULL (kv_lasterr set) on the first variant that fails. */
 static variant *resolve_variants(const model_config *cfg, const variant *variants, int n_variants, int L,
@@ -71,14 +65,13 @@ static variant *resolve_variants(const model_config *cfg, const variant *variant
     return resolved;
 }
 
-/* Adds v's kvpress-style host statistics to st: its LAYER_NEED_* bits and, for query statistics,
- * one (mean, covariance) slot per distinct sinks setting. */
-static int plan_host_stats(struct layer_stats *st, const model_config *cfg, const variant *v, int L)
+/* Adds the kvpress-style host statistics a variant declares (nd) to st: its LAYER_NEED_* bits
+ * and, for query statistics, one (mean, covariance) slot per distinct number of skipped sinks. */
+static int plan_host_stats(struct layer_stats *st, const model_config *cfg, const method_needs *nd, int L)
 {
-    unsigned nd = v->method->needs(v);
-    st->needs |= nd;
-    int skip = knob_or(v, "sinks", 0);
-    if (!(nd & LAYER_NEED_QSTATS) || layer_stats_qstats_find(st, skip)) return KV_OK;
+    st->needs |= nd->host;
+    const int skip = nd->qstats_skip;
+    if (!(nd->host & LAYER_NEED_QSTATS) || layer_stats_qstats_find(st, skip)) return KV_OK;
     if (st->n_qstats == LAYER_STATS_MAX_QSTATS || skip >= L || cfg->head_dim % 2) {
         kv_seterr("compress: query statistics: more than %d distinct sinks settings, sinks %d >= L %d, "
                   "or odd head_dim %d", LAYER_STATS_MAX_QSTATS, skip, L, cfg->head_dim);
@@ -92,30 +85,25 @@ static int plan_host_stats(struct layer_stats *st, const model_config *cfg, cons
     return KV_OK;
 }
 
-/* Adds v's attention statistics to st: the window rows at its precision (the widest window per
- * precision), or one H2O column-sum slot per distinct (mode, window, fp16). */
-static int plan_attention_stats(struct layer_stats *st, const model_config *cfg, const variant *v, int L)
+/* Adds the attention statistics a variant declares (nd) to st: window rows (the widest window per
+ * precision) and one H2O column-sum slot per distinct (mode, window, fp16). */
+static int plan_attention_stats(struct layer_stats *st, const model_config *cfg, const method_needs *nd, int L)
 {
-    double w = variant_knob(v, "window");
-    if (isnan(w)) return KV_OK;
-    int W = (int)w, fp16 = knob_or(v, "fp16", 0);
-    int prec = fp16 ? SCORE_FP16 : knob_or(v, "fp16_logits", 0) ? SCORE_FP16_LOGITS : SCORE_FP32;
-    if (isnan(variant_knob(v, "mode"))) {
-        st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
-        return KV_OK;
-    }
-    int mode = (int)variant_knob(v, "mode");
+    const int prec = nd->window_prec, W = nd->window_rows;
+    if (W > 0 && prec >= 0 && prec < LAYER_STATS_N_PREC) st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
+    if (nd->colsum_window <= 0) return KV_OK;
+    const int Wc = nd->colsum_window, mode = nd->colsum_mode, fp16 = nd->colsum_fp16;
     for (int t = 0; t < st->n_h2o; t++)
-        if (st->h2o[t].mode == mode && st->h2o[t].window == W && st->h2o[t].fp16 == fp16) return KV_OK;
+        if (st->h2o[t].mode == mode && st->h2o[t].window == Wc && st->h2o[t].fp16 == fp16) return KV_OK;
     if (st->n_h2o == LAYER_STATS_MAX_H2O) {
         kv_seterr("compress: more than %d distinct H2O (mode, window, fp16) settings in one run", LAYER_STATS_MAX_H2O);
         return KV_ERR;
     }
     layer_stats_h2o *e = &st->h2o[st->n_h2o++];
     e->mode = mode;
-    e->window = W;
+    e->window = Wc;
     e->fp16 = fp16;
-    e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - W));
+    e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - Wc));
     return KV_OK;
 }
 
@@ -153,12 +141,14 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
     struct layer_stats *st = &c->st;
     st->cfg = &c->cfg;
     st->L = L;
-    /* Needs: only variants that compress at this L (L >= budget) read statistics. */
+    /* Needs, as each method declares them: only variants that compress at this L (L >= budget)
+     * read statistics. */
     for (int i = 0; i < n_variants; i++) {
         const variant *v = &c->variants[i];
         if (L < v->budget) continue;
-        if ((v->method->needs && plan_host_stats(st, cfg, v, L) != KV_OK) ||
-            plan_attention_stats(st, cfg, v, L) != KV_OK) {
+        method_needs nd;
+        variant_needs(v, &nd);
+        if (plan_host_stats(st, cfg, &nd, L) != KV_OK || plan_attention_stats(st, cfg, &nd, L) != KV_OK) {
             compress_free(c);
             return NULL;
         }
@@ -196,7 +186,9 @@ static int compress_verify(const compress_ctx *c, const variant *v, const kv_vie
     const int per_layer = v->method->kept_per_layer;
     long total = 0;
     const int compressing = L >= v->budget;
-    int W = knob_or(v, "window", 0), sinks = knob_or(v, "sinks", 0);
+    method_needs nd;
+    variant_needs(v, &nd);
+    int W = nd.keeps_last, sinks = nd.keeps_first;
     if (W > L) W = L;
     if (sinks > L) sinks = L;
     char d[512];

@@ -111,7 +111,7 @@ static int check_batch(const engine *e, const int *const *prompts, const int *le
         if (check_prompt(e, prompts[p], lens[p]) != KV_OK) return KV_ERR;
     for (int i = 0; i < nv; i++) {
         if (vars[i].method->check && vars[i].method->check(&vars[i], cfg) != KV_OK) return KV_ERR;
-        if (e->tp_size > 1 && !e->tp && strcmp(vars[i].method->name, "fullkv")) {
+        if (e->tp_size > 1 && !e->tp && vars[i].method->compresses) {
             kv_seterr("a tensor-parallel shard run alone (no group) decodes FullKV only; %s needs every head's "
                       "statistics", vars[i].method->name);
             return KV_ERR;

@@ -58,7 +58,7 @@ static int plot_labels(const reduced *r, const char *mname, const char **labels,
     }
     /* Order the legend like the tables. */
     for (int i = 1; i < nl; i++)
-        for (int j = i; j > 0 && lb_method_rank(methods[j]) < lb_method_rank(methods[j - 1]); j--) {
+        for (int j = i; j > 0 && method_rank(methods[j]) < method_rank(methods[j - 1]); j--) {
             const char *t = labels[j];
             labels[j] = labels[j - 1], labels[j - 1] = t;
             t = methods[j];
@@ -146,7 +146,8 @@ static void panel_series(FILE *f, const reduced *r, const char *mname, const cha
 static void plot_legend(FILE *f, const char **labels, const char **methods, int nl, int lx, int ly)
 {
     for (int l = 0; l < nl; l++) {
-        int full = !strcmp(methods[l], "FullKV");
+        const method_desc *d = method_find(methods[l]);
+        int full = d && !d->compresses;
         fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
                    "<text x=\"%d\" y=\"%d\">",
                 lx, ly + 18 * l, lx + 24, ly + 18 * l, plot_colors[l % 10], full ? " stroke-dasharray=\"6,4\"" : "",

@@ -54,7 +54,7 @@ static int find_int(const int *a, int n, int v)
 /* Variants in table order: method rank, then label, then budget. */
 static int variant_before(const needle_grid *g, int a, int b)
 {
-    int ra = lb_method_rank(g->method[a]), rb = lb_method_rank(g->method[b]), c;
+    int ra = method_rank(g->method[a]), rb = method_rank(g->method[b]), c;
     if (ra != rb) return ra < rb;
     if ((c = strcmp(g->label[a], g->label[b]))) return c < 0;
     return g->budget[a] < g->budget[b];

@@ -537,7 +537,7 @@ static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
             rc = syaml_string(y, v, key, &s->output);
         else if (!strcmp(key, "preset")) {
             if (v->type != YAML_SCALAR_NODE || preset_parse(syaml_scalar(v), &s->preset) != KV_OK)
-                return syaml_err(y, v, "reference-head or reference-2026-01", "unknown preset");
+                return syaml_err(y, v, preset_choices(), "unknown preset");
         } else if (!strcmp(key, "data")) {
             rc = syaml_string(y, v, key, &s->data_dir);
             data = v;
@@ -645,7 +645,8 @@ int sweep_sample_selected(const sweep *s, int i)
     return 0;
 }
 
-static int is_fullkv(const method_desc *d) { return !strcmp(d->name, "fullkv"); }
+/* A method that keeps everything (FullKV) runs once, budget 0, whatever the budgets. */
+static int is_fullkv(const method_desc *d) { return !d->compresses; }
 
 int sweep_variants(const sweep *s, sweep_variant **out, int *n)
 {
@@ -738,9 +739,11 @@ int sweep_check_models(sweep *s)
         }
         for (int v = 0; v < nv; v++) {
             const method_desc *d = vars[v].v.method;
-            if (tp > 1 && d->needs && d->needs(&vars[v].v)) { /* host statistics: engine/stats_backend.c */
+            method_needs nd;
+            variant_needs(&vars[v].v, &nd);
+            if (tp > 1 && nd.host) { /* host statistics: engine/stats_backend.c */
                 char what[160];
-                layer_needs_describe(d->needs(&vars[v].v), what, sizeof what);
+                layer_needs_describe(nd.host, what, sizeof what);
                 kv_seterr("method %s is refused under tensor_parallel %d (model '%s', %s): %s needs %s, computed on "
                           "the host from every head's q, k and v of a layer, and a tensor-parallel rank holds only "
                           "its own heads; run it in a sweep with tensor_parallel 1",
