@@ -11,6 +11,8 @@
 #define KV_LAYER_STATS_H
 
 #include "engine/model.h"
+#include <stddef.h>
+#include <string.h>
 
 #define LAYER_STATS_MAX_H2O 8
 #define LAYER_STATS_MAX_QSTATS 4
@@ -53,6 +55,21 @@ struct layer_stats {
 };
 
 /* The query statistics with `skip` leading positions left out, or NULL if not computed. */
+/* The host statistics of a LAYER_NEED_* mask in words ("key norms, value norms"), for the message
+ * that refuses them under tensor parallelism: they are computed on the host from every head's
+ * q, k and v of the layer, and a tensor-parallel rank holds only its own heads. */
+static inline void layer_needs_describe(unsigned needs, char *buf, size_t n)
+{
+    static const char *const what[] = {"key norms", "key cosines to the mean key", "value norms",
+                                       "query mean and covariance"};
+    buf[0] = 0;
+    for (int b = 0; b < 4; b++)
+        if (needs & (1u << b)) {
+            if (buf[0]) strncat(buf, ", ", n - strlen(buf) - 1);
+            strncat(buf, what[b], n - strlen(buf) - 1);
+        }
+}
+
 static inline const layer_stats_qstats *layer_stats_qstats_find(const struct layer_stats *st, int skip)
 {
     for (int i = 0; i < st->n_qstats; i++)

@@ -30,8 +30,12 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
         return KV_ERR;
     }
     if (st->needs && tp) {
-        kv_seterr("stats: the kvpress-style methods (knorm, keydiff, expected_attention, ...) are not supported "
-                  "under tensor parallelism yet: run them with tensor_parallel 1");
+        char what[160];
+        layer_needs_describe(st->needs, what, sizeof what);
+        kv_seterr("stats: a method of this run (knorm, keydiff, expected_attention or adakv) needs %s, computed on "
+                  "the host from every head's q, k and v of a layer, and a tensor-parallel rank holds only its own "
+                  "heads: these methods are refused under tensor parallelism; run them with tensor_parallel 1",
+                  what);
         return KV_ERR;
     }
     *sb = (stats_backend){.be = be, .tp = tp, .cc = cc, .L = L, .H = H, .Hkv = Hkv, .hd = hd,

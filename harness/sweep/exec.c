@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
+#include "harness/sweep/exec_needle.h"
 
 void exec_ctx_init(exec_ctx *c, const sweep *s, const sweep_variant *vars, int nv, const char *out_dir, int rank,
                    int world)
@@ -32,7 +33,8 @@ void exec_ctx_free(exec_ctx *c)
 {
     if (c->engine) engine_close(c->engine);
     for (int t = 0; t < c->s->n_tasks; t++) {
-        if (c->task_samples[t]) lb_samples_free((lb_sample *)c->task_samples[t], c->task_n[t]);
+        if (c->task_samples[t] && sweep_task_is_needle(c->s->tasks[t])) free(c->task_samples[t]); /* the haystack */
+        else if (c->task_samples[t]) lb_samples_free((lb_sample *)c->task_samples[t], c->task_n[t]);
         free(c->task_hash[t]);
     }
     free(c->task_samples), free(c->task_n), free(c->task_hash);
@@ -96,9 +98,13 @@ static int ensure_task(exec_ctx *c, int ti, exec_timing *t)
     double t0 = kv_now();
     char path[4096];
     sweep_task_path(c->s, c->s->tasks[ti], path, sizeof path);
-    lb_sample *all;
+    void *all;
     uint64_t hash;
-    if (lb_load_all(path, &all, &c->task_n[ti], &hash) != KV_OK) return KV_ERR;
+    if (sweep_task_is_needle(c->s->tasks[ti])) {
+        if (lb_needle_haystack_load(path, (char **)&all, &hash) != KV_OK) return KV_ERR;
+    } else if (lb_load_all(path, (lb_sample **)&all, &c->task_n[ti], &hash) != KV_OK) {
+        return KV_ERR;
+    }
     char h[17];
     snprintf(h, sizeof h, "%016llx", (unsigned long long)hash);
     c->task_samples[ti] = all;
@@ -141,6 +147,10 @@ int exec_fake(exec_ctx *c, const work_item *it, item_record *rec, exec_timing *t
     const lb_task *task = lb_task_find(c->s->tasks[it->task]);
     item_record_alloc(rec, it->n_samples, it->n_variants);
     fill_variant_columns(c, it, rec);
+    if (!task) { /* the needle task */
+        for (int k = 0; k < it->n_samples; k++, t->samples++) exec_needle_fake(c, it, k, rec);
+        return 1;
+    }
     double ms_per_ktok = c->s->engine.fake_ms_per_ktok;
     const char *env = getenv("KVBENCH_FAKE_MS_PER_KTOK");
     if (env) ms_per_ktok = atof(env);
@@ -223,7 +233,8 @@ static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
 /* What every sample of an item shares: the task, its chat wrapper and prompt cap, the generation
  * parameters and the variants. */
 typedef struct {
-    const lb_task *task;
+    const lb_task *task;      /* NULL for the needle task */
+    const char *task_name;
     const tokenizer *tok;
     chat_format cf;
     int max_prompt;
@@ -239,13 +250,16 @@ static int item_setup_init(exec_ctx *c, const work_item *it, item_setup *u)
     memset(u, 0, sizeof *u);
     u->tok = engine_tokenizer(c->engine);
     u->task = lb_task_find(s->tasks[it->task]);
-    u->cf = lb_chat_for(s->preset, m->family, u->task);
+    u->task_name = s->tasks[it->task];
+    u->cf = u->task ? lb_chat_for(s->preset, m->family, u->task) : CHAT_NONE; /* the needle: the reference's own template */
     if (m->chat && !strcmp(m->chat, "native"))
         u->cf = chat_detect(u->tok);
     else if (m->chat && chat_format_parse(m->chat, &u->cf) != KV_OK)
         return KV_ERR;
     u->max_prompt = sweep_model_max_prompt_tokens(m);
-    if (lb_gen_rules_get(u->task, s->preset, u->tok, m->stop_ids, m->n_stop_ids, &u->rules) != KV_OK) return KV_ERR;
+    if (u->task ? lb_gen_rules_get(u->task, s->preset, u->tok, m->stop_ids, m->n_stop_ids, &u->rules)
+                : lb_needle_gen_rules(u->tok, m->stop_ids, m->n_stop_ids, &u->rules))
+        return KV_ERR;
     if (s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < u->rules.max_new_tokens)
         u->rules.max_new_tokens = s->engine.max_new_tokens;
     lb_gen_rules_params(&u->rules, &u->gp);
@@ -258,6 +272,7 @@ static int item_setup_init(exec_ctx *c, const work_item *it, item_setup *u)
 /* Every sample's final prompt ids (template, chat wrapper, truncation) and its sample columns. */
 static int build_prompts(exec_ctx *c, const work_item *it, const item_setup *u, item_record *rec, lb_prompt *p)
 {
+    if (!u->task) return exec_needle_prompts(c, it, u->tok, u->cf, rec, p);
     for (int k = 0; k < it->n_samples; k++) {
         const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
         if (!smp || lb_prompt_build(u->tok, u->task, smp, u->cf, u->max_prompt, &p[k]) != KV_OK) return KV_ERR;
@@ -293,7 +308,7 @@ static int store_batch(exec_ctx *c, const work_item *it, const item_setup *u, it
     for (int b = 0; b < nb; b++) {
         int k = k0 + b;
         sample_info *si = &rec->samples[k];
-        const lb_sample *smp = sample_at(c, it->task, it->samples[k]);
+        const lb_sample *smp = u->task ? sample_at(c, it->task, it->samples[k]) : NULL;
         si->prefill_s = gt[b].prefill_s, si->compress_s = gt[b].compress_s, si->decode_s = gt[b].decode_s;
         t->prefill += gt[b].prefill_s, t->compress += gt[b].compress_s, t->decode += gt[b].decode_s;
         for (int j = 0; j < nv; j++) {
@@ -304,10 +319,12 @@ static int store_batch(exec_ctx *c, const work_item *it, const item_setup *u, it
             r->n_generated = g->n_ids, r->stopped = g->stopped, r->kept_expected = g->kept_expected;
             r->kept_mean = g->kept_mean, r->kept_min = g->kept_min, r->kept_max = g->kept_max;
             if (rec->an) analysis_set(rec->an, k * nv + j, &out[(size_t)b * nv + j], si->prompt_tokens);
-            if (rc == 1 && lb_score_sample(u->task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
+            if (rc == 1 && !u->task)
+                r->score = lb_needle_score(c->s->needle.needle, r->prediction);
+            else if (rc == 1 && lb_score_sample(u->task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
                                            (const char *const *)smp->all_classes, smp->n_classes,
                                            &r->score) != KV_OK) {
-                fprintf(stderr, "kvbench: warning: %s sample %d cannot be scored: %s\n", u->task->name, si->index,
+                fprintf(stderr, "kvbench: warning: %s sample %d cannot be scored: %s\n", u->task_name, si->index,
                         kv_lasterr());
                 r->score = NAN;
             }
@@ -345,7 +362,7 @@ int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing 
         if (engine_generate_batch(c->engine, ids + k0, lens + k0, nb, u.vars, nv, &u.gp, out, gt) != KV_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
-            kv_seterr("generation failed on %s samples %d..%d: %s", u.task->name, it->samples[k0],
+            kv_seterr("generation failed on %s samples %d..%d: %s", u.task_name, it->samples[k0],
                       it->samples[k0 + nb - 1], msg);
             rc = KV_ERR;
             break;
@@ -433,6 +450,7 @@ int exec_scan_task(const sweep *s, int ti, task_data *out)
 {
     memset(out, 0, sizeof *out);
     char path[4096];
+    if (sweep_task_is_needle(s->tasks[ti])) return exec_needle_scan(s, out);
     sweep_task_path(s, s->tasks[ti], path, sizeof path);
     const lb_task *task = lb_task_find(s->tasks[ti]);
     lb_reader *r;

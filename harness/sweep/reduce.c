@@ -113,6 +113,7 @@ static void score_tasks(const reduced *r, long a, long b, score_row *sr, double 
         if (t >= 0) {
             sr->task[t] = nan ? NAN : lb_task_score(raw, nr);
             sr->n_samples[t] = nr;
+            sr->longbench = 1;
         }
         c = d;
     }
@@ -135,7 +136,7 @@ static void score_variants(reduced *r)
          * are not all there; the cell shows as missing rather than as a score over fewer samples. */
         for (int d = 0; d < r->n_damaged; d++) {
             int t = lb_task_index(r->damaged[d].task);
-            if (t >= 0 && !strcmp(r->damaged[d].model, sr->model)) sr->task[t] = NAN, sr->incomplete |= 1u << t;
+            if (t >= 0 && !strcmp(r->damaged[d].model, sr->model)) sr->task[t] = NAN, sr->incomplete |= 1u << t, sr->longbench = 1;
         }
         lb_aggregate(sr->task, sr->cat_h, &sr->avg_h);
         a = b;
@@ -231,6 +232,7 @@ int reduce_table_rows(const reduced *r, lb_result_row **out, int *n_out)
             int k = rows_for(r, models[m], budgets[b], idx);
             for (int j = 0; j < k; j++) {
                 const score_row *s = &r->scores[idx[j]];
+                if (!s->longbench) continue; /* needle results only: needle.md */
                 if (n == cap) rows = kv_realloc(rows, sizeof *rows * (size_t)(cap *= 2));
                 lb_result_row *row = &rows[n++];
                 lb_result_row_init(row);
@@ -503,6 +505,38 @@ static void remove_stale_outputs(const char *dir)
     closedir(d);
 }
 
+static int model_has_longbench(const reduced *r, const char *mname)
+{
+    for (int i = 0; i < r->n_scores; i++)
+        if (r->scores[i].longbench && !strcmp(r->scores[i].model, mname)) return 1;
+    return 0;
+}
+
+/* needle.md, needle.csv and plots/<model>-needle.svg when the items hold needle results. */
+static int write_needle(const char *dir, const reduced *r, const char **models, int nm)
+{
+    char final[4096], tmp[4200], tmp2[4200], final2[4096];
+    if (!reduce_has_needle(r, NULL)) return KV_OK;
+    snprintf(final, sizeof final, "%s/needle.md", dir);
+    snprintf(final2, sizeof final2, "%s/needle.csv", dir);
+    FILE *md = open_tmp(final, tmp, sizeof tmp), *csv = md ? open_tmp(final2, tmp2, sizeof tmp2) : NULL;
+    if (!csv) return md ? (fclose(md), unlink(tmp), KV_ERR) : KV_ERR;
+    if (reduce_needle_tables(r, md, csv) != KV_OK) {
+        fclose(md), fclose(csv), unlink(tmp), unlink(tmp2);
+        return KV_ERR;
+    }
+    if (commit_file(md, tmp, final) != KV_OK || commit_file(csv, tmp2, final2) != KV_OK) return KV_ERR;
+    for (int m = 0; m < nm; m++) {
+        if (!reduce_has_needle(r, models[m])) continue;
+        snprintf(final, sizeof final, "%s/plots/%s-needle.svg", dir, models[m]);
+        FILE *f = open_tmp(final, tmp, sizeof tmp);
+        if (!f) return KV_ERR;
+        reduce_needle_heatmap(r, models[m], f);
+        if (commit_file(f, tmp, final) != KV_OK) return KV_ERR;
+    }
+    return KV_OK;
+}
+
 int reduce_write(const char *dir, const reduced *r)
 {
     char final[4096], tmp[4200];
@@ -541,11 +575,14 @@ int reduce_write(const char *dir, const reduced *r)
     const char **models = kv_calloc(r->n_scores + 1, sizeof *models);
     int nm = model_list(r, models);
     for (int m = 0; m < nm; m++) {
+        if (!model_has_longbench(r, models[m])) continue;
         snprintf(final, sizeof final, "%s/plots/%s.svg", dir, models[m]);
         if (!(f = open_tmp(final, tmp, sizeof tmp))) return free(models), KV_ERR;
         reduce_plot_model(r, models[m], f);
         if (commit_file(f, tmp, final) != KV_OK) return free(models), KV_ERR;
     }
+    int rc = write_needle(dir, r, models, nm);
     free(models);
+    if (rc != KV_OK) return rc;
     return analysis_reduce_write(dir, r); /* recall and kept-set overlap, when the items hold them */
 }

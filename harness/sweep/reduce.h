@@ -48,6 +48,7 @@ typedef struct {
     int n_samples[16];
     unsigned incomplete;   /* bit t: a damaged item of task t was set aside (the cell is NaN) */
     long long cat_h[6], avg_h;
+    int longbench;         /* 1: a LongBench task has results (or a damaged item) for it; 0: needle only */
 } score_row;
 
 /* An item file item_check rejected: its path (before any quarantine), why, and the (model, task)
@@ -95,5 +96,12 @@ int reduce_budgets(const reduced *r, const char *model_name, int *out);
 /* An SVG figure per model (plot.c): Avg and the six categories vs budget, one line per method, FullKV as
  * a dashed horizontal reference line. */
 int reduce_plot_model(const reduced *r, const char *model_name, FILE *f);
+
+/* The needle task's outputs (reduce_needle.c): whether the rows hold needle results (model NULL: any
+ * model); its summary tables (markdown and CSV, one row per variant: the mean score per length and
+ * over the grid, 0..10); the heatmap figure of one model, one panel per method and budget. */
+int reduce_has_needle(const reduced *r, const char *mname);
+int reduce_needle_tables(const reduced *r, FILE *md, FILE *csv);
+int reduce_needle_heatmap(const reduced *r, const char *mname, FILE *f);
 
 #endif

@@ -8,6 +8,7 @@
 #include "util/util.h"
 #include "harness/sweep/exec.h"
 #include "harness/longbench/longbench.h"
+#include "harness/longbench/needle.h"
 #include "harness/sweep/item_check.h"
 #include "harness/sweep/store.h"
 
@@ -23,7 +24,7 @@ int run_plan_prepare(const sweep *s, const sweep_variant *vars, int nv, const ch
             free(max_new);
             return KV_ERR;
         }
-        max_new[t] = lb_task_find(s->tasks[t])->max_new_tokens;
+        max_new[t] = sweep_task_is_needle(s->tasks[t]) ? LB_NEEDLE_MAX_NEW_TOKENS : lb_task_find(s->tasks[t])->max_new_tokens;
         p->n_cells += (long)p->data[t].n * nv * s->n_models;
     }
     done_set done = {0};

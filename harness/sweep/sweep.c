@@ -12,13 +12,10 @@
 #include <yaml.h>
 
 #include "util/util.h"
+#include "engine/layer_stats.h"
 #include "harness/longbench/longbench.h"
-
-/* Parser state: the document, the file name for messages. */
-typedef struct {
-    yaml_document_t doc;
-    const char *file;
-} yparse;
+#include "harness/longbench/needle.h"
+#include "harness/sweep/sweep_yaml.h"
 
 static void where(const yparse *y, const yaml_node_t *n, char *buf, size_t len)
 {
@@ -26,8 +23,7 @@ static void where(const yparse *y, const yaml_node_t *n, char *buf, size_t len)
 }
 
 /* Set an error "<what> (<file:line:col>): <expected>". */
-__attribute__((format(printf, 4, 5))) static int yerr(const yparse *y, const yaml_node_t *n, const char *expected,
-                                                        const char *fmt, ...)
+int syaml_err(const yparse *y, const yaml_node_t *n, const char *expected, const char *fmt, ...)
 {
     char what[512], at[512];
     va_list ap;
@@ -39,9 +35,9 @@ __attribute__((format(printf, 4, 5))) static int yerr(const yparse *y, const yam
     return KV_ERR;
 }
 
-static yaml_node_t *node(yparse *y, int i) { return yaml_document_get_node(&y->doc, i); }
+yaml_node_t *syaml_node(yparse *y, int i) { return yaml_document_get_node(&y->doc, i); }
 
-static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+const char *syaml_scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
 
 /* Expand ${VAR} and ${VAR:-default}; an unset variable without default is an error. */
 static int expand_vars(yparse *y, const yaml_node_t *n, const char *in, char **out)
@@ -53,7 +49,7 @@ static int expand_vars(yparse *y, const yaml_node_t *n, const char *in, char **o
             const char *end = strchr(p, '}');
             if (!end) {
                 free(o);
-                return yerr(y, n, "${NAME} or ${NAME:-default}", "unterminated variable in '%s'", in);
+                return syaml_err(y, n, "${NAME} or ${NAME:-default}", "unterminated variable in '%s'", in);
             }
             char name[256];
             size_t nl = (size_t)(end - p - 2);
@@ -70,7 +66,7 @@ static int expand_vars(yparse *y, const yaml_node_t *n, const char *in, char **o
             if (!val || !*val) val = def;
             if (!val) {
                 free(o);
-                return yerr(y, n, "set the environment variable or give a default with ${NAME:-default}",
+                return syaml_err(y, n, "set the environment variable or give a default with ${NAME:-default}",
                             "environment variable %s is not set", name);
             }
             size_t vl = strlen(val);
@@ -88,12 +84,12 @@ static int expand_vars(yparse *y, const yaml_node_t *n, const char *in, char **o
     return KV_OK;
 }
 
-static int get_string(yparse *y, yaml_node_t *n, const char *key, char **out)
+int syaml_string(yparse *y, yaml_node_t *n, const char *key, char **out)
 {
-    if (n->type != YAML_SCALAR_NODE) return yerr(y, n, "a string", "'%s' has the wrong type", key);
+    if (n->type != YAML_SCALAR_NODE) return syaml_err(y, n, "a string", "'%s' has the wrong type", key);
     free(*out);
     *out = NULL;
-    return expand_vars(y, n, scalar(n), out);
+    return expand_vars(y, n, syaml_scalar(n), out);
 }
 
 static int parse_int_text(const char *s, long *v)
@@ -104,15 +100,15 @@ static int parse_int_text(const char *s, long *v)
     return (*s && !*end && !errno) ? KV_OK : KV_ERR;
 }
 
-static int get_int(yparse *y, yaml_node_t *n, const char *key, long lo, long hi, int *out)
+int syaml_int(yparse *y, yaml_node_t *n, const char *key, long lo, long hi, int *out)
 {
     long v;
-    if (n->type != YAML_SCALAR_NODE || parse_int_text(scalar(n), &v) != KV_OK)
-        return yerr(y, n, "an integer", "'%s' has the wrong type", key);
+    if (n->type != YAML_SCALAR_NODE || parse_int_text(syaml_scalar(n), &v) != KV_OK)
+        return syaml_err(y, n, "an integer", "'%s' has the wrong type", key);
     if (v < lo || v > hi) {
         char exp[96];
         snprintf(exp, sizeof exp, "an integer in [%ld, %ld]", lo, hi);
-        return yerr(y, n, exp, "'%s' = %ld is out of range", key, v);
+        return syaml_err(y, n, exp, "'%s' = %ld is out of range", key, v);
     }
     *out = (int)v;
     return KV_OK;
@@ -121,28 +117,22 @@ static int get_int(yparse *y, yaml_node_t *n, const char *key, long lo, long hi,
 static int get_bool(yparse *y, yaml_node_t *n, const char *key, int *out)
 {
     if (n->type == YAML_SCALAR_NODE) {
-        const char *s = scalar(n);
+        const char *s = syaml_scalar(n);
         if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")) return *out = 1, KV_OK;
         if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) return *out = 0, KV_OK;
     }
-    return yerr(y, n, "true or false", "'%s' has the wrong type", key);
+    return syaml_err(y, n, "true or false", "'%s' has the wrong type", key);
 }
 
 static int get_double(yparse *y, yaml_node_t *n, const char *key, double *out)
 {
     char *end;
     if (n->type == YAML_SCALAR_NODE) {
-        double v = strtod(scalar(n), &end);
-        if (*scalar(n) && !*end && v >= 0) return *out = v, KV_OK;
+        double v = strtod(syaml_scalar(n), &end);
+        if (*syaml_scalar(n) && !*end && v >= 0) return *out = v, KV_OK;
     }
-    return yerr(y, n, "a non-negative number", "'%s' has the wrong type", key);
+    return syaml_err(y, n, "a non-negative number", "'%s' has the wrong type", key);
 }
-
-/* Call fn(key, value) for each pair of a mapping; an unknown key is reported by fn. */
-#define FOR_PAIRS(y, map, k, v)                                                                   \
-    for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start; pair_ < (map)->data.mapping.pairs.top; \
-         pair_++)                                                                                 \
-        for (yaml_node_t *k = node(y, pair_->key), *v = node(y, pair_->value); k; k = NULL)
 
 /* YAML says a mapping's keys are unique; libyaml does not check it. A repeated key would silently
  * override (and leak) the first value, so it is an error naming the second one (found by fuzz_sweep). */
@@ -151,36 +141,34 @@ static int check_unique_keys(yparse *y)
     for (yaml_node_t *m = y->doc.nodes.start; m < y->doc.nodes.top; m++) {
         if (m->type != YAML_MAPPING_NODE) continue;
         for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
-            yaml_node_t *ka = node(y, a->key);
+            yaml_node_t *ka = syaml_node(y, a->key);
             if (!ka || ka->type != YAML_SCALAR_NODE) continue;
             for (yaml_node_pair_t *b = m->data.mapping.pairs.start; b < a; b++) {
-                yaml_node_t *kb = node(y, b->key);
-                if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
-                    return yerr(y, ka, "each key once per mapping", "duplicate key '%s'", scalar(ka));
+                yaml_node_t *kb = syaml_node(y, b->key);
+                if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(syaml_scalar(ka), syaml_scalar(kb)))
+                    return syaml_err(y, ka, "each key once per mapping", "duplicate key '%s'", syaml_scalar(ka));
             }
         }
     }
     return KV_OK;
 }
 
-static int unknown_key(yparse *y, yaml_node_t *k, const char *section, const char *known)
+int syaml_unknown_key(yparse *y, yaml_node_t *k, const char *section, const char *known)
 {
-    return yerr(y, k, known, "unknown key '%s' in %s", k->type == YAML_SCALAR_NODE ? scalar(k) : "?", section);
+    return syaml_err(y, k, known, "unknown key '%s' in %s", k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "?", section);
 }
 
-#define SEQ_LEN(n) ((int)((n)->data.sequence.items.top - (n)->data.sequence.items.start))
-#define SEQ_ITEM(y, n, i) node(y, (n)->data.sequence.items.start[i])
 
 static int parse_tasks(yparse *y, yaml_node_t *n, sweep *s)
 {
-    if (n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "all")) {
+    if (n->type == YAML_SCALAR_NODE && !strcmp(syaml_scalar(n), "all")) {
         s->n_tasks = LB_N_TASKS;
         s->tasks = kv_calloc(s->n_tasks, sizeof *s->tasks);
         for (int i = 0; i < s->n_tasks; i++) s->tasks[i] = kv_strdup(lb_tasks[i].name);
         return KV_OK;
     }
     if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0)
-        return yerr(y, n, "'all' or a non-empty list of task names", "'tasks' has the wrong type");
+        return syaml_err(y, n, "'all' or a non-empty list of task names", "'tasks' has the wrong type");
     /* Keep table order whatever order the user wrote. */
     int nt = LB_N_TASKS;
     char *sel = kv_calloc(nt, 1);
@@ -188,9 +176,9 @@ static int parse_tasks(yparse *y, yaml_node_t *n, sweep *s)
         yaml_node_t *t = SEQ_ITEM(y, n, i);
         if (t->type != YAML_SCALAR_NODE) {
             free(sel);
-            return yerr(y, t, "a task name", "task entry has the wrong type");
+            return syaml_err(y, t, "a task name", "task entry has the wrong type");
         }
-        const lb_task *task = lb_task_find(scalar(t));
+        const lb_task *task = lb_task_find(syaml_scalar(t));
         if (!task) {
             char known[1024] = "one of:";
             for (int j = 0; j < nt; j++) {
@@ -198,7 +186,7 @@ static int parse_tasks(yparse *y, yaml_node_t *n, sweep *s)
                 strncat(known, lb_tasks[j].name, sizeof known - strlen(known) - 1);
             }
             free(sel);
-            return yerr(y, t, known, "unknown task '%s'", scalar(t));
+            return syaml_err(y, t, known, "unknown task '%s'", syaml_scalar(t));
         }
         sel[task - lb_tasks] = 1;
     }
@@ -220,23 +208,23 @@ static int parse_samples(yparse *y, yaml_node_t *n, sweep *s)
         long v;
         s->samples = kv_calloc(1, sizeof *s->samples);
         s->n_samples = 1;
-        if (!strcmp(scalar(n), "all")) {
+        if (!strcmp(syaml_scalar(n), "all")) {
             s->samples[0] = (sweep_range){0, -1};
             return KV_OK;
         }
-        if (parse_int_text(scalar(n), &v) == KV_OK && v > 0 && v < INT_MAX) {
+        if (parse_int_text(syaml_scalar(n), &v) == KV_OK && v > 0 && v < INT_MAX) {
             s->samples[0] = (sweep_range){0, (int)v};
             return KV_OK;
         }
-        return yerr(y, n, expected, "'samples' = '%s' is not valid", scalar(n));
+        return syaml_err(y, n, expected, "'samples' = '%s' is not valid", syaml_scalar(n));
     }
-    if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0) return yerr(y, n, expected, "'samples' has the wrong type");
+    if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0) return syaml_err(y, n, expected, "'samples' has the wrong type");
     s->samples = kv_calloc(SEQ_LEN(n), sizeof *s->samples);
     for (int i = 0; i < SEQ_LEN(n); i++) {
         yaml_node_t *e = SEQ_ITEM(y, n, i);
         long a, b;
-        if (e->type != YAML_SCALAR_NODE) return yerr(y, e, expected, "sample entry has the wrong type");
-        const char *t = scalar(e);
+        if (e->type != YAML_SCALAR_NODE) return syaml_err(y, e, expected, "sample entry has the wrong type");
+        const char *t = syaml_scalar(e);
         const char *dash = strchr(t, '-');
         if (dash && dash != t) {
             char lo[32];
@@ -245,10 +233,10 @@ static int parse_samples(yparse *y, yaml_node_t *n, sweep *s)
             memcpy(lo, t, l);
             lo[l] = 0;
             if (parse_int_text(lo, &a) != KV_OK || parse_int_text(dash + 1, &b) != KV_OK || a < 0 || b < a)
-                return yerr(y, e, "\"a-b\" with 0 <= a <= b", "sample range '%s' is not valid", t);
+                return syaml_err(y, e, "\"a-b\" with 0 <= a <= b", "sample range '%s' is not valid", t);
         } else {
             if (parse_int_text(t, &a) != KV_OK || a < 0)
-                return yerr(y, e, "a sample index >= 0", "sample entry '%s' is not valid", t);
+                return syaml_err(y, e, "a sample index >= 0", "sample entry '%s' is not valid", t);
             b = a;
         }
         s->samples[s->n_samples++] = (sweep_range){(int)a, (int)b + 1};
@@ -259,18 +247,18 @@ static int parse_samples(yparse *y, yaml_node_t *n, sweep *s)
 static int parse_budgets(yparse *y, yaml_node_t *n, sweep *s)
 {
     if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0)
-        return yerr(y, n, "a non-empty list of integers or fractions", "'budgets' has the wrong type");
+        return syaml_err(y, n, "a non-empty list of integers or fractions", "'budgets' has the wrong type");
     s->budgets = kv_calloc(SEQ_LEN(n), sizeof *s->budgets);
     for (int i = 0; i < SEQ_LEN(n); i++) {
         /* tokens per layer and head (128), or a kept fraction of each prompt (0.25): engine/method.h */
         int b;
         yaml_node_t *e = SEQ_ITEM(y, n, i);
-        if (e->type != YAML_SCALAR_NODE || budget_parse(scalar(e), &b) != KV_OK || (!budget_is_fraction(b) && b > 1 << 24))
-            return yerr(y, e, "an integer in [1, 16777216] (tokens per layer and head) or a fraction in (0, 1) "
+        if (e->type != YAML_SCALAR_NODE || budget_parse(syaml_scalar(e), &b) != KV_OK || (!budget_is_fraction(b) && b > 1 << 24))
+            return syaml_err(y, e, "an integer in [1, 16777216] (tokens per layer and head) or a fraction in (0, 1) "
                               "(kept share of the prompt)",
-                        "'budgets' = %s is not valid", e->type == YAML_SCALAR_NODE ? scalar(e) : "?");
+                        "'budgets' = %s is not valid", e->type == YAML_SCALAR_NODE ? syaml_scalar(e) : "?");
         for (int j = 0; j < s->n_budgets; j++)
-            if (s->budgets[j] == b) return yerr(y, e, "distinct budgets", "budget %s repeats", scalar(e));
+            if (s->budgets[j] == b) return syaml_err(y, e, "distinct budgets", "budget %s repeats", syaml_scalar(e));
         s->budgets[s->n_budgets++] = b;
     }
     /* Ascending, so tables and plots read left to right. */
@@ -298,33 +286,33 @@ static int parse_method(yparse *y, yaml_node_t *n, sweep_method *m)
     yaml_node_t *name_node = n;
     where(y, n, m->where, sizeof m->where);
     if (n->type == YAML_SCALAR_NODE) {
-        m->name = kv_strdup(scalar(n));
+        m->name = kv_strdup(syaml_scalar(n));
     } else if (n->type == YAML_MAPPING_NODE) {
         FOR_PAIRS(y, n, k, v)
         {
-            if (k->type != YAML_SCALAR_NODE) return yerr(y, k, "a knob name", "method key has the wrong type");
-            if (!strcmp(scalar(k), "name")) {
-                if (v->type != YAML_SCALAR_NODE) return yerr(y, v, "a method name", "'name' has the wrong type");
-                m->name = kv_strdup(scalar(v));
+            if (k->type != YAML_SCALAR_NODE) return syaml_err(y, k, "a knob name", "method key has the wrong type");
+            if (!strcmp(syaml_scalar(k), "name")) {
+                if (v->type != YAML_SCALAR_NODE) return syaml_err(y, v, "a method name", "'name' has the wrong type");
+                m->name = kv_strdup(syaml_scalar(v));
                 name_node = v;
                 continue;
             }
             if (v->type != YAML_SCALAR_NODE)
-                return yerr(y, v, "a number or a choice name", "knob '%s' has the wrong type", scalar(k));
-            if (m->n_knobs == SWEEP_MAX_KNOBS) return yerr(y, k, "fewer knobs", "too many knobs");
-            m->key[m->n_knobs] = kv_strdup(scalar(k));
-            m->value[m->n_knobs] = kv_strdup(scalar(v));
+                return syaml_err(y, v, "a number or a choice name", "knob '%s' has the wrong type", syaml_scalar(k));
+            if (m->n_knobs == SWEEP_MAX_KNOBS) return syaml_err(y, k, "fewer knobs", "too many knobs");
+            m->key[m->n_knobs] = kv_strdup(syaml_scalar(k));
+            m->value[m->n_knobs] = kv_strdup(syaml_scalar(v));
             m->n_knobs++;
         }
-        if (!m->name) return yerr(y, n, "a 'name' key", "method entry without a name");
+        if (!m->name) return syaml_err(y, n, "a 'name' key", "method entry without a name");
     } else {
-        return yerr(y, n, "a method name or a mapping {name: ..., knob: value}", "method entry has the wrong type");
+        return syaml_err(y, n, "a method name or a mapping {name: ..., knob: value}", "method entry has the wrong type");
     }
     m->desc = method_find(m->name);
     if (!m->desc) {
         char known[512];
         method_names(known, sizeof known);
-        return yerr(y, name_node, known, "unknown method '%s'", m->name);
+        return syaml_err(y, name_node, known, "unknown method '%s'", m->name);
     }
     /* Validate the knob names and values now, so a typo fails at parse time with its position. */
     variant v;
@@ -333,7 +321,7 @@ static int parse_method(yparse *y, yaml_node_t *n, sweep_method *m)
         if (variant_set_knob(&v, m->key[i], m->value[i]) != KV_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
-            return yerr(y, n, msg, "bad knob '%s: %s' for method %s", m->key[i], m->value[i], m->desc->name);
+            return syaml_err(y, n, msg, "bad knob '%s: %s' for method %s", m->key[i], m->value[i], m->desc->name);
         }
     }
     return KV_OK;
@@ -342,7 +330,7 @@ static int parse_method(yparse *y, yaml_node_t *n, sweep_method *m)
 static int parse_methods(yparse *y, yaml_node_t *n, sweep *s)
 {
     if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0)
-        return yerr(y, n, "a non-empty list of methods", "'methods' has the wrong type");
+        return syaml_err(y, n, "a non-empty list of methods", "'methods' has the wrong type");
     s->methods = kv_calloc(SEQ_LEN(n), sizeof *s->methods);
     for (int i = 0; i < SEQ_LEN(n); i++) {
         s->n_methods++;
@@ -363,52 +351,52 @@ static int parse_model(yparse *y, yaml_node_t *n, sweep_model *m)
 {
     const char *known = "one of: name, path, family, chat, dtype, max_prompt_tokens, tensor_parallel, stop_ids";
     where(y, n, m->where, sizeof m->where);
-    if (n->type != YAML_MAPPING_NODE) return yerr(y, n, "a mapping with name and path", "model entry has the wrong type");
+    if (n->type != YAML_MAPPING_NODE) return syaml_err(y, n, "a mapping with name and path", "model entry has the wrong type");
     m->tensor_parallel = 1;
     FOR_PAIRS(y, n, k, v)
     {
-        const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+        const char *key = k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "";
         int rc;
         if (!strcmp(key, "name")) {
-            rc = get_string(y, v, key, &m->name);
+            rc = syaml_string(y, v, key, &m->name);
             if (rc == KV_OK && !safe_name(m->name))
-                return yerr(y, v, "letters, digits, '-', '_' and '.' (it names folders)", "model name '%s' is not valid",
+                return syaml_err(y, v, "letters, digits, '-', '_' and '.' (it names folders)", "model name '%s' is not valid",
                             m->name);
         } else if (!strcmp(key, "path"))
-            rc = get_string(y, v, key, &m->path);
+            rc = syaml_string(y, v, key, &m->path);
         else if (!strcmp(key, "family")) {
-            rc = get_string(y, v, key, &m->family);
+            rc = syaml_string(y, v, key, &m->family);
             if (rc == KV_OK && strcmp(m->family, "llama3") && strcmp(m->family, "llama3.1") &&
                 strcmp(m->family, "llama3.3") && strcmp(m->family, "smollm2") && strcmp(m->family, "other"))
-                return yerr(y, v, "one of: llama3, llama3.1, llama3.3, smollm2, other", "unknown family '%s'", m->family);
+                return syaml_err(y, v, "one of: llama3, llama3.1, llama3.3, smollm2, other", "unknown family '%s'", m->family);
         } else if (!strcmp(key, "chat")) {
-            rc = get_string(y, v, key, &m->chat);
+            rc = syaml_string(y, v, key, &m->chat);
             if (rc == KV_OK && strcmp(m->chat, "none") && strcmp(m->chat, "llama3") && strcmp(m->chat, "chatml") &&
                 strcmp(m->chat, "native"))
-                return yerr(y, v, "one of: none, llama3, chatml, native", "unknown chat format '%s'", m->chat);
+                return syaml_err(y, v, "one of: none, llama3, chatml, native", "unknown chat format '%s'", m->chat);
         } else if (!strcmp(key, "dtype")) {
-            rc = get_string(y, v, key, &m->dtype);
+            rc = syaml_string(y, v, key, &m->dtype);
             if (rc == KV_OK && strcmp(m->dtype, "fp32") && strcmp(m->dtype, "bf16") && strcmp(m->dtype, "fp16"))
-                return yerr(y, v, "one of: fp32, bf16, fp16", "unknown dtype '%s'", m->dtype);
+                return syaml_err(y, v, "one of: fp32, bf16, fp16", "unknown dtype '%s'", m->dtype);
         } else if (!strcmp(key, "max_prompt_tokens"))
-            rc = get_int(y, v, key, 16, 1 << 24, &m->max_prompt_tokens);
+            rc = syaml_int(y, v, key, 16, 1 << 24, &m->max_prompt_tokens);
         else if (!strcmp(key, "tensor_parallel"))
-            rc = get_int(y, v, key, 1, 1024, &m->tensor_parallel);
+            rc = syaml_int(y, v, key, 1, 1024, &m->tensor_parallel);
         else if (!strcmp(key, "stop_ids")) {
             if (v->type != YAML_SEQUENCE_NODE || SEQ_LEN(v) > SWEEP_MAX_STOP_IDS)
-                return yerr(y, v, "a list of at most 8 token ids", "'stop_ids' has the wrong type");
+                return syaml_err(y, v, "a list of at most 8 token ids", "'stop_ids' has the wrong type");
             m->n_stop_ids = 0;
             rc = KV_OK;
             for (int i = 0; i < SEQ_LEN(v) && rc == KV_OK; i++)
-                rc = get_int(y, SEQ_ITEM(y, v, i), key, 0, INT_MAX, &m->stop_ids[m->n_stop_ids++]);
+                rc = syaml_int(y, SEQ_ITEM(y, v, i), key, 0, INT_MAX, &m->stop_ids[m->n_stop_ids++]);
         } else
-            return unknown_key(y, k, "a model", known);
+            return syaml_unknown_key(y, k, "a model", known);
         if (rc != KV_OK) return KV_ERR;
     }
-    if (!m->name) return yerr(y, n, "a 'name' key", "model entry without a name");
-    if (!m->path) return yerr(y, n, "a 'path' key (HF folder or .gguf file)", "model '%s' has no path", m->name);
+    if (!m->name) return syaml_err(y, n, "a 'name' key", "model entry without a name");
+    if (!m->path) return syaml_err(y, n, "a 'path' key (HF folder or .gguf file)", "model '%s' has no path", m->name);
     if (!kv_file_exists(m->path) && !kv_is_dir(m->path))
-        return yerr(y, n, "an existing HF model folder or .gguf file", "model file '%s' not found", m->path);
+        return syaml_err(y, n, "an existing HF model folder or .gguf file", "model file '%s' not found", m->path);
     if (!m->family) m->family = kv_strdup("other");
     /* both reference presets load the model in torch.float16; the CPU backend computes in fp32
      * whatever is asked and records fp32 (exec.c stores the dtype the engine really used) */
@@ -419,14 +407,14 @@ static int parse_model(yparse *y, yaml_node_t *n, sweep_model *m)
 static int parse_models(yparse *y, yaml_node_t *n, sweep *s)
 {
     if (n->type != YAML_SEQUENCE_NODE || SEQ_LEN(n) == 0)
-        return yerr(y, n, "a non-empty list of models", "'models' has the wrong type");
+        return syaml_err(y, n, "a non-empty list of models", "'models' has the wrong type");
     s->models = kv_calloc(SEQ_LEN(n), sizeof *s->models);
     for (int i = 0; i < SEQ_LEN(n); i++) {
         s->n_models++;
         if (parse_model(y, SEQ_ITEM(y, n, i), &s->models[i]) != KV_OK) return KV_ERR;
         for (int j = 0; j < i; j++)
             if (!strcmp(s->models[j].name, s->models[i].name))
-                return yerr(y, SEQ_ITEM(y, n, i), "distinct model names", "model name '%s' repeats", s->models[i].name);
+                return syaml_err(y, SEQ_ITEM(y, n, i), "distinct model names", "model name '%s' repeats", s->models[i].name);
     }
     return KV_OK;
 }
@@ -435,21 +423,21 @@ static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
 {
     const char *known = "one of: backend, threads, max_new_tokens, samples_per_item, on_signal, fake, fake_ms_per_ktok, "
                         "attention_recall, store_kept";
-    if (n->type != YAML_MAPPING_NODE) return yerr(y, n, "a mapping", "'engine' has the wrong type");
+    if (n->type != YAML_MAPPING_NODE) return syaml_err(y, n, "a mapping", "'engine' has the wrong type");
     FOR_PAIRS(y, n, k, v)
     {
-        const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+        const char *key = k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "";
         int rc;
         if (!strcmp(key, "backend")) {
-            rc = get_string(y, v, key, &e->backend);
+            rc = syaml_string(y, v, key, &e->backend);
             if (rc == KV_OK && strcmp(e->backend, "cpu") && strcmp(e->backend, "cuda") && strcmp(e->backend, "auto"))
-                return yerr(y, v, "one of: cpu, cuda, auto", "unknown backend '%s'", e->backend);
+                return syaml_err(y, v, "one of: cpu, cuda, auto", "unknown backend '%s'", e->backend);
         } else if (!strcmp(key, "threads"))
-            rc = get_int(y, v, key, 0, 4096, &e->threads);
+            rc = syaml_int(y, v, key, 0, 4096, &e->threads);
         else if (!strcmp(key, "max_new_tokens"))
-            rc = get_int(y, v, key, 1, 1 << 20, &e->max_new_tokens);
+            rc = syaml_int(y, v, key, 1, 1 << 20, &e->max_new_tokens);
         else if (!strcmp(key, "samples_per_item"))
-            rc = get_int(y, v, key, 1, 1 << 20, &e->samples_per_item);
+            rc = syaml_int(y, v, key, 1, 1 << 20, &e->samples_per_item);
         else if (!strcmp(key, "fake"))
             rc = get_bool(y, v, key, &e->fake);
         else if (!strcmp(key, "attention_recall"))
@@ -459,15 +447,28 @@ static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
         else if (!strcmp(key, "fake_ms_per_ktok"))
             rc = get_double(y, v, key, &e->fake_ms_per_ktok);
         else if (!strcmp(key, "on_signal")) {
-            if (v->type != YAML_SCALAR_NODE || (strcmp(scalar(v), "finish") && strcmp(scalar(v), "drop")))
-                return yerr(y, v, "finish or drop", "'on_signal' is not valid");
-            e->drop_on_signal = !strcmp(scalar(v), "drop");
+            if (v->type != YAML_SCALAR_NODE || (strcmp(syaml_scalar(v), "finish") && strcmp(syaml_scalar(v), "drop")))
+                return syaml_err(y, v, "finish or drop", "'on_signal' is not valid");
+            e->drop_on_signal = !strcmp(syaml_scalar(v), "drop");
             rc = KV_OK;
         } else
-            return unknown_key(y, k, "engine", known);
+            return syaml_unknown_key(y, k, "engine", known);
         if (rc != KV_OK) return KV_ERR;
     }
     return KV_OK;
+}
+
+/* The needle task after the LongBench tasks (alone when the sweep lists no tasks); its haystack
+ * defaults to the data folder's multi_news contexts. */
+static void add_needle_task(sweep *s)
+{
+    s->tasks = kv_realloc(s->tasks, sizeof *s->tasks * (size_t)(s->n_tasks + 1));
+    s->tasks[s->n_tasks++] = kv_strdup(LB_NEEDLE_TASK);
+    if (!s->needle.haystack) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/multi_news.jsonl", s->data_dir);
+        s->needle.haystack = kv_strdup(p);
+    }
 }
 
 /* After the keys of the root: the required ones present, the lists parsed, defaults for tasks,
@@ -475,29 +476,30 @@ static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
 static int root_complete(yparse *y, yaml_node_t *root, sweep *s, yaml_node_t *data, yaml_node_t *methods,
                          yaml_node_t *budgets, yaml_node_t *models)
 {
-    if (!s->name) return yerr(y, root, "a 'name' key", "sweep without a name");
-    if (!data) return yerr(y, root, "a 'data' key (folder of LongBench <task>.jsonl files)", "sweep without data");
-    if (!methods) return yerr(y, root, "a 'methods' list", "sweep without methods");
-    if (!budgets) return yerr(y, root, "a 'budgets' list", "sweep without budgets");
-    if (!models) return yerr(y, root, "a 'models' list", "sweep without models");
+    if (!s->name) return syaml_err(y, root, "a 'name' key", "sweep without a name");
+    if (!data) return syaml_err(y, root, "a 'data' key (folder of LongBench <task>.jsonl files)", "sweep without data");
+    if (!methods) return syaml_err(y, root, "a 'methods' list", "sweep without methods");
+    if (!budgets) return syaml_err(y, root, "a 'budgets' list", "sweep without budgets");
+    if (!models) return syaml_err(y, root, "a 'models' list", "sweep without models");
     if (parse_budgets(y, budgets, s) != KV_OK || parse_methods(y, methods, s) != KV_OK ||
         parse_models(y, models, s) != KV_OK)
         return KV_ERR;
-    if (!s->tasks && parse_tasks(y, &(yaml_node_t){.type = YAML_SCALAR_NODE,
-                                                   .data.scalar.value = (yaml_char_t *)"all"},
-                                 s) != KV_OK)
+    if (!s->tasks && !s->needle.on &&
+        parse_tasks(y, &(yaml_node_t){.type = YAML_SCALAR_NODE, .data.scalar.value = (yaml_char_t *)"all"}, s) != KV_OK)
         return KV_ERR;
+    if (s->needle.on) add_needle_task(s);
     if (!s->samples) {
         s->samples = kv_calloc(1, sizeof *s->samples);
         s->samples[0] = (sweep_range){0, -1};
         s->n_samples = 1;
     }
-    if (!kv_is_dir(s->data_dir)) return yerr(y, data, "an existing folder of <task>.jsonl files", "data folder '%s' not found", s->data_dir);
+    if (!kv_is_dir(s->data_dir)) return syaml_err(y, data, "an existing folder of <task>.jsonl files", "data folder '%s' not found", s->data_dir);
     for (int i = 0; i < s->n_tasks; i++) {
         char p[4096];
         sweep_task_path(s, s->tasks[i], p, sizeof p);
         if (!kv_file_exists(p))
-            return yerr(y, data, "one <task>.jsonl per selected task", "data file '%s' not found", p);
+            return syaml_err(y, data, "one <task>.jsonl per selected task (the needle: its haystack file)",
+                             "data file '%s' not found", p);
     }
     if (!s->output) {
         char o[1024];
@@ -514,14 +516,14 @@ static int root_complete(yparse *y, yaml_node_t *root, sweep *s, yaml_node_t *da
     /* TP groups are consecutive ranks of one size for the whole job (DESIGN §6). */
     for (int i = 1; i < s->n_models; i++)
         if (s->models[i].tensor_parallel != s->models[0].tensor_parallel)
-            return yerr(y, models, "one tensor_parallel value per sweep (split the sweep by TP size)",
+            return syaml_err(y, models, "one tensor_parallel value per sweep (split the sweep by TP size)",
                         "models '%s' and '%s' have different tensor_parallel", s->models[0].name, s->models[i].name);
     return KV_OK;
 }
 
 static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
 {
-    const char *known = "one of: name, output, preset, data, tasks, samples, budgets, methods, models, engine";
+    const char *known = "one of: name, output, preset, data, tasks, samples, budgets, methods, models, engine, needle";
     yaml_node_t *methods = NULL, *budgets = NULL, *models = NULL, *data = NULL;
     if (!root || root->type != YAML_MAPPING_NODE) {
         kv_seterr("sweep file is not a mapping (%s:1:1): name, data, tasks, budgets, methods, models", y->file);
@@ -530,22 +532,24 @@ static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
     s->preset = PRESET_REFERENCE_HEAD;
     FOR_PAIRS(y, root, k, v)
     {
-        const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+        const char *key = k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "";
         int rc = KV_OK;
         if (!strcmp(key, "name")) {
-            rc = get_string(y, v, key, &s->name);
+            rc = syaml_string(y, v, key, &s->name);
             if (rc == KV_OK && !safe_name(s->name))
-                return yerr(y, v, "letters, digits, '-', '_' and '.'", "sweep name '%s' is not valid", s->name);
+                return syaml_err(y, v, "letters, digits, '-', '_' and '.'", "sweep name '%s' is not valid", s->name);
         } else if (!strcmp(key, "output"))
-            rc = get_string(y, v, key, &s->output);
+            rc = syaml_string(y, v, key, &s->output);
         else if (!strcmp(key, "preset")) {
-            if (v->type != YAML_SCALAR_NODE || preset_parse(scalar(v), &s->preset) != KV_OK)
-                return yerr(y, v, preset_choices(), "unknown preset");
+            if (v->type != YAML_SCALAR_NODE || preset_parse(syaml_scalar(v), &s->preset) != KV_OK)
+                return syaml_err(y, v, preset_choices(), "unknown preset");
         } else if (!strcmp(key, "data")) {
-            rc = get_string(y, v, key, &s->data_dir);
+            rc = syaml_string(y, v, key, &s->data_dir);
             data = v;
         } else if (!strcmp(key, "tasks"))
             rc = parse_tasks(y, v, s);
+        else if (!strcmp(key, "needle"))
+            rc = sweep_parse_needle(y, v, s);
         else if (!strcmp(key, "samples"))
             rc = parse_samples(y, v, s);
         else if (!strcmp(key, "budgets"))
@@ -557,7 +561,7 @@ static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
         else if (!strcmp(key, "engine"))
             rc = parse_engine(y, v, &s->engine);
         else
-            return unknown_key(y, k, "the sweep", known);
+            return syaml_unknown_key(y, k, "the sweep", known);
         if (rc != KV_OK) return KV_ERR;
     }
     return root_complete(y, root, s, data, methods, budgets, models);
@@ -606,6 +610,7 @@ void sweep_free(sweep *s)
     free(s->data_dir);
     for (int i = 0; i < s->n_tasks; i++) free(s->tasks[i]);
     free(s->tasks);
+    free(s->needle.haystack), free(s->needle.needle), free(s->needle.question), free(s->needle.lengths);
     free(s->samples);
     free(s->budgets);
     for (int i = 0; i < s->n_methods; i++) {
@@ -625,8 +630,13 @@ void sweep_free(sweep *s)
 
 void sweep_task_path(const sweep *s, const char *task, char *buf, int n)
 {
-    snprintf(buf, (size_t)n, "%s/%s.jsonl", s->data_dir, task);
+    if (sweep_task_is_needle(task) && s->needle.haystack)
+        snprintf(buf, (size_t)n, "%s", s->needle.haystack);
+    else
+        snprintf(buf, (size_t)n, "%s/%s.jsonl", s->data_dir, task);
 }
+
+int sweep_task_is_needle(const char *task) { return task && !strcmp(task, LB_NEEDLE_TASK); }
 
 int sweep_model_max_prompt_tokens(const sweep_model *m)
 {
@@ -737,8 +747,12 @@ int sweep_check_models(sweep *s)
             method_needs nd;
             variant_needs(&vars[v].v, &nd);
             if (tp > 1 && nd.host) { /* host statistics: engine/stats_backend.c */
-                kv_seterr("%s reads host statistics not yet supported under tensor_parallel %d (model '%s', %s): "
-                          "run it with tensor_parallel 1", vars[v].key, tp, m->name, m->where);
+                char what[160];
+                layer_needs_describe(nd.host, what, sizeof what);
+                kv_seterr("method %s is refused under tensor_parallel %d (model '%s', %s): %s needs %s, computed on "
+                          "the host from every head's q, k and v of a layer, and a tensor-parallel rank holds only "
+                          "its own heads; run it in a sweep with tensor_parallel 1",
+                          d->name, tp, m->name, m->where, vars[v].key, what);
                 free(vars);
                 return KV_ERR;
             }

@@ -54,6 +54,20 @@ typedef struct {
     int store_kept;          /* store every variant's kept sets (item /kept) and per-step recall */
 } sweep_engine;
 
+/* The needle-in-a-haystack grid (`needle:`; harness/longbench/needle.h): task "needle", one sample
+ * per (length, depth), sample index lb_needle_sample_index(length, depth). */
+#define SWEEP_MAX_DEPTHS 101
+typedef struct {
+    int on;                  /* the sweep has a needle section */
+    char *haystack;          /* text file or LongBench .jsonl (default: <data>/multi_news.jsonl) */
+    char *needle, *question;
+    int *lengths;            /* context lengths in tokens of the model's tokenizer, ascending */
+    int n_lengths;
+    int depths[SWEEP_MAX_DEPTHS]; /* percents, round(linspace(0, 100, n_depths)) */
+    int n_depths;
+    int buffer;              /* tokens kept free for template, question and answer (200) */
+} sweep_needle;
+
 typedef struct {
     char *file;              /* path of the YAML file */
     char *name;
@@ -71,6 +85,7 @@ typedef struct {
     sweep_model *models;
     int n_models;
     sweep_engine engine;
+    sweep_needle needle;
     uint64_t hash;           /* FNV-1a of the file bytes */
 } sweep;
 
@@ -96,7 +111,7 @@ int sweep_check_models(sweep *s);
  * frees *out. Fails if a knob value or budget is impossible. */
 int sweep_variants(const sweep *s, sweep_variant **out, int *n);
 
-/* Path of a task's JSONL file under data_dir (static buffer per call site is not used: caller's). */
+/* Path of a task's JSONL file under data_dir (the haystack file for the needle task). */
 void sweep_task_path(const sweep *s, const char *task, char *buf, int n);
 
 /* The model's prompt cap: max_prompt_tokens when the sweep sets it, else the reference value of its
@@ -106,6 +121,9 @@ int sweep_model_max_prompt_tokens(const sweep_model *m);
 
 /* Whether sample index i (0-based, file order) is selected. */
 int sweep_sample_selected(const sweep *s, int i);
+
+/* Whether a task name is the needle task. */
+int sweep_task_is_needle(const char *task);
 
 
 #endif
