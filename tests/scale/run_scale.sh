@@ -4,8 +4,8 @@
 # synthetic samples, one sample and one variant per item). Measured on the clean run: wall time,
 # items/s dispatched, the ranks' idle share (the run's own time summary), max RSS of rank 0. Then
 # KILLS rounds on a second store: each starts the same command, waits until the chosen rank runs,
-# then a random time within the clean run's working time, and kill -9s that rank, a random one or
-# the coordinator (rank 0, one round in three); the next round
+# then a random time within twice an even share (over the rounds left) of the time the missing items
+# should take, and kill -9s that rank, a random one or the coordinator (rank 0, one round in three); the next round
 # resumes what the previous one left. A last run completes the store, whose tables, CSV and
 # per-sample predictions must equal the clean run's, with 0 duplicates and `verify` OK.
 # Usage: RANKS=64 ITEMS=20000 KILLS=20 tests/scale/run_scale.sh     (prints one figures line)
@@ -70,13 +70,16 @@ D=$T/killed
 for k in $(seq 1 "$KILLS"); do
     if [ $((k % 3)) -eq 0 ]; then r=0; else r=$((1 + RANDOM % (RANKS - 1))); fi
     rm -f "$D/logs/rank$r.log"
-    $MPIRUN "$KVBENCH" run "$T/s.yaml" --output "$D" --quiet >"$T/kill$k.log" 2>&1 &
+    # mpirun itself has been seen to hang (every rank gone) or crash after a kill -9 when 32 ranks
+    # share 2 cores: bound each round (the store is still checked at the end)
+    timeout -k 10 $((RUN_S * 3 + 300)) $MPIRUN "$KVBENCH" run "$T/s.yaml" --output "$D" --quiet >"$T/kill$k.log" 2>&1 &
     job=$!
     pid=""
     while [ -z "$pid" ] && kill -0 "$job" 2>/dev/null; do pid=$(rank_pid "$D" "$r"); sleep 0.1; done
-    # within the time the items still missing should take, so that the kill lands mid-run
+    # within twice an even share, over the rounds still to come, of the time the items still
+    # missing should take: the kills land mid-run and spread over the whole plan
     left=$((N - $(find "$D/items" -name '*.h5' 2>/dev/null | wc -l)))
-    w=$((RUN_S * left / N)); [ "$w" -lt 1 ] && w=1
+    w=$((2 * RUN_S * left / N / (KILLS - k + 1))); [ "$w" -lt 1 ] && w=1
     sleep "$((RANDOM % w)).$((RANDOM % 10))"
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
     wait "$job"
