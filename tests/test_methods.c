@@ -691,7 +691,7 @@ static int bogus_expected(const variant *v, const model_config *cfg, int L, int 
 static void test_invariant_checker(void)
 {
     static const method_knob knobs[] = {{"window", 2, 2, NULL, "window"}};
-    static const method_desc bogus = {"bogus", "Bogus", 1, knobs, bogus_check, bogus_expected, bogus_select, NULL, 0};
+    static const method_desc bogus = {"bogus", "Bogus", 1, knobs, bogus_check, bogus_expected, bogus_select, NULL, 0, NULL};
     enum { L = 12, H = 2, hd = 4 };
     model_config cfg = tiny_cfg(1, H, 1, hd);
     float q[L * H * hd], k[L * hd];

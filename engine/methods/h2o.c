@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "engine/methods/methods.h"
+#include "engine/select_device.h"
 #include "util/util.h"
 #include "kernels/scoring.h"
 
@@ -50,6 +51,21 @@ static int h2o_select_layer(const variant *v, const struct layer_stats *st, int 
     return KV_OK;
 }
 
+static int h2o_select_device(const variant *v, const select_dev *d, int layer, select_dev_out *out)
+{
+    const int L = d->st->L, C = v->budget, W = (int)variant_knob(v, "window");
+    const int mode = (int)variant_knob(v, "mode"), fp16 = variant_knob(v, "fp16") == 1;
+    const float *colsum = layer_stats_h2o_colsum(d->st, 0, mode, W, fp16);
+    if (!colsum) {
+        kv_seterr("H2O: layer %d: column sums (mode %s, W=%d) were not computed", layer, h2o_modes[mode], W);
+        return KV_ERR;
+    }
+    const int n_keep = C - W < L - W ? C - W : L - W;
+    d->be->select_topk_window(d->be->ctx, d->pos, colsum, d->st->cfg->n_heads, L, W, n_keep);
+    *out = (select_dev_out){n_keep + W, 0};
+    return KV_OK;
+}
+
 const method_desc method_h2o = {
     .name = "h2o",
     .display = "H2O",
@@ -58,4 +74,5 @@ const method_desc method_h2o = {
     .check = h2o_check,
     .expected_kept = method_expected_budget,
     .select_layer = h2o_select_layer,
+    .select_device = h2o_select_device,
 };

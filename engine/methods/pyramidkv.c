@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "engine/methods/methods.h"
+#include "engine/select_device.h"
 #include "util/util.h"
 
 static const char *const pyramidkv_pooling[] = {"max", "avg", NULL};
@@ -73,6 +74,14 @@ static int pyramidkv_select_layer(const variant *v, const struct layer_stats *st
     return snapkv_select_keep(v, st, layer, view, (int)k);
 }
 
+static int pyramidkv_select_device(const variant *v, const struct select_dev *d, int layer,
+                                   struct select_dev_out *out)
+{
+    const int C = v->budget, W = (int)variant_knob(v, "window");
+    long k = pyramidkv_k(C, W, (long)variant_knob(v, "beta"), d->st->cfg->n_layers, d->st->L, layer);
+    return snapkv_device_keep(v, d, layer, (int)k, out);
+}
+
 const method_desc method_pyramidkv = {
     .name = "pyramidkv",
     .display = "PyramidKV",
@@ -81,4 +90,5 @@ const method_desc method_pyramidkv = {
     .check = pyramidkv_check,
     .expected_kept = pyramidkv_expected_kept,
     .select_layer = pyramidkv_select_layer,
+    .select_device = pyramidkv_select_device,
 };
