@@ -117,5 +117,7 @@ int backend_cpu_open(int threads, backend *out);
 void backend_cpu_select_ops(backend *b);
 /* Defined by the CUDA backend when it is compiled in (KV_HAVE_CUDA). */
 int backend_cuda_open(const char *dtype, backend *out);
+/* The CUDA backend's selection ops (engine/backend_cuda_select.cu). */
+void backend_cuda_select_ops(backend *b);
 
 #endif
