@@ -72,6 +72,9 @@ typedef struct {
 typedef struct {
     double prefill_s, compress_s, decode_s;
     int prompt_tokens, decode_steps;
+    /* bytes copied device→host and host→device (backend_traffic): the prefill with the statistics
+     * and selection of this prompt, and its equal share of the batched decode */
+    unsigned long long prefill_to_host, prefill_to_device, decode_to_host, decode_to_device;
 } gen_timing;
 
 /* Greedy generation of nv variants of one prompt (ids, BOS included by the caller). One prefill,

@@ -81,7 +81,10 @@ static int prefill_prompt(engine *e, const int *prompt, int L, const variant *va
     if (!cc) return KV_ERR;
     float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab);
     double t0 = kv_now();
+    const backend_traffic tr0 = *e->be.traffic;
     int status = forward_prefill(e, prompt, L, ps, cc, logits);
+    tm->prefill_to_host = e->be.traffic->to_host - tr0.to_host;
+    tm->prefill_to_device = e->be.traffic->to_device - tr0.to_device;
     compress_free(cc);
     tm->compress_s = e->compress_s; /* the method statistics, computed inside the prefill */
     tm->prefill_s = kv_now() - t0 - tm->compress_s;
@@ -152,6 +155,7 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     }
 
     double t0 = kv_now();
+    const backend_traffic tr0 = *be->traffic;
     int steps = 0;
     decode_batch *db = NULL; /* rebuilt (and its graph recaptured) whenever the alive set changes */
     int *positions = kv_malloc(sizeof(int) * ns), *n_tail = kv_malloc(sizeof(int) * ns);
@@ -205,6 +209,8 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
             /* the batched decode is shared: each prompt is charged an equal part */
             tm[p].decode_s = decode_s / np;
             tm[p].decode_steps = steps;
+            tm[p].decode_to_host = (be->traffic->to_host - tr0.to_host) / np;
+            tm[p].decode_to_device = (be->traffic->to_device - tr0.to_device) / np;
             timing[p] = tm[p];
         }
     }

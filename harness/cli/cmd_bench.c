@@ -74,15 +74,25 @@ static int *bench_prompt(engine *e, const char *file, int n)
     return ids;
 }
 
+/* Host <-> backend bytes of one prompt (issue 16): with device selection the prefill moves kept
+ * sets, not the W x L window rows. */
+static void print_transfers(const gen_timing *tm, int n_layers)
+{
+    printf("host transfers per prompt: prefill+selection %.3f MB to host (%.1f KB per layer), %.3f MB to device; "
+           "decode %.3f MB to host, %.3f MB to device\n", tm->prefill_to_host / 1e6,
+           tm->prefill_to_host / 1e3 / (n_layers > 0 ? n_layers : 1), tm->prefill_to_device / 1e6,
+           tm->decode_to_host / 1e6, tm->decode_to_device / 1e6);
+}
+
 static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
 {
     variant v;
     variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
     gen_params gp = {.max_new_tokens = gen};
     double *pf = kv_malloc(sizeof(double) * runs), *dc = kv_malloc(sizeof(double) * runs);
+    gen_timing tm = {0};
     for (int r = 0; r < runs; r++) {
         gen_result res;
-        gen_timing tm;
         if (engine_generate(e, ids, L, &v, 1, &gp, &res, &tm) != KV_OK) {
             fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
             return KV_ERR;
@@ -107,6 +117,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         long captures, replays;
         engine_graph_counts(e, &captures, &replays);
         if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
+        print_transfers(&tm, c->n_layers);
     }
     if (tp_launch_rank() == 0) { /* before the bandwidth probe's 512 MiB buffer inflates the RSS */
         engine_memory mem;
@@ -161,10 +172,11 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
     double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
     /* variants / tokens whose batched and one-by-one greedy tokens differ, over every run */
     int var_diff = 0, tok_diff = 0, tok_all = 0;
+    gen_timing tm = {0};
     for (int r = 0; r < runs; r++) {
         gen_result batched[26], one;
         double t0 = kv_now();
-        if (engine_generate(e, ids, L, vars, nv, &gp, batched, NULL) != KV_OK) goto fail;
+        if (engine_generate(e, ids, L, vars, nv, &gp, batched, &tm) != KV_OK) goto fail;
         tb[r] = kv_now() - t0;
         t0 = kv_now();
         for (int i = 0; i < nv; i++) {
@@ -185,6 +197,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         printf("one by one (prefill per variant): %.2f s\n", s);
         printf("shared prefill + batched decode:  %.2f s\n", b);
         printf("speed-up: %.1fx\n", s / b);
+        print_transfers(&tm, engine_config(e)->n_layers);
         /* Identity is required only where it is exact: fp32 (batched and one-by-one differ in
          * summation order only). bf16 GEMMs of other batch shapes round differently, and a greedy
          * token that flips changes every later one: reported, not failed. */

@@ -40,7 +40,7 @@ int cmd_generate(int argc, char **argv)
 {
     cli_engine_args ea = {0};
     const char *prompt = NULL, *prompt_file = NULL, *chat = "native", *stop_extra = NULL;
-    int max_new = 64, as_json = 0;
+    int max_new = 64, as_json = 0, transfers = 0;
     const cli_opt opts[] = {
         {"--prompt", "TEXT", OPT_STR, &prompt, 0, "the prompt"},
         {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "read the prompt from a file"},
@@ -51,6 +51,8 @@ int cmd_generate(int argc, char **argv)
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
          "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\"}"},
+        {"--transfers", NULL, OPT_FLAG, &transfers, 0,
+         "print the prompt's host<->backend bytes (prefill with statistics and selection; decode) to stderr"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
@@ -115,7 +117,8 @@ int cmd_generate(int argc, char **argv)
     }
     gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1};
     gen_result res;
-    if (engine_generate(e, ids, n, &v, 1, &gp, &res, NULL) != KV_OK) {
+    gen_timing tm = {0};
+    if (engine_generate(e, ids, n, &v, 1, &gp, &res, &tm) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         rc = 1;
         goto done;
@@ -123,6 +126,9 @@ int cmd_generate(int argc, char **argv)
     char *out = NULL;
     size_t out_len = 0;
     tokenizer_decode(tok, res.ids, res.n_ids, 1, 1, &out, &out_len);
+    if (transfers && tp_launch_rank() == 0)
+        fprintf(stderr, "transfers: prefill %llu bytes to host, %llu to device; decode %llu to host, %llu to device\n",
+                tm.prefill_to_host, tm.prefill_to_device, tm.decode_to_host, tm.decode_to_device);
     if (tp_launch_rank() == 0) {
         if (as_json) {
             json_t *o = json_object(), *arr = json_array();
