@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/memplan.h"
 #include "util/util.h"
 #include "kernels/argmax.h"
 
@@ -252,9 +253,26 @@ size_t engine_batch_bytes(const engine *e, int L, int nv, int max_new_tokens)
     return prefix + (size_t)nv * (tails + view);
 }
 
+size_t engine_sample_peak(const engine *e, int L, const variant *vars, int nv, int max_new_tokens, size_t *prefix,
+                          size_t *stats, size_t *per_variant)
+{
+    mem_plan mp;
+    mem_plan_sample(&e->m.cfg, e->tp_size, L, vars, nv, max_new_tokens, &mp);
+    if (prefix) *prefix = mp.prefix;
+    if (stats) *stats = mp.prefill + mp.stats;
+    if (per_variant) *per_variant = mp.per_variant;
+    return mp.peak;
+}
+
 size_t engine_batch_budget(const engine *e)
 {
-    if (!e->be.host_memory) return 0;
+    const char *cpu_mem = getenv("KVBENCH_CPU_MEM_BYTES");
+    if (!e->be.host_memory || (cpu_mem && *cpu_mem)) {
+        size_t free_b = 0, total = 0;
+        if (!e->be.mem_info || e->be.mem_info(e->be.ctx, &free_b, &total) != KV_OK) return 0;
+        size_t reserve = mem_plan_reserve(total);
+        return free_b > reserve ? free_b - reserve : 1; /* 1: nothing fits (0 means "cannot say") */
+    }
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return 0;
     char line[256];

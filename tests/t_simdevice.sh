@@ -21,9 +21,10 @@ for m in "snapkv --budget 48 --window 16" "pyramidkv --budget 48 --window 16" "h
     host=$(KVBENCH_DEVICE_SELECT=0 KVBENCH_SIMULATE_DEVICE=1 $KVBENCH "${args[@]}" --method $m 2>&1)
     check "simulated device equals the CPU for --method $m" [ "${cpu:0:8}" = '{"text":' -a "$cpu" = "$(grep -v '^transfers:' <<<"$sim")" ]
     d=$(to_host "$sim"); h=$(to_host "$host")
-    # both move the last position's logits (SmolLM2: 49152 floats); beyond them, under a quarter
-    check "--method $m: prefill bytes to the host $d with device selection, $h without (beyond the logits, < 1/4)" \
-        awk -v d="$d" -v h="$h" -v lg=196608 'BEGIN { exit !(d != "" && h != "" && (d - lg) * 4 < h - lg) }'
+    # both move the last position's logits (SmolLM2: 49152 floats); beyond them under half (H2O's column
+    # sums are only H × L per layer: 3× the kept sets at this length; test_select_device shows the scaling)
+    check "--method $m: prefill bytes to the host $d with device selection, $h without (beyond the logits, < 1/2)" \
+        awk -v d="$d" -v h="$h" -v lg=196608 'BEGIN { exit !(d != "" && h != "" && (d - lg) * 2 < h - lg) }'
     tp=$(KVBENCH_SIMULATE_DEVICE=1 timeout "$(scaled 120)" mpirun -np 3 $KVBENCH "${args[@]}" --method $m \
          --tensor-parallel 3 2>/dev/null)
     check "simulated device, 3 TP ranks, equals the CPU for --method $m" [ "$cpu" = "$tp" ]
