@@ -29,4 +29,7 @@ for m in "snapkv --budget 48 --window 16" "pyramidkv --budget 48 --window 16" "h
          --tensor-parallel 3 2>/dev/null)
     check "simulated device, 3 TP ranks, equals the CPU for --method $m" [ "$cpu" = "$tp" ]
 done
+# the memory plan: kvbench plan prints a sample's peak per model and prompt length
+plan=$($KVBENCH plan sweeps/demo.yaml 2>&1)
+check "plan prints the per-sample memory peak" grep -qE '^  SmolLM2-135M-Instruct \(tensor_parallel 1\): L 1024: [0-9.]+ GB' <<<"$plan"
 finish
