@@ -3,7 +3,6 @@
  * (an upper bound when variants share a setting). */
 #include "engine/memplan.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #include "engine/layer_stats.h"
@@ -24,17 +23,11 @@ static size_t stats_floats(const model_config *cfg, int L, const variant *vars, 
     int wmax[LAYER_STATS_N_PREC] = {0};
     size_t h2o = 0;
     for (int i = 0; i < nv; i++) {
-        const variant *v = &vars[i];
-        double w = variant_knob(v, "window");
-        if (isnan(w) || L < budget_resolve(v->budget, L)) continue;
-        if (!isnan(variant_knob(v, "mode"))) {
-            h2o += (size_t)(L - (int)w);
-            continue;
-        }
-        int prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16
-                   : variant_knob(v, "fp16_logits") == 1 ? SCORE_FP16_LOGITS
-                                                          : SCORE_FP32;
-        wmax[prec] = (int)w > wmax[prec] ? (int)w : wmax[prec];
+        method_needs nd;
+        variant_needs(&vars[i], &nd);
+        if (L < budget_resolve(vars[i].budget, L)) continue;
+        if (nd.colsum_window > 0) h2o += (size_t)(L - nd.colsum_window);
+        if (nd.window_rows > wmax[nd.window_prec]) wmax[nd.window_prec] = nd.window_rows;
     }
     size_t win = 0;
     *wmax_all = 0;

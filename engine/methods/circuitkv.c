@@ -15,19 +15,19 @@
 #include "kernels/select.h"
 
 static const method_knob circuitkv_knobs[] = {
-    {"window", 64, 64, NULL, "window W: rows of the graph, always kept"},
-    {"sinks", 4, 4, NULL, "absorbing sink states s, always kept"},
-    {"n_qi_heads", 10, 10, NULL, "lowest-entropy heads whose max forms the QI graph"},
-    {"mass_threshold", 0.5, 0.5, NULL, "heads with transient mass >= this form the HI graph (mean)"},
-    {"neumann_k", 10, 10, NULL, "Neumann series terms K"},
-    {"gamma", 1, 1, NULL, "discount of each Neumann step"},
-    {"qi_kernel", 3, 3, NULL, "Gaussian smoothing kernel of the QI scores"},
-    {"qi_sigma", 0.5, 0.5, NULL, "Gaussian sigma of the QI scores"},
-    {"hi_kernel", 5, 5, NULL, "Gaussian smoothing kernel of the HI scores"},
-    {"hi_sigma", 1.0, 1.0, NULL, "Gaussian sigma of the HI scores"},
-    {"sink_weight", 0.01, 0.01, NULL, "each sink's score as a fraction of the total transient visits"},
-    {"per_head", 0, 0, NULL, "1: each head selects from its own graph instead of one shared set"},
-    {"fp16_logits", 0, 1, NULL,
+    {"window", {64, 64}, NULL, "window W: rows of the graph, always kept"},
+    {"sinks", {4, 4}, NULL, "absorbing sink states s, always kept"},
+    {"n_qi_heads", {10, 10}, NULL, "lowest-entropy heads whose max forms the QI graph"},
+    {"mass_threshold", {0.5, 0.5}, NULL, "heads with transient mass >= this form the HI graph (mean)"},
+    {"neumann_k", {10, 10}, NULL, "Neumann series terms K"},
+    {"gamma", {1, 1}, NULL, "discount of each Neumann step"},
+    {"qi_kernel", {3, 3}, NULL, "Gaussian smoothing kernel of the QI scores"},
+    {"qi_sigma", {0.5, 0.5}, NULL, "Gaussian sigma of the QI scores"},
+    {"hi_kernel", {5, 5}, NULL, "Gaussian smoothing kernel of the HI scores"},
+    {"hi_sigma", {1.0, 1.0}, NULL, "Gaussian sigma of the HI scores"},
+    {"sink_weight", {0.01, 0.01}, NULL, "each sink's score as a fraction of the total transient visits"},
+    {"per_head", {0, 0}, NULL, "1: each head selects from its own graph instead of one shared set"},
+    {"fp16_logits", {0, 1}, NULL,
      "1: round the window logits to fp16 like the reference's fp16 model (softmax stays fp32)"},
 };
 
@@ -143,13 +143,23 @@ static int circuitkv_select_device(const variant *v, const select_dev *d, int la
     return KV_OK;
 }
 
+/* The window rows at its logits precision; the window and the sinks are always kept. */
+static void circuitkv_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = variant_knob(v, "fp16_logits") == 1 ? SCORE_FP16_LOGITS : SCORE_FP32;
+    out->keeps_first = (int)variant_knob(v, "sinks");
+}
+
 const method_desc method_circuitkv = {
     .name = "circuitkv",
     .display = "CircuitKV",
     .n_knobs = sizeof circuitkv_knobs / sizeof circuitkv_knobs[0],
     .knobs = circuitkv_knobs,
+    .compresses = 1,
     .check = circuitkv_check,
     .expected_kept = method_expected_budget,
     .select_layer = circuitkv_select_layer,
     .select_device = circuitkv_select_device,
+    .needs = circuitkv_needs,
 };

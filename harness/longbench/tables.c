@@ -10,16 +10,6 @@
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
 
-static const char *const method_order[] = {"FullKV", "SnapKV", "PyramidKV", "H2O", "StreamingLLM", "CircuitKV"};
-#define N_METHOD_ORDER 6
-
-int lb_method_rank(const char *method)
-{
-    for (int i = 0; i < N_METHOD_ORDER; i++)
-        if (!strcasecmp(method, method_order[i])) return i;
-    return N_METHOD_ORDER;
-}
-
 void lb_result_row_init(lb_result_row *r)
 {
     memset(r, 0, sizeof *r);
@@ -40,9 +30,9 @@ static int order_rows(const lb_result_row *rows, int n, int *order, int *group_s
     for (int i = 0; i < n; i++) {
         if (done[i]) continue;
         group_start[g++] = k;
-        for (int rank = 0; rank <= N_METHOD_ORDER; rank++)
+        for (int rank = 0; rank <= method_count(); rank++)
             for (int j = i; j < n; j++)
-                if (!done[j] && same_group(&rows[i], &rows[j]) && lb_method_rank(rows[j].method) == rank) {
+                if (!done[j] && same_group(&rows[i], &rows[j]) && method_rank(rows[j].method) == rank) {
                     done[j] = 1;
                     order[k++] = j;
                 }
@@ -52,11 +42,34 @@ static int order_rows(const lb_result_row *rows, int n, int *order, int *group_s
     return g;
 }
 
-static void cell(FILE *f, long long h)
+/* The text of a value: "incomplete" where a damaged item of the cell was set aside (issue 19),
+ * else the hundredths ("" when missing). */
+static const char *value_text(long long h, int incomplete, char buf[32])
+{
+    if (incomplete) return "incomplete";
+    lb_hundredths_format(h, buf, 32);
+    return buf;
+}
+
+/* Is category c (or, c < 0, any task: the Avg) fed by an incomplete task cell? */
+static int fed_by_incomplete(const lb_result_row *row, int c)
+{
+    for (int t = 0; t < LB_N_TASKS; t++)
+        if ((row->incomplete >> t & 1u) && (c < 0 || lb_tasks[t].category_index == c)) return 1;
+    return 0;
+}
+
+static void cell(FILE *f, long long h, int incomplete)
 {
     char buf[32];
-    lb_hundredths_format(h, buf, sizeof buf);
-    fprintf(f, " %s |", buf);
+    fprintf(f, " %s |", value_text(h, incomplete, buf));
+}
+
+static int any_incomplete(const lb_result_row *rows, const int *idx, int m)
+{
+    for (int r = 0; r < m; r++)
+        if (rows[idx[r]].incomplete) return 1;
+    return 0;
 }
 
 static const char *first_nonempty(const lb_result_row *rows, const int *idx, int n, size_t off)
@@ -66,6 +79,29 @@ static const char *first_nonempty(const lb_result_row *rows, const int *idx, int
         if (*s) return s;
     }
     return "";
+}
+
+/* One markdown table of a group: a row per method with its task scores (by_category 0) or its
+ * category scores (1), then Avg. */
+static void md_table(FILE *f, const lb_result_row *rows, const int *idx, int m, int by_category)
+{
+    const int nc = by_category ? LB_N_CATEGORIES : LB_N_TASKS;
+    fprintf(f, "| Method |");
+    for (int c = 0; c < nc; c++) fprintf(f, " %s |", by_category ? lb_categories[c] : lb_tasks[c].display);
+    fprintf(f, " Avg |\n|---|");
+    for (int c = 0; c <= nc; c++) fprintf(f, "---:|");
+    fprintf(f, "\n");
+    for (int r = 0; r < m; r++) {
+        const lb_result_row *row = &rows[idx[r]];
+        long long cat[LB_N_CATEGORIES], avg;
+        lb_aggregate(row->task, cat, &avg);
+        fprintf(f, "| %s |", row->method);
+        for (int c = 0; c < nc; c++)
+            cell(f, by_category ? cat[c] : isnan(row->task[c]) ? -1 : lb_hundredths(row->task[c]),
+                 by_category ? fed_by_incomplete(row, c) : (int)(row->incomplete >> c & 1u));
+        cell(f, avg, fed_by_incomplete(row, -1));
+        fprintf(f, "\n");
+    }
 }
 
 int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
@@ -87,35 +123,9 @@ int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
         fprintf(f, "- **Attention**: %s\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, attention)));
         fprintf(f, "- **Hardware**: %s\n\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, hardware)));
 
-        fprintf(f, "| Method |");
-        for (int t = 0; t < LB_N_TASKS; t++) fprintf(f, " %s |", lb_tasks[t].display);
-        fprintf(f, " Avg |\n|---|");
-        for (int t = 0; t <= LB_N_TASKS; t++) fprintf(f, "---:|");
+        md_table(f, rows, idx, m, 0);
         fprintf(f, "\n");
-        for (int r = 0; r < m; r++) {
-            const lb_result_row *row = &rows[idx[r]];
-            long long cat[LB_N_CATEGORIES], avg;
-            lb_aggregate(row->task, cat, &avg);
-            fprintf(f, "| %s |", row->method);
-            for (int t = 0; t < LB_N_TASKS; t++) cell(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
-            cell(f, avg);
-            fprintf(f, "\n");
-        }
-
-        fprintf(f, "\n| Method |");
-        for (int c = 0; c < LB_N_CATEGORIES; c++) fprintf(f, " %s |", lb_categories[c]);
-        fprintf(f, " Avg |\n|---|");
-        for (int c = 0; c <= LB_N_CATEGORIES; c++) fprintf(f, "---:|");
-        fprintf(f, "\n");
-        for (int r = 0; r < m; r++) {
-            const lb_result_row *row = &rows[idx[r]];
-            long long cat[LB_N_CATEGORIES], avg;
-            lb_aggregate(row->task, cat, &avg);
-            fprintf(f, "| %s |", row->method);
-            for (int c = 0; c < LB_N_CATEGORIES; c++) cell(f, cat[c]);
-            cell(f, avg);
-            fprintf(f, "\n");
-        }
+        md_table(f, rows, idx, m, 1);
 
         fprintf(f, "\n| Category | Tasks |\n|---|---|\n");
         for (int c = 0; c < LB_N_CATEGORIES; c++) {
@@ -128,6 +138,9 @@ int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
                 }
             fprintf(f, " |\n");
         }
+        if (any_incomplete(rows, idx, m))
+            fprintf(f, "\nincomplete: an item file of the cell was damaged and set aside in quarantine/; "
+                       "`kvbench run` recomputes it.\n");
     }
     free(order);
     free(gs);
@@ -149,11 +162,10 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_value(FILE *f, long long h)
+static void csv_value(FILE *f, long long h, int incomplete)
 {
     char buf[32];
-    lb_hundredths_format(h, buf, sizeof buf);
-    fprintf(f, ",%s", buf);
+    fprintf(f, ",%s", value_text(h, incomplete, buf));
 }
 
 int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n)
@@ -174,9 +186,10 @@ int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n)
             fprintf(f, ",%.10g,", atof(row->budget_label) / 100);
         else fprintf(f, ",%d,", row->budget);
         csv_field(f, row->method);
-        for (int t = 0; t < LB_N_TASKS; t++) csv_value(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
-        for (int c = 0; c < LB_N_CATEGORIES; c++) csv_value(f, cat[c]);
-        csv_value(f, avg);
+        for (int t = 0; t < LB_N_TASKS; t++)
+            csv_value(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]), row->incomplete >> t & 1u);
+        for (int c = 0; c < LB_N_CATEGORIES; c++) csv_value(f, cat[c], fed_by_incomplete(row, c));
+        csv_value(f, avg, fed_by_incomplete(row, -1));
         fprintf(f, "\n");
     }
     free(order);
