@@ -84,12 +84,12 @@ static void print_transfers(const gen_timing *tm, int n_layers)
            tm->decode_to_host / 1e6, tm->decode_to_device / 1e6);
 }
 
-static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
+static int bench_single(engine *e, const variant *vp, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
 {
-    variant v;
-    variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    const variant v = *vp;
     gen_params gp = {.max_new_tokens = gen};
     double *pf = kv_malloc(sizeof(double) * runs), *dc = kv_malloc(sizeof(double) * runs);
+    double *cs = kv_malloc(sizeof(double) * runs);
     gen_timing tm = {0};
     for (int r = 0; r < runs; r++) {
         gen_result res;
@@ -98,6 +98,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
             return KV_ERR;
         }
         pf[r] = tm.prefill_s;
+        cs[r] = tm.compress_s;
         dc[r] = tm.decode_steps ? tm.decode_s / tm.decode_steps : 0;
         gen_result_free(&res);
     }
@@ -114,6 +115,13 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s\n", L / p, p,
                roofline_prefill_flops(c, shard ? ea_tp : 1, L) / p / 1e9);
         printf("decode:  %.2f tok/s, %.2f ms/step\n", d > 0 ? 1.0 / d : 0, d * 1e3);
+        if (v.budget > 0) {
+            char desc[512];
+            variant_describe(&v, desc, sizeof desc);
+            double cm = median(cs, runs);
+            printf("compression: %s: statistics + selection %.3f s (%.2f ms per layer; prefill + compression %.2f ms "
+                   "per layer)\n", desc, cm, cm / c->n_layers * 1e3, (p + cm) / c->n_layers * 1e3);
+        }
         long captures, replays;
         engine_graph_counts(e, &captures, &replays);
         if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
@@ -153,8 +161,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
                    d > 0 ? step_bytes / d / 1e9 : 0, bw / 1e9, d > 0 ? 100.0 * step_bytes / d / bw : 0,
                    step_bytes / bw * 1e3);
     }
-    free(pf);
-    free(dc);
+    free(pf), free(dc), free(cs);
     return KV_OK;
 }
 
@@ -242,7 +249,7 @@ int cmd_bench(int argc, char **argv)
         .name = "bench",
         .usage = "kvbench bench (--model PATH | --random SHAPE) [options]",
         .about = "Engine throughput: prefill tok/s, decode tok/s and ms/step next to the machine's roofline.",
-        .opts = opts, .more = eng_opts,
+        .opts = opts, .more = eng_opts, .knobs = &ea,
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_OK) return cli_exit(prc);
@@ -255,10 +262,13 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "kvbench: error: --shard runs FullKV only (compression needs every head); drop --variants\n");
         return 2;
     }
+    variant v; /* --method/--budget and knobs for the single-variant bench (default FullKV) */
+    if (cli_engine_variant(&ea, &v) != KV_OK) return 2;
     engine *e;
     if (cli_engine_open(&ea, &e) != KV_OK) return 1;
     int *ids = bench_prompt(e, prompt_file, L);
-    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1, ea.shard > 1));
+    const int tp = ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1;
+    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, &v, ids, L, gen, runs, tp, ea.shard > 1));
     free(ids);
     cli_engine_close(e);
     return rc ? 1 : 0;
