@@ -15,6 +15,7 @@
 typedef struct {
     unsigned long long to_host, to_device;
 } backend_traffic;
+#include "kernels/recall.h"
 
 typedef struct backend {
     const char *name;   /* "cpu", "cuda" */
@@ -94,6 +95,10 @@ typedef struct backend {
                           const circuit_params *p, int head);
     int (*circuit_select)(void *ctx, int *pos, const double *aq, const double *ah, int N, const circuit_params *p,
                           int C);
+    /* The attention recall of a decode step (kernels/recall.h): out (B, H) backend memory; seqs a host
+     * array whose pointers are backend memory, as for decode_attention. May run inside a graph. */
+    void (*attention_recall)(void *ctx, float *out, const float *q, const recall_seq *seqs, int B, int H, int Hkv,
+                             int hd);
 } backend;
 
 /* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).
