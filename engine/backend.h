@@ -8,6 +8,13 @@
 
 #include "kernels/decode_attention.h"
 #include "kernels/qtype.h"
+#include "kernels/select.h"
+
+/* Bytes moved between host and backend memory since the backend opened (issue 16): every
+ * to_host / to_device (and argmax's host result) adds to it. */
+typedef struct {
+    unsigned long long to_host, to_device;
+} backend_traffic;
 #include "kernels/recall.h"
 
 typedef struct backend {
@@ -73,6 +80,21 @@ typedef struct backend {
                        int Hkv, int hd, int W, int mode, int fp16);
     /* Optional (NULL: none): the peak bytes of scratch the backend has held for dequantized weights. */
     size_t (*scratch_peak)(void *ctx);
+    /* Counters of host <-> backend copies, owned by ctx (never NULL after backend_open). */
+    backend_traffic *traffic;
+    /* Free and total bytes of backend memory now (cudaMemGetInfo; on the CPU the host's available
+     * memory, or KVBENCH_CPU_MEM_BYTES when set). Status. */
+    int (*mem_info)(void *ctx, size_t *free_bytes, size_t *total_bytes);
+    /* Device selection (issue 16): the selection steps of kernels/select.h on statistics in backend
+     * memory, results (kept positions) in backend memory, so that only kept sets reach the host.
+     * NULL when the backend has none: the plug-ins then run on host statistics. */
+    void (*select_reduce)(void *ctx, float *a, const float *win, int H, int wm, int L, int W, int mean, int fp16);
+    void (*select_pool)(void *ctx, float *out, const float *x, int H, int n, int kernel, int avg);
+    void (*select_topk_window)(void *ctx, int *pos, const float *score, int H, int L, int W, int n_keep);
+    void (*circuit_graph)(void *ctx, double *aq, double *ah, const float *win, int H, int wm, int N,
+                          const circuit_params *p, int head);
+    int (*circuit_select)(void *ctx, int *pos, const double *aq, const double *ah, int N, const circuit_params *p,
+                          int C);
     /* The attention recall of a decode step (kernels/recall.h): out (B, H) backend memory; seqs a host
      * array whose pointers are backend memory, as for decode_attention. May run inside a graph. */
     void (*attention_recall)(void *ctx, float *out, const float *q, const recall_seq *seqs, int B, int H, int Hkv,
@@ -92,8 +114,15 @@ void backend_close(backend *b);
 struct comm;
 int backend_comm_open(const backend *b, const void *mpi_comm, struct comm *out);
 
+/* KVBENCH_SIMULATE_DEVICE=1: host_memory off, so the engine takes the device path (statistics in
+ * backend buffers, every host copy through to_host/to_device and counted) — the "simulated device"
+ * the transfer tests run on. */
 int backend_cpu_open(int threads, backend *out);
+/* Sets b's selection ops and mem_info to the CPU's (engine/backend_cpu_select.c). */
+void backend_cpu_select_ops(backend *b);
 /* Defined by the CUDA backend when it is compiled in (KV_HAVE_CUDA). */
 int backend_cuda_open(const char *dtype, backend *out);
+/* The CUDA backend's selection ops (engine/backend_cuda_select.cu). */
+void backend_cuda_select_ops(backend *b);
 
 #endif

@@ -37,6 +37,7 @@ typedef struct {
     cpu_scratch_slot slot[CPU_SCRATCH_SLOTS];
     unsigned long tick;
     size_t held, peak; /* scratch bytes now and at most */
+    backend_traffic traffic;
 } cpu_ctx;
 
 /* w in fp32: a slot already holding it, else the least recently used slot refilled. */
@@ -80,6 +81,16 @@ static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
 {
     (void)ctx;
     if (dst != src) memcpy(dst, src, bytes);
+}
+static void cpu_to_device(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    ((cpu_ctx *)ctx)->traffic.to_device += bytes;
+    cpu_copy(ctx, dst, src, bytes);
+}
+static void cpu_to_host(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    ((cpu_ctx *)ctx)->traffic.to_host += bytes;
+    cpu_copy(ctx, dst, src, bytes);
 }
 static void *cpu_weight_upload(void *ctx, const qmatrix *w) { (void)ctx; return (void *)w; }
 static void cpu_weight_free(void *ctx, void *w) { (void)ctx; (void)w; }
@@ -153,7 +164,7 @@ static void cpu_tail_store(void *ctx, const decode_seq *seqs, int B, const float
 }
 static void cpu_argmax(void *ctx, int *out, const float *x, int n_rows, int n)
 {
-    (void)ctx;
+    ((cpu_ctx *)ctx)->traffic.to_host += sizeof(int) * (size_t)n_rows;
     argmax_cpu(out, x, n_rows, n);
 }
 static void cpu_sync(void *ctx) { (void)ctx; }
@@ -196,10 +207,16 @@ int backend_cpu_open(int threads, backend *b)
     snprintf(b->device, sizeof b->device, "%s, %d threads", model, omp_get_max_threads());
     b->alloc = cpu_alloc;
     b->free = cpu_free;
-    b->to_device = cpu_copy;
-    b->to_host = cpu_copy;
+    b->to_device = cpu_to_device;
+    b->to_host = cpu_to_host;
     b->copy = cpu_copy;
-    b->host_memory = 1;
+    b->traffic = &c->traffic;
+    /* the simulated device (KVBENCH_SIMULATE_DEVICE=1): the engine's device path on host memory */
+    const char *sim = getenv("KVBENCH_SIMULATE_DEVICE");
+    b->host_memory = !(sim && !strcmp(sim, "1"));
+    if (!b->host_memory) snprintf(b->device + strlen(b->device), sizeof b->device - strlen(b->device),
+                                  " (simulated device)");
+    backend_cpu_select_ops(b);
     b->fp32 = 1;
     b->weight_upload = cpu_weight_upload;
     b->weight_free = cpu_weight_free;

@@ -53,7 +53,28 @@ typedef struct {
     cuda_block cached[ALLOC_CACHE_SLOTS]; /* freed blocks kept for reuse */
     int n_cached;
     size_t cached_bytes;
+    backend_traffic traffic;
 } cuda_ctx;
+
+/* The stream of a CUDA backend context (engine/backend_cuda_select.cu). */
+extern "C" void *backend_cuda_stream(void *ctx) { return ((cuda_ctx *)ctx)->stream; }
+/* Bytes the selection ops move between host and device themselves (CircuitKV's head lists). */
+extern "C" void backend_cuda_count(void *ctx, size_t to_host, size_t to_device)
+{
+    ((cuda_ctx *)ctx)->traffic.to_host += to_host;
+    ((cuda_ctx *)ctx)->traffic.to_device += to_device;
+}
+
+static int cuda_mem_info(void *ctx, size_t *free_bytes, size_t *total_bytes)
+{
+    (void)ctx;
+    cudaError_t e = cudaMemGetInfo(free_bytes, total_bytes);
+    if (e != cudaSuccess) {
+        kv_seterr("cudaMemGetInfo: %s", cudaGetErrorString(e));
+        return KV_ERR;
+    }
+    return KV_OK;
+}
 
 /* Device memory: cudaMalloc behind a small exact-size cache. The engine allocates and frees the
  * same dozen buffers every decode step; cudaMalloc/cudaFree cost tens of microseconds each and
@@ -153,6 +174,7 @@ static void cuda_to_device(void *ctx, void *dst, const void *src, size_t bytes)
     if (c->capturing)
         kv_die("backend cuda: to_device inside a CUDA graph capture (a replay would copy the capture's bytes): "
                "write the graph's inputs before graph_begin/graph_replay");
+    c->traffic.to_device += bytes;
     /* Pageable sources: cudaMemcpyAsync returns once the source is staged, so the caller may reuse
      * its buffer immediately. */
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, c->stream));
@@ -163,6 +185,7 @@ static void cuda_to_host(void *ctx, void *dst, const void *src, size_t bytes)
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (!bytes) return;
     if (c->capturing) kv_die("backend cuda: to_host inside a CUDA graph capture");
+    c->traffic.to_host += bytes;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
@@ -292,6 +315,7 @@ static void cuda_tail_store(void *ctx, const decode_seq *seqs, int B, const floa
 
 static void cuda_argmax(void *ctx, int *out_host, const float *x, int n_rows, int n)
 {
+    ((cuda_ctx *)ctx)->traffic.to_host += sizeof(int) * (size_t)n_rows;
     argmax_cuda(out_host, x, n_rows, n, ((cuda_ctx *)ctx)->stream);
 }
 
@@ -460,5 +484,8 @@ extern "C" int backend_cuda_open(const char *dtype, backend *b)
     b->graph_end = cuda_graph_end;
     b->graph_replay = cuda_graph_replay;
     b->stream = c->stream;
+    b->traffic = &c->traffic;
+    b->mem_info = cuda_mem_info;
+    backend_cuda_select_ops(b);
     return KV_OK;
 }

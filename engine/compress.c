@@ -26,8 +26,29 @@ struct compress_ctx {
     int n_variants, L;
     variant *variants; /* copies */
     kv_view *views;    /* the caller's */
+    unsigned char *device; /* per variant: selected through the backend (compress_use_device) */
     struct layer_stats st;
 };
+
+int compress_n_variants(const compress_ctx *c) { return c->n_variants; }
+const variant *compress_variant(const compress_ctx *c, int i) { return &c->variants[i]; }
+kv_view *compress_view(compress_ctx *c, int i) { return &c->views[i]; }
+int compress_device_variant(const compress_ctx *c, int i) { return c->device && c->device[i]; }
+
+int compress_use_device(compress_ctx *c)
+{
+    int host = 0;
+    if (!c->device) c->device = kv_calloc((size_t)(c->n_variants > 0 ? c->n_variants : 1), 1);
+    for (int i = 0; i < c->n_variants; i++) {
+        const variant *v = &c->variants[i];
+        if (c->L < v->budget) continue; /* keeps everything: reads no statistic */
+        method_needs nd;
+        variant_needs(v, &nd);
+        c->device[i] = v->method->select_device != NULL;
+        host |= !c->device[i] && (nd.window_rows > 0 || nd.colsum_window > 0);
+    }
+    return host;
+}
 
 /* Copies of the variants with fraction budgets resolved to tokens for this L, each checked against
  * its method and its view's shape; NULL (kv_lasterr set) on the first variant that fails. */
@@ -270,7 +291,7 @@ int compress_select_layer(compress_ctx *c, int layer)
     if (compress_check_layer(c, layer) != KV_OK) return KV_ERR;
     for (int i = 0; i < c->n_variants; i++) {
         const variant *v = &c->variants[i];
-        if (v->method->select_layer(v, &c->st, layer, &c->views[i]) != KV_OK) {
+        if (!compress_device_variant(c, i) && v->method->select_layer(v, &c->st, layer, &c->views[i]) != KV_OK) {
             char msg[1024], d[512];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());
             variant_describe(v, d, sizeof d);
@@ -290,5 +311,6 @@ void compress_free(compress_ctx *c)
     for (int t = 0; t < c->st.n_qstats; t++) free(c->st.qstats[t].mean), free(c->st.qstats[t].cov);
     free(c->st.knorm), free(c->st.keycos), free(c->st.vnorm), free(c->st.inv_freq);
     free(c->variants);
+    free(c->device);
     free(c);
 }

@@ -35,4 +35,14 @@ struct layer_stats *compress_layer_stats(compress_ctx *c);
 int compress_select_layer(compress_ctx *c, int layer);
 void compress_free(compress_ctx *c);
 
+/* Device selection (issue 16, engine/select_device.h): marks every variant that compresses at this
+ * L and whose method has a select_device step; compress_select_layer then only verifies the rows
+ * the engine filled for them. Returns 1 when some other variant still reads window rows or column
+ * sums on the host (they must then be delivered there), else 0. */
+int compress_use_device(compress_ctx *c);
+int compress_device_variant(const compress_ctx *c, int i);
+int compress_n_variants(const compress_ctx *c);
+const variant *compress_variant(const compress_ctx *c, int i);
+kv_view *compress_view(compress_ctx *c, int i);
+
 #endif

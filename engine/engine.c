@@ -149,6 +149,7 @@ const char *engine_model_hash(const engine *e) { return e->m.hash; }
 const char *engine_device(const engine *e) { return e->be.device; }
 const char *engine_dtype(const engine *e) { return e->be.dtype; }
 int engine_fp32(const engine *e) { return e->be.fp32; }
+int engine_host_memory(const engine *e) { return e->be.host_memory; }
 
 void engine_graph_counts(const engine *e, long *captures, long *replays)
 {

@@ -42,6 +42,7 @@ const char *engine_backend_name(const engine *e);
 const char *engine_device(const engine *e);     /* human-readable device, for provenance and rooflines */
 const char *engine_dtype(const engine *e);      /* the compute dtype the backend really uses (CPU: fp32) */
 int engine_fp32(const engine *e);               /* the backend's fp32 flag (engine/backend.h) */
+int engine_host_memory(const engine *e);        /* the backend's host_memory flag (0: a device, simulated or not) */
 /* Decode steps recorded as CUDA graphs and replayed since engine_open (both 0 without graphs). */
 void engine_graph_counts(const engine *e, long *captures, long *replays);
 const char *engine_model_hash(const engine *e);
@@ -85,6 +86,9 @@ typedef struct {
 typedef struct {
     double prefill_s, compress_s, decode_s;
     int prompt_tokens, decode_steps;
+    /* bytes copied device→host and host→device (backend_traffic): the prefill with the statistics
+     * and selection of this prompt, and its equal share of the batched decode */
+    unsigned long long prefill_to_host, prefill_to_device, decode_to_host, decode_to_device;
 } gen_timing;
 
 /* Greedy generation of nv variants of one prompt (ids, BOS included by the caller). One prefill,
@@ -104,8 +108,14 @@ void gen_result_free(gen_result *r);
  * its packed view, in bytes. A caller sums it over prompts to size a batch. */
 size_t engine_batch_bytes(const engine *e, int L, int nv, int max_new_tokens);
 /* Backend memory a batch may take beyond the loaded weights: half the host's available memory for a
- * host-memory backend (MemAvailable); 0 when the backend cannot say (a device: one prompt at a time). */
+ * host-memory backend (MemAvailable; KVBENCH_CPU_MEM_BYTES when set); on a device (and the simulated
+ * one) the free memory less the reserve (engine/memplan.h mem_plan_reserve); 0 when the backend
+ * cannot say (one prompt at a time). */
 size_t engine_batch_budget(const engine *e);
+/* The peak backend bytes of one sample of L tokens with nv variants (engine/memplan.h: prefix
+ * store, prefill activations, statistics and selection scratch, views and tails). */
+size_t engine_sample_peak(const engine *e, int L, const variant *vars, int nv, int max_new_tokens, size_t *prefix,
+                          size_t *stats, size_t *per_variant);
 
 /* Last-position logits of a full prefill (vocab_size floats, caller-provided), for tests. */
 int engine_prefill_logits(engine *e, const int *prompt, int L, float *logits);

@@ -94,6 +94,7 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
             if (!be->host_memory) be->sync(c);
             double t0 = kv_now();
             status = stats_backend_compute(&sb, q, kl, vl, lse);
+            if (status == KV_OK) status = stats_backend_select(&sb, l);
             e->compress_s += kv_now() - t0;
         }
         be->matmul(c, tmp, att, e->w.wo[l], L, (int)qs, dim);

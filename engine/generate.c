@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/memplan.h"
 #include "util/util.h"
 #include "kernels/argmax.h"
 
@@ -81,7 +82,10 @@ static int prefill_prompt(engine *e, const int *prompt, int L, const variant *va
     if (!cc) return KV_ERR;
     float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab);
     double t0 = kv_now();
+    const backend_traffic tr0 = *e->be.traffic;
     int status = forward_prefill(e, prompt, L, ps, cc, logits);
+    tm->prefill_to_host = e->be.traffic->to_host - tr0.to_host;
+    tm->prefill_to_device = e->be.traffic->to_device - tr0.to_device;
     compress_free(cc);
     tm->compress_s = e->compress_s; /* the method statistics, computed inside the prefill */
     tm->prefill_s = kv_now() - t0 - tm->compress_s;
@@ -253,6 +257,7 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
                                 &tm[p]);
     int steps = 0;
     double decode_s = 0;
+    const backend_traffic tr0 = *e->be.traffic; /* the decode's bytes: views, tokens, logits */
     if (status == KV_OK) {
         batch_start(e, &b, vars, gp, out);
         b.ra = gp->attention_recall ? recall_acc_new(e, ns, b.tail_cap) : NULL;
@@ -271,6 +276,8 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
             /* the batched decode is shared: each prompt is charged an equal part */
             tm[p].decode_s = decode_s / np;
             tm[p].decode_steps = steps;
+            tm[p].decode_to_host = (e->be.traffic->to_host - tr0.to_host) / np;
+            tm[p].decode_to_device = (e->be.traffic->to_device - tr0.to_device) / np;
             timing[p] = tm[p];
         }
     }
@@ -317,9 +324,26 @@ size_t engine_batch_bytes(const engine *e, int L, int nv, int max_new_tokens)
     return prefix + (size_t)nv * (tails + view);
 }
 
+size_t engine_sample_peak(const engine *e, int L, const variant *vars, int nv, int max_new_tokens, size_t *prefix,
+                          size_t *stats, size_t *per_variant)
+{
+    mem_plan mp;
+    mem_plan_sample(&e->m.cfg, e->tp_size, L, vars, nv, max_new_tokens, &mp);
+    if (prefix) *prefix = mp.prefix;
+    if (stats) *stats = mp.prefill + mp.stats;
+    if (per_variant) *per_variant = mp.per_variant;
+    return mp.peak;
+}
+
 size_t engine_batch_budget(const engine *e)
 {
-    if (!e->be.host_memory) return 0;
+    const char *cpu_mem = getenv("KVBENCH_CPU_MEM_BYTES");
+    if (!e->be.host_memory || (cpu_mem && *cpu_mem)) {
+        size_t free_b = 0, total = 0;
+        if (!e->be.mem_info || e->be.mem_info(e->be.ctx, &free_b, &total) != KV_OK) return 0;
+        size_t reserve = mem_plan_reserve(total);
+        return free_b > reserve ? free_b - reserve : 1; /* 1: nothing fits (0 means "cannot say") */
+    }
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return 0;
     char line[256];

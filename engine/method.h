@@ -31,6 +31,8 @@ typedef struct {
 
 struct variant;
 struct layer_stats;
+struct select_dev;
+struct select_dev_out;
 
 /* What a variant reads from its layer's prefill statistics (engine/layer_stats.h) and which
  * positions its rule always keeps, declared by its method (all zero: nothing, as FullKV,
@@ -68,6 +70,10 @@ typedef struct method_desc {
     /* 1: expected_kept is the layer's total over all query heads and each head's count may differ
      * (AdaKV spreads one layer budget across heads); 0: it is every head's count. */
     int kept_per_layer;
+    /* Optional (NULL: the method selects on the host only): the same selection as select_layer,
+     * described as steps of the backend's selection ops on the statistics in backend memory
+     * (engine/select_device.h); called only when the layer compresses (L >= budget). */
+    int (*select_device)(const struct variant *v, const struct select_dev *d, int layer, struct select_dev_out *out);
 } method_desc;
 
 typedef struct variant {

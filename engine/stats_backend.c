@@ -12,6 +12,28 @@
 #include "util/util.h"
 #include "kernels/scoring.h"
 
+/* Device selection: a backend with the selection ops and memory of its own, unless
+ * KVBENCH_DEVICE_SELECT=0 (the host path, for comparisons). */
+static int device_select_wanted(const backend *be)
+{
+    const char *env = getenv("KVBENCH_DEVICE_SELECT");
+    return be->select_reduce && be->select_pool && be->select_topk_window && be->circuit_graph &&
+           be->circuit_select && !be->host_memory && !(env && !strcmp(env, "0"));
+}
+
+/* The device copy of st: the same shapes, every statistic in a backend buffer n_heads wide. */
+static void device_stats_open(stats_backend *sb, const struct layer_stats *st)
+{
+    backend *be = sb->be;
+    const size_t Hn = (size_t)st->cfg->n_heads, L = (size_t)st->L;
+    sb->dev = *st;
+    for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+        sb->dev.win[p] = st->win[p] ? be->alloc(be->ctx, sizeof(float) * Hn * (size_t)st->wmax[p] * L) : NULL;
+    for (int t = 0; t < st->n_h2o; t++)
+        sb->dev.h2o[t].colsum = be->alloc(be->ctx, sizeof(float) * Hn * (L - (size_t)st->h2o[t].window));
+    select_dev_open(&sb->sd, be, &sb->dev, st->L);
+}
+
 int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_ctx *cc, int L, int H, int Hkv,
                        int hd)
 {
@@ -46,6 +68,12 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
         if (st->needs & LAYER_NEED_VNORM) sb->hv = kv_malloc(kv);
         if (st->needs & LAYER_NEED_QSTATS) sb->hq = kv_malloc(sizeof(float) * (size_t)L * H * hd);
     }
+    if (device_select_wanted(be)) {
+        sb->device = 1;
+        sb->host_stats = compress_use_device(cc);
+        device_stats_open(sb, st);
+        if (!tp) return KV_OK; /* computed straight into the device copies */
+    }
     if (sb->direct) return KV_OK;
     /* one buffer for the largest statistic, reused by each in turn (per head floats) */
     long n = 0;
@@ -55,17 +83,23 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
         if (L - st->h2o[t].window > n) n = L - st->h2o[t].window;
     if (n <= 0) return KV_OK;
     sb->local = be->alloc(be->ctx, sizeof(float) * (size_t)H * (size_t)n);
-    if (tp && !be->host_memory) sb->gather = be->alloc(be->ctx, sizeof(float) * (size_t)T * H * (size_t)n);
+    if (tp && !be->host_memory && !sb->device) sb->gather = be->alloc(be->ctx, sizeof(float) * (size_t)T * H * (size_t)n);
     return KV_OK;
 }
 
 /* The statistic just computed into `computed` (this rank's (H, per_head)) → host (n_heads,
- * per_head). With TP the all-gather of rank blocks is already head-major. */
-static int stats_deliver(stats_backend *sb, float *host, const float *computed, long per_head)
+ * per_head). With TP the all-gather of rank blocks is already head-major. With device selection,
+ * to `dev` (backend, n_heads wide), and to the host only when a host plug-in reads it. */
+static int stats_deliver(stats_backend *sb, float *host, float *dev, const float *computed, long per_head)
 {
     backend *be = sb->be;
-    const long n = (long)sb->H * per_head;
+    const long n = (long)sb->H * per_head, all = (sb->tp ? sb->tp->size : 1) * n;
     if (sb->direct || n <= 0) return KV_OK;
+    if (sb->device) {
+        if (sb->tp && sb->tp->allgather(sb->tp->ctx, computed, dev, n) != KV_OK) return KV_ERR;
+        if (sb->host_stats) be->to_host(be->ctx, host, dev, sizeof(float) * (size_t)all);
+        return KV_OK;
+    }
     if (!sb->tp) {
         be->to_host(be->ctx, host, computed, sizeof(float) * (size_t)n);
         return KV_OK;
@@ -73,7 +107,7 @@ static int stats_deliver(stats_backend *sb, float *host, const float *computed, 
     /* host memory is the CPU backend's memory: gather straight into the host buffer */
     float *dst = be->host_memory ? host : sb->gather;
     if (sb->tp->allgather(sb->tp->ctx, computed, dst, n) != KV_OK) return KV_ERR;
-    if (!be->host_memory) be->to_host(be->ctx, host, sb->gather, sizeof(float) * (size_t)sb->tp->size * n);
+    if (!be->host_memory) be->to_host(be->ctx, host, sb->gather, sizeof(float) * (size_t)all);
     return KV_OK;
 }
 
@@ -84,9 +118,9 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
     const int L = sb->L, H = sb->H, Hkv = sb->Hkv, hd = sb->hd;
     for (int p = 0; p < LAYER_STATS_N_PREC; p++) {
         if (!st->win[p]) continue;
-        float *out = sb->direct ? st->win[p] : sb->local;
+        float *out = sb->direct ? st->win[p] : sb->device && !sb->tp ? sb->dev.win[p] : sb->local;
         be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax[p], p);
-        if (stats_deliver(sb, st->win[p], out, (long)st->wmax[p] * L) != KV_OK) return KV_ERR;
+        if (stats_deliver(sb, st->win[p], sb->dev.win[p], out, (long)st->wmax[p] * L) != KV_OK) return KV_ERR;
     }
     for (int t = 0; t < st->n_h2o; t++) {
         layer_stats_h2o *e = &st->h2o[t];
@@ -94,9 +128,10 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
             kv_seterr("stats: H2O causal mode needs the prefill's log-sum-exp (lse is NULL)");
             return KV_ERR;
         }
-        float *out = sb->direct ? e->colsum : sb->local;
+        float *dev = sb->device ? sb->dev.h2o[t].colsum : NULL;
+        float *out = sb->direct ? e->colsum : sb->device && !sb->tp ? dev : sb->local;
         be->h2o_colsum(be->ctx, out, q, k, lse, L, H, Hkv, hd, e->window, e->mode, e->fp16);
-        if (stats_deliver(sb, e->colsum, out, L - e->window) != KV_OK) return KV_ERR;
+        if (stats_deliver(sb, e->colsum, dev, out, L - e->window) != KV_OK) return KV_ERR;
     }
     if (st->needs) {
         if (!be->host_memory) { /* the host computes these: copy what they read */
@@ -111,8 +146,20 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
     return KV_OK;
 }
 
+int stats_backend_select(stats_backend *sb, int layer)
+{
+    return sb->device ? select_dev_layer(&sb->sd, sb->cc, layer) : KV_OK;
+}
+
 void stats_backend_close(stats_backend *sb)
 {
+    if (sb->device) {
+        for (int p = 0; p < LAYER_STATS_N_PREC; p++)
+            if (sb->dev.win[p]) sb->be->free(sb->be->ctx, sb->dev.win[p]);
+        for (int t = 0; t < sb->dev.n_h2o; t++) sb->be->free(sb->be->ctx, sb->dev.h2o[t].colsum);
+        select_dev_close(&sb->sd);
+        sb->device = 0;
+    }
     if (sb->local) sb->be->free(sb->be->ctx, sb->local);
     if (sb->gather) sb->be->free(sb->be->ctx, sb->gather);
     sb->local = sb->gather = NULL;

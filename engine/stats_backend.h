@@ -4,13 +4,18 @@
  * with the backend's window_softmax / h2o_colsum, the tensor-parallel group all-gathers the
  * results (heads are split in contiguous rank blocks, so rank order is head order), and only the
  * results go to the host buffers of compress_layer_stats — never q or k. On the CPU backend
- * without TP the statistics are computed straight into those buffers. */
+ * without TP the statistics are computed straight into those buffers. With device selection
+ * (a backend with selection ops and memory of its own — CUDA, the CPU's simulated device — unless
+ * KVBENCH_DEVICE_SELECT=0) the statistics stay in backend memory, the attention-statistics methods
+ * select there (engine/select_device.h) and only their kept sets reach the host. */
 #ifndef KV_STATS_BACKEND_H
 #define KV_STATS_BACKEND_H
 
 #include "engine/backend.h"
 #include "engine/comm.h"
 #include "engine/compress.h"
+#include "engine/layer_stats.h"
+#include "engine/select_device.h"
 
 typedef struct {
     backend *be;
@@ -21,6 +26,12 @@ typedef struct {
     float *local;        /* backend (H, n) for the largest statistic; NULL when direct */
     float *gather;       /* backend (T*H, n) all-gather target: TP on device memory only */
     float *hq, *hk, *hv; /* host copies of q, k, v for the kvpress-style statistics (device backends) */
+    /* Device selection (issue 16): the statistics stay in backend buffers (dev.win, dev.h2o[].colsum,
+     * n_heads wide) and the methods with a select_device step select there; to the host only when
+     * host_stats (some variant still selects on the host). */
+    int device, host_stats;
+    struct layer_stats dev;
+    select_dev sd;
 } stats_backend;
 
 /* Prepares the buffers for cc's statistics at prompt length L. H, Hkv: this rank's heads (the
@@ -34,6 +45,9 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
  * (compress_host_stats) from the backend's q, k, v — directly on the CPU backend, else after a
  * copy of what they read (k, v: 2·L·Hkv·hd floats, q: L·H·hd, per layer); not under TP. Status. */
 int stats_backend_compute(stats_backend *sb, const float *q, const float *k, const float *v, const float *lse);
+/* After stats_backend_compute: the device selection of layer `layer` for the variants marked by
+ * compress_use_device (nothing without device selection). Status. */
+int stats_backend_select(stats_backend *sb, int layer);
 void stats_backend_close(stats_backend *sb);
 
 #endif

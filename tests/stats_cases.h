@@ -80,6 +80,7 @@ static int sc_variants(variant *vs, int *fp16_out)
         }
     vs[n++] = sc_variant("circuitkv", 96, PRESET_REFERENCE_HEAD, "window=32");
     vs[n++] = sc_variant("circuitkv", 80, PRESET_REFERENCE_2026_01, "window=24"); /* fp16 logits, fp32 rows */
+    vs[n++] = sc_variant("circuitkv", 72, PRESET_REFERENCE_HEAD, "window=16,per_head=1");
     vs[n++] = sc_variant("streamingllm", 40, PRESET_REFERENCE_HEAD, NULL);
     for (int i = 0; i < n; i++) {
         double f = variant_knob(&vs[i], "fp16");

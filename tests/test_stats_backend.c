@@ -17,46 +17,7 @@
 #include "kernels/scoring.h"
 #include "tests/check.h"
 #include "tests/stats_cases.h"
-
-#define FAKE_MAX_CALLS 16 /* all-gathers per layer: win, win16 and up to 8 H2O settings */
-
-/* An in-process TP group: the ranks run one after another, each all-gather deposits the rank's
- * block into the slot of that call and returns every block deposited so far, so the last rank of
- * a layer receives exactly what MPI would give every rank. */
-typedef struct {
-    int size, fail;
-    float *slot[FAKE_MAX_CALLS];
-    long n[FAKE_MAX_CALLS];
-} fake_world;
-
-typedef struct {
-    fake_world *w;
-    int rank, calls;
-} fake_rank;
-
-static int fake_allgather(void *ctx, const float *send, float *recv, long n)
-{
-    fake_rank *f = ctx;
-    fake_world *w = f->w;
-    int c = f->calls++;
-    if (w->fail || c >= FAKE_MAX_CALLS || (w->slot[c] && w->n[c] != n)) {
-        kv_seterr("fake allgather: call %d of %ld floats refused", c, n);
-        return KV_ERR;
-    }
-    if (!w->slot[c]) {
-        w->slot[c] = kv_calloc((size_t)w->size * (size_t)n, sizeof(float));
-        w->n[c] = n;
-    }
-    memcpy(w->slot[c] + (long)f->rank * n, send, sizeof(float) * (size_t)n);
-    memcpy(recv, w->slot[c], sizeof(float) * (size_t)w->size * (size_t)n);
-    return KV_OK;
-}
-
-static void fake_world_free(fake_world *w)
-{
-    for (int c = 0; c < FAKE_MAX_CALLS; c++) free(w->slot[c]);
-    memset(w->slot, 0, sizeof w->slot);
-}
+#include "tests/fake_tp.h"
 
 /* Rank r's slices: query heads [r*Hl, (r+1)*Hl), KV heads [r*Hkvl, ...), lse rows of its heads. */
 static void rank_slices(const float *q, const float *k, const float *lse, int T, int r, float *ql, float *kl,
@@ -194,6 +155,9 @@ static void test_errors(float *const *q, float *const *k, float *const *lse)
 
 int main(void)
 {
+    /* the host path of the statistics (device selection, which keeps them in backend memory, is
+     * tests/test_select_device.c's) */
+    setenv("KVBENCH_DEVICE_SELECT", "0", 1);
     float *q[SC_LAYERS], *k[SC_LAYERS], *lse[SC_LAYERS];
     for (int l = 0; l < SC_LAYERS; l++) sc_layer_inputs(&q[l], &k[l], &lse[l]);
     run_config("cpu, straight into the host buffers", 1, 1, q, k, lse);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gpu-check: everything a lent GPU (an H200) should run, from the device bundle, within a stated
-# budget (BUDGET_S, 480 s: the device session is 15 minutes with the machine's start). Nothing is
+# budget (BUDGET_S, 540 s: the device session is 15 minutes with the machine's start). Nothing is
 # built or fetched here: build the bundle on the CPU machine (`make device-bundle`) and carry
 # build/device-bundle with the working tree. Steps, each with its own time limit (the limits sum
 # to at most BUDGET_S - MARGIN_S, checked before anything runs):
@@ -12,6 +12,8 @@
 #               graphs) through tests/cuda/run.sh; a test that skips on a GPU machine is a failure
 #   bench-*     throughput on random Llama-3-8B weights (prefill 2k/8k/32k, decode at batch 1
 #               with and without CUDA graphs, the 26 batched variants) and on the demo shape
+#   select-8b-8k  prefill + statistics + selection per layer at 8k (SnapKV) with the
+#               selection on the device and on the host (issue 16), with the host transfers
 # Every log goes under $OUT (default ./gpu-logs); $OUT/summary.txt is the one-screen summary and
 # $OUT/figures.txt the benchmark lines for BENCHMARKS.md. A step is "skipped" only with its reason
 # (no GPU; budget spent; single-rank bundle; an earlier step that later ones need failed). Exit status: 0 every step passed, 1 a step failed or
@@ -21,7 +23,7 @@ set -u
 cd "$(dirname "$0")/.."
 BUNDLE=${BUNDLE:-build/device-bundle}
 OUT=${OUT:-./gpu-logs}
-BUDGET_S=${BUDGET_S:-480}
+BUDGET_S=${BUDGET_S:-540}
 MARGIN_S=${MARGIN_S:-30}  # timeout's kill grace (5 s per step at most) and the summary
 KV="$BUNDLE/kvbench"
 
@@ -29,7 +31,7 @@ KV="$BUNDLE/kvbench"
 # first fills 8e9 random weights on the host (Box-Muller in double: ~30 ns per value per core, ~15-20 s
 # on 16 cores) and uploads them: its limit is that plus the benchmark itself.
 PLAN="bundle:5 cpu-smoke:30 gpu-probe:20 test-cuda:90 bench-8b-2k:50 bench-8b-2k-nographs:45
-      bench-8b-8k:45 bench-8b-32k:60 bench-8b-26var:60 bench-demo:15 bench-demo-26var:30"
+      bench-8b-8k:45 select-8b-8k:60 bench-8b-32k:60 bench-8b-26var:60 bench-demo:15 bench-demo-26var:30"
 
 s_bundle() {
     local f missing=0
@@ -64,6 +66,18 @@ s_bench_8b_2k_nographs() {
     KVBENCH_CUDA_GRAPHS=0 "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 2048 --gen 64 --runs 2
 }
 s_bench_8b_8k() { "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 8192 --gen 8 --runs 1; }
+# Issue 16: prefill + statistics + selection per layer at 8k for SnapKV, with the
+# selection on the device and on the host (KVBENCH_DEVICE_SELECT=0: the window rows go to the host);
+# the "compression:" and "host transfers" lines are the figures (target: within 1.2x of the prefill).
+s_select_8b_8k() {
+    for m in "snapkv --budget 1024"; do
+        for sel in 1 0; do
+            echo "== --method $m, KVBENCH_DEVICE_SELECT=$sel"
+            KVBENCH_DEVICE_SELECT=$sel "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 8192 --gen 2 \
+                --runs 1 --method $m || return 1
+        done
+    done
+}
 s_bench_8b_32k() { "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 32768 --gen 4 --runs 1; }
 s_bench_8b_26var() {
     "$KV" bench --random llama3-8b --backend cuda --prompt-tokens 2048 --gen 32 --runs 1 --variants all
@@ -139,7 +153,7 @@ done
 say "TP on GPUs: skipped (the bundle is single-rank: no MPI; NCCL TP needs the full build and 2 GPUs)"
 
 grep -hE "^(test_cuda_[a-z]+|test-cuda): .*(passed|skipped)" "$OUT/test-cuda.log" 2>/dev/null | tee -a "$SUMMARY"
-grep -HE "^(model|prefill|decode|roofline|variants|one by one|shared|speed-up|mismatches)" "$OUT"/bench-*.log 2>/dev/null \
+grep -HE "^(model|prefill|decode|roofline|variants|one by one|shared|speed-up|mismatches|compression|host transfers|==)" "$OUT"/bench-*.log "$OUT"/select-*.log 2>/dev/null \
     | sed "s|^$OUT/||" >"$OUT/figures.txt"
 say "gpu-check: $(($(date +%s) - START))s of ${BUDGET_S}s; logs in $OUT; figures in $OUT/figures.txt"
 if [ "$stop_reason" = "no GPU" ]; then

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "engine/methods/methods.h"
+#include "engine/select_device.h"
 #include "util/util.h"
 #include "kernels/scoring.h"
 
@@ -30,6 +31,14 @@ static int h2o_check(const variant *v, const model_config *cfg)
     return KV_OK;
 }
 
+/* The column sums of its (mode, window, fp16), not the rows; the recent window is always kept. */
+static void h2o_needs(const variant *v, method_needs *out)
+{
+    out->colsum_window = out->keeps_last = (int)variant_knob(v, "window");
+    out->colsum_mode = (int)variant_knob(v, "mode");
+    out->colsum_fp16 = (int)variant_knob(v, "fp16");
+}
+
 static int h2o_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
 {
     const int L = st->L, C = v->budget, W = (int)variant_knob(v, "window");
@@ -50,12 +59,19 @@ static int h2o_select_layer(const variant *v, const struct layer_stats *st, int 
     return KV_OK;
 }
 
-/* The column sums of its (mode, window, fp16), not the rows; the recent window is always kept. */
-static void h2o_needs(const variant *v, method_needs *out)
+static int h2o_select_device(const variant *v, const select_dev *d, int layer, select_dev_out *out)
 {
-    out->colsum_window = out->keeps_last = (int)variant_knob(v, "window");
-    out->colsum_mode = (int)variant_knob(v, "mode");
-    out->colsum_fp16 = (int)variant_knob(v, "fp16");
+    const int L = d->st->L, C = v->budget, W = (int)variant_knob(v, "window");
+    const int mode = (int)variant_knob(v, "mode"), fp16 = variant_knob(v, "fp16") == 1;
+    const float *colsum = layer_stats_h2o_colsum(d->st, 0, mode, W, fp16);
+    if (!colsum) {
+        kv_seterr("H2O: layer %d: column sums (mode %s, W=%d) were not computed", layer, h2o_modes[mode], W);
+        return KV_ERR;
+    }
+    const int n_keep = C - W < L - W ? C - W : L - W;
+    d->be->select_topk_window(d->be->ctx, d->pos, colsum, d->st->cfg->n_heads, L, W, n_keep);
+    *out = (select_dev_out){n_keep + W, 0};
+    return KV_OK;
 }
 
 const method_desc method_h2o = {
@@ -67,5 +83,6 @@ const method_desc method_h2o = {
     .check = h2o_check,
     .expected_kept = method_expected_budget,
     .select_layer = h2o_select_layer,
+    .select_device = h2o_select_device,
     .needs = h2o_needs,
 };

@@ -23,11 +23,23 @@ int method_expected_budget(const variant *v, const model_config *cfg, int L, int
  * L-W..L-1 (PyramidKV passes its per-layer k). */
 int snapkv_select_keep(const variant *v, const struct layer_stats *st, int layer, kv_view *view, int n_keep);
 
+/* The same selection as a device step (engine/select_device.h). */
+struct select_dev;
+struct select_dev_out;
+int snapkv_device_keep(const variant *v, const struct select_dev *d, int layer, int n_keep,
+                       struct select_dev_out *out);
+
 /* Top-n_keep of score (n_cand = L-W) per head plus the window, into view row (layer, head). */
 void method_keep_topk_window(kv_view *view, int layer, int head, const float *score, int L, int W, int n_keep,
                              float *scratch);
 
 /* ---- kvpress-style plug-ins (engine/methods/press_common.c) ---- */
+
+/* The same selection as a device step (engine/select_device.h). */
+struct select_dev;
+struct select_dev_out;
+int snapkv_device_keep(const variant *v, const struct select_dev *d, int layer, int n_keep,
+                       struct select_dev_out *out);
 
 /* Top-n_keep of score (L, all positions; +inf = always kept) for KV head g, copied to its n_rep
  * query heads' rows of view. scratch: L floats. */

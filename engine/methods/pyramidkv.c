@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "engine/methods/methods.h"
+#include "engine/select_device.h"
 #include "util/util.h"
 #include "kernels/scoring.h"
 
@@ -63,6 +64,13 @@ static int pyramidkv_expected_kept(const variant *v, const model_config *cfg, in
     return (int)pyramidkv_k(C, W, (long)variant_knob(v, "beta"), cfg->n_layers, L, layer) + W;
 }
 
+/* SnapKV's: the window rows at the variant's precision; the window is always kept. */
+static void pyramidkv_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16 : SCORE_FP32;
+}
+
 static int pyramidkv_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
 {
     const int L = st->L, C = v->budget, W = (int)variant_knob(v, "window");
@@ -74,11 +82,12 @@ static int pyramidkv_select_layer(const variant *v, const struct layer_stats *st
     return snapkv_select_keep(v, st, layer, view, (int)k);
 }
 
-/* SnapKV's: the window rows at the variant's precision; the window is always kept. */
-static void pyramidkv_needs(const variant *v, method_needs *out)
+static int pyramidkv_select_device(const variant *v, const struct select_dev *d, int layer,
+                                   struct select_dev_out *out)
 {
-    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
-    out->window_prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16 : SCORE_FP32;
+    const int C = v->budget, W = (int)variant_knob(v, "window");
+    long k = pyramidkv_k(C, W, (long)variant_knob(v, "beta"), d->st->cfg->n_layers, d->st->L, layer);
+    return snapkv_device_keep(v, d, layer, (int)k, out);
 }
 
 const method_desc method_pyramidkv = {
@@ -90,5 +99,6 @@ const method_desc method_pyramidkv = {
     .check = pyramidkv_check,
     .expected_kept = pyramidkv_expected_kept,
     .select_layer = pyramidkv_select_layer,
+    .select_device = pyramidkv_select_device,
     .needs = pyramidkv_needs,
 };

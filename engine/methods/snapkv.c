@@ -4,8 +4,10 @@
 #include <stdlib.h>
 
 #include "engine/methods/methods.h"
+#include "engine/select_device.h"
 #include "util/util.h"
 #include "kernels/scoring.h"
+#include "kernels/select.h"
 
 static const char *const snapkv_pooling[] = {"max", "avg", NULL};
 static const char *const snapkv_reduction[] = {"sum", "mean", NULL};
@@ -52,14 +54,7 @@ int snapkv_select_keep(const variant *v, const struct layer_stats *st, int layer
                 missing = 1;
                 continue;
             }
-            /* A[j] = Σ_r P[r, j] over the window rows, j < L-W (mean: / W) */
-            for (int j = 0; j < n; j++) acc[j] = 0;
-            for (int r = 0; r < W; r++)
-                for (int j = 0; j < n; j++) acc[j] += p[(long)r * L + j];
-            for (int j = 0; j < n; j++) { /* one rounding of the reduced value, as torch's sum/mean */
-                float x = (float)(mean ? acc[j] / W : acc[j]);
-                a[j] = fp16 ? half_round(x) : x;
-            }
+            select_reduce_row_cpu(a, acc, p, L, W, mean, fp16);
             if (avg) pool1d_avg_cpu(s, a, n, kernel);
             else pool1d_max_cpu(s, a, n, kernel);
             method_keep_topk_window(view, layer, h, s, L, W, n_keep, scratch);
@@ -77,6 +72,13 @@ int snapkv_select_keep(const variant *v, const struct layer_stats *st, int layer
     return KV_OK;
 }
 
+/* The window rows at the variant's precision; the window is always kept. */
+static void snapkv_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16 : SCORE_FP32;
+}
+
 static int snapkv_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
 {
     if (st->L < v->budget) {
@@ -86,11 +88,29 @@ static int snapkv_select_layer(const variant *v, const struct layer_stats *st, i
     return snapkv_select_keep(v, st, layer, view, v->budget - (int)variant_knob(v, "window"));
 }
 
-/* The window rows at the variant's precision; the window is always kept. */
-static void snapkv_needs(const variant *v, method_needs *out)
+int snapkv_device_keep(const variant *v, const select_dev *d, int layer, int n_keep, select_dev_out *out)
 {
-    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
-    out->window_prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16 : SCORE_FP32;
+    const struct layer_stats *st = d->st;
+    const int L = st->L, W = (int)variant_knob(v, "window"), kernel = (int)variant_knob(v, "kernel");
+    const int avg = variant_knob(v, "pooling") == 1, mean = variant_knob(v, "reduction") == 1;
+    const int fp16 = variant_knob(v, "fp16") == 1, H = st->cfg->n_heads;
+    if (!layer_stats_window(st, 0, W, fp16)) {
+        kv_seterr("%s: layer %d: window softmax rows (W=%d%s) were not computed", v->method->display, layer, W,
+                  fp16 ? ", fp16" : "");
+        return KV_ERR;
+    }
+    if (n_keep > L - W) n_keep = L - W;
+    backend *be = d->be;
+    be->select_reduce(be->ctx, d->fa, st->win[fp16], H, st->wmax[fp16], L, W, mean, fp16);
+    be->select_pool(be->ctx, d->fb, d->fa, H, L - W, kernel, avg);
+    be->select_topk_window(be->ctx, d->pos, d->fb, H, L, W, n_keep);
+    *out = (select_dev_out){n_keep + W, 0};
+    return KV_OK;
+}
+
+static int snapkv_select_device(const variant *v, const select_dev *d, int layer, select_dev_out *out)
+{
+    return snapkv_device_keep(v, d, layer, v->budget - (int)variant_knob(v, "window"), out);
 }
 
 const method_desc method_snapkv = {
@@ -102,5 +122,6 @@ const method_desc method_snapkv = {
     .check = snapkv_check,
     .expected_kept = method_expected_budget,
     .select_layer = snapkv_select_layer,
+    .select_device = snapkv_select_device,
     .needs = snapkv_needs,
 };

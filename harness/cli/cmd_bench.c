@@ -64,20 +64,31 @@ static int *bench_prompt(engine *e, const char *file, int n)
     return ids;
 }
 
-static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
+/* Host <-> backend bytes of one prompt (issue 16): with device selection the prefill moves kept
+ * sets, not the W x L window rows. */
+static void print_transfers(const gen_timing *tm, int n_layers)
 {
-    variant v;
-    variant_init(&v, method_find("fullkv"), 0, PRESET_REFERENCE_HEAD);
+    printf("host transfers per prompt: prefill+selection %.3f MB to host (%.1f KB per layer), %.3f MB to device; "
+           "decode %.3f MB to host, %.3f MB to device\n", tm->prefill_to_host / 1e6,
+           tm->prefill_to_host / 1e3 / (n_layers > 0 ? n_layers : 1), tm->prefill_to_device / 1e6,
+           tm->decode_to_host / 1e6, tm->decode_to_device / 1e6);
+}
+
+static int bench_single(engine *e, const variant *vp, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
+{
+    const variant v = *vp;
     gen_params gp = {.max_new_tokens = gen};
     double *pf = kv_malloc(sizeof(double) * runs), *dc = kv_malloc(sizeof(double) * runs);
+    double *cs = kv_malloc(sizeof(double) * runs);
+    gen_timing tm = {0};
     for (int r = 0; r < runs; r++) {
         gen_result res;
-        gen_timing tm;
         if (engine_generate(e, ids, L, &v, 1, &gp, &res, &tm) != KV_OK) {
             fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
             return KV_ERR;
         }
         pf[r] = tm.prefill_s;
+        cs[r] = tm.compress_s;
         dc[r] = tm.decode_steps ? tm.decode_s / tm.decode_steps : 0;
         gen_result_free(&res);
     }
@@ -94,9 +105,17 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         printf("prefill: %.1f tok/s (%.3f s), %.1f GFLOP/s\n", L / p, p,
                roofline_prefill_flops(c, shard ? ea_tp : 1, L) / p / 1e9);
         printf("decode:  %.2f tok/s, %.2f ms/step\n", d > 0 ? 1.0 / d : 0, d * 1e3);
+        if (v.budget > 0) {
+            char desc[512];
+            variant_describe(&v, desc, sizeof desc);
+            double cm = kv_median(cs, runs);
+            printf("compression: %s: statistics + selection %.3f s (%.2f ms per layer; prefill + compression %.2f ms "
+                   "per layer)\n", desc, cm, cm / c->n_layers * 1e3, (p + cm) / c->n_layers * 1e3);
+        }
         long captures, replays;
         engine_graph_counts(e, &captures, &replays);
         if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
+        print_transfers(&tm, c->n_layers);
     }
     if (tp_launch_rank() == 0) { /* before the bandwidth probe's 512 MiB buffer inflates the RSS */
         engine_memory mem;
@@ -132,8 +151,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
                    d > 0 ? step_bytes / d / 1e9 : 0, bw / 1e9, d > 0 ? 100.0 * step_bytes / d / bw : 0,
                    step_bytes / bw * 1e3);
     }
-    free(pf);
-    free(dc);
+    free(pf), free(dc), free(cs);
     return KV_OK;
 }
 
@@ -151,10 +169,11 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
     double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
     /* variants / tokens whose batched and one-by-one greedy tokens differ, over every run */
     int var_diff = 0, tok_diff = 0, tok_all = 0;
+    gen_timing tm = {0};
     for (int r = 0; r < runs; r++) {
         gen_result batched[26], one;
         double t0 = kv_now();
-        if (engine_generate(e, ids, L, vars, nv, &gp, batched, NULL) != KV_OK) goto fail;
+        if (engine_generate(e, ids, L, vars, nv, &gp, batched, &tm) != KV_OK) goto fail;
         tb[r] = kv_now() - t0;
         t0 = kv_now();
         for (int i = 0; i < nv; i++) {
@@ -175,6 +194,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         printf("one by one (prefill per variant): %.2f s\n", s);
         printf("shared prefill + batched decode:  %.2f s\n", b);
         printf("speed-up: %.1fx\n", s / b);
+        print_transfers(&tm, engine_config(e)->n_layers);
         /* Identity is required only where it is exact: fp32 (batched and one-by-one differ in
          * summation order only). bf16 GEMMs of other batch shapes round differently, and a greedy
          * token that flips changes every later one: reported, not failed. */
@@ -221,7 +241,7 @@ int cmd_bench(int argc, char **argv)
         .name = "bench",
         .usage = "kvbench bench (--model PATH | --random SHAPE) [options]",
         .about = "Engine throughput: prefill tok/s, decode tok/s and ms/step next to the machine's roofline.",
-        .opts = opts, .more = eng_opts,
+        .opts = opts, .more = eng_opts, .knobs = &ea,
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_OK) return cli_exit(prc);
@@ -234,10 +254,15 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "kvbench: error: --shard runs FullKV only (compression needs every head); drop --variants\n");
         return 2;
     }
+    variant v; /* --method/--budget and knobs for the single-variant bench (default FullKV) */
+    if (cli_engine_variant(&ea, &v) != KV_OK) return 2;
     engine *e;
     if (cli_engine_open(&ea, &e) != KV_OK) return 1;
     int *ids = bench_prompt(e, prompt_file, L);
-    int rc = !ids || (recall ? bench_recall(e, ids, L, gen, runs) != KV_OK : variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1, ea.shard > 1));
+    const int tp = ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1;
+    int rc = !ids || (recall    ? bench_recall(e, ids, L, gen, runs) != KV_OK
+                      : variants ? bench_variants(e, ids, L, gen, runs)
+                                 : bench_single(e, &v, ids, L, gen, runs, tp, ea.shard > 1));
     free(ids);
     cli_engine_close(e);
     return rc ? 1 : 0;

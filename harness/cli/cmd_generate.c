@@ -119,11 +119,15 @@ static int generate_one(engine *e, const variant *v, const char *chat, const cha
     gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1,
                      .attention_recall = x->recall, .keep_views = x->kept_out != NULL};
     gen_result res;
-    if (engine_generate(e, ids, n, v, 1, &gp, &res, NULL) != KV_OK) {
+    gen_timing tm = {0};
+    if (engine_generate(e, ids, n, v, 1, &gp, &res, &tm) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         free(ids);
         return 1;
     }
+    if (x->transfers && tp_launch_rank() == 0)
+        fprintf(stderr, "transfers: prefill %llu bytes to host, %llu to device; decode %llu to host, %llu to device\n",
+                tm.prefill_to_host, tm.prefill_to_device, tm.decode_to_host, tm.decode_to_device);
     const int n_layers = engine_config(e)->n_layers;
     if (x->kept_out && tp_launch_rank() == 0 && gen_kept_out(x->kept_out, v, &res, n, n_layers) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
@@ -155,6 +159,8 @@ int cmd_generate(int argc, char **argv)
         {"--attention-recall", NULL, OPT_FLAG, &x.recall, 0,
          "measure the attention recall of every decode step (README: attention recall); printed to stderr, or "
          "\"recall\", \"recall_layer\", \"recall_steps\" with --json"},
+        {"--transfers", NULL, OPT_FLAG, &x.transfers, 0,
+         "print the prompt's host<->backend bytes (prefill with statistics and selection; decode) to stderr"},
         {"--kept-out", "F.h5", OPT_STR, &x.kept_out, 0, "write the variant's kept positions per layer and head to F.h5"},
         {0},
     };

@@ -13,6 +13,7 @@
 #include "harness/sweep/exec.h"
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/run_plan.h"
+#include "engine/memplan.h"
 #include "harness/sweep/sched.h"
 
 static void fmt_dur(double s, char *b, size_t n)
@@ -153,6 +154,39 @@ static void print_cost(const sweep *s, const run_plan *p, int units, int tp)
     free(im), free(ic), free(lc);
 }
 
+/* Per model and prompt length (powers of 4 from 1k up to the model's prompt cap, and the cap): the
+ * backend bytes one sample of every variant peaks at (engine/memplan.h), per rank of its TP group. */
+static void print_memory(const sweep *s, const sweep_variant *vars, int nv)
+{
+    int max_new = s->engine.max_new_tokens;
+    for (int t = 0; t < s->n_tasks && max_new <= 0; t++) {
+        const lb_task *task = lb_task_find(s->tasks[t]);
+        max_new = task && task->max_new_tokens > max_new ? task->max_new_tokens : max_new;
+    }
+    variant *vs = kv_malloc(sizeof(variant) * (size_t)(nv > 0 ? nv : 1));
+    for (int i = 0; i < nv; i++) vs[i] = vars[i].v;
+    printf("memory per sample (%d variants decoded together, %d new tokens; prefix store + max(prefill + "
+           "statistics, views + tails), per rank):\n", nv, max_new);
+    for (int m = 0; m < s->n_models; m++) {
+        const sweep_model *sm = &s->models[m];
+        if (sm->n_layers <= 0) continue; /* shape unknown (fake executor) */
+        model_config cfg = {.n_layers = sm->n_layers, .n_heads = sm->n_heads, .n_kv_heads = sm->n_kv_heads,
+                            .head_dim = sm->head_dim, .dim = sm->dim, .hidden_dim = sm->hidden_dim};
+        int cap = sweep_model_max_prompt_tokens(sm);
+        if (cap <= 0) cap = 131072;
+        printf("  %s (tensor_parallel %d):", sm->name, sm->tensor_parallel);
+        for (int L = 1024;; L *= 4) {
+            int len = L < cap ? L : cap;
+            mem_plan mp;
+            mem_plan_sample(&cfg, sm->tensor_parallel, len, vs, nv, max_new, &mp);
+            printf(" L %d: %.2f GB (prefix %.2f, statistics %.2f)%s", len, mp.peak / 1e9, mp.prefix / 1e9,
+                   mp.stats / 1e9, len == cap ? "\n" : ";");
+            if (len == cap) break;
+        }
+    }
+    free(vs);
+}
+
 int cmd_plan(int argc, char **argv)
 {
     const char *path = NULL, *out_dir = NULL;
@@ -211,6 +245,7 @@ int cmd_plan(int argc, char **argv)
     print_analysis_size(&s, vars, &p);
     print_roles(ranks, tp);
     print_cost(&s, &p, ranks / tp, tp);
+    print_memory(&s, vars, nv);
     run_plan_free(&p);
     free(vars);
     sweep_free(&s);

@@ -7,10 +7,11 @@
 
 #include "engine/engine.h"
 
-/* generate's options of issue 18. */
+/* generate's options of issues 18 and 16. */
 typedef struct {
     int recall;            /* --attention-recall */
     const char *kept_out;  /* --kept-out F.h5, or NULL */
+    int transfers;         /* --transfers (issue 16): the prompt's host<->backend bytes to stderr */
 } gen_extra_opts;
 
 /* "recall" (overall mean), "recall_layer" (per layer) and "recall_steps" (per decode step) into o

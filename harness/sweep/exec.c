@@ -286,13 +286,25 @@ static int build_prompts(exec_ctx *c, const work_item *it, const item_setup *u, 
 }
 
 /* Samples [k0, k0 + n) generated together: the next batch is as many samples as the engine's memory
- * budget holds (prefix stores, tails and views by engine_batch_bytes; at least one). */
+ * budget holds (each sample's peak by engine_sample_peak: prefix store, statistics, views and
+ * tails; at least one). With a budget known (a device, or KVBENCH_CPU_MEM_BYTES) a sample that does
+ * not fit even alone is an error naming the sizes: returns -1. */
 static int batch_size(exec_ctx *c, const item_setup *u, const lb_prompt *p, int k0, int n_samples, int nv)
 {
     size_t budget = engine_batch_budget(c->engine), used = 0;
+    const int strict = !engine_host_memory(c->engine) || getenv("KVBENCH_CPU_MEM_BYTES");
     int n = 0;
     while (k0 + n < n_samples) {
-        size_t need = engine_batch_bytes(c->engine, p[k0 + n].n, nv, u->gp.max_new_tokens);
+        size_t prefix, stats, per_variant;
+        size_t need = engine_sample_peak(c->engine, p[k0 + n].n, u->vars, nv, u->gp.max_new_tokens, &prefix, &stats,
+                                         &per_variant);
+        if (n == 0 && budget > 0 && need > budget && strict) {
+            kv_seterr("memory: a sample of %d prompt tokens with %d variants needs %.3f GB at its peak (prefix store "
+                      "%.3f GB, prefill and statistics %.3f GB, %d x %.3f GB views and tails) > %.3f GB free after "
+                      "the reserve", p[k0].n, nv, need / 1e9, prefix / 1e9, stats / 1e9, nv, per_variant / 1e9,
+                      budget / 1e9);
+            return -1;
+        }
         if (n > 0 && used + need > budget) break;
         used += need, n++;
     }
@@ -359,6 +371,10 @@ int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing 
             break;
         }
         nb = batch_size(c, &u, p, k0, ns, nv);
+        if (nb < 0) {
+            rc = KV_ERR;
+            break;
+        }
         if (engine_generate_batch(c->engine, ids + k0, lens + k0, nb, u.vars, nv, &u.gp, out, gt) != KV_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", kv_lasterr());

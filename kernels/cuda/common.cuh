@@ -54,6 +54,8 @@ enum {
     SCRATCH_ARGMAX,         /* argmax result before the copy to the host */
     SCRATCH_H2O_ROWS,       /* per-row (max, 1/sum) of the H2O two-pass method */
     SCRATCH_NEUMANN,        /* x, u, y vectors and the step count of the Neumann series */
+    SCRATCH_CIRCUIT_GRAPH,  /* CircuitKV head statistics and head lists (kernels/cuda/select.cu) */
+    SCRATCH_CIRCUIT_CHAIN,  /* CircuitKV chains, visits, scores and ranks (kernels/cuda/select.cu) */
     SCRATCH_N_SLOTS
 };
 

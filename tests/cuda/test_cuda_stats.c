@@ -84,6 +84,11 @@ static void check_buffer(const char *what, const char *stat, int layer, const fl
           atol, rtol);
 }
 
+/* 0: the statistics come to the host and are compared with the CPU's (KVBENCH_DEVICE_SELECT=0);
+ * 1: they stay on the device, the CUDA selection ops select (issue 16) and only the kept sets —
+ * compared with the CPU's — come back. */
+static int device_select;
+
 /* device_lse (T = 1): dl is overwritten by the backend's own prefill attention over q, k (k as v). */
 static void run_config(backend *g, const char *what, int T, int device_lse, float *const *q, float *const *k,
                        float *const *lse)
@@ -126,16 +131,18 @@ static void run_config(backend *g, const char *what, int T, int device_lse, floa
             fr[r].calls = 0;
             status = stats_backend_compute(&sb[r], dq, dk, NULL, dl);
         }
+        if (status == KV_OK && device_select) /* issue 16: selection on the device, the kept sets to the host */
+            for (int r = 0; r < T && status == KV_OK; r++) status = stats_backend_select(&sb[r], l);
         CHECK(status == KV_OK, "%s layer %d: stats_backend_compute: %s", what, l, kv_lasterr());
         if (status != KV_OK) break;
-        check_buffer(what, "window rows", l, sg->win[SCORE_FP32], sc->win[SCORE_FP32],
+        if (!device_select) check_buffer(what, "window rows", l, sg->win[SCORE_FP32], sc->win[SCORE_FP32],
                      (long)SC_H * sc->wmax[SCORE_FP32] * SC_L, WIN_ATOL, WIN_RTOL);
-        check_buffer(what, "fp16 window rows", l, sg->win[SCORE_FP16], sc->win[SCORE_FP16],
+        if (!device_select) check_buffer(what, "fp16 window rows", l, sg->win[SCORE_FP16], sc->win[SCORE_FP16],
                      (long)SC_H * sc->wmax[SCORE_FP16] * SC_L, WIN16_ATOL, WIN16_RTOL);
         /* fp16 logits: one half ulp of a logit moves a row like the fp16 rows' */
-        check_buffer(what, "fp16-logit window rows", l, sg->win[SCORE_FP16_LOGITS], sc->win[SCORE_FP16_LOGITS],
+        if (!device_select) check_buffer(what, "fp16-logit window rows", l, sg->win[SCORE_FP16_LOGITS], sc->win[SCORE_FP16_LOGITS],
                      (long)SC_H * sc->wmax[SCORE_FP16_LOGITS] * SC_L, WIN16_ATOL, WIN16_RTOL);
-        for (int t = 0; t < sc->n_h2o; t++) {
+        for (int t = 0; t < sc->n_h2o && !device_select; t++) {
             char stat[96];
             snprintf(stat, sizeof stat, "H2O column sums (mode %d, window %d, fp16 %d)", sc->h2o[t].mode,
                      sc->h2o[t].window, sc->h2o[t].fp16);
@@ -172,9 +179,15 @@ int main(void)
     }
     float *q[SC_LAYERS], *k[SC_LAYERS], *lse[SC_LAYERS];
     for (int l = 0; l < SC_LAYERS; l++) sc_layer_inputs(&q[l], &k[l], &lse[l]);
+    setenv("KVBENCH_DEVICE_SELECT", "0", 1);
     run_config(&g, "cuda, one rank", 1, 0, q, k, lse);
     run_config(&g, "cuda, two ranks gathered on the device", 2, 0, q, k, lse);
     run_config(&g, "cuda, one rank, LSE of the device's prefill attention", 1, 1, q, k, lse);
+    setenv("KVBENCH_DEVICE_SELECT", "1", 1);
+    device_select = 1;
+    run_config(&g, "cuda device selection, one rank", 1, 0, q, k, lse);
+    run_config(&g, "cuda device selection, two ranks gathered on the device", 2, 0, q, k, lse);
+    run_config(&g, "cuda device selection, one rank, LSE of the device's prefill attention", 1, 1, q, k, lse);
     for (int l = 0; l < SC_LAYERS; l++) free(q[l]), free(k[l]), free(lse[l]);
     backend_close(&g);
     return check_report("test_cuda_stats");
