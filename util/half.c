@@ -117,32 +117,22 @@ int half_use_vector(int on)
     return v;
 }
 
-void half_round_mul_n(float *x, long n, float mul)
+static void round_n(float *x, long n, float factor, int div)
 {
     int v = atomic_load_explicit(&vec_state, memory_order_relaxed);
     if (v < 0) v = half_use_vector(1);
 #if HALF_X86
     if (v) {
-        round_f16c(x, n, mul, 0);
+        round_f16c(x, n, factor, div);
         return;
     }
 #else
     (void)v;
 #endif
-    mul_scalar(x, n, mul);
+    if (div) div_scalar(x, n, factor);
+    else mul_scalar(x, n, factor);
 }
 
-void half_round_div_n(float *x, long n, float div)
-{
-    int v = atomic_load_explicit(&vec_state, memory_order_relaxed);
-    if (v < 0) v = half_use_vector(1);
-#if HALF_X86
-    if (v) {
-        round_f16c(x, n, div, 1);
-        return;
-    }
-#else
-    (void)v;
-#endif
-    div_scalar(x, n, div);
-}
+void half_round_mul_n(float *x, long n, float mul) { round_n(x, n, mul, 0); }
+
+void half_round_div_n(float *x, long n, float div) { round_n(x, n, div, 1); }
