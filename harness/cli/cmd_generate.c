@@ -50,7 +50,8 @@ int cmd_generate(int argc, char **argv)
          "extra stop ids (default: the tokenizer's eos_token_id only, as the reference; e.g. SmolLM2's "
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
-         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\"}"},
+         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\", \"weights\" "
+         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\"}"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
@@ -135,6 +136,11 @@ int cmd_generate(int argc, char **argv)
             json_t *st = json_array();
             for (int i = 0; i < n_stops; i++) json_array_append_new(st, json_integer(stops[i]));
             json_object_set_new(o, "stop_ids", st);
+            engine_memory mem;
+            engine_memory_info(e, &mem);
+            json_object_set_new(o, "weights", json_string(mem.formats));
+            json_object_set_new(o, "weight_bytes", json_integer((json_int_t)mem.weight_bytes));
+            json_object_set_new(o, "scratch_peak_bytes", json_integer((json_int_t)mem.scratch_peak_bytes));
             char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
             printf("%s\n", s);
             free(s);
