@@ -202,6 +202,24 @@ $(BUILD)/tests/%: tests/%.c $(LIBS_TOPDOWN)
 	@echo "  TEST  $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBS_TOPDOWN) $(LDLIBS)
 
+# The README's "adding a method" proof: tests/toy_method.c is a plug-in file like those of
+# engine/methods/ and its registry line is given to engine/method.c as -DMETHOD_EXTRA=method_toy,
+# in objects of this test alone (they come before the libraries, so the library's method.o is
+# not linked); kvbench and the other tests never see the toy.
+TOY_OBJS := $(BUILD)/tests/toy/method.o $(BUILD)/tests/toy/toy_method.o
+$(BUILD)/tests/toy/method.o: engine/method.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (+ method_toy)"
+	$(Q)$(CC) $(CFLAGS) -DMETHOD_EXTRA=method_toy -c -o $@ $<
+$(BUILD)/tests/toy/toy_method.o: tests/toy_method.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/tests/test_toy_method: tests/test_toy_method.c $(TOY_OBJS) $(LIBS_TOPDOWN)
+	@mkdir -p $(dir $@)
+	@echo "  TEST  $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TOY_OBJS) $(LIBS_TOPDOWN) $(LDLIBS)
+
 # Switching CUDA on or off in one BUILD folder rebuilds the registration and relinks.
 $(BUILD)/engine/backend.o: $(BUILD)/cuda-$(CUDA).stamp
 $(BUILD)/cuda-$(CUDA).stamp:

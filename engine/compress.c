@@ -29,19 +29,11 @@ struct compress_ctx {
     struct layer_stats st;
 };
 
-static int knob_or(const variant *v, const char *name, int def)
+/* Copies of the variants with fraction budgets resolved to tokens for this L, each checked against
+ * its method and its view's shape; NULL (kv_lasterr set) on the first variant that fails. */
+static variant *resolve_variants(const model_config *cfg, const variant *variants, int n_variants, int L,
+                                 const kv_view *views)
 {
-    double x = variant_knob(v, name);
-    return isnan(x) ? def : (int)x;
-}
-
-compress_ctx *compress_new(const model_config *cfg, const variant *variants, int n_variants, int L,
-                           kv_view *views)
-{
-    if (L < 1 || cfg->n_heads < 1 || cfg->n_kv_heads < 1 || cfg->n_heads % cfg->n_kv_heads) {
-        kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
-        return NULL;
-    }
     variant *resolved = kv_malloc(sizeof(variant) * (size_t)(n_variants > 0 ? n_variants : 1));
     memcpy(resolved, variants, sizeof(variant) * (size_t)n_variants);
     for (int i = 0; i < n_variants; i++) {
@@ -70,61 +62,54 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
             return NULL;
         }
     }
-    compress_ctx *c = kv_calloc(1, sizeof *c);
-    c->cfg = *cfg;
-    c->n_variants = n_variants;
-    c->L = L;
-    c->variants = resolved; /* copies, budgets in tokens for this L */
-    c->views = views;
-    struct layer_stats *st = &c->st;
-    st->cfg = &c->cfg;
-    st->L = L;
-    /* Needs: only variants that compress at this L (L >= budget) read statistics. */
-    for (int i = 0; i < n_variants; i++) {
-        const variant *v = &c->variants[i];
-        if (L < v->budget) continue;
-        if (v->method->needs) { /* kvpress-style host statistics (k, v, q themselves) */
-            unsigned nd = v->method->needs(v);
-            st->needs |= nd;
-            int skip = knob_or(v, "sinks", 0);
-            if ((nd & LAYER_NEED_QSTATS) && !layer_stats_qstats_find(st, skip)) {
-                if (st->n_qstats == LAYER_STATS_MAX_QSTATS || skip >= L || cfg->head_dim % 2) {
-                    kv_seterr("compress: query statistics: more than %d distinct sinks settings, sinks %d >= L %d, "
-                              "or odd head_dim %d", LAYER_STATS_MAX_QSTATS, skip, L, cfg->head_dim);
-                    compress_free(c);
-                    return NULL;
-                }
-                layer_stats_qstats *e = &st->qstats[st->n_qstats++];
-                const size_t hd = (size_t)cfg->head_dim;
-                e->skip = skip;
-                e->mean = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd);
-                e->cov = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd * hd);
-            }
-        }
-        double w = variant_knob(v, "window");
-        if (isnan(w)) continue;
-        int W = (int)w, fp16 = knob_or(v, "fp16", 0);
-        int prec = fp16 ? SCORE_FP16 : knob_or(v, "fp16_logits", 0) ? SCORE_FP16_LOGITS : SCORE_FP32;
-        if (!isnan(variant_knob(v, "mode"))) {
-            int mode = (int)variant_knob(v, "mode"), found = 0;
-            for (int t = 0; t < st->n_h2o; t++)
-                found |= st->h2o[t].mode == mode && st->h2o[t].window == W && st->h2o[t].fp16 == fp16;
-            if (found) continue;
-            if (st->n_h2o == LAYER_STATS_MAX_H2O) {
-                kv_seterr("compress: more than %d distinct H2O (mode, window, fp16) settings in one run",
-                          LAYER_STATS_MAX_H2O);
-                compress_free(c);
-                return NULL;
-            }
-            layer_stats_h2o *e = &st->h2o[st->n_h2o++];
-            e->mode = mode;
-            e->window = W;
-            e->fp16 = fp16;
-            e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - W));
-        } else {
-            st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
-        }
+    return resolved;
+}
+
+/* Adds the kvpress-style host statistics a variant declares (nd) to st: its LAYER_NEED_* bits
+ * and, for query statistics, one (mean, covariance) slot per distinct number of skipped sinks. */
+static int plan_host_stats(struct layer_stats *st, const model_config *cfg, const method_needs *nd, int L)
+{
+    st->needs |= nd->host;
+    const int skip = nd->qstats_skip;
+    if (!(nd->host & LAYER_NEED_QSTATS) || layer_stats_qstats_find(st, skip)) return KV_OK;
+    if (st->n_qstats == LAYER_STATS_MAX_QSTATS || skip >= L || cfg->head_dim % 2) {
+        kv_seterr("compress: query statistics: more than %d distinct sinks settings, sinks %d >= L %d, "
+                  "or odd head_dim %d", LAYER_STATS_MAX_QSTATS, skip, L, cfg->head_dim);
+        return KV_ERR;
     }
+    layer_stats_qstats *e = &st->qstats[st->n_qstats++];
+    const size_t hd = (size_t)cfg->head_dim;
+    e->skip = skip;
+    e->mean = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd);
+    e->cov = kv_malloc(sizeof(double) * (size_t)cfg->n_heads * hd * hd);
+    return KV_OK;
+}
+
+/* Adds the attention statistics a variant declares (nd) to st: window rows (the widest window per
+ * precision) and one H2O column-sum slot per distinct (mode, window, fp16). */
+static int plan_attention_stats(struct layer_stats *st, const model_config *cfg, const method_needs *nd, int L)
+{
+    const int prec = nd->window_prec, W = nd->window_rows;
+    if (W > 0 && prec >= 0 && prec < LAYER_STATS_N_PREC) st->wmax[prec] = W > st->wmax[prec] ? W : st->wmax[prec];
+    if (nd->colsum_window <= 0) return KV_OK;
+    const int Wc = nd->colsum_window, mode = nd->colsum_mode, fp16 = nd->colsum_fp16;
+    for (int t = 0; t < st->n_h2o; t++)
+        if (st->h2o[t].mode == mode && st->h2o[t].window == Wc && st->h2o[t].fp16 == fp16) return KV_OK;
+    if (st->n_h2o == LAYER_STATS_MAX_H2O) {
+        kv_seterr("compress: more than %d distinct H2O (mode, window, fp16) settings in one run", LAYER_STATS_MAX_H2O);
+        return KV_ERR;
+    }
+    layer_stats_h2o *e = &st->h2o[st->n_h2o++];
+    e->mode = mode;
+    e->window = Wc;
+    e->fp16 = fp16;
+    e->colsum = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * (size_t)(L - Wc));
+    return KV_OK;
+}
+
+/* The buffers of the planned statistics: window rows per precision, per-KV-head norms, RoPE. */
+static void alloc_stats(struct layer_stats *st, const model_config *cfg, int L)
+{
     for (int p = 0; p < LAYER_STATS_N_PREC; p++)
         if (st->wmax[p]) st->win[p] = kv_malloc(sizeof(float) * (size_t)cfg->n_heads * st->wmax[p] * L);
     const size_t per_kv = sizeof(float) * (size_t)cfg->n_kv_heads * (size_t)L;
@@ -136,6 +121,39 @@ compress_ctx *compress_new(const model_config *cfg, const variant *variants, int
         rope_inv_freq(st->inv_freq, cfg->head_dim, cfg->rope_theta, cfg->rope_llama3, cfg->rope_factor,
                       cfg->rope_low_freq_factor, cfg->rope_high_freq_factor, cfg->rope_original_max_pos);
     }
+}
+
+compress_ctx *compress_new(const model_config *cfg, const variant *variants, int n_variants, int L,
+                           kv_view *views)
+{
+    if (L < 1 || cfg->n_heads < 1 || cfg->n_kv_heads < 1 || cfg->n_heads % cfg->n_kv_heads) {
+        kv_seterr("compress: bad shape (L %d, heads %d, kv heads %d)", L, cfg->n_heads, cfg->n_kv_heads);
+        return NULL;
+    }
+    variant *resolved = resolve_variants(cfg, variants, n_variants, L, views);
+    if (!resolved) return NULL;
+    compress_ctx *c = kv_calloc(1, sizeof *c);
+    c->cfg = *cfg;
+    c->n_variants = n_variants;
+    c->L = L;
+    c->variants = resolved; /* copies, budgets in tokens for this L */
+    c->views = views;
+    struct layer_stats *st = &c->st;
+    st->cfg = &c->cfg;
+    st->L = L;
+    /* Needs, as each method declares them: only variants that compress at this L (L >= budget)
+     * read statistics. */
+    for (int i = 0; i < n_variants; i++) {
+        const variant *v = &c->variants[i];
+        if (L < v->budget) continue;
+        method_needs nd;
+        variant_needs(v, &nd);
+        if (plan_host_stats(st, cfg, &nd, L) != KV_OK || plan_attention_stats(st, cfg, &nd, L) != KV_OK) {
+            compress_free(c);
+            return NULL;
+        }
+    }
+    alloc_stats(st, cfg, L);
     return c;
 }
 
@@ -168,7 +186,9 @@ static int compress_verify(const compress_ctx *c, const variant *v, const kv_vie
     const int per_layer = v->method->kept_per_layer;
     long total = 0;
     const int compressing = L >= v->budget;
-    int W = knob_or(v, "window", 0), sinks = knob_or(v, "sinks", 0);
+    method_needs nd;
+    variant_needs(v, &nd);
+    int W = nd.keeps_last, sinks = nd.keeps_first;
     if (W > L) W = L;
     if (sinks > L) sinks = L;
     char d[512];

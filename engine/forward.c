@@ -16,6 +16,34 @@ static int tp_allreduce(engine *e, float *buf, long n)
     return e->tp->allreduce_sum(e->tp->ctx, buf, n);
 }
 
+/* The SwiGLU MLP of layer l over L rows, `chunk` rows at a time (gate and up hold chunk·F):
+ * tmp = W_down·(silu(W_gate·xn) ⊙ W_up·xn). */
+static void prefill_mlp(engine *e, int l, float *tmp, const float *xn, float *gate, float *up, int L, int chunk)
+{
+    backend *be = &e->be;
+    void *c = be->ctx;
+    const int dim = e->dim, F = e->F;
+    for (int r0 = 0; r0 < L; r0 += chunk) {
+        int nr = L - r0 < chunk ? L - r0 : chunk;
+        be->matmul(c, gate, xn + (long)r0 * dim, e->w.w_gate[l], nr, dim, F);
+        be->matmul(c, up, xn + (long)r0 * dim, e->w.w_up[l], nr, dim, F);
+        be->swiglu(c, gate, gate, up, (long)nr * F);
+        be->matmul(c, tmp + (long)r0 * dim, gate, e->w.w_down[l], nr, F, dim);
+    }
+}
+
+/* The next-token logits (host) of the last row x_last; xn is scratch of one row. */
+static void prefill_logits(engine *e, float *logits, float *xn, const float *x_last)
+{
+    backend *be = &e->be;
+    void *c = be->ctx;
+    float *d_logits = be->alloc(c, sizeof(float) * e->vocab);
+    be->rmsnorm(c, xn, x_last, e->w.out_norm, 1, e->dim, (float)e->m.cfg.norm_eps);
+    be->matmul(c, d_logits, xn, e->w.lm_head, 1, e->dim, e->vocab);
+    be->to_host(c, logits, d_logits, sizeof(float) * e->vocab);
+    be->free(c, d_logits);
+}
+
 int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress_ctx *cc, float *logits)
 {
     backend *be = &e->be;
@@ -72,13 +100,7 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
         if (status == KV_OK) status = tp_allreduce(e, tmp, (long)L * dim);
         be->add(c, x, tmp, (long)L * dim);
         be->rmsnorm(c, xn, x, e->w.ffn_norm + (long)l * dim, L, dim, eps);
-        for (int r0 = 0; r0 < L; r0 += chunk) {
-            int nr = L - r0 < chunk ? L - r0 : chunk;
-            be->matmul(c, gate, xn + (long)r0 * dim, e->w.w_gate[l], nr, dim, F);
-            be->matmul(c, up, xn + (long)r0 * dim, e->w.w_up[l], nr, dim, F);
-            be->swiglu(c, gate, gate, up, (long)nr * F);
-            be->matmul(c, tmp + (long)r0 * dim, gate, e->w.w_down[l], nr, F, dim);
-        }
+        prefill_mlp(e, l, tmp, xn, gate, up, L, chunk);
         if (status == KV_OK) status = tp_allreduce(e, tmp, (long)L * dim);
         be->add(c, x, tmp, (long)L * dim);
         if (cc && status == KV_OK) {
@@ -89,13 +111,7 @@ int forward_prefill(engine *e, const int *ids, int L, prefix_store *ps, compress
             e->compress_s += kv_now() - t0;
         }
     }
-    if (status == KV_OK && logits) {
-        float *d_logits = be->alloc(c, sizeof(float) * e->vocab);
-        be->rmsnorm(c, xn, x + (long)(L - 1) * dim, e->w.out_norm, 1, dim, eps);
-        be->matmul(c, d_logits, xn, e->w.lm_head, 1, dim, e->vocab);
-        be->to_host(c, logits, d_logits, sizeof(float) * e->vocab);
-        be->free(c, d_logits);
-    }
+    if (status == KV_OK && logits) prefill_logits(e, logits, xn, x + (long)(L - 1) * dim);
     be->sync(c);
     if (cc) stats_backend_close(&sb);
     be->free(c, d_ids), be->free(c, d_pos), be->free(c, x), be->free(c, xn), be->free(c, tmp);

@@ -96,11 +96,12 @@ static int prefill_prompt(engine *e, const int *prompt, int L, const variant *va
     return status;
 }
 
-int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
-                          int nv, const gen_params *gp, gen_result *out, gen_timing *timing)
+/* Refuses a call the engine cannot serve: nothing to do, a token outside the vocabulary, a variant
+ * its method rejects, or a compressing method on a tensor-parallel shard that runs alone. */
+static int check_batch(const engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
+                       int nv, const gen_params *gp)
 {
     const model_config *cfg = &e->m.cfg;
-    backend *be = &e->be;
     if (np < 1 || nv < 1 || gp->max_new_tokens < 1) {
         kv_seterr("engine_generate: need at least one prompt (got %d), one variant (got %d) and "
                   "max_new_tokens >= 1 (got %d)", np, nv, gp->max_new_tokens);
@@ -110,96 +111,148 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         if (check_prompt(e, prompts[p], lens[p]) != KV_OK) return KV_ERR;
     for (int i = 0; i < nv; i++) {
         if (vars[i].method->check && vars[i].method->check(&vars[i], cfg) != KV_OK) return KV_ERR;
-        if (e->tp_size > 1 && !e->tp && strcmp(vars[i].method->name, "fullkv")) {
+        if (e->tp_size > 1 && !e->tp && vars[i].method->compresses) {
             kv_seterr("a tensor-parallel shard run alone (no group) decodes FullKV only; %s needs every head's "
                       "statistics", vars[i].method->name);
             return KV_ERR;
         }
     }
+    return KV_OK;
+}
 
-    const int ns = np * nv; /* sequences: prompt-major (prompt p, variant i) → p*nv + i */
-    memset(out, 0, sizeof *out * ns);
-    gen_timing *tm = kv_calloc(np, sizeof *tm);
-    prefix_store *ps = kv_calloc(np, sizeof *ps);
-    kv_view *views = kv_calloc(ns, sizeof *views);
-    int *first = kv_malloc(sizeof(int) * np), status = KV_OK, n_prefilled = 0;
-    for (int p = 0; p < np && status == KV_OK; p++, n_prefilled++)
-        status = prefill_prompt(e, prompts[p], lens[p], vars, nv, gp, &ps[p], &views[p * nv], &first[p], &tm[p]);
+/* The sequences of one batch: (prompt p, variant i) → s = p*nv + i, prompt-major. */
+typedef struct {
+    int np, nv, ns, tail_cap;
+    const int *lens;
+    prefix_store *ps;   /* (np) */
+    kv_view *views;     /* (ns) */
+    int *first;         /* (np) first generated token of each prompt */
+    variant_buffers *vb; /* (ns) */
+    int *alive, n_alive; /* (ns) sequences still decoding */
+} gen_batch;
 
-    const int tail_cap = gp->max_new_tokens;
+/* Each sequence's kept counts and first token; those that go on decoding get their view and tails
+ * on the backend and join the alive list. */
+static void batch_start(engine *e, gen_batch *b, const variant *vars, const gen_params *gp, gen_result *out)
+{
+    const model_config *cfg = &e->m.cfg;
+    backend *be = &e->be;
     const long ks = (long)e->Hkv * e->hd;
-    variant_buffers *vb = kv_calloc(ns, sizeof *vb);
-    decode_state *ds = kv_malloc(sizeof *ds * ns);
-    int *alive = kv_malloc(sizeof(int) * ns), *tokens = kv_malloc(sizeof(int) * ns), *next = kv_malloc(sizeof(int) * ns);
-    float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab * ns);
-    int n_alive = 0;
-    for (int s = 0; s < ns && status == KV_OK; s++) {
-        int p = s / nv;
-        view_stats(&views[s], &out[s]);
-        const variant *v = &vars[s % nv];
-        out[s].kept_expected = v->method->expected_kept ? v->method->expected_kept(v, cfg, lens[p], 0) : -1;
-        out[s].ids = kv_malloc(sizeof(int) * tail_cap);
-        if (is_stop(gp, first[p])) {
+    for (int s = 0; s < b->ns; s++) {
+        int p = s / b->nv;
+        view_stats(&b->views[s], &out[s]);
+        const variant *v = &vars[s % b->nv];
+        out[s].kept_expected = v->method->expected_kept ? v->method->expected_kept(v, cfg, b->lens[p], 0) : -1;
+        out[s].ids = kv_malloc(sizeof(int) * b->tail_cap);
+        if (is_stop(gp, b->first[p])) {
             out[s].stopped = 1;
             continue;
         }
-        out[s].ids[out[s].n_ids++] = first[p];
-        if (out[s].n_ids >= tail_cap) continue;
-        view_upload(e, &views[s], &vb[s]);
-        vb[s].k_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * tail_cap * ks);
-        vb[s].v_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * tail_cap * ks);
-        alive[n_alive++] = s;
+        out[s].ids[out[s].n_ids++] = b->first[p];
+        if (out[s].n_ids >= b->tail_cap) continue;
+        view_upload(e, &b->views[s], &b->vb[s]);
+        b->vb[s].k_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * b->tail_cap * ks);
+        b->vb[s].v_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * b->tail_cap * ks);
+        b->alive[b->n_alive++] = s;
     }
+}
 
-    double t0 = kv_now();
-    int steps = 0;
-    decode_batch *db = NULL; /* rebuilt (and its graph recaptured) whenever the alive set changes */
+/* The decode batch of the alive sequences (its graph is captured once per alive set). */
+static decode_batch *batch_decoder(engine *e, const gen_batch *b, decode_state *ds)
+{
+    const long ks = (long)e->Hkv * e->hd;
+    for (int a = 0; a < b->n_alive; a++) {
+        int s = b->alive[a], p = s / b->nv;
+        const variant_buffers *vb = &b->vb[s];
+        ds[a] = (decode_state){
+            .k_prefix = b->ps[p].k, .v_prefix = b->ps[p].v, .prefix_layer_stride = (long)b->lens[p] * ks,
+            .pos = vb->pos, .len = vb->len, .cap = vb->cap,
+            .k_tail = vb->k_tail, .v_tail = vb->v_tail, .tail_cap = b->tail_cap,
+        };
+    }
+    return decode_batch_new(e, ds, b->n_alive);
+}
+
+/* Greedy decode of every alive sequence, one batched step per token, until each stops or fills
+ * its tail; *steps counts the steps. */
+static int batch_decode(engine *e, gen_batch *b, const gen_params *gp, gen_result *out, int *steps)
+{
+    const int ns = b->ns;
+    decode_state *ds = kv_malloc(sizeof *ds * ns);
+    int *tokens = kv_malloc(sizeof(int) * ns), *next = kv_malloc(sizeof(int) * ns);
     int *positions = kv_malloc(sizeof(int) * ns), *n_tail = kv_malloc(sizeof(int) * ns);
-    while (n_alive > 0 && status == KV_OK) {
-        for (int a = 0; a < n_alive; a++) {
-            int s = alive[a], p = s / nv;
+    float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab * ns);
+    int status = KV_OK;
+    decode_batch *db = NULL; /* rebuilt (and its graph recaptured) whenever the alive set changes */
+    while (b->n_alive > 0) {
+        for (int a = 0; a < b->n_alive; a++) {
+            int s = b->alive[a], p = s / b->nv;
             tokens[a] = out[s].ids[out[s].n_ids - 1];
             n_tail[a] = out[s].n_ids - 1;
-            positions[a] = lens[p] + out[s].n_ids - 1;
+            positions[a] = b->lens[p] + out[s].n_ids - 1;
         }
-        if (!db) {
-            for (int a = 0; a < n_alive; a++) {
-                int s = alive[a], p = s / nv;
-                ds[a] = (decode_state){
-                    .k_prefix = ps[p].k, .v_prefix = ps[p].v, .prefix_layer_stride = (long)lens[p] * ks,
-                    .pos = vb[s].pos, .len = vb[s].len, .cap = vb[s].cap,
-                    .k_tail = vb[s].k_tail, .v_tail = vb[s].v_tail, .tail_cap = tail_cap,
-                };
-            }
-            db = decode_batch_new(e, ds, n_alive);
-        }
+        if (!db) db = batch_decoder(e, b, ds);
         status = decode_batch_step(e, db, tokens, positions, n_tail, logits);
         if (status != KV_OK) break;
-        steps++;
-        argmax_cpu(next, logits, n_alive, e->vocab);
+        (*steps)++;
+        argmax_cpu(next, logits, b->n_alive, e->vocab);
         int kept = 0;
-        for (int a = 0; a < n_alive; a++) {
-            int s = alive[a];
+        for (int a = 0; a < b->n_alive; a++) {
+            int s = b->alive[a];
             if (is_stop(gp, next[a])) {
                 out[s].stopped = 1;
                 continue;
             }
             out[s].ids[out[s].n_ids++] = next[a];
-            if (out[s].n_ids < tail_cap) alive[kept++] = s; /* finished sequences leave the batch */
+            if (out[s].n_ids < b->tail_cap) b->alive[kept++] = s; /* finished sequences leave the batch */
         }
-        if (kept != n_alive) decode_batch_free(e, db), db = NULL;
-        n_alive = kept;
+        if (kept != b->n_alive) decode_batch_free(e, db), db = NULL;
+        b->n_alive = kept;
     }
     decode_batch_free(e, db);
-    free(positions), free(n_tail);
-    double decode_s = kv_now() - t0;
+    free(ds), free(tokens), free(next), free(positions), free(n_tail), free(logits);
+    return status;
+}
 
-    for (int s = 0; s < ns; s++) {
-        if (vb[s].pos) be->free(be->ctx, vb[s].pos), be->free(be->ctx, vb[s].len);
-        if (vb[s].k_tail) be->free(be->ctx, vb[s].k_tail), be->free(be->ctx, vb[s].v_tail);
-        if (views[s].len) kv_view_free(&views[s]);
+/* Frees the backend buffers and host views of every sequence and the first n_prefilled prefix stores. */
+static void batch_free(engine *e, gen_batch *b, int n_prefilled)
+{
+    backend *be = &e->be;
+    for (int s = 0; s < b->ns; s++) {
+        variant_buffers *vb = &b->vb[s];
+        if (vb->pos) be->free(be->ctx, vb->pos), be->free(be->ctx, vb->len);
+        if (vb->k_tail) be->free(be->ctx, vb->k_tail), be->free(be->ctx, vb->v_tail);
+        if (b->views[s].len) kv_view_free(&b->views[s]);
     }
-    for (int p = 0; p < n_prefilled; p++) prefix_store_free(e, &ps[p]);
+    for (int p = 0; p < n_prefilled; p++) prefix_store_free(e, &b->ps[p]);
+    free(b->vb), free(b->alive), free(b->views), free(b->ps), free(b->first);
+}
+
+int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
+                          int nv, const gen_params *gp, gen_result *out, gen_timing *timing)
+{
+    if (check_batch(e, prompts, lens, np, vars, nv, gp) != KV_OK) return KV_ERR;
+    const int ns = np * nv;
+    memset(out, 0, sizeof *out * ns);
+    gen_batch b = {
+        .np = np, .nv = nv, .ns = ns, .tail_cap = gp->max_new_tokens, .lens = lens,
+        .ps = kv_calloc(np, sizeof *b.ps), .views = kv_calloc(ns, sizeof *b.views),
+        .first = kv_malloc(sizeof(int) * np), .vb = kv_calloc(ns, sizeof *b.vb), .alive = kv_malloc(sizeof(int) * ns),
+    };
+    gen_timing *tm = kv_calloc(np, sizeof *tm);
+    int status = KV_OK, n_prefilled = 0;
+    for (int p = 0; p < np && status == KV_OK; p++, n_prefilled++)
+        status = prefill_prompt(e, prompts[p], lens[p], vars, nv, gp, &b.ps[p], &b.views[p * nv], &b.first[p],
+                                &tm[p]);
+    int steps = 0;
+    double decode_s = 0;
+    if (status == KV_OK) {
+        batch_start(e, &b, vars, gp, out);
+        double t0 = kv_now();
+        status = batch_decode(e, &b, gp, out, &steps);
+        decode_s = kv_now() - t0;
+    }
+    batch_free(e, &b, n_prefilled);
     if (timing) {
         for (int p = 0; p < np; p++) {
             /* the batched decode is shared: each prompt is charged an equal part */
@@ -208,7 +261,7 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
             timing[p] = tm[p];
         }
     }
-    free(vb), free(ds), free(alive), free(tokens), free(next), free(views), free(logits), free(ps), free(first), free(tm);
+    free(tm);
     if (status != KV_OK) {
         for (int s = 0; s < ns; s++) gen_result_free(&out[s]);
         return KV_ERR;

@@ -192,34 +192,39 @@ static int gguf_read_value(cursor *c, gguf_kv *kv)
     return KV_OK;
 }
 
-static int gguf_parse(gguf_file *g)
+/* Magic, version and the two counts, each bounded by what the file can hold. */
+static int gguf_read_header(gguf_file *g, cursor *c, uint64_t *n_tensors, uint64_t *n_kv)
 {
-    cursor c = {g->map, 0, g->size, g->path};
     if (g->size < 4 || memcmp(g->map, GGUF_MAGIC, 4) != 0) {
         kv_seterr("%s: not a GGUF file: bad magic (expected \"GGUF\")", g->path);
         return KV_ERR;
     }
-    c.pos = 4;
-    uint64_t n_tensors, n_kv;
-    if (cur_u32(&c, &g->version, "version")) return KV_ERR;
+    c->pos = 4;
+    if (cur_u32(c, &g->version, "version")) return KV_ERR;
     if (g->version != 2 && g->version != 3) {
         kv_seterr("%s: unsupported GGUF version %u (expected 2 or 3; a byte-swapped value means "
                   "a big-endian file)", g->path, g->version);
         return KV_ERR;
     }
-    if (cur_u64(&c, &n_tensors, "tensor count") || cur_u64(&c, &n_kv, "metadata count"))
+    if (cur_u64(c, n_tensors, "tensor count") || cur_u64(c, n_kv, "metadata count"))
         return KV_ERR;
     /* a key/value is at least 8 (key len) + 4 (type) + 1 bytes, a tensor info at least 8+4+8+4+8 */
-    if (n_kv > (g->size - c.pos) / 13) {
+    if (*n_kv > (g->size - c->pos) / 13) {
         kv_seterr("%s: metadata count %llu cannot fit in a %zu-byte file", g->path,
-                  (unsigned long long)n_kv, g->size);
+                  (unsigned long long)*n_kv, g->size);
         return KV_ERR;
     }
-    if (n_tensors > (g->size - c.pos) / 32 || n_tensors > 1000000) {
+    if (*n_tensors > (g->size - c->pos) / 32 || *n_tensors > 1000000) {
         kv_seterr("%s: tensor count %llu cannot fit in a %zu-byte file", g->path,
-                  (unsigned long long)n_tensors, g->size);
+                  (unsigned long long)*n_tensors, g->size);
         return KV_ERR;
     }
+    return KV_OK;
+}
+
+/* The n_kv metadata keys and values, then general.alignment (a power of two) if present. */
+static int gguf_read_kvs(gguf_file *g, cursor *c, uint64_t n_kv)
+{
     g->kvs = kv_calloc(n_kv ? n_kv : 1, sizeof *g->kvs);
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     for (uint64_t i = 0; i < n_kv; i++) {
@@ -228,7 +233,7 @@ static int gguf_parse(gguf_file *g)
         uint32_t type;
         char what[64];
         snprintf(what, sizeof what, "key #%llu", (unsigned long long)i);
-        if (cur_str(&c, &ks, &klen, what)) return KV_ERR;
+        if (cur_str(c, &ks, &klen, what)) return KV_ERR;
         gguf_kv *kv = &g->kvs[g->n_kvs];
         kv->key = kv_malloc(klen + 1);
         memcpy(kv->key, ks, klen);
@@ -238,9 +243,9 @@ static int gguf_parse(gguf_file *g)
             kv_seterr("%s: key #%llu contains a NUL byte", g->path, (unsigned long long)i);
             return KV_ERR;
         }
-        if (cur_u32(&c, &type, kv->key)) return KV_ERR;
+        if (cur_u32(c, &type, kv->key)) return KV_ERR;
         kv->type = (int)type;
-        if (gguf_read_value(&c, kv)) return KV_ERR;
+        if (gguf_read_value(c, kv)) return KV_ERR;
     }
     if (gguf_has_key(g, "general.alignment")) {
         int64_t a;
@@ -252,75 +257,90 @@ static int gguf_parse(gguf_file *g)
         }
         g->alignment = (size_t)a;
     }
+    return KV_OK;
+}
 
-    g->tensors = kv_calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
-    uint64_t *offsets = kv_calloc(n_tensors ? n_tensors : 1, sizeof *offsets);
-    int rc = KV_ERR;
-    for (uint64_t i = 0; i < n_tensors; i++) {
-        const uint8_t *ns;
-        uint64_t nlen;
-        uint32_t nd, type;
-        char what[64];
-        snprintf(what, sizeof what, "tensor #%llu name", (unsigned long long)i);
-        if (cur_str(&c, &ns, &nlen, what)) goto done;
-        gguf_tensor *t = &g->tensors[g->n_tensors];
-        char *name = kv_malloc(nlen + 1);
-        memcpy(name, ns, nlen);
-        name[nlen] = 0;
-        t->name = name;
-        g->n_tensors++;
-        if (cur_u32(&c, &nd, name)) goto done;
-        if (nd < 1 || nd > GGUF_MAX_DIMS) {
-            kv_seterr("%s: tensor %s: n_dims = %u; expected 1..%d", g->path, name, nd,
-                      GGUF_MAX_DIMS);
-            goto done;
-        }
-        t->n_dims = (int)nd;
-        uint64_t n_elems = 1;
-        for (int d = 0; d < GGUF_MAX_DIMS; d++) t->dims[d] = 1;
-        for (uint32_t d = 0; d < nd; d++) {
-            uint64_t v;
-            if (cur_u64(&c, &v, name)) goto done;
-            if (v == 0 || v > (uint64_t)INT64_MAX || n_elems > (uint64_t)INT64_MAX / v) {
-                kv_seterr("%s: tensor %s: dim %u = %llu is zero or overflows the element count",
-                          g->path, name, d, (unsigned long long)v);
-                goto done;
-            }
-            t->dims[d] = (int64_t)v;
-            n_elems *= v;
-        }
-        if (cur_u32(&c, &type, name) || cur_u64(&c, &offsets[i], name)) goto done;
-        t->type = (int)type;
-        int64_t blk;
-        size_t bb;
-        if (!ggml_type_block(t->type, &blk, &bb)) {
-            kv_seterr("%s: tensor %s: unsupported ggml type %u (supported: F32, F16, BF16, Q8_0, "
-                      "Q4_0, Q4_1)", g->path, name, type);
-            goto done;
-        }
-        if (t->dims[0] % blk != 0) {
-            kv_seterr("%s: tensor %s: row length %lld is not a multiple of the %s block size %lld",
-                      g->path, name, (long long)t->dims[0], ggml_type_name(t->type),
-                      (long long)blk);
-            goto done;
-        }
-        if (n_elems / (uint64_t)blk > SIZE_MAX / bb) {
-            kv_seterr("%s: tensor %s: byte size overflows", g->path, name);
-            goto done;
-        }
-        t->nbytes = (size_t)(n_elems / (uint64_t)blk) * bb;
-        for (int j = 0; j < g->n_tensors - 1; j++)
-            if (strcmp(g->tensors[j].name, name) == 0) {
-                kv_seterr("%s: duplicate tensor name %s", g->path, name);
-                goto done;
-            }
+/* A tensor's dimensions (each non-zero, the element count without overflow) into t; the count in *n_elems. */
+static int gguf_read_dims(gguf_file *g, cursor *c, gguf_tensor *t, uint64_t *n_elems)
+{
+    uint32_t nd;
+    if (cur_u32(c, &nd, t->name)) return KV_ERR;
+    if (nd < 1 || nd > GGUF_MAX_DIMS) {
+        kv_seterr("%s: tensor %s: n_dims = %u; expected 1..%d", g->path, t->name, nd,
+                  GGUF_MAX_DIMS);
+        return KV_ERR;
     }
-    /* tensor data starts at the next multiple of the alignment after the header */
-    size_t data_offset = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
+    t->n_dims = (int)nd;
+    *n_elems = 1;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->dims[d] = 1;
+    for (uint32_t d = 0; d < nd; d++) {
+        uint64_t v;
+        if (cur_u64(c, &v, t->name)) return KV_ERR;
+        if (v == 0 || v > (uint64_t)INT64_MAX || *n_elems > (uint64_t)INT64_MAX / v) {
+            kv_seterr("%s: tensor %s: dim %u = %llu is zero or overflows the element count",
+                      g->path, t->name, d, (unsigned long long)v);
+            return KV_ERR;
+        }
+        t->dims[d] = (int64_t)v;
+        *n_elems *= v;
+    }
+    return KV_OK;
+}
+
+/* Tensor info #i: name, dimensions, type (supported, whole blocks per row), data offset, byte size,
+ * and a name not seen before. */
+static int gguf_read_tensor_info(gguf_file *g, cursor *c, uint64_t i, uint64_t *offset)
+{
+    const uint8_t *ns;
+    uint64_t nlen, n_elems;
+    uint32_t type;
+    char what[64];
+    snprintf(what, sizeof what, "tensor #%llu name", (unsigned long long)i);
+    if (cur_str(c, &ns, &nlen, what)) return KV_ERR;
+    gguf_tensor *t = &g->tensors[g->n_tensors];
+    char *name = kv_malloc(nlen + 1);
+    memcpy(name, ns, nlen);
+    name[nlen] = 0;
+    t->name = name;
+    g->n_tensors++;
+    if (gguf_read_dims(g, c, t, &n_elems)) return KV_ERR;
+    if (cur_u32(c, &type, name) || cur_u64(c, offset, name)) return KV_ERR;
+    t->type = (int)type;
+    int64_t blk;
+    size_t bb;
+    if (!ggml_type_block(t->type, &blk, &bb)) {
+        kv_seterr("%s: tensor %s: unsupported ggml type %u (supported: F32, F16, BF16, Q8_0, "
+                  "Q4_0, Q4_1)", g->path, name, type);
+        return KV_ERR;
+    }
+    if (t->dims[0] % blk != 0) {
+        kv_seterr("%s: tensor %s: row length %lld is not a multiple of the %s block size %lld",
+                  g->path, name, (long long)t->dims[0], ggml_type_name(t->type),
+                  (long long)blk);
+        return KV_ERR;
+    }
+    if (n_elems / (uint64_t)blk > SIZE_MAX / bb) {
+        kv_seterr("%s: tensor %s: byte size overflows", g->path, name);
+        return KV_ERR;
+    }
+    t->nbytes = (size_t)(n_elems / (uint64_t)blk) * bb;
+    for (int j = 0; j < g->n_tensors - 1; j++)
+        if (strcmp(g->tensors[j].name, name) == 0) {
+            kv_seterr("%s: duplicate tensor name %s", g->path, name);
+            return KV_ERR;
+        }
+    return KV_OK;
+}
+
+/* Tensor data starts at the next multiple of the alignment after the header (at c->pos); each
+ * tensor's aligned offset and size must lie inside it. */
+static int gguf_place_tensors(gguf_file *g, const cursor *c, const uint64_t *offsets)
+{
+    size_t data_offset = (c->pos + g->alignment - 1) / g->alignment * g->alignment;
     if (data_offset > g->size) {
         kv_seterr("%s: truncated GGUF: tensor data would start at %zu, file has %zu bytes",
                   g->path, data_offset, g->size);
-        goto done;
+        return KV_ERR;
     }
     g->data_offset = data_offset;
     for (int i = 0; i < g->n_tensors; i++) {
@@ -329,19 +349,30 @@ static int gguf_parse(gguf_file *g)
         if (off % g->alignment != 0) {
             kv_seterr("%s: tensor %s: data offset %llu is not a multiple of the alignment %zu",
                       g->path, t->name, (unsigned long long)off, g->alignment);
-            goto done;
+            return KV_ERR;
         }
         size_t avail = g->size - data_offset;
         if (off > avail || t->nbytes > avail - off) {
             kv_seterr("%s: tensor %s: data [%llu, +%zu) lies outside the %zu bytes of tensor data "
                       "(file truncated or corrupt offset)", g->path, t->name,
                       (unsigned long long)off, t->nbytes, avail);
-            goto done;
+            return KV_ERR;
         }
         t->data = g->map + data_offset + off;
     }
-    rc = KV_OK;
-done:
+    return KV_OK;
+}
+
+static int gguf_parse(gguf_file *g)
+{
+    cursor c = {g->map, 0, g->size, g->path};
+    uint64_t n_tensors, n_kv;
+    if (gguf_read_header(g, &c, &n_tensors, &n_kv) || gguf_read_kvs(g, &c, n_kv)) return KV_ERR;
+    g->tensors = kv_calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
+    uint64_t *offsets = kv_calloc(n_tensors ? n_tensors : 1, sizeof *offsets);
+    int rc = KV_OK;
+    for (uint64_t i = 0; i < n_tensors && rc == KV_OK; i++) rc = gguf_read_tensor_info(g, &c, i, &offsets[i]);
+    if (rc == KV_OK) rc = gguf_place_tensors(g, &c, offsets);
     free(offsets);
     return rc;
 }

@@ -4,10 +4,9 @@
  * statistic once for every variant that needs it: the softmax rows of the last Wmax queries
  * per score precision (fp32, the reference's fp16 rounding, fp16 logits only — kernels/scoring.h
  * SCORE_*), and H2O column sums per distinct (mode, window, fp16). Which statistics a variant
- * needs follows from its knobs: a "mode" knob means H2O column sums, otherwise a "window" knob
- * means window softmax rows, in the precision its "fp16" (or CircuitKV's "fp16_logits") knob says.
- * The kvpress-style methods (issue 17) declare host statistics from k, v and q through their
- * method_desc.needs() (LAYER_NEED_*), filled by compress_host_stats. */
+ * reads its method declares (method_desc.needs, engine/method.h: window rows and their precision,
+ * H2O column sums, and the kvpress-style host statistics of k, v and q, LAYER_NEED_*, filled by
+ * compress_host_stats); compress reads only that, never a knob name. */
 #ifndef KV_LAYER_STATS_H
 #define KV_LAYER_STATS_H
 
@@ -17,7 +16,7 @@
 #define LAYER_STATS_MAX_QSTATS 4
 
 /* Host statistics of the kvpress-style methods (issue 17), which score keys from k, v and q
- * themselves: what a variant needs is its method's needs() bitmask (engine/method.h). */
+ * themselves: what a variant needs is the host field of its method's needs (engine/method.h). */
 enum {
     LAYER_NEED_KNORM = 1,   /* knorm (Hkv, L): ||k_j|| */
     LAYER_NEED_KEYCOS = 2,  /* keycos (Hkv, L): cosine of k_j with the mean normalised key */

@@ -14,12 +14,21 @@
 #include "util/util.h"
 #include "kernels/scoring.h"
 
+/* Test builds may register one more plug-in without editing this file (tests/toy_method.c:
+ * -DMETHOD_EXTRA=method_toy); a real method is one line of the list below. */
+#ifdef METHOD_EXTRA
+extern const method_desc METHOD_EXTRA;
+#define METHOD_EXTRA_ENTRY &METHOD_EXTRA,
+#else
+#define METHOD_EXTRA_ENTRY
+#endif
+
 const method_desc *const method_registry[] = {&method_fullkv,       &method_snapkv, &method_pyramidkv,
                                               &method_h2o,          &method_streamingllm, &method_circuitkv,
                                               /* kvpress / KVCache-Factory anchors (issue 17) */
                                               &method_random,       &method_knorm,  &method_tova,
                                               &method_keydiff,      &method_expected_attention,
-                                              &method_adakv,        NULL};
+                                              &method_adakv,        METHOD_EXTRA_ENTRY NULL};
 
 const method_desc *method_find(const char *name)
 {
@@ -29,23 +38,49 @@ const method_desc *method_find(const char *name)
     return NULL;
 }
 
-static const char *const preset_names[] = {"reference-head", "reference-2026-01"};
+int method_rank(const char *display)
+{
+    int i = 0;
+    for (; method_registry[i]; i++)
+        if (!strcasecmp(display, method_registry[i]->display)) return i;
+    return i;
+}
+
+int method_count(void) { return method_rank(""); }
+
+void variant_needs(const variant *v, method_needs *out)
+{
+    memset(out, 0, sizeof *out);
+    if (v->method->needs) v->method->needs(v, out);
+}
+
+const preset_desc preset_table[PRESET_COUNT] = {
+    {"reference-head", "W = 64 for SnapKV/PyramidKV/H2O, H2O mode causal, the Llama-3.1/3.3 chat wrapper"},
+    {"reference-2026-01", "the seed tables: W = 8, H2O mode prefix, no Llama-3.x chat wrapper, fp16 scores"},
+};
+
+const char *preset_choices(void)
+{
+    static char buf[256]; /* the same text on every call */
+    size_t off = 0;
+    for (int i = 0; i < PRESET_COUNT; i++)
+        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i == 0 ? "" : i + 1 < PRESET_COUNT ? ", " : " or ",
+                                preset_table[i].name);
+    return buf;
+}
 
 int preset_parse(const char *name, kv_preset *out)
 {
-    for (int i = 0; i < 2; i++)
-        if (!strcasecmp(name, preset_names[i])) {
+    for (int i = 0; i < PRESET_COUNT; i++)
+        if (!strcasecmp(name, preset_table[i].name)) {
             *out = (kv_preset)i;
             return KV_OK;
         }
-    kv_seterr("unknown preset '%s': expected reference-head or reference-2026-01", name);
+    kv_seterr("unknown preset '%s': expected %s", name, preset_choices());
     return KV_ERR;
 }
 
-const char *preset_name(kv_preset p)
-{
-    return (p == PRESET_REFERENCE_HEAD || p == PRESET_REFERENCE_2026_01) ? preset_names[p] : "?";
-}
+const char *preset_name(kv_preset p) { return p >= 0 && p < PRESET_COUNT ? preset_table[p].name : "?"; }
 
 void variant_init(variant *v, const method_desc *m, int budget, kv_preset preset)
 {
@@ -54,7 +89,7 @@ void variant_init(variant *v, const method_desc *m, int budget, kv_preset preset
     v->budget = budget;
     v->preset = preset;
     for (int i = 0; i < m->n_knobs && i < METHOD_MAX_KNOBS; i++)
-        v->knob[i] = preset == PRESET_REFERENCE_2026_01 ? m->knobs[i].def_2026 : m->knobs[i].def_head;
+        v->knob[i] = m->knobs[i].def[preset];
 }
 
 static int knob_index(const method_desc *m, const char *name)

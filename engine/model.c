@@ -101,6 +101,58 @@ static int json_num_field(json_t *root, const char *key, double *out, const char
     return KV_OK;
 }
 
+/* eos_token_id: one integer or a list of them (the first is eos_id). */
+static int json_eos_ids(json_t *root, model_config *c, const char *where)
+{
+    json_t *eos = json_object_get(root, "eos_token_id");
+    if (json_is_integer(eos)) {
+        c->eos_ids[c->n_eos_ids++] = (int)json_integer_value(eos);
+    } else if (json_is_array(eos)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(eos, i, e) {
+            if (!json_is_integer(e)) {
+                kv_seterr("%s: eos_token_id[%zu] must be an integer", where, i);
+                return KV_ERR;
+            }
+            if (c->n_eos_ids < MODEL_MAX_STOP_IDS)
+                c->eos_ids[c->n_eos_ids++] = (int)json_integer_value(e);
+        }
+    } else if (eos && !json_is_null(eos)) {
+        kv_seterr("%s: eos_token_id must be an integer or a list of integers", where);
+        return KV_ERR;
+    }
+    if (c->n_eos_ids > 0) c->eos_id = c->eos_ids[0];
+    return KV_OK;
+}
+
+/* rope_scaling: absent, null, "default", or "llama3" with its four parameters. */
+static int json_rope_scaling(json_t *root, model_config *c, const char *where)
+{
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (!rs || json_is_null(rs)) return KV_OK;
+    json_t *type = json_object_get(rs, "rope_type");
+    if (!type) type = json_object_get(rs, "type");
+    if (!json_is_object(rs) || !json_is_string(type)) {
+        kv_seterr("%s: rope_scaling must be an object with a string rope_type", where);
+        return KV_ERR;
+    }
+    if (strcmp(json_string_value(type), "llama3") == 0) {
+        c->rope_llama3 = 1;
+        if (json_num_field(rs, "factor", &c->rope_factor, where) ||
+            json_num_field(rs, "low_freq_factor", &c->rope_low_freq_factor, where) ||
+            json_num_field(rs, "high_freq_factor", &c->rope_high_freq_factor, where) ||
+            json_int_field(rs, "original_max_position_embeddings", &c->rope_original_max_pos,
+                           1, where))
+            return KV_ERR;
+    } else if (strcmp(json_string_value(type), "default") != 0) {
+        kv_seterr("%s: rope_scaling.rope_type \"%s\" is not supported (expected \"llama3\")",
+                  where, json_string_value(type));
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
 static int config_from_json(const char *dir, model_config *c)
 {
     char where[1100];
@@ -140,47 +192,7 @@ static int config_from_json(const char *dir, model_config *c)
     if (c->head_dim == 0 && c->n_heads > 0) c->head_dim = c->dim / c->n_heads;
     json_t *tie = json_object_get(root, "tie_word_embeddings");
     c->tied_embeddings = json_is_true(tie);
-    json_t *eos = json_object_get(root, "eos_token_id");
-    if (json_is_integer(eos)) {
-        c->eos_ids[c->n_eos_ids++] = (int)json_integer_value(eos);
-    } else if (json_is_array(eos)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(eos, i, e) {
-            if (!json_is_integer(e)) {
-                kv_seterr("%s: eos_token_id[%zu] must be an integer", where, i);
-                goto done;
-            }
-            if (c->n_eos_ids < MODEL_MAX_STOP_IDS)
-                c->eos_ids[c->n_eos_ids++] = (int)json_integer_value(e);
-        }
-    } else if (eos && !json_is_null(eos)) {
-        kv_seterr("%s: eos_token_id must be an integer or a list of integers", where);
-        goto done;
-    }
-    if (c->n_eos_ids > 0) c->eos_id = c->eos_ids[0];
-    json_t *rs = json_object_get(root, "rope_scaling");
-    if (rs && !json_is_null(rs)) {
-        json_t *type = json_object_get(rs, "rope_type");
-        if (!type) type = json_object_get(rs, "type");
-        if (!json_is_object(rs) || !json_is_string(type)) {
-            kv_seterr("%s: rope_scaling must be an object with a string rope_type", where);
-            goto done;
-        }
-        if (strcmp(json_string_value(type), "llama3") == 0) {
-            c->rope_llama3 = 1;
-            if (json_num_field(rs, "factor", &c->rope_factor, where) ||
-                json_num_field(rs, "low_freq_factor", &c->rope_low_freq_factor, where) ||
-                json_num_field(rs, "high_freq_factor", &c->rope_high_freq_factor, where) ||
-                json_int_field(rs, "original_max_position_embeddings", &c->rope_original_max_pos,
-                               1, where))
-                goto done;
-        } else if (strcmp(json_string_value(type), "default") != 0) {
-            kv_seterr("%s: rope_scaling.rope_type \"%s\" is not supported (expected \"llama3\")",
-                      where, json_string_value(type));
-            goto done;
-        }
-    }
+    if (json_eos_ids(root, c, where) || json_rope_scaling(root, c, where)) goto done;
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
     snprintf(c->name, sizeof c->name, "%s", base);

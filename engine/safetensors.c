@@ -73,6 +73,98 @@ static int range_cmp(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+/* One header entry `key` of file fi (not __metadata__): dtype, shape, data_offsets inside the
+ * data_size bytes at data, their span equal to shape x dtype size, a name not seen before. */
+static int parse_entry(safetensors *st, int fi, const char *key, json_t *val, const uint8_t *data, size_t data_size)
+{
+    st_file *f = &st->files[fi];
+    if (strcmp(key, "__metadata__") == 0) return KV_OK;
+    json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape");
+    json_t *offs = json_object_get(val, "data_offsets");
+    if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(shape) ||
+        !json_is_array(offs) || json_array_size(offs) != 2) {
+        kv_seterr("%s: tensor %s: expected {dtype: string, shape: [..], data_offsets: "
+                  "[begin, end]}", f->path, key);
+        return KV_ERR;
+    }
+    safetensors_tensor t = {0};
+    size_t esize;
+    if (!dtype_parse(json_string_value(dt), &t.dtype, &esize)) {
+        kv_seterr("%s: tensor %s: dtype %s is not supported (expected F32, F16 or BF16)",
+                  f->path, key, json_string_value(dt));
+        return KV_ERR;
+    }
+    if (json_array_size(shape) > SAFETENSORS_MAX_DIMS) {
+        kv_seterr("%s: tensor %s: %zu dims, at most %d supported", f->path, key,
+                  json_array_size(shape), SAFETENSORS_MAX_DIMS);
+        return KV_ERR;
+    }
+    t.n_dims = (int)json_array_size(shape);
+    uint64_t count = 1;
+    for (int d = 0; d < t.n_dims; d++) {
+        json_t *e = json_array_get(shape, (size_t)d);
+        json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
+        if (v < 0 || (v > 0 && count > (UINT64_MAX / 8) / (uint64_t)v)) {
+            kv_seterr("%s: tensor %s: shape[%d] is not a valid dimension", f->path, key, d);
+            return KV_ERR;
+        }
+        t.shape[d] = v;
+        count *= (uint64_t)v;
+    }
+    json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
+    json_int_t begin = json_is_integer(b) ? json_integer_value(b) : -1;
+    json_int_t end = json_is_integer(e) ? json_integer_value(e) : -1;
+    if (begin < 0 || end < begin || (uint64_t)end > data_size) {
+        kv_seterr("%s: tensor %s: data_offsets [%lld, %lld] outside the %zu data bytes "
+                  "(truncated file or corrupt header)", f->path, key, (long long)begin,
+                  (long long)end, data_size);
+        return KV_ERR;
+    }
+    if (count * esize != (uint64_t)(end - begin)) {
+        kv_seterr("%s: tensor %s: shape x dtype size = %llu bytes, but data_offsets span %lld",
+                  f->path, key, (unsigned long long)(count * esize), (long long)(end - begin));
+        return KV_ERR;
+    }
+    for (int i = 0; i < st->n_tensors; i++)
+        if (strcmp(st->tensors[i].name, key) == 0) {
+            kv_seterr("%s: tensor %s appears twice (also in %s)", f->path, key,
+                      st->files[st->tensors[i].file].path);
+            return KV_ERR;
+        }
+    t.name = kv_strdup(key);
+    t.data = data + begin;
+    t.nbytes = (size_t)(end - begin);
+    t.file = fi;
+    add_tensor(st, &t);
+    return KV_OK;
+}
+
+/* No two tensors of file fi (tensors first.. of st) may share bytes. */
+static int check_overlap(safetensors *st, int fi, int first, const uint8_t *data)
+{
+    const st_file *f = &st->files[fi];
+    int rc = KV_OK;
+    int nt = st->n_tensors - first;
+    range *ranges = kv_malloc((size_t)(nt ? nt : 1) * sizeof *ranges);
+    for (int i = 0; i < nt; i++) {
+        const safetensors_tensor *t = &st->tensors[first + i];
+        ranges[i].begin = (size_t)((const uint8_t *)t->data - data);
+        ranges[i].end = ranges[i].begin + t->nbytes;
+        ranges[i].name = t->name;
+    }
+    qsort(ranges, (size_t)nt, sizeof *ranges, range_cmp);
+    for (int i = 1; i < nt; i++)
+        if (ranges[i].begin < ranges[i - 1].end) {
+            kv_seterr("%s: tensors %s and %s overlap (data_offsets [%zu, %zu) and [%zu, %zu))",
+                      f->path, ranges[i - 1].name, ranges[i].name, ranges[i - 1].begin,
+                      ranges[i - 1].end, ranges[i].begin, ranges[i].end);
+            rc = KV_ERR;
+            break;
+        }
+    free(ranges);
+    return rc;
+}
+
 /* Parse and validate file `fi`'s header, appending its tensors. */
 static int file_parse(safetensors *st, int fi)
 {
@@ -95,7 +187,6 @@ static int file_parse(safetensors *st, int fi)
     }
     int rc = KV_ERR;
     int first = st->n_tensors;
-    range *ranges = NULL;
     if (!json_is_object(root)) {
         kv_seterr("%s: JSON header is not an object", f->path);
         goto done;
@@ -103,85 +194,10 @@ static int file_parse(safetensors *st, int fi)
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
-        if (strcmp(key, "__metadata__") == 0) continue;
-        json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape");
-        json_t *offs = json_object_get(val, "data_offsets");
-        if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(shape) ||
-            !json_is_array(offs) || json_array_size(offs) != 2) {
-            kv_seterr("%s: tensor %s: expected {dtype: string, shape: [..], data_offsets: "
-                      "[begin, end]}", f->path, key);
-            goto done;
-        }
-        safetensors_tensor t = {0};
-        size_t esize;
-        if (!dtype_parse(json_string_value(dt), &t.dtype, &esize)) {
-            kv_seterr("%s: tensor %s: dtype %s is not supported (expected F32, F16 or BF16)",
-                      f->path, key, json_string_value(dt));
-            goto done;
-        }
-        if (json_array_size(shape) > SAFETENSORS_MAX_DIMS) {
-            kv_seterr("%s: tensor %s: %zu dims, at most %d supported", f->path, key,
-                      json_array_size(shape), SAFETENSORS_MAX_DIMS);
-            goto done;
-        }
-        t.n_dims = (int)json_array_size(shape);
-        uint64_t count = 1;
-        for (int d = 0; d < t.n_dims; d++) {
-            json_t *e = json_array_get(shape, (size_t)d);
-            json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
-            if (v < 0 || (v > 0 && count > (UINT64_MAX / 8) / (uint64_t)v)) {
-                kv_seterr("%s: tensor %s: shape[%d] is not a valid dimension", f->path, key, d);
-                goto done;
-            }
-            t.shape[d] = v;
-            count *= (uint64_t)v;
-        }
-        json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
-        json_int_t begin = json_is_integer(b) ? json_integer_value(b) : -1;
-        json_int_t end = json_is_integer(e) ? json_integer_value(e) : -1;
-        if (begin < 0 || end < begin || (uint64_t)end > data_size) {
-            kv_seterr("%s: tensor %s: data_offsets [%lld, %lld] outside the %zu data bytes "
-                      "(truncated file or corrupt header)", f->path, key, (long long)begin,
-                      (long long)end, data_size);
-            goto done;
-        }
-        if (count * esize != (uint64_t)(end - begin)) {
-            kv_seterr("%s: tensor %s: shape x dtype size = %llu bytes, but data_offsets span %lld",
-                      f->path, key, (unsigned long long)(count * esize), (long long)(end - begin));
-            goto done;
-        }
-        for (int i = 0; i < st->n_tensors; i++)
-            if (strcmp(st->tensors[i].name, key) == 0) {
-                kv_seterr("%s: tensor %s appears twice (also in %s)", f->path, key,
-                          st->files[st->tensors[i].file].path);
-                goto done;
-            }
-        t.name = kv_strdup(key);
-        t.data = data + begin;
-        t.nbytes = (size_t)(end - begin);
-        t.file = fi;
-        add_tensor(st, &t);
+        if (parse_entry(st, fi, key, val, data, data_size)) goto done;
     }
-    /* no two tensors of this file may share bytes */
-    int nt = st->n_tensors - first;
-    ranges = kv_malloc((size_t)(nt ? nt : 1) * sizeof *ranges);
-    for (int i = 0; i < nt; i++) {
-        const safetensors_tensor *t = &st->tensors[first + i];
-        ranges[i].begin = (size_t)((const uint8_t *)t->data - data);
-        ranges[i].end = ranges[i].begin + t->nbytes;
-        ranges[i].name = t->name;
-    }
-    qsort(ranges, (size_t)nt, sizeof *ranges, range_cmp);
-    for (int i = 1; i < nt; i++)
-        if (ranges[i].begin < ranges[i - 1].end) {
-            kv_seterr("%s: tensors %s and %s overlap (data_offsets [%zu, %zu) and [%zu, %zu))",
-                      f->path, ranges[i - 1].name, ranges[i].name, ranges[i - 1].begin,
-                      ranges[i - 1].end, ranges[i].begin, ranges[i].end);
-            goto done;
-        }
-    rc = KV_OK;
+    rc = check_overlap(st, fi, first, data);
 done:
-    free(ranges);
     json_decref(root);
     return rc;
 }

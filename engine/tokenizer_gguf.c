@@ -76,11 +76,13 @@ static int array_of(const gguf_file *g, const char *key, int want, size_t *n)
     return KV_OK;
 }
 
-int tokenizer_load_gguf(const gguf_file *g, tokenizer **out)
+/* The keys a byte-level BPE GGUF tokenizer needs, checked: model gpt2, a known pre-tokenizer, the
+ * token and merge string arrays, token types (one per token) when present. */
+static int gguf_tok_check(const gguf_file *g, pre_family *fam, int *ignore_merges, size_t *n_tokens,
+                          size_t *n_merges, size_t *n_types)
 {
-    *out = NULL;
     const char *path = gguf_path(g), *s;
-    size_t len, n_tokens, n_merges, n_types = 0;
+    size_t len;
     if (!gguf_has_key(g, "tokenizer.ggml.model")) {
         kv_seterr("%s: no tokenizer.ggml.model key: this GGUF carries no tokenizer", path);
         return KV_ERR;
@@ -91,125 +93,157 @@ int tokenizer_load_gguf(const gguf_file *g, tokenizer **out)
                   s);
         return KV_ERR;
     }
-    pre_family fam = PRE_GPT2;
-    int ignore_merges = 0;
+    *fam = PRE_GPT2;
+    *ignore_merges = 0;
     if (gguf_has_key(g, "tokenizer.ggml.pre")) {
         if (gguf_get_string(g, "tokenizer.ggml.pre", &s, &len)) return KV_ERR;
-        if (!pre_lookup(s, len, &fam, &ignore_merges)) {
+        if (!pre_lookup(s, len, fam, ignore_merges)) {
             kv_seterr("%s: tokenizer.ggml.pre '%.*s' is not supported (known: gpt2, llama-bpe/llama3, qwen2, "
                       "smollm/starcoder and their aliases)",
                       path, (int)len, s);
             return KV_ERR;
         }
     }
-    if (array_of(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &n_tokens)) return KV_ERR;
+    if (array_of(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, n_tokens)) return KV_ERR;
     if (!gguf_has_key(g, "tokenizer.ggml.merges")) {
         kv_seterr("%s: tokenizer.ggml.merges is missing (a gpt2 tokenizer needs its merges)", path);
         return KV_ERR;
     }
-    if (array_of(g, "tokenizer.ggml.merges", GGUF_TYPE_STRING, &n_merges)) return KV_ERR;
+    if (array_of(g, "tokenizer.ggml.merges", GGUF_TYPE_STRING, n_merges)) return KV_ERR;
+    *n_types = 0;
     if (gguf_has_key(g, "tokenizer.ggml.token_type")) {
         int type;
-        if (gguf_get_array_info(g, "tokenizer.ggml.token_type", &type, &n_types)) return KV_ERR;
-        if (n_types != n_tokens) {
-            kv_seterr("%s: tokenizer.ggml.token_type has %zu entries for %zu tokens", path, n_types, n_tokens);
+        if (gguf_get_array_info(g, "tokenizer.ggml.token_type", &type, n_types)) return KV_ERR;
+        if (*n_types != *n_tokens) {
+            kv_seterr("%s: tokenizer.ggml.token_type has %zu entries for %zu tokens", path, *n_types, *n_tokens);
             return KV_ERR;
         }
     }
-    if (n_tokens == 0 || n_tokens >= (1u << 30)) {
-        kv_seterr("%s: tokenizer.ggml.tokens has %zu entries", path, n_tokens);
+    if (*n_tokens == 0 || *n_tokens >= (1u << 30)) {
+        kv_seterr("%s: tokenizer.ggml.tokens has %zu entries", path, *n_tokens);
         return KV_ERR;
     }
+    return KV_OK;
+}
 
-    tokenizer *t = tok_create(path, (int)n_tokens);
-    t->ignore_merges = ignore_merges;
+/* The vocabulary: transformers re-spells a token written outside the byte alphabet in it. */
+static int gguf_tok_vocab(const gguf_file *g, tokenizer *t, size_t n_tokens)
+{
+    const char *s;
+    size_t len;
     char *spell = NULL;
     size_t spell_cap = 0;
-    for (size_t i = 0; i < n_tokens; i++) {
-        if (gguf_get_array_string(g, "tokenizer.ggml.tokens", i, &s, &len)) goto fail;
-        /* transformers re-spells a token written outside the byte alphabet in it */
-        if (in_alphabet(s, len)) {
-            if (tok_set_vocab(t, (int)i, s, len)) goto fail;
+    int rc = KV_OK;
+    for (size_t i = 0; i < n_tokens && rc == KV_OK; i++) {
+        if (gguf_get_array_string(g, "tokenizer.ggml.tokens", i, &s, &len)) {
+            rc = KV_ERR;
+        } else if (in_alphabet(s, len)) {
+            rc = tok_set_vocab(t, (int)i, s, len);
         } else {
             if (spell_cap < 2 * len + 1) spell = kv_realloc(spell, spell_cap = 2 * len + 1);
             size_t k = tok_bytes_spell((const unsigned char *)s, len, spell);
-            if (tok_set_vocab(t, (int)i, spell, k)) goto fail;
+            rc = tok_set_vocab(t, (int)i, spell, k);
         }
     }
     free(spell);
-    spell = NULL;
+    return rc ? KV_ERR : KV_OK;
+}
+
+/* The merges ("left right", rank = index), then the control and user-defined tokens. */
+static int gguf_tok_merges_added(const gguf_file *g, tokenizer *t, size_t n_merges, size_t n_types)
+{
+    const char *path = gguf_path(g), *s;
+    size_t len;
     for (size_t i = 0; i < n_merges; i++) {
-        if (gguf_get_array_string(g, "tokenizer.ggml.merges", i, &s, &len)) goto fail;
+        if (gguf_get_array_string(g, "tokenizer.ggml.merges", i, &s, &len)) return KV_ERR;
         const char *sp = memchr(s, ' ', len);
         if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - s))) {
             kv_seterr("%s: tokenizer.ggml.merges[%zu] '%.*s' is not two tokens separated by one space", path, i,
                       (int)len, s);
-            goto fail;
+            return KV_ERR;
         }
-        if (tok_add_merge(t, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp + 1 - s), (int)i)) goto fail;
+        if (tok_add_merge(t, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp + 1 - s), (int)i)) return KV_ERR;
     }
     for (size_t i = 0; i < n_types; i++) {
         int64_t type;
-        if (gguf_get_array_int(g, "tokenizer.ggml.token_type", i, &type)) goto fail;
+        if (gguf_get_array_int(g, "tokenizer.ggml.token_type", i, &type)) return KV_ERR;
         if (type != GGUF_TOKEN_CONTROL && type != GGUF_TOKEN_USER_DEFINED) continue;
-        if (gguf_get_array_string(g, "tokenizer.ggml.tokens", i, &s, &len)) goto fail;
+        if (gguf_get_array_string(g, "tokenizer.ggml.tokens", i, &s, &len)) return KV_ERR;
         /* A control token spelled outside the alphabet is a llama.cpp mislabel transformers skips;
          * a user-defined one is only added when its spelling is a vocab key. */
         if (!in_alphabet(s, len)) continue;
-        if (tok_add_added(t, (int)i, s, len, type == GGUF_TOKEN_CONTROL, 0, 0, 0, 0)) goto fail;
+        if (tok_add_added(t, (int)i, s, len, type == GGUF_TOKEN_CONTROL, 0, 0, 0, 0)) return KV_ERR;
     }
+    return KV_OK;
+}
 
-    int rc = KV_OK;
+/* The pre-tokenizer pipeline of the family. */
+static int gguf_tok_pretokenizer(const gguf_file *g, tokenizer *t, pre_family fam)
+{
     switch (fam) {
     case PRE_GPT2: {
         int prefix = 0;
         if (gguf_has_key(g, "tokenizer.ggml.add_space_prefix") &&
             gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &prefix))
-            goto fail;
-        rc = tok_add_bytelevel(t, prefix, 1);
-        break;
+            return KV_ERR;
+        return tok_add_bytelevel(t, prefix, 1);
     }
     case PRE_LLAMA3:
-        rc = tok_add_split(t, TOK_LLAMA3_REGEX, 0, SPLIT_ISOLATED) || tok_add_bytelevel(t, 0, 0);
-        break;
+        return tok_add_split(t, TOK_LLAMA3_REGEX, 0, SPLIT_ISOLATED) || tok_add_bytelevel(t, 0, 0);
     case PRE_QWEN2:
-        rc = tok_add_split(t, TOK_QWEN2_REGEX, 0, SPLIT_ISOLATED) || tok_add_bytelevel(t, 0, 0);
-        break;
+        return tok_add_split(t, TOK_QWEN2_REGEX, 0, SPLIT_ISOLATED) || tok_add_bytelevel(t, 0, 0);
     case PRE_DIGITS_GPT2:
-        rc = tok_add_digits(t, 1) || tok_add_bytelevel(t, 0, 1);
-        break;
+        return tok_add_digits(t, 1) || tok_add_bytelevel(t, 0, 1);
     }
-    if (rc) goto fail;
+    return KV_OK;
+}
 
+/* BOS and EOS ids (-1 when outside the vocabulary), whether to add BOS, the chat template. */
+static int gguf_tok_special(const gguf_file *g, tokenizer *t, pre_family fam, int ignore_merges, size_t n_tokens)
+{
+    const char *s;
+    size_t len;
     int64_t id;
     if (gguf_has_key(g, "tokenizer.ggml.bos_token_id")) {
-        if (gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id)) goto fail;
+        if (gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id)) return KV_ERR;
         t->bos_id = id >= 0 && id < (int64_t)n_tokens ? (int)id : -1;
     }
     /* add_bos_token when the file says; else llama.cpp's default (BOS for the Llama-3
      * pre-tokenizer family, none for other byte-level BPE vocabularies). */
     if (gguf_has_key(g, "tokenizer.ggml.add_bos_token")) {
-        if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) goto fail;
+        if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) return KV_ERR;
         snprintf(t->add_bos_source, sizeof t->add_bos_source, "GGUF tokenizer.ggml.add_bos_token");
     } else {
         t->add_bos = fam == PRE_LLAMA3 && ignore_merges;
         snprintf(t->add_bos_source, sizeof t->add_bos_source, "llama.cpp's default for this GGUF (no add_bos_token)");
     }
     if (gguf_has_key(g, "tokenizer.ggml.eos_token_id")) {
-        if (gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id)) goto fail;
+        if (gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id)) return KV_ERR;
         t->eos_id = id >= 0 && id < (int64_t)n_tokens ? (int)id : -1;
     }
     if (gguf_has_key(g, "tokenizer.chat_template")) {
-        if (gguf_get_string(g, "tokenizer.chat_template", &s, &len)) goto fail;
+        if (gguf_get_string(g, "tokenizer.chat_template", &s, &len)) return KV_ERR;
         t->chat_template = kv_malloc(len + 1);
         memcpy(t->chat_template, s, len);
         t->chat_template[len] = 0;
     }
-    if (tok_finish(t)) goto fail;
+    return KV_OK;
+}
+
+int tokenizer_load_gguf(const gguf_file *g, tokenizer **out)
+{
+    *out = NULL;
+    pre_family fam;
+    int ignore_merges;
+    size_t n_tokens, n_merges, n_types;
+    if (gguf_tok_check(g, &fam, &ignore_merges, &n_tokens, &n_merges, &n_types)) return KV_ERR;
+    tokenizer *t = tok_create(gguf_path(g), (int)n_tokens);
+    t->ignore_merges = ignore_merges;
+    if (gguf_tok_vocab(g, t, n_tokens) || gguf_tok_merges_added(g, t, n_merges, n_types) ||
+        gguf_tok_pretokenizer(g, t, fam) || gguf_tok_special(g, t, fam, ignore_merges, n_tokens) || tok_finish(t)) {
+        tokenizer_free(t);
+        return KV_ERR;
+    }
     *out = t;
     return KV_OK;
-fail:
-    free(spell);
-    tokenizer_free(t);
-    return KV_ERR;
 }

@@ -75,9 +75,10 @@ static int load_pretok(tokenizer *t, json_t *p, const char *where)
     return KV_ERR;
 }
 
-static int load_model(tokenizer **out, const char *path, json_t *root)
+/* The model object: byte-level BPE with a vocab object and a merges array, no dropout, subword
+ * affixes or byte fallback; added_tokens an array when present. */
+static int json_model_check(const char *path, json_t *root, json_t *model)
 {
-    json_t *model = json_object_get(root, "model");
     if (!json_is_object(model)) {
         kv_seterr("%s: no \"model\" object (is this a Hugging Face tokenizer.json?)", path);
         return KV_ERR;
@@ -87,12 +88,11 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
         kv_seterr("%s: model.type '%s' is not supported (only byte-level BPE)", path, type);
         return KV_ERR;
     }
-    json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
-    if (!json_is_object(vocab)) {
+    if (!json_is_object(json_object_get(model, "vocab"))) {
         kv_seterr("%s: model.vocab is missing or not an object of token -> id", path);
         return KV_ERR;
     }
-    if (!json_is_array(merges)) {
+    if (!json_is_array(json_object_get(model, "merges"))) {
         kv_seterr("%s: model.merges is missing or not an array", path);
         return KV_ERR;
     }
@@ -114,17 +114,21 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
         kv_seterr("%s: added_tokens is not an array", path);
         return KV_ERR;
     }
+    return KV_OK;
+}
 
-    /* The id space covers the vocab and the added tokens. */
-    long max_id = -1;
+/* The id space covers the vocab and the added tokens: *max_id, every id valid and dense enough. */
+static int json_id_space(const char *path, json_t *vocab, json_t *added, long *max_id)
+{
     const char *key;
     json_t *v;
+    *max_id = -1;
     json_object_foreach(vocab, key, v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= (1 << 30)) {
             kv_seterr("%s: model.vocab['%s'] is not a valid id", path, key);
             return KV_ERR;
         }
-        if (json_integer_value(v) > max_id) max_id = (long)json_integer_value(v);
+        if (json_integer_value(v) > *max_id) *max_id = (long)json_integer_value(v);
     }
     size_t i;
     json_array_foreach(added, i, v) {
@@ -134,25 +138,27 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
             kv_seterr("%s: added_tokens[%zu] needs an integer \"id\" and a string \"content\"", path, i);
             return KV_ERR;
         }
-        if (json_integer_value(id) > max_id) max_id = (long)json_integer_value(id);
+        if (json_integer_value(id) > *max_id) *max_id = (long)json_integer_value(id);
     }
-    if (max_id < 0) {
+    if (*max_id < 0) {
         kv_seterr("%s: model.vocab is empty", path);
         return KV_ERR;
     }
     /* Ids index dense arrays: a stray huge id must not allocate gigabytes (found by fuzzing). */
     long n_entries = (long)json_object_size(vocab) + (long)json_array_size(added);
-    if (max_id >= 2 * n_entries + 1024) {
+    if (*max_id >= 2 * n_entries + 1024) {
         kv_seterr("%s: token id %ld is far beyond the %ld vocab and added entries (expected ids 0..%ld, dense)",
-                  path, max_id, n_entries, n_entries - 1);
+                  path, *max_id, n_entries, n_entries - 1);
         return KV_ERR;
     }
+    return KV_OK;
+}
 
-    tokenizer *t = tok_create(path, (int)max_id + 1);
-    t->ignore_merges = json_flag(model, "ignore_merges", 0);
-    json_object_foreach(vocab, key, v) {
-        if (tok_set_vocab(t, (int)json_integer_value(v), key, strlen(key))) goto fail;
-    }
+/* The merges, each "a b" (legacy: exactly one space) or ["a", "b"]; rank = index. */
+static int json_merges(tokenizer *t, const char *path, json_t *merges)
+{
+    size_t i;
+    json_t *v;
     json_array_foreach(merges, i, v) {
         const char *a, *b;
         size_t al, bl;
@@ -161,7 +167,7 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
             const char *s = json_string_value(v), *sp = strchr(s, ' ');
             if (!sp || strchr(sp + 1, ' ')) {
                 kv_seterr("%s: model.merges[%zu] '%s' is not two tokens separated by one space", path, i, s);
-                goto fail;
+                return KV_ERR;
             }
             a = s, al = (size_t)(sp - s), b = sp + 1, bl = strlen(sp + 1);
         } else if (json_is_array(v) && json_array_size(v) == 2 && json_is_string(json_array_get(v, 0)) &&
@@ -170,46 +176,75 @@ static int load_model(tokenizer **out, const char *path, json_t *root)
             b = json_string_value(json_array_get(v, 1)), bl = json_string_length(json_array_get(v, 1));
         } else {
             kv_seterr("%s: model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", path, i);
-            goto fail;
+            return KV_ERR;
         }
-        if (tok_add_merge(t, a, al, b, bl, (int)i)) goto fail;
+        if (tok_add_merge(t, a, al, b, bl, (int)i)) return KV_ERR;
     }
+    return KV_OK;
+}
+
+/* The vocab, merges and added tokens. */
+static int json_fill(tokenizer *t, const char *path, json_t *model, json_t *added)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(model, "vocab"), key, v) {
+        if (tok_set_vocab(t, (int)json_integer_value(v), key, strlen(key))) return KV_ERR;
+    }
+    if (json_merges(t, path, json_object_get(model, "merges"))) return KV_ERR;
+    size_t i;
     json_array_foreach(added, i, v) {
         json_t *c = json_object_get(v, "content");
         if (tok_add_added(t, (int)json_integer_value(json_object_get(v, "id")), json_string_value(c),
                           json_string_length(c), json_flag(v, "special", 0), json_flag(v, "lstrip", 0),
                           json_flag(v, "rstrip", 0), json_flag(v, "single_word", 0),
                           json_flag(v, "normalized", !json_flag(v, "special", 0))))
-            goto fail;
+            return KV_ERR;
     }
+    return KV_OK;
+}
 
+/* No normalizer, the pre-tokenizer, a ByteLevel decoder (or none), the unknown token. */
+static int json_pipeline(tokenizer *t, const char *path, json_t *root, json_t *model)
+{
     json_t *norm = json_object_get(root, "normalizer");
     if (norm && !json_is_null(norm)) {
         const char *nt = json_str(norm, "type");
         kv_seterr("%s: normalizer '%s' is not supported (byte-level BPE tokenizers here have none)", path,
                   nt ? nt : "?");
-        goto fail;
+        return KV_ERR;
     }
     json_t *pre = json_object_get(root, "pre_tokenizer");
-    if (pre && !json_is_null(pre) && load_pretok(t, pre, "pre_tokenizer")) goto fail;
+    if (pre && !json_is_null(pre) && load_pretok(t, pre, "pre_tokenizer")) return KV_ERR;
     json_t *dec = json_object_get(root, "decoder");
     const char *dt = json_str(dec, "type");
     if (dec && !json_is_null(dec) && (!dt || strcmp(dt, "ByteLevel"))) {
         kv_seterr("%s: decoder '%s' is not supported (only ByteLevel)", path, dt ? dt : "?");
-        goto fail;
+        return KV_ERR;
     }
     const char *unk = json_str(model, "unk_token");
     if (unk && (t->unk_id = tok_find_vocab(t, unk, strlen(unk))) < 0) {
         kv_seterr("%s: model.unk_token '%s' is not in the vocab", path, unk);
-        goto fail;
+        return KV_ERR;
     }
     t->fuse_unk = json_flag(model, "fuse_unk", 0);
-    if (tok_finish(t)) goto fail;
+    return KV_OK;
+}
+
+static int load_model(tokenizer **out, const char *path, json_t *root)
+{
+    json_t *model = json_object_get(root, "model"), *added = json_object_get(root, "added_tokens");
+    long max_id;
+    if (json_model_check(path, root, model) || json_id_space(path, json_object_get(model, "vocab"), added, &max_id))
+        return KV_ERR;
+    tokenizer *t = tok_create(path, (int)max_id + 1);
+    t->ignore_merges = json_flag(model, "ignore_merges", 0);
+    if (json_fill(t, path, model, added) || json_pipeline(t, path, root, model) || tok_finish(t)) {
+        tokenizer_free(t);
+        return KV_ERR;
+    }
     *out = t;
     return KV_OK;
-fail:
-    tokenizer_free(t);
-    return KV_ERR;
 }
 
 /* bos_token / eos_token are a string or an AddedToken object {"content": ...}. */

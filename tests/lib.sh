@@ -23,3 +23,16 @@ expect_fail() {
     fi
 }
 finish() { echo "$(basename "$0"): $T_PASSED passed, $T_FAILED failed"; [ $T_FAILED -eq 0 ]; }
+# six_method_sweep FILE NAME: the demo data, budgets 128 and 256, the six methods of DESIGN §4 on
+# the demo model, written to FILE (t_run_fake, t_mpi_run).
+six_method_sweep() {
+    cat >"$1" <<YAML
+name: $2
+data: data/demo
+budgets: [128, 256]
+methods: [fullkv, snapkv, pyramidkv, h2o, streamingllm, circuitkv]
+models:
+  - name: m1
+    path: $MODEL
+YAML
+}

@@ -80,10 +80,7 @@ check "verify after reduce: the quarantine is reported, exit 1" grep -q "$ND dam
 out=$("$KVBENCH" run "$T/s.yaml" --output "$D" 2>&1); rc=$?
 check "run after reduce: exit 0" test $rc -eq 0
 check "run recomputes exactly the $ND items" grep -q "$ND items to do" <<<"$out"
-check "run: identical tables.md" cmp -s "$T/clean/tables.md" "$D/tables.md"
-check "run: identical scores.csv" cmp -s "$T/clean/scores.csv" "$D/scores.csv"
-samples_csv "$D" >"$D.csv"
-check "run: identical predictions" cmp -s "$T/clean.csv" "$D.csv"
+same_as_clean run "$T/clean" "$D"
 check "run: 0 duplicates" grep -q "(0 duplicates dropped)" <<<"$out"
 
 # 2. run straight on a damaged store.
@@ -99,10 +96,7 @@ done <"$D.damaged"
 check "run: one warning line each" test "$(grep -c '^kvbench: warning: damaged item file' <<<"$out")" -eq "$ND"
 check "run: recomputes the $ND items" grep -q "$ND items to do" <<<"$out"
 check "run: $N_ITEMS item files" test "$(items "$D")" -eq $N_ITEMS
-check "run: identical tables.md" cmp -s "$T/clean/tables.md" "$D/tables.md"
-check "run: identical scores.csv" cmp -s "$T/clean/scores.csv" "$D/scores.csv"
-samples_csv "$D" >"$D.csv"
-check "run: identical predictions" cmp -s "$T/clean.csv" "$D.csv"
+same_as_clean run "$T/clean" "$D"
 rm -rf "$D/quarantine"
 out=$("$KVBENCH" verify "$D" 2>&1)
 check "verify after the run (quarantine emptied): OK" grep -q "OK ($N_ITEMS item files" <<<"$out"

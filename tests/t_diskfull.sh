@@ -42,10 +42,7 @@ mount -o remount,size=4m "$T/mnt"
 out=$("$KVBENCH" run "$T/s.yaml" --output "$D" 2>&1); rc=$?
 check "after freeing space: rerun exits 0" test $rc -eq 0
 check "rerun computes the $((N_ITEMS - n)) items left" grep -q "$((N_ITEMS - n)) items to do" <<<"$out"
-check "rerun: identical tables.md" cmp -s "$T/clean/tables.md" "$D/tables.md"
-check "rerun: identical scores.csv" cmp -s "$T/clean/scores.csv" "$D/scores.csv"
-samples_csv "$D" >"$T/d.csv"
-check "rerun: identical predictions" cmp -s "$T/clean.csv" "$T/d.csv"
+same_as_clean rerun "$T/clean" "$D"
 check "rerun: 0 duplicates" grep -q "(0 duplicates dropped)" <<<"$out"
 check "rerun: verify OK" grep -q "OK ($N_ITEMS item files" <<<"$("$KVBENCH" verify "$D" 2>&1)"
 finish

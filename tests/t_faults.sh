@@ -17,6 +17,7 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
+. tests/lib_store.sh
 T=tests/tmp/t_faults
 rm -rf "$T"; mkdir -p "$T"
 # `make test` runs two rounds of each (~25 s); the robustness CI tier (tests/ci_robustness.sh)
@@ -32,20 +33,7 @@ if ! command -v mpirun >/dev/null; then echo "t_faults: mpirun not found"; exit 
 MPIRUN="mpirun --oversubscribe --bind-to none -np 3"
 SLOW=200   # fake milliseconds per 1000 prompt tokens: items take ~0.05-0.2 s
 
-cat >"$T/s.yaml" <<YAML
-name: faults
-data: data/demo
-samples: 2
-budgets: [128]
-methods: [fullkv, snapkv, h2o]
-models:
-  - name: tiny
-    path: tests/data/bad/tiny.gguf
-YAML
-N_ITEMS=32   # 16 tasks x 2 samples, one sample per item
-
-items() { find "$1/items" -name '*.h5' 2>/dev/null | wc -l; }
-samples_csv() { "$KVBENCH" show "$1" --samples --format csv | sort; }
+tiny_sweep "$T/s.yaml" faults
 rank_pid() { awk -v r="$2" '$1 == "start" && $3 ~ "^"r"/" {p = $5} END {print p}' "$1/logs/rank$2.log" 2>/dev/null; }
 
 "$KVBENCH" run "$T/s.yaml" --output "$T/clean" --quiet >"$T/clean.log" 2>&1
@@ -72,10 +60,7 @@ verify_round() {
     check "$name: re-run computed $((N_ITEMS - n)) items" grep -q "$((N_ITEMS - n)) items to do" "$d.rerun.log"
     check "$name: $N_ITEMS item files" test "$(items "$d")" -eq $N_ITEMS
     check "$name: 0 duplicates dropped" grep -q "(0 duplicates dropped)" "$d.rerun.log"
-    check "$name: identical tables.md" cmp -s "$T/clean/tables.md" "$d/tables.md"
-    check "$name: identical scores.csv" cmp -s "$T/clean/scores.csv" "$d/scores.csv"
-    samples_csv "$d" >"$d.csv"
-    check "$name: identical predictions and per-sample scores" cmp -s "$T/clean.csv" "$d.csv"
+    same_as_clean "$name" "$T/clean" "$d"
     check "$name: no duplicate row" test "$(tail -n +2 "$d.csv" | cut -d, -f1-3,5-8 | sort | uniq -d | wc -l)" -eq 0
     check "$name: no temporary left" test "$(find "$d" -name '*.tmp.*' | wc -l)" -eq 0
 }

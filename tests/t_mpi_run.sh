@@ -12,15 +12,7 @@ rm -rf "$T"; mkdir -p "$T"
 export KVBENCH_FAKE_ENGINE=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIRUN="mpirun --oversubscribe --bind-to none"
 if ! command -v mpirun >/dev/null; then echo "t_mpi_run: mpirun not found"; exit 1; fi
-cat > "$T/s.yaml" <<YAML
-name: mpi
-data: data/demo
-budgets: [128, 256]
-methods: [fullkv, snapkv, pyramidkv, h2o, streamingllm, circuitkv]
-models:
-  - name: m1
-    path: $MODEL
-YAML
+six_method_sweep "$T/s.yaml" mpi
 items() { find "$1/items" -name '*.h5' 2>/dev/null | wc -l; }
 results() { "$KVBENCH" show "$1" --samples --format csv | tail -n +2 | wc -l; }
 unique_results() { "$KVBENCH" show "$1" --samples --format csv | tail -n +2 | cut -d, -f1-5,7 | sort -u | wc -l; }

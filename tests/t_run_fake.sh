@@ -10,15 +10,7 @@ T=tests/tmp/t_run_fake
 rm -rf "$T"; mkdir -p "$T"
 export KVBENCH_FAKE_ENGINE=1
 unset KVBENCH_FAKE_MS_PER_KTOK
-cat > "$T/s.yaml" <<YAML
-name: fake
-data: data/demo
-budgets: [128, 256]
-methods: [fullkv, snapkv, pyramidkv, h2o, streamingllm, circuitkv]
-models:
-  - name: m1
-    path: $MODEL
-YAML
+six_method_sweep "$T/s.yaml" fake
 sed 's/budgets: \[128, 256\]/budgets: [128, 256, 512]/' "$T/s.yaml" > "$T/s3.yaml"
 
 out=$("$KVBENCH" plan "$T/s.yaml" --output "$T/out" --ranks 4 2>&1)

@@ -15,6 +15,7 @@
 #include "kernels/decode_attention.h"
 #include "kernels/scoring.h"
 #include "tests/check.h"
+#include "tests/methods_util.h"
 
 /* Tolerances: fp32 statistics against double references. */
 #define PROB_ATOL 1e-6
@@ -22,74 +23,6 @@
 #define COLSUM_RTOL 1e-4
 #define ATTN_ATOL 1e-6
 #define ATTN_RTOL 1e-5
-
-static unsigned rng_state = 12345;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)((rng_state >> 8) * (1.0 / 8388608.0)) - 1.0f;
-}
-
-static model_config tiny_cfg(int n_layers, int H, int Hkv, int hd)
-{
-    model_config c;
-    memset(&c, 0, sizeof c);
-    c.n_layers = n_layers;
-    c.n_heads = H;
-    c.n_kv_heads = Hkv;
-    c.head_dim = hd;
-    c.dim = H * hd;
-    return c;
-}
-
-static variant make_variant(const char *method, int budget, kv_preset preset)
-{
-    variant v;
-    const method_desc *m = method_find(method);
-    if (!m) {
-        fprintf(stderr, "no method %s\n", method);
-        exit(1);
-    }
-    variant_init(&v, m, budget, preset);
-    return v;
-}
-
-static void set_knob(variant *v, const char *k, const char *val)
-{
-    if (variant_set_knob(v, k, val) != KV_OK) {
-        fprintf(stderr, "set_knob %s=%s: %s\n", k, val, kv_lasterr());
-        exit(1);
-    }
-}
-
-/* Runs compress over one layer (layer index `layer` of cfg) for the given variants. Returns the
- * status; views are initialised here and freed by the caller. */
-static int run_layer(const model_config *cfg, const variant *vs, int n, int L, kv_view *views, int layer,
-                     const float *q, const float *k, const float *lse)
-{
-    for (int i = 0; i < n; i++) kv_view_init(&views[i], cfg->n_layers, cfg->n_heads, L);
-    compress_ctx *c = compress_new(cfg, vs, n, L, views);
-    if (!c) return KV_ERR;
-    int rc = compress_layer(c, layer, q, k, lse);
-    compress_free(c);
-    return rc;
-}
-
-static int row_equals(const kv_view *v, int layer, int head, const int *want, int n)
-{
-    if (v->len[layer * v->n_heads + head] != n) return 0;
-    const int *row = kv_view_row(v, layer, head);
-    for (int i = 0; i < n; i++)
-        if (row[i] != want[i]) return 0;
-    return 1;
-}
-
-static void print_row(const char *what, const kv_view *v, int layer, int head)
-{
-    fprintf(stderr, "  %s layer %d head %d:", what, layer, head);
-    for (int i = 0; i < v->len[layer * v->n_heads + head]; i++) fprintf(stderr, " %d", kv_view_row(v, layer, head)[i]);
-    fputc('\n', stderr);
-}
 
 /* ---- naive references (double) ---- */
 
@@ -305,7 +238,7 @@ static void test_streaming_fullkv(void)
     variant vs[3] = {make_variant("streamingllm", 8, PRESET_REFERENCE_HEAD), make_variant("fullkv", 0, PRESET_REFERENCE_HEAD),
                      make_variant("streamingllm", 21, PRESET_REFERENCE_HEAD)};
     kv_view views[3];
-    int rc = run_layer(&cfg, vs, 3, L, views, 0, q, k, NULL);
+    int rc = run_layer(&cfg, vs, 3, L, views, 0, q, k, NULL, NULL);
     CHECK(rc == KV_OK, "compress: %s", kv_lasterr());
     static const int want[] = {0, 1, 2, 3, 16, 17, 18, 19};
     for (int h = 0; h < H; h++) CHECK(row_equals(&views[0], 0, h, want, 8), "StreamingLLM C=8 head %d", h);
@@ -339,7 +272,7 @@ static void test_snapkv_crafted(void)
     set_knob(&vs[2], "kernel", "3");
     set_knob(&vs[2], "pooling", "avg");
     kv_view views[3];
-    CHECK(run_layer(&cfg, vs, 3, L, views, 0, q, k, NULL) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, vs, 3, L, views, 0, q, k, NULL, NULL) == KV_OK, "compress: %s", kv_lasterr());
     static const int want1[] = {3, 8, 12, 13, 14, 15}, want3[] = {2, 3, 12, 13, 14, 15}, want_avg[] = {8, 9, 12, 13, 14, 15};
     for (int h = 0; h < H; h++) {
         CHECK(row_equals(&views[0], 0, h, want1, 6), "kernel 1 head %d", h);
@@ -369,7 +302,7 @@ static void test_gqa_per_head(void)
     set_knob(&vs[0], "kernel", "1");
     set_knob(&vs[1], "window", "4");
     kv_view views[2];
-    CHECK(run_layer(&cfg, vs, 2, L, views, 0, q, k, lse) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, vs, 2, L, views, 0, q, k, NULL, lse) == KV_OK, "compress: %s", kv_lasterr());
     static const int want_x[] = {5, 12, 13, 14, 15}, want_y[] = {2, 12, 13, 14, 15};
     for (int m = 0; m < 2; m++)
         for (int h = 0; h < H; h++) {
@@ -460,7 +393,7 @@ static void test_h2o_modes(void)
         set_knob(&var, "window", "5");
         set_knob(&var, "mode", names[mode]);
         kv_view view;
-        CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, lse) == KV_OK, "compress: %s", kv_lasterr());
+        CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL, lse) == KV_OK, "compress: %s", kv_lasterr());
         for (int h = 0; h < H; h++) {
             int taken[L] = {0}, want[C], n = 0;
             for (int t = 0; t < C - W; t++) {
@@ -489,7 +422,7 @@ static void test_snapkv_random(void)
     set_knob(&var, "window", "8");
     set_knob(&var, "kernel", "5");
     kv_view view;
-    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL, NULL) == KV_OK, "compress: %s", kv_lasterr());
     for (int h = 0; h < H; h++) {
         double a[L - W], s[L - W];
         for (int j = 0; j < L - W; j++) {
@@ -582,7 +515,7 @@ static void test_pyramid_select(void)
         int kept = pv.method->expected_kept(&pv, &cfg, L, layer);
         variant vs[2] = {pv, make_variant("snapkv", kept, PRESET_REFERENCE_2026_01)};
         kv_view views[2];
-        CHECK(run_layer(&cfg, vs, 2, L, views, layer, q, k, NULL) == KV_OK, "compress: %s", kv_lasterr());
+        CHECK(run_layer(&cfg, vs, 2, L, views, layer, q, k, NULL, NULL) == KV_OK, "compress: %s", kv_lasterr());
         for (int h = 0; h < H; h++)
             CHECK(row_equals(&views[0], layer, h, kv_view_row(&views[1], layer, h), kept),
                   "PyramidKV layer %d head %d = SnapKV(%d)", layer, h, kept);
@@ -690,7 +623,7 @@ static void test_circuitkv_compress(void)
     }
     set_knob(&vs[1], "per_head", "1");
     kv_view views[2];
-    CHECK(run_layer(&cfg, vs, 2, L, views, 1, q, k, NULL) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, vs, 2, L, views, 1, q, k, NULL, NULL) == KV_OK, "compress: %s", kv_lasterr());
     int shared = 1;
     for (int h = 1; h < H; h++) shared &= row_equals(&views[0], 1, h, kv_view_row(&views[0], 1, 0), C);
     CHECK(shared, "CircuitKV: one set for all heads");
@@ -733,10 +666,18 @@ static int bogus_expected(const variant *v, const model_config *cfg, int L, int 
     return L < v->budget ? L : v->budget;
 }
 
+/* Declares its window as always kept, so the checker tests it. */
+static void bogus_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+}
+
 static void test_invariant_checker(void)
 {
-    static const method_knob knobs[] = {{"window", 2, 2, NULL, "window"}};
-    static const method_desc bogus = {"bogus", "Bogus", 1, knobs, bogus_check, bogus_expected, bogus_select, NULL, 0};
+    static const method_knob knobs[] = {{"window", {2, 2}, NULL, "window"}};
+    static const method_desc bogus = {.name = "bogus", .display = "Bogus", .n_knobs = 1, .knobs = knobs,
+                                      .compresses = 1, .check = bogus_check, .expected_kept = bogus_expected,
+                                      .select_layer = bogus_select, .needs = bogus_needs};
     enum { L = 12, H = 2, hd = 4 };
     model_config cfg = tiny_cfg(1, H, 1, hd);
     float q[L * H * hd], k[L * hd];
@@ -747,7 +688,7 @@ static void test_invariant_checker(void)
     static const char *expect[] = {"rule says", "strictly increasing", "window", "outside"};
     for (bogus_mode = 0; bogus_mode < 4; bogus_mode++) {
         kv_view view;
-        int rc = run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL);
+        int rc = run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL, NULL);
         const char *e = kv_lasterr();
         CHECK(rc == KV_ERR, "bogus mode %d passed the checker", bogus_mode);
         CHECK(strstr(e, "Bogus") && strstr(e, "layer 0") && strstr(e, "head") && strstr(e, expect[bogus_mode]),
@@ -757,12 +698,12 @@ static void test_invariant_checker(void)
     /* the count message carries expected vs actual */
     bogus_mode = 0;
     kv_view view;
-    run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL);
+    run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL, NULL);
     CHECK(strstr(kv_lasterr(), "kept 4") && strstr(kv_lasterr(), "says 5"), "count message: %s", kv_lasterr());
     kv_view_free(&view);
     /* the same plug-in, correct, passes */
     bogus_mode = 9;
-    CHECK(run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL) == KV_OK, "correct bogus passes: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL, NULL) == KV_OK, "correct bogus passes: %s", kv_lasterr());
     kv_view_free(&view);
 }
 
@@ -782,7 +723,7 @@ static void test_view_vs_compacted(void)
     set_knob(&vs[3], "window", "8");
     set_knob(&vs[5], "window", "16");
     kv_view views[NV];
-    CHECK(run_layer(&cfg, vs, NV, L, views, 0, q, k, lse) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, vs, NV, L, views, 0, q, k, NULL, lse) == KV_OK, "compress: %s", kv_lasterr());
     float qn[H * hd], kn[Hkv * hd], vn[Hkv * hd], out[H * hd];
     for (int i = 0; i < H * hd; i++) qn[i] = 2 * frand();
     for (int i = 0; i < Hkv * hd; i++) kn[i] = 2 * frand(), vn[i] = frand();
@@ -839,7 +780,7 @@ static void test_no_compression_branch(void)
     variant vs[NV];
     for (int m = 0; m < NV; m++) vs[m] = make_variant(method_registry[m]->name, 100, PRESET_REFERENCE_HEAD);
     kv_view views[NV];
-    CHECK(run_layer(&cfg, vs, NV, L, views, 2, q, k, lse) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, vs, NV, L, views, 2, q, k, NULL, lse) == KV_OK, "compress: %s", kv_lasterr());
     int all[L];
     for (int i = 0; i < L; i++) all[i] = i;
     for (int m = 0; m < NV; m++) {
@@ -872,7 +813,7 @@ static void test_snapkv_fp16(void)
     set_knob(&var, "reduction", "mean");
     set_knob(&var, "kernel", "3");
     kv_view view;
-    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL) == KV_OK, "compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL, NULL) == KV_OK, "compress: %s", kv_lasterr());
     for (int h = 0; h < H; h++) {
         double a[L - W], s[L - W];
         for (int j = 0; j < L - W; j++) a[j] = 0;

@@ -19,74 +19,10 @@
 #include "kernels/rope.h"
 #include "kernels/scoring.h"
 #include "tests/check.h"
+#include "tests/methods_util.h"
 
 #define SCORE_ATOL 1e-6
 #define SCORE_RTOL 1e-4
-
-static unsigned rng_state = 777;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)((rng_state >> 8) * (1.0 / 8388608.0)) - 1.0f;
-}
-
-static model_config tiny_cfg(int n_layers, int H, int Hkv, int hd)
-{
-    model_config c;
-    memset(&c, 0, sizeof c);
-    c.n_layers = n_layers, c.n_heads = H, c.n_kv_heads = Hkv, c.head_dim = hd, c.dim = H * hd;
-    c.rope_theta = 10000;
-    return c;
-}
-
-static variant make_variant(const char *method, int budget)
-{
-    variant v;
-    variant_init(&v, method_find(method), budget, PRESET_REFERENCE_HEAD);
-    return v;
-}
-
-static void set_knob(variant *v, const char *k, const char *val)
-{
-    if (variant_set_knob(v, k, val) != KV_OK) {
-        fprintf(stderr, "set_knob %s=%s: %s\n", k, val, kv_lasterr());
-        exit(1);
-    }
-}
-
-static int run_layer(const model_config *cfg, const variant *vs, int n, int L, kv_view *views, const float *q,
-                     const float *k, const float *v)
-{
-    for (int i = 0; i < n; i++) kv_view_init(&views[i], cfg->n_layers, cfg->n_heads, L);
-    compress_ctx *c = compress_new(cfg, vs, n, L, views);
-    if (!c) return KV_ERR;
-    int rc = compress_layer_v(c, 0, q, k, v, NULL);
-    compress_free(c);
-    return rc;
-}
-
-static int row_is(const kv_view *v, int layer, int head, const int *want, int n)
-{
-    if (v->len[layer * v->n_heads + head] != n) return 0;
-    for (int i = 0; i < n; i++)
-        if (kv_view_row(v, layer, head)[i] != want[i]) return 0;
-    return 1;
-}
-
-static void print_row(const char *what, const kv_view *v, int layer, int head)
-{
-    fprintf(stderr, "  %s layer %d head %d:", what, layer, head);
-    for (int i = 0; i < v->len[layer * v->n_heads + head]; i++) fprintf(stderr, " %d", kv_view_row(v, layer, head)[i]);
-    fputc('\n', stderr);
-}
-
-#define EXPECT_ROW(view, layer, head, ...)                                                               \
-    do {                                                                                                 \
-        static const int want_[] = {__VA_ARGS__};                                                        \
-        int ok_ = row_is(view, layer, head, want_, (int)(sizeof want_ / sizeof want_[0]));              \
-        CHECK(ok_, "%s: layer %d head %d kept set", #view, layer, head);                                \
-        if (!ok_) print_row("got", view, layer, head);                                                   \
-    } while (0)
 
 /* Knorm: keys (x, 0) of norms 3 1 4 1 5 9 on KV head 0 and 9 5 1 4 1 3 on KV head 1; C = 3 keeps
  * the three lowest norms, the tie at 1 (or the 3rd place) to the lower position; two query heads
@@ -98,9 +34,9 @@ static void test_knorm(void)
     float q[L * H * hd] = {0}, k[L * Hkv * hd] = {0};
     for (int j = 0; j < L; j++) k[(j * Hkv + 0) * hd] = n0[j], k[(j * Hkv + 1) * hd + 1] = -n1[j];
     model_config cfg = tiny_cfg(1, H, Hkv, hd);
-    variant v = make_variant("knorm", 3);
+    variant v = make_variant("knorm", 3, PRESET_REFERENCE_HEAD);
     kv_view view;
-    CHECK(run_layer(&cfg, &v, 1, L, &view, q, k, NULL) == KV_OK, "knorm: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, &v, 1, L, &view, 0, q, k, NULL, NULL) == KV_OK, "knorm: %s", kv_lasterr());
     EXPECT_ROW(&view, 0, 0, 0, 1, 3);
     EXPECT_ROW(&view, 0, 1, 0, 1, 3);
     EXPECT_ROW(&view, 0, 2, 2, 4, 5);
@@ -122,9 +58,10 @@ static void test_keydiff(void)
               check_close(cosv[4], -0.5 / na, 1e-6, 1e-6) && check_close(cosv[5], 0.5 / na, 1e-6, 1e-6),
           "keydiff cosines %g %g %g %g", cosv[0], cosv[2], cosv[4], cosv[5]);
     model_config cfg = tiny_cfg(1, H, Hkv, hd);
-    variant v[2] = {make_variant("keydiff", 2), make_variant("keydiff", 3)};
+    variant v[2] = {make_variant("keydiff", 2, PRESET_REFERENCE_HEAD), make_variant("keydiff", 3,
+                                                                                PRESET_REFERENCE_HEAD)};
     kv_view views[2];
-    CHECK(run_layer(&cfg, v, 2, L, views, q, k, NULL) == KV_OK, "keydiff: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, v, 2, L, views, 0, q, k, NULL, NULL) == KV_OK, "keydiff: %s", kv_lasterr());
     EXPECT_ROW(&views[0], 0, 0, 2, 4);
     EXPECT_ROW(&views[1], 0, 0, 0, 2, 4);
     kv_view_free(&views[0]), kv_view_free(&views[1]);
@@ -149,7 +86,7 @@ static void test_tova_hand(void)
                          0.1f, 0.5f, 0.1f, 0.05f, 0.05f, 0.2f, 0.4f, 0, 0.1f, 0.3f, 0, 0.2f};
     model_config cfg = tiny_cfg(1, H, Hkv, 2);
     struct layer_stats st = hand_stats(&cfg, L, 1, rows);
-    variant v = make_variant("tova", 3);
+    variant v = make_variant("tova", 3, PRESET_REFERENCE_HEAD);
     kv_view view;
     kv_view_init(&view, 1, H, L);
     CHECK(v.method->select_layer(&v, &st, 0, &view) == KV_OK, "tova: %s", kv_lasterr());
@@ -161,8 +98,8 @@ static void test_tova_hand(void)
     for (int i = 0; i < L2 * H * hd; i++) q[i] = 2 * frand();
     for (int i = 0; i < L2 * Hkv * hd; i++) k[i] = 2 * frand();
     model_config cfg2 = tiny_cfg(1, H, Hkv, hd);
-    variant v2 = make_variant("tova", C);
-    CHECK(run_layer(&cfg2, &v2, 1, L2, &view, q, k, NULL) == KV_OK, "tova compress: %s", kv_lasterr());
+    variant v2 = make_variant("tova", C, PRESET_REFERENCE_HEAD);
+    CHECK(run_layer(&cfg2, &v2, 1, L2, &view, 0, q, k, NULL, NULL) == KV_OK, "tova compress: %s", kv_lasterr());
     double s[L2] = {0};
     for (int h = 0; h < H; h++) {
         double lg[L2], m = -INFINITY, z = 0;
@@ -186,8 +123,8 @@ static void test_tova_hand(void)
     for (int j = 0; j < L2; j++)
         if (taken[j]) want[n++] = j;
     for (int h = 0; h < H; h++) {
-        CHECK(row_is(&view, 0, h, want, C), "tova vs naive, head %d", h);
-        if (!row_is(&view, 0, h, want, C)) print_row("got", &view, 0, h);
+        CHECK(row_equals(&view, 0, h, want, C), "tova vs naive, head %d", h);
+        if (!row_equals(&view, 0, h, want, C)) print_row("got", &view, 0, h);
     }
     kv_view_free(&view);
 }
@@ -199,10 +136,10 @@ static void test_random(void)
     enum { L = 64, H = 4, Hkv = 2, hd = 4, C = 16 };
     static float q[L * H * hd], k[L * Hkv * hd];
     model_config cfg = tiny_cfg(1, H, Hkv, hd);
-    variant v[3] = {make_variant("random", C), make_variant("random", C), make_variant("random", C)};
+    variant v[3] = {make_variant("random", C, PRESET_REFERENCE_HEAD), make_variant("random", C, PRESET_REFERENCE_HEAD), make_variant("random", C, PRESET_REFERENCE_HEAD)};
     set_knob(&v[2], "seed", "42");
     kv_view views[3];
-    CHECK(run_layer(&cfg, v, 3, L, views, q, k, NULL) == KV_OK, "random: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, v, 3, L, views, 0, q, k, NULL, NULL) == KV_OK, "random: %s", kv_lasterr());
     int same01 = 1, same02 = 1;
     for (int h = 0; h < H; h++) {
         CHECK(views[0].len[h] == C, "random keeps C");
@@ -231,7 +168,7 @@ static void test_adakv_hand(void)
                          0.1f, 0.1f, 0.1f,  0.1f, 0.1f,  0.1f,  0.1f,  0.2f};
     model_config cfg = tiny_cfg(1, H, Hkv, 2);
     struct layer_stats st = hand_stats(&cfg, L, 1, rows);
-    variant v = make_variant("adakv", 3);
+    variant v = make_variant("adakv", 3, PRESET_REFERENCE_HEAD);
     set_knob(&v, "window", "1");
     set_knob(&v, "kernel", "1");
     set_knob(&v, "alpha_safeguard", "0");
@@ -248,7 +185,7 @@ static void test_adakv_hand(void)
     CHECK(v.method->expected_kept(&v, &cfg, L, 0) == 6, "layer total H*C");
     kv_view_free(&view);
     /* the checks */
-    variant bad = make_variant("adakv", 3);
+    variant bad = make_variant("adakv", 3, PRESET_REFERENCE_HEAD);
     set_knob(&bad, "scorer", "knorm");
     CHECK(bad.method->check(&bad, &cfg) == KV_ERR && strstr(kv_lasterr(), "window 0"), "knorm scorer needs window 0: %s",
           kv_lasterr());
@@ -265,13 +202,13 @@ static void test_adakv_compress(void)
     for (int i = 0; i < L * H * hd; i++) q[i] = 3 * frand();
     for (int i = 0; i < L * Hkv * hd; i++) k[i] = 3 * frand() * (i % 7 == 0 ? 4 : 1);
     model_config cfg = tiny_cfg(1, H, Hkv, hd);
-    variant v[3] = {make_variant("adakv", C), make_variant("adakv", C), make_variant("knorm", C)};
+    variant v[3] = {make_variant("adakv", C, PRESET_REFERENCE_HEAD), make_variant("adakv", C, PRESET_REFERENCE_HEAD), make_variant("knorm", C, PRESET_REFERENCE_HEAD)};
     set_knob(&v[0], "window", "8");
     set_knob(&v[1], "scorer", "knorm");
     set_knob(&v[1], "window", "0");
     set_knob(&v[1], "alpha_safeguard", "1");
     kv_view views[3];
-    CHECK(run_layer(&cfg, v, 3, L, views, q, k, NULL) == KV_OK, "adakv compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, v, 3, L, views, 0, q, k, NULL, NULL) == KV_OK, "adakv compress: %s", kv_lasterr());
     int total = 0, differ = 0;
     for (int h = 0; h < H; h++) total += views[0].len[h], differ |= views[0].len[h] != C;
     CHECK(total == H * C, "adakv layer total %d", total);
@@ -402,16 +339,16 @@ static void test_expected_attention(void)
         free(mean), free(cov);
     }
     /* through compress: the sinks are kept, the zero-value position of KV head 0 is not */
-    variant var = make_variant("expected_attention", C);
+    variant var = make_variant("expected_attention", C, PRESET_REFERENCE_HEAD);
     set_knob(&var, "n_future", "16");
     kv_view view;
-    CHECK(run_layer(&cfg, &var, 1, L, &view, q, k, v) == KV_OK, "expected_attention compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, v, NULL) == KV_OK, "expected_attention compress: %s", kv_lasterr());
     int has20 = 0;
     for (int t = 0; t < view.len[0]; t++) has20 |= kv_view_row(&view, 0, 0)[t] == 20;
     CHECK(!has20 && view.len[0] == C, "zero value dropped, C kept");
     kv_view_free(&view);
     /* without v the statistics cannot be computed: a clear error */
-    CHECK(run_layer(&cfg, &var, 1, L, &view, q, k, NULL) == KV_ERR && strstr(kv_lasterr(), "values"),
+    CHECK(run_layer(&cfg, &var, 1, L, &view, 0, q, k, NULL, NULL) == KV_ERR && strstr(kv_lasterr(), "values"),
           "missing v: %s", kv_lasterr());
     kv_view_free(&view);
 }
@@ -420,16 +357,8 @@ static void test_expected_attention(void)
  * equals FullKV's, each keeps what its rule says (AdaKV: the layer total). */
 static void test_engine_all(void)
 {
-    if (!kv_file_exists(DEMO_MODEL)) {
-        CHECK(0, "%s missing: run ./setup.sh", DEMO_MODEL);
-        return;
-    }
-    engine *e;
-    engine_opts o = {.backend = "cpu"};
-    if (engine_open(DEMO_MODEL, &o, &e) != KV_OK) {
-        CHECK(0, "engine_open: %s", kv_lasterr());
-        return;
-    }
+    engine *e = open_demo_engine();
+    if (!e) return;
     static const char *text =
         "The city council met on Tuesday to discuss the new budget for public transport. After a long debate, "
         "the members agreed to extend the tram line to the northern districts, which have grown quickly over the "
@@ -506,12 +435,13 @@ static void test_budget_fraction(void)
     for (int i = 0; i < L * H * hd; i++) q[i] = frand();
     for (int i = 0; i < L * Hkv * hd; i++) k[i] = frand();
     model_config cfg = tiny_cfg(1, H, Hkv, hd);
-    variant v[4] = {make_variant("knorm", b), make_variant("tova", b), make_variant("snapkv", b),
-                    make_variant("snapkv", b2)};
+    const kv_preset P = PRESET_REFERENCE_HEAD;
+    variant v[4] = {make_variant("knorm", b, P), make_variant("tova", b, P), make_variant("snapkv", b, P),
+                    make_variant("snapkv", b2, P)};
     set_knob(&v[2], "window", "8");
     set_knob(&v[3], "window", "8");
     kv_view views[4];
-    CHECK(run_layer(&cfg, v, 4, L, views, q, k, NULL) == KV_OK, "fraction compress: %s", kv_lasterr());
+    CHECK(run_layer(&cfg, v, 4, L, views, 0, q, k, NULL, NULL) == KV_OK, "fraction compress: %s", kv_lasterr());
     for (int i = 0; i < 4; i++) {
         int want = i < 3 ? 10 : 9, ok = 1;
         for (int h = 0; h < H; h++) ok &= views[i].len[h] == want;
@@ -557,6 +487,7 @@ static void test_budget_fraction(void)
 
 int main(void)
 {
+    rng_state = 777; /* this test's seed */
     test_budget_fraction();
     test_knorm();
     test_keydiff();

@@ -21,10 +21,10 @@ enum { ADAKV_SNAPKV = 0, ADAKV_KNORM = 1, ADAKV_KEYDIFF = 2 };
 static const char *const adakv_scorers[] = {"snapkv", "knorm", "keydiff", NULL};
 
 static const method_knob adakv_knobs[] = {
-    {"scorer", ADAKV_SNAPKV, ADAKV_SNAPKV, adakv_scorers, "scores spread across heads: snapkv, knorm or keydiff"},
-    {"alpha_safeguard", 0.2, 0.2, NULL, "each head keeps at least max(1, floor(alpha·C)) of its top positions (0: none)"},
-    {"window", 64, 64, NULL, "snapkv scorer: observation window W, always kept (0 for knorm/keydiff)"},
-    {"kernel", 5, 5, NULL, "snapkv scorer: avg-pool kernel over the window scores"},
+    {"scorer", {ADAKV_SNAPKV, ADAKV_SNAPKV}, adakv_scorers, "scores spread across heads: snapkv, knorm or keydiff"},
+    {"alpha_safeguard", {0.2, 0.2}, NULL, "each head keeps at least max(1, floor(alpha·C)) of its top positions (0: none)"},
+    {"window", {64, 64}, NULL, "snapkv scorer: observation window W, always kept (0 for knorm/keydiff)"},
+    {"kernel", {5, 5}, NULL, "snapkv scorer: avg-pool kernel over the window scores"},
 };
 
 static int adakv_check(const variant *v, const model_config *cfg)
@@ -46,10 +46,14 @@ static int adakv_check(const variant *v, const model_config *cfg)
     return KV_OK;
 }
 
-static unsigned adakv_needs(const variant *v)
+/* The window rows (fp32) for its snapkv scorer, key norms or cosines for the others; the window is
+ * always kept. */
+static void adakv_needs(const variant *v, method_needs *out)
 {
     int scorer = (int)variant_knob(v, "scorer");
-    return scorer == ADAKV_KNORM ? LAYER_NEED_KNORM : scorer == ADAKV_KEYDIFF ? LAYER_NEED_KEYCOS : 0;
+    out->host = scorer == ADAKV_KNORM ? LAYER_NEED_KNORM : scorer == ADAKV_KEYDIFF ? LAYER_NEED_KEYCOS : 0;
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = SCORE_FP32;
 }
 
 static int adakv_expected_kept(const variant *v, const model_config *cfg, int L, int layer)
@@ -115,6 +119,7 @@ const method_desc method_adakv = {
     .display = "AdaKV",
     .n_knobs = sizeof adakv_knobs / sizeof adakv_knobs[0],
     .knobs = adakv_knobs,
+    .compresses = 1,
     .check = adakv_check,
     .expected_kept = adakv_expected_kept,
     .select_layer = adakv_select_layer,

@@ -13,19 +13,19 @@
 #include "kernels/scoring.h"
 
 static const method_knob circuitkv_knobs[] = {
-    {"window", 64, 64, NULL, "window W: rows of the graph, always kept"},
-    {"sinks", 4, 4, NULL, "absorbing sink states s, always kept"},
-    {"n_qi_heads", 10, 10, NULL, "lowest-entropy heads whose max forms the QI graph"},
-    {"mass_threshold", 0.5, 0.5, NULL, "heads with transient mass >= this form the HI graph (mean)"},
-    {"neumann_k", 10, 10, NULL, "Neumann series terms K"},
-    {"gamma", 1, 1, NULL, "discount of each Neumann step"},
-    {"qi_kernel", 3, 3, NULL, "Gaussian smoothing kernel of the QI scores"},
-    {"qi_sigma", 0.5, 0.5, NULL, "Gaussian sigma of the QI scores"},
-    {"hi_kernel", 5, 5, NULL, "Gaussian smoothing kernel of the HI scores"},
-    {"hi_sigma", 1.0, 1.0, NULL, "Gaussian sigma of the HI scores"},
-    {"sink_weight", 0.01, 0.01, NULL, "each sink's score as a fraction of the total transient visits"},
-    {"per_head", 0, 0, NULL, "1: each head selects from its own graph instead of one shared set"},
-    {"fp16_logits", 0, 1, NULL,
+    {"window", {64, 64}, NULL, "window W: rows of the graph, always kept"},
+    {"sinks", {4, 4}, NULL, "absorbing sink states s, always kept"},
+    {"n_qi_heads", {10, 10}, NULL, "lowest-entropy heads whose max forms the QI graph"},
+    {"mass_threshold", {0.5, 0.5}, NULL, "heads with transient mass >= this form the HI graph (mean)"},
+    {"neumann_k", {10, 10}, NULL, "Neumann series terms K"},
+    {"gamma", {1, 1}, NULL, "discount of each Neumann step"},
+    {"qi_kernel", {3, 3}, NULL, "Gaussian smoothing kernel of the QI scores"},
+    {"qi_sigma", {0.5, 0.5}, NULL, "Gaussian sigma of the QI scores"},
+    {"hi_kernel", {5, 5}, NULL, "Gaussian smoothing kernel of the HI scores"},
+    {"hi_sigma", {1.0, 1.0}, NULL, "Gaussian sigma of the HI scores"},
+    {"sink_weight", {0.01, 0.01}, NULL, "each sink's score as a fraction of the total transient visits"},
+    {"per_head", {0, 0}, NULL, "1: each head selects from its own graph instead of one shared set"},
+    {"fp16_logits", {0, 1}, NULL,
      "1: round the window logits to fp16 like the reference's fp16 model (softmax stays fp32)"},
 };
 
@@ -93,6 +93,58 @@ static int cmp_head_entropy(const void *pa, const void *pb)
     return a->h - b->h;
 }
 
+/* Per head h of the layer: ent[h] = its mean row entropy over the W window rows (p clamped
+ * >= 1e-8), mass[h] = its mean attention mass past the p->s sinks. */
+static void head_stats(const struct layer_stats *st, const circuitkv_params *p, int H, head_entropy *ent,
+                       double *mass)
+{
+    const int N = st->L, W = p->W;
+    const double tiny_term = -1e-8 * log(1e-8);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int h = 0; h < H; h++) {
+        const float *P = layer_stats_window(st, h, W, p->prec);
+        double e = 0, m = 0;
+        for (int r = 0; r < W; r++) {
+            const float *row = P + (long)r * N;
+            double er = 0, mr = 0;
+            for (int j = 0; j < N; j++) {
+                double x = row[j];
+                er += x >= 1e-8 ? -x * log(x) : tiny_term;
+                if (j >= p->s) mr += x;
+            }
+            e += er;
+            m += mr;
+        }
+        ent[h] = (head_entropy){e / W, h};
+        mass[h] = m / W;
+    }
+}
+
+/* The two (W, N) graphs: aq = elementwise max over the n_qi heads first in ent (lowest entropy),
+ * ah = mean over the n_hi heads in hi_heads. */
+static void build_graphs(const struct layer_stats *st, const circuitkv_params *p, const head_entropy *ent, int n_qi,
+                         const int *hi_heads, int n_hi, double *aq, double *ah)
+{
+    const int N = st->L, W = p->W;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < W; r++) {
+        double *q_row = aq + (long)r * N, *h_row = ah + (long)r * N;
+        for (int j = 0; j < N; j++) {
+            q_row[j] = 0;
+            h_row[j] = 0;
+        }
+        for (int t = 0; t < n_qi; t++) {
+            const float *row = layer_stats_window(st, ent[t].h, W, p->prec) + (long)r * N;
+            for (int j = 0; j < N; j++) q_row[j] = row[j] > q_row[j] ? row[j] : q_row[j];
+        }
+        for (int t = 0; t < n_hi; t++) {
+            const float *row = layer_stats_window(st, hi_heads[t], W, p->prec) + (long)r * N;
+            for (int j = 0; j < N; j++) h_row[j] += row[j];
+        }
+        for (int j = 0; j < N; j++) h_row[j] /= n_hi;
+    }
+}
+
 static int circuitkv_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
 {
     const int N = st->L, C = v->budget, H = view->n_heads;
@@ -117,28 +169,10 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
         }
         return KV_OK;
     }
-    /* 1. per head: mean row entropy (p clamped >= 1e-8) and mean mass past the sinks */
+    /* 1. per head: mean row entropy and mean mass past the sinks */
     head_entropy *ent = kv_malloc(sizeof(head_entropy) * (size_t)H);
     double *mass = kv_malloc(sizeof(double) * (size_t)H);
-    const double tiny_term = -1e-8 * log(1e-8);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < H; h++) {
-        const float *P = layer_stats_window(st, h, W, p.prec);
-        double e = 0, m = 0;
-        for (int r = 0; r < W; r++) {
-            const float *row = P + (long)r * N;
-            double er = 0, mr = 0;
-            for (int j = 0; j < N; j++) {
-                double x = row[j];
-                er += x >= 1e-8 ? -x * log(x) : tiny_term;
-                if (j >= p.s) mr += x;
-            }
-            e += er;
-            m += mr;
-        }
-        ent[h] = (head_entropy){e / W, h};
-        mass[h] = m / W;
-    }
+    head_stats(st, &p, H, ent, mass);
     /* 2. QI graph: max over the n_qi lowest-entropy heads; HI graph: mean over massive heads */
     qsort(ent, (size_t)H, sizeof *ent, cmp_head_entropy);
     const int n_qi = p.n_qi < H ? p.n_qi : H;
@@ -148,23 +182,7 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
     if (n_hi == 0)
         for (int h = 0; h < H; h++) hi_heads[n_hi++] = h;
     double *aq = kv_malloc(sizeof(double) * (size_t)W * N), *ah = kv_malloc(sizeof(double) * (size_t)W * N);
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < W; r++) {
-        double *q_row = aq + (long)r * N, *h_row = ah + (long)r * N;
-        for (int j = 0; j < N; j++) {
-            q_row[j] = 0;
-            h_row[j] = 0;
-        }
-        for (int t = 0; t < n_qi; t++) {
-            const float *row = layer_stats_window(st, ent[t].h, W, p.prec) + (long)r * N;
-            for (int j = 0; j < N; j++) q_row[j] = row[j] > q_row[j] ? row[j] : q_row[j];
-        }
-        for (int t = 0; t < n_hi; t++) {
-            const float *row = layer_stats_window(st, hi_heads[t], W, p.prec) + (long)r * N;
-            for (int j = 0; j < N; j++) h_row[j] += row[j];
-        }
-        for (int j = 0; j < N; j++) h_row[j] /= n_hi;
-    }
+    build_graphs(st, &p, ent, n_qi, hi_heads, n_hi, aq, ah);
     /* 3-6. chains, Neumann visits, ranks, one shared set */
     circuit_chain cq, ch;
     circuit_chain_init(&cq, NULL, aq, N, W, p.s);
@@ -185,12 +203,22 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
     return KV_OK;
 }
 
+/* The window rows (fp32 or fp16 logits) its graphs are built from; sinks and window always kept. */
+static void circuitkv_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = variant_knob(v, "fp16_logits") == 1 ? SCORE_FP16_LOGITS : SCORE_FP32;
+    out->keeps_first = (int)variant_knob(v, "sinks");
+}
+
 const method_desc method_circuitkv = {
     .name = "circuitkv",
     .display = "CircuitKV",
     .n_knobs = sizeof circuitkv_knobs / sizeof circuitkv_knobs[0],
     .knobs = circuitkv_knobs,
+    .compresses = 1,
     .check = circuitkv_check,
     .expected_kept = method_expected_budget,
     .select_layer = circuitkv_select_layer,
+    .needs = circuitkv_needs,
 };

@@ -15,11 +15,11 @@
 #include "kernels/press_scoring.h"
 
 static const method_knob expected_attention_knobs[] = {
-    {"n_future", 512, 512, NULL, "future positions L..L+n_future-1 whose RoPE rotations are averaged"},
-    {"sinks", 4, 4, NULL, "first positions always kept and left out of the query statistics (n_sink)"},
-    {"use_covariance", 1, 1, NULL, "1: add the query covariance term k^T S k / (2d)"},
-    {"use_vnorm", 1, 1, NULL, "1: rescale the scores by the value norms, (score + epsilon)·||v||"},
-    {"epsilon", 0, 0, NULL, "added to the scores before the value-norm rescaling"},
+    {"n_future", {512, 512}, NULL, "future positions L..L+n_future-1 whose RoPE rotations are averaged"},
+    {"sinks", {4, 4}, NULL, "first positions always kept and left out of the query statistics (n_sink)"},
+    {"use_covariance", {1, 1}, NULL, "1: add the query covariance term k^T S k / (2d)"},
+    {"use_vnorm", {1, 1}, NULL, "1: rescale the scores by the value norms, (score + epsilon)·||v||"},
+    {"epsilon", {0, 0}, NULL, "added to the scores before the value-norm rescaling"},
 };
 
 static int expected_attention_check(const variant *v, const model_config *cfg)
@@ -41,9 +41,12 @@ static int expected_attention_check(const variant *v, const model_config *cfg)
     return KV_OK;
 }
 
-static unsigned expected_attention_needs(const variant *v)
+/* Query statistics after the sinks (and the keys), value norms when it rescales by them; the sinks
+ * are always kept. */
+static void expected_attention_needs(const variant *v, method_needs *out)
 {
-    return LAYER_NEED_QSTATS | (variant_knob(v, "use_vnorm") == 1 ? LAYER_NEED_VNORM : 0);
+    out->host = LAYER_NEED_QSTATS | (variant_knob(v, "use_vnorm") == 1 ? LAYER_NEED_VNORM : 0);
+    out->qstats_skip = out->keeps_first = (int)variant_knob(v, "sinks");
 }
 
 static int expected_attention_select_layer(const variant *v, const struct layer_stats *st, int layer,
@@ -85,6 +88,7 @@ const method_desc method_expected_attention = {
     .display = "ExpectedAttention",
     .n_knobs = sizeof expected_attention_knobs / sizeof expected_attention_knobs[0],
     .knobs = expected_attention_knobs,
+    .compresses = 1,
     .check = expected_attention_check,
     .expected_kept = method_expected_budget,
     .select_layer = expected_attention_select_layer,

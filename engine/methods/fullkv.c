@@ -30,6 +30,7 @@ const method_desc method_fullkv = {
     .display = "FullKV",
     .n_knobs = 0,
     .knobs = NULL,
+    .compresses = 0,
     .check = fullkv_check,
     .expected_kept = fullkv_expected_kept,
     .select_layer = fullkv_select_layer,

@@ -10,10 +10,10 @@
 static const char *const h2o_modes[] = {"causal", "prefix", "upstream", NULL};
 
 static const method_knob h2o_knobs[] = {
-    {"window", 64, 8, NULL, "recent window W, always kept; scored keys are 0..L-W-1"},
-    {"mode", H2O_CAUSAL, H2O_PREFIX, h2o_modes,
+    {"window", {64, 8}, NULL, "recent window W, always kept; scored keys are 0..L-W-1"},
+    {"mode", {H2O_CAUSAL, H2O_PREFIX}, h2o_modes,
      "causal: full causal softmax; prefix: keys 0..L-W-1 only; upstream: mask only the last W×W block"},
-    {"fp16", 0, 1, NULL, "1: round logits, softmax outputs and column sums to fp16 like the reference"},
+    {"fp16", {0, 1}, NULL, "1: round logits, softmax outputs and column sums to fp16 like the reference"},
 };
 
 static int h2o_check(const variant *v, const model_config *cfg)
@@ -50,12 +50,22 @@ static int h2o_select_layer(const variant *v, const struct layer_stats *st, int 
     return KV_OK;
 }
 
+/* The column sums of its (mode, window, fp16), not the rows; the recent window is always kept. */
+static void h2o_needs(const variant *v, method_needs *out)
+{
+    out->colsum_window = out->keeps_last = (int)variant_knob(v, "window");
+    out->colsum_mode = (int)variant_knob(v, "mode");
+    out->colsum_fp16 = (int)variant_knob(v, "fp16");
+}
+
 const method_desc method_h2o = {
     .name = "h2o",
     .display = "H2O",
     .n_knobs = 3,
     .knobs = h2o_knobs,
+    .compresses = 1,
     .check = h2o_check,
     .expected_kept = method_expected_budget,
     .select_layer = h2o_select_layer,
+    .needs = h2o_needs,
 };

@@ -12,10 +12,11 @@ static int keydiff_check(const variant *v, const model_config *cfg)
     return KV_OK;
 }
 
-static unsigned keydiff_needs(const variant *v)
+/* The key cosines with the mean key (host statistics). */
+static void keydiff_needs(const variant *v, method_needs *out)
 {
     (void)v;
-    return LAYER_NEED_KEYCOS;
+    out->host = LAYER_NEED_KEYCOS;
 }
 
 static int keydiff_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
@@ -28,6 +29,7 @@ const method_desc method_keydiff = {
     .display = "KeyDiff",
     .n_knobs = 0,
     .knobs = NULL,
+    .compresses = 1,
     .check = keydiff_check,
     .expected_kept = method_expected_budget,
     .select_layer = keydiff_select_layer,

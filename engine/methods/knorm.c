@@ -12,10 +12,11 @@ static int knorm_check(const variant *v, const model_config *cfg)
     return KV_OK;
 }
 
-static unsigned knorm_needs(const variant *v)
+/* The key norms (host statistics). */
+static void knorm_needs(const variant *v, method_needs *out)
 {
     (void)v;
-    return LAYER_NEED_KNORM;
+    out->host = LAYER_NEED_KNORM;
 }
 
 static int knorm_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
@@ -28,6 +29,7 @@ const method_desc method_knorm = {
     .display = "Knorm",
     .n_knobs = 0,
     .knobs = NULL,
+    .compresses = 1,
     .check = knorm_check,
     .expected_kept = method_expected_budget,
     .select_layer = knorm_select_layer,

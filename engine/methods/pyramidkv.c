@@ -4,17 +4,18 @@
 
 #include "engine/methods/methods.h"
 #include "util/util.h"
+#include "kernels/scoring.h"
 
 static const char *const pyramidkv_pooling[] = {"max", "avg", NULL};
 static const char *const pyramidkv_reduction[] = {"sum", "mean", NULL};
 
 static const method_knob pyramidkv_knobs[] = {
-    {"window", 64, 8, NULL, "observation window W: the last W queries score the keys and are kept"},
-    {"kernel", 7, 7, NULL, "1-D pooling kernel over the scores"},
-    {"pooling", 0, 0, pyramidkv_pooling, "pooling of the window scores: max or avg"},
-    {"reduction", 0, 0, pyramidkv_reduction, "reduction over the window rows: sum or mean"},
-    {"fp16", 0, 1, NULL, "1: round logits, softmax outputs and window sums to fp16 like the reference"},
-    {"beta", 20, 20, NULL, "pyramid slope: the top layer keeps about (C-W)/beta"},
+    {"window", {64, 8}, NULL, "observation window W: the last W queries score the keys and are kept"},
+    {"kernel", {7, 7}, NULL, "1-D pooling kernel over the scores"},
+    {"pooling", {0, 0}, pyramidkv_pooling, "pooling of the window scores: max or avg"},
+    {"reduction", {0, 0}, pyramidkv_reduction, "reduction over the window rows: sum or mean"},
+    {"fp16", {0, 1}, NULL, "1: round logits, softmax outputs and window sums to fp16 like the reference"},
+    {"beta", {20, 20}, NULL, "pyramid slope: the top layer keeps about (C-W)/beta"},
 };
 
 /* Python floor division (the reference's //). */
@@ -73,12 +74,21 @@ static int pyramidkv_select_layer(const variant *v, const struct layer_stats *st
     return snapkv_select_keep(v, st, layer, view, (int)k);
 }
 
+/* SnapKV's: the window rows at the variant's precision; the window is always kept. */
+static void pyramidkv_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16 : SCORE_FP32;
+}
+
 const method_desc method_pyramidkv = {
     .name = "pyramidkv",
     .display = "PyramidKV",
     .n_knobs = 6,
     .knobs = pyramidkv_knobs,
+    .compresses = 1,
     .check = pyramidkv_check,
     .expected_kept = pyramidkv_expected_kept,
     .select_layer = pyramidkv_select_layer,
+    .needs = pyramidkv_needs,
 };

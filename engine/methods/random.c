@@ -8,7 +8,7 @@
 #include "util/util.h"
 
 static const method_knob random_knobs[] = {
-    {"seed", 0, 0, NULL, "seed of the per-position uniform scores (recorded with each result)"},
+    {"seed", {0, 0}, NULL, "seed of the per-position uniform scores (recorded with each result)"},
 };
 
 static int random_check(const variant *v, const model_config *cfg)
@@ -41,6 +41,7 @@ const method_desc method_random = {
     .display = "Random",
     .n_knobs = 1,
     .knobs = random_knobs,
+    .compresses = 1,
     .check = random_check,
     .expected_kept = method_expected_budget,
     .select_layer = random_select_layer,

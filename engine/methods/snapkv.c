@@ -11,11 +11,11 @@ static const char *const snapkv_pooling[] = {"max", "avg", NULL};
 static const char *const snapkv_reduction[] = {"sum", "mean", NULL};
 
 static const method_knob snapkv_knobs[] = {
-    {"window", 64, 8, NULL, "observation window W: the last W queries score the keys and are kept"},
-    {"kernel", 7, 7, NULL, "1-D pooling kernel over the scores"},
-    {"pooling", 0, 0, snapkv_pooling, "pooling of the window scores: max or avg"},
-    {"reduction", 0, 0, snapkv_reduction, "reduction over the window rows: sum or mean"},
-    {"fp16", 0, 1, NULL, "1: round logits, softmax outputs and window sums to fp16 like the reference"},
+    {"window", {64, 8}, NULL, "observation window W: the last W queries score the keys and are kept"},
+    {"kernel", {7, 7}, NULL, "1-D pooling kernel over the scores"},
+    {"pooling", {0, 0}, snapkv_pooling, "pooling of the window scores: max or avg"},
+    {"reduction", {0, 0}, snapkv_reduction, "reduction over the window rows: sum or mean"},
+    {"fp16", {0, 1}, NULL, "1: round logits, softmax outputs and window sums to fp16 like the reference"},
 };
 
 static int snapkv_check(const variant *v, const model_config *cfg)
@@ -86,12 +86,21 @@ static int snapkv_select_layer(const variant *v, const struct layer_stats *st, i
     return snapkv_select_keep(v, st, layer, view, v->budget - (int)variant_knob(v, "window"));
 }
 
+/* The window rows at the variant's precision; the window is always kept. */
+static void snapkv_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = variant_knob(v, "fp16") == 1 ? SCORE_FP16 : SCORE_FP32;
+}
+
 const method_desc method_snapkv = {
     .name = "snapkv",
     .display = "SnapKV",
     .n_knobs = 5,
     .knobs = snapkv_knobs,
+    .compresses = 1,
     .check = snapkv_check,
     .expected_kept = method_expected_budget,
     .select_layer = snapkv_select_layer,
+    .needs = snapkv_needs,
 };

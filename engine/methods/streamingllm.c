@@ -4,7 +4,7 @@
 #include "util/util.h"
 
 static const method_knob streamingllm_knobs[] = {
-    {"sinks", 4, 4, NULL, "initial positions always kept (attention sinks)"},
+    {"sinks", {4, 4}, NULL, "initial positions always kept (attention sinks)"},
 };
 
 static int streamingllm_check(const variant *v, const model_config *cfg)
@@ -36,12 +36,17 @@ static int streamingllm_select_layer(const variant *v, const struct layer_stats 
     return KV_OK;
 }
 
+/* No statistics: the sinks and the most recent positions are kept by position alone. */
+static void streamingllm_needs(const variant *v, method_needs *out) { out->keeps_first = (int)variant_knob(v, "sinks"); }
+
 const method_desc method_streamingllm = {
     .name = "streamingllm",
     .display = "StreamingLLM",
     .n_knobs = 1,
     .knobs = streamingllm_knobs,
+    .compresses = 1,
     .check = streamingllm_check,
     .expected_kept = method_expected_budget,
     .select_layer = streamingllm_select_layer,
+    .needs = streamingllm_needs,
 };

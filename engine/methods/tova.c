@@ -13,7 +13,7 @@
 #include "kernels/scoring.h"
 
 static const method_knob tova_knobs[] = {
-    {"window", 1, 1, NULL, "last W queries whose head-averaged attention scores the keys; the last W kept (TOVA: 1)"},
+    {"window", {1, 1}, NULL, "last W queries whose head-averaged attention scores the keys; the last W kept (TOVA: 1)"},
 };
 
 static int tova_check(const variant *v, const model_config *cfg)
@@ -57,12 +57,21 @@ static int tova_select_layer(const variant *v, const struct layer_stats *st, int
     return KV_OK;
 }
 
+/* The last W queries' rows (fp32), whose head mean scores the keys; those W are kept. */
+static void tova_needs(const variant *v, method_needs *out)
+{
+    out->window_rows = out->keeps_last = (int)variant_knob(v, "window");
+    out->window_prec = SCORE_FP32;
+}
+
 const method_desc method_tova = {
     .name = "tova",
     .display = "TOVA",
     .n_knobs = 1,
     .knobs = tova_knobs,
+    .compresses = 1,
     .check = tova_check,
     .expected_kept = method_expected_budget,
     .select_layer = tova_select_layer,
+    .needs = tova_needs,
 };

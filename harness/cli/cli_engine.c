@@ -49,11 +49,10 @@ int cli_engine_variant(const cli_engine_args *a, variant *v)
     }
     kv_preset preset = PRESET_REFERENCE_HEAD;
     if (a->preset && preset_parse(a->preset, &preset) != KV_OK) {
-        fprintf(stderr, "kvbench: error: unknown preset '%s' (expected reference-head or reference-2026-01)\n",
-                a->preset);
+        fprintf(stderr, "kvbench: error: unknown preset '%s' (expected %s)\n", a->preset, preset_choices());
         return KV_ERR;
     }
-    if (strcmp(m->name, "fullkv") && a->budget <= 0) {
+    if (m->compresses && a->budget <= 0) {
         fprintf(stderr, "kvbench: error: --method %s needs --budget C (kept prompt tokens per layer and head)\n",
                 m->name);
         return KV_ERR;

@@ -36,6 +36,100 @@ static int collect_stop_ids(const tokenizer *t, const char *extra, int *ids)
     return n;
 }
 
+/* The prompt as the model sees it: wrapped in the chat format (native: the tokenizer's own) and
+ * tokenized, BOS as the tokenizer's own setting says (HF add_special_tokens=True: Llama-3 adds it,
+ * SmolLM2 does not) unless the wrapped text already begins with it. Returns 0, or the exit status
+ * with an error printed. */
+static int encode_prompt(const tokenizer *tok, const char *chat, const char *prompt, int **ids, int *n, int *add_bos)
+{
+    chat_format cf = CHAT_NONE;
+    if (!strcmp(chat, "native")) cf = chat_detect(tok);
+    else if (chat_format_parse(chat, &cf) != KV_OK) {
+        fprintf(stderr, "kvbench: error: --chat expects native, none, llama3 or chatml, got '%s'\n", chat);
+        return 2;
+    }
+    char *text = cf == CHAT_NONE ? kv_strdup(prompt) : chat_wrap(cf, prompt);
+    int bos = tokenizer_bos_id(tok), rc = 0;
+    *add_bos = 0;
+    if (tokenizer_add_bos(tok)) {
+        char *bos_text = NULL;
+        size_t bl = 0;
+        tokenizer_decode(tok, &bos, 1, 0, 0, &bos_text, &bl);
+        *add_bos = !(bos_text && bl && !strncmp(text, bos_text, bl));
+        free(bos_text);
+    }
+    if (tokenizer_encode(tok, text, strlen(text), *add_bos, ids, n) != KV_OK) {
+        fprintf(stderr, "kvbench: error: tokenizing the prompt: %s\n", kv_lasterr());
+        rc = 1;
+    }
+    free(text);
+    return rc;
+}
+
+/* The generated text, or with --json the object of its ids, counts and settings. */
+static void print_result(engine *e, const gen_result *res, int prompt_tokens, int add_bos, const int *stops,
+                         int n_stops, int as_json)
+{
+    char *out = NULL;
+    size_t out_len = 0;
+    tokenizer_decode(engine_tokenizer(e), res->ids, res->n_ids, 1, 1, &out, &out_len);
+    if (!as_json) {
+        fwrite(out, 1, out_len, stdout);
+        putchar('\n');
+        free(out);
+        return;
+    }
+    json_t *o = json_object(), *arr = json_array();
+    for (int i = 0; i < res->n_ids; i++) json_array_append_new(arr, json_integer(res->ids[i]));
+    json_object_set_new(o, "text", json_stringn(out, out_len));
+    json_object_set_new(o, "ids", arr);
+    json_object_set_new(o, "prompt_tokens", json_integer(prompt_tokens));
+    json_object_set_new(o, "kept_tokens", json_real(res->kept_mean));
+    json_object_set_new(o, "add_bos", json_boolean(add_bos));
+    json_t *st = json_array();
+    for (int i = 0; i < n_stops; i++) json_array_append_new(st, json_integer(stops[i]));
+    json_object_set_new(o, "stop_ids", st);
+    engine_memory mem;
+    engine_memory_info(e, &mem);
+    json_object_set_new(o, "weights", json_string(mem.formats));
+    json_object_set_new(o, "weight_bytes", json_integer((json_int_t)mem.weight_bytes));
+    json_object_set_new(o, "scratch_peak_bytes", json_integer((json_int_t)mem.scratch_peak_bytes));
+    char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    printf("%s\n", js);
+    free(js);
+    json_decref(o);
+    free(out);
+}
+
+/* Tokenize, generate and print (rank 0) one prompt on an open engine; returns the exit status. */
+static int generate_one(engine *e, const variant *v, const char *chat, const char *prompt, const char *stop_extra,
+                        int max_new, int as_json)
+{
+    const tokenizer *tok = engine_tokenizer(e);
+    int *ids = NULL, n = 0, add_bos;
+    int rc = encode_prompt(tok, chat, prompt, &ids, &n, &add_bos);
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    int stops[GEN_MAX_STOP_IDS], n_stops = collect_stop_ids(tok, stop_extra, stops);
+    if (n_stops < 0) {
+        free(ids);
+        return 2;
+    }
+    gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1};
+    gen_result res;
+    if (engine_generate(e, ids, n, v, 1, &gp, &res, NULL) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        free(ids);
+        return 1;
+    }
+    if (tp_launch_rank() == 0) print_result(e, &res, n, add_bos, stops, n_stops, as_json);
+    gen_result_free(&res);
+    free(ids);
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv)
 {
     cli_engine_args ea = {0};
@@ -83,78 +177,7 @@ int cmd_generate(int argc, char **argv)
         free(file_text);
         return 1;
     }
-    const tokenizer *tok = engine_tokenizer(e);
-    chat_format cf = CHAT_NONE;
-    if (!strcmp(chat, "native")) cf = chat_detect(tok);
-    else if (chat_format_parse(chat, &cf) != KV_OK) {
-        fprintf(stderr, "kvbench: error: --chat expects native, none, llama3 or chatml, got '%s'\n", chat);
-        cli_engine_close(e);
-        free(file_text);
-        return 2;
-    }
-    char *text = cf == CHAT_NONE ? kv_strdup(prompt) : chat_wrap(cf, prompt);
-    /* BOS as the tokenizer's own setting says (HF add_special_tokens=True: Llama-3 adds it,
-     * SmolLM2 does not), unless the wrapped text already begins with it. */
-    int bos = tokenizer_bos_id(tok), add_bos = 0;
-    if (tokenizer_add_bos(tok)) {
-        char *bos_text = NULL;
-        size_t bl = 0;
-        tokenizer_decode(tok, &bos, 1, 0, 0, &bos_text, &bl);
-        add_bos = !(bos_text && bl && !strncmp(text, bos_text, bl));
-        free(bos_text);
-    }
-    int *ids = NULL, n = 0, rc = 0;
-    if (tokenizer_encode(tok, text, strlen(text), add_bos, &ids, &n) != KV_OK) {
-        fprintf(stderr, "kvbench: error: tokenizing the prompt: %s\n", kv_lasterr());
-        rc = 1;
-        goto done;
-    }
-    int stops[GEN_MAX_STOP_IDS], n_stops = collect_stop_ids(tok, stop_extra, stops);
-    if (n_stops < 0) {
-        rc = 2;
-        goto done;
-    }
-    gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1};
-    gen_result res;
-    if (engine_generate(e, ids, n, &v, 1, &gp, &res, NULL) != KV_OK) {
-        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
-        rc = 1;
-        goto done;
-    }
-    char *out = NULL;
-    size_t out_len = 0;
-    tokenizer_decode(tok, res.ids, res.n_ids, 1, 1, &out, &out_len);
-    if (tp_launch_rank() == 0) {
-        if (as_json) {
-            json_t *o = json_object(), *arr = json_array();
-            for (int i = 0; i < res.n_ids; i++) json_array_append_new(arr, json_integer(res.ids[i]));
-            json_object_set_new(o, "text", json_stringn(out, out_len));
-            json_object_set_new(o, "ids", arr);
-            json_object_set_new(o, "prompt_tokens", json_integer(n));
-            json_object_set_new(o, "kept_tokens", json_real(res.kept_mean));
-            json_object_set_new(o, "add_bos", json_boolean(add_bos));
-            json_t *st = json_array();
-            for (int i = 0; i < n_stops; i++) json_array_append_new(st, json_integer(stops[i]));
-            json_object_set_new(o, "stop_ids", st);
-            engine_memory mem;
-            engine_memory_info(e, &mem);
-            json_object_set_new(o, "weights", json_string(mem.formats));
-            json_object_set_new(o, "weight_bytes", json_integer((json_int_t)mem.weight_bytes));
-            json_object_set_new(o, "scratch_peak_bytes", json_integer((json_int_t)mem.scratch_peak_bytes));
-            char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
-            printf("%s\n", s);
-            free(s);
-            json_decref(o);
-        } else {
-            fwrite(out, 1, out_len, stdout);
-            putchar('\n');
-        }
-    }
-    free(out);
-    gen_result_free(&res);
-done:
-    free(ids);
-    free(text);
+    int rc = generate_one(e, &v, chat, prompt, stop_extra, max_new, as_json);
     free(file_text);
     cli_engine_close(e);
     return rc;

@@ -171,6 +171,117 @@ static void guess_header(const char *dir, char *model_name, size_t nm, int *budg
     }
 }
 
+/* The rows of a results folder: one per method, its header from the folder (or the options). */
+typedef struct {
+    lb_result_row *rows;
+    int n_rows, n_files;
+    const lb_result_row *proto; /* model, budget, attention, hardware of every row */
+} score_rows;
+
+/* The sorted names of the *.json files of tdir (the caller frees each and the array); -1 if no folder. */
+static int list_json(const char *tdir, char ***out)
+{
+    DIR *d = opendir(tdir);
+    if (!d) return -1;
+    char **names = NULL;
+    int nn = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".json")) continue;
+        names = kv_realloc(names, (size_t)(nn + 1) * sizeof *names);
+        names[nn++] = kv_strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof *names, name_cmp);
+    *out = names;
+    return nn;
+}
+
+/* The row of `method`, added (from the proto) on first sight. */
+static lb_result_row *method_row(score_rows *sr, const char *method)
+{
+    int r = 0;
+    while (r < sr->n_rows && strcmp(sr->rows[r].method, method)) r++;
+    if (r == sr->n_rows) {
+        sr->rows = kv_realloc(sr->rows, (size_t)(sr->n_rows + 1) * sizeof *sr->rows);
+        lb_result_row *row = &sr->rows[r];
+        lb_result_row_init(row);
+        snprintf(row->model, sizeof row->model, "%s", sr->proto->model);
+        row->budget = sr->proto->budget;
+        snprintf(row->method, sizeof row->method, "%s", method);
+        snprintf(row->attention, sizeof row->attention, "%s", sr->proto->attention);
+        snprintf(row->hardware, sizeof row->hardware, "%s", sr->proto->hardware);
+        sr->n_rows++;
+    }
+    return &sr->rows[r];
+}
+
+/* Scores every DIR/<task>/<Method>.json of task t into its method's row; 1 with an error printed. */
+static int score_task_dir(score_rows *sr, const char *dir, int t)
+{
+    char tdir[4096];
+    snprintf(tdir, sizeof tdir, "%s/%s", dir, lb_tasks[t].name);
+    char **names;
+    int nn = list_json(tdir, &names);
+    for (int i = 0; i < nn; i++) {
+        char path[8192], method[64];
+        snprintf(path, sizeof path, "%s/%s", tdir, names[i]);
+        snprintf(method, sizeof method, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
+        pred_file p;
+        double *raw;
+        if (pred_file_load(path, &p) || pred_file_score(&lb_tasks[t], &p, path, &raw)) {
+            fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+            pred_file_free(&p);
+            for (int k = i; k < nn; k++) free(names[k]);
+            free(names);
+            return 1;
+        }
+        method_row(sr, method)->task[t] = lb_task_score(raw, p.n);
+        sr->n_files++;
+        free(raw);
+        pred_file_free(&p);
+        free(names[i]);
+    }
+    if (nn >= 0) free(names);
+    return 0;
+}
+
+/* Says which folders of dir were not scored, so a typo is visible. */
+static void warn_unscored(const char *dir)
+{
+    DIR *top = opendir(dir);
+    struct dirent *te;
+    while (top && (te = readdir(top))) {
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", dir, te->d_name);
+        if (te->d_name[0] != '.' && lb_task_index(te->d_name) < 0 && kv_is_dir(sub))
+            fprintf(stderr, "score: skipping %s (not one of the 16 English LongBench tasks)\n", sub);
+    }
+    if (top) closedir(top);
+}
+
+/* DIR/results.csv and DIR/results.md, the table also on stdout; returns the exit status. */
+static int write_tables(const char *dir, const score_rows *sr)
+{
+    char csv[4096], md[4096];
+    snprintf(csv, sizeof csv, "%s/results.csv", dir);
+    snprintf(md, sizeof md, "%s/results.md", dir);
+    FILE *fc = fopen(csv, "w"), *fm = fopen(md, "w");
+    int rc = 0;
+    if (!fc || !fm) {
+        fprintf(stderr, "kvbench: error: cannot write (%s): %s\n", !fc ? csv : md, strerror(errno));
+        rc = 1;
+    } else if (lb_tables_write_csv(fc, sr->rows, sr->n_rows) || lb_tables_write_md(fm, sr->rows, sr->n_rows) ||
+               lb_tables_write_md(stdout, sr->rows, sr->n_rows)) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        rc = 1;
+    }
+    if (fc && fclose(fc)) rc = 1;
+    if (fm && fclose(fm)) rc = 1;
+    if (!rc) fprintf(stderr, "score: %d files, %d methods → %s, %s\n", sr->n_files, sr->n_rows, csv, md);
+    return rc;
+}
+
 static int score_results(const char *dir, const char *model_name, int budget, const char *attention, const char *hardware)
 {
     char gmodel[256] = "";
@@ -182,88 +293,26 @@ static int score_results(const char *dir, const char *model_name, int budget, co
         fprintf(stderr, "kvbench: error: not a folder (%s): expected a KVCache-Factory results folder DIR/<task>/<Method>.json\n", dir);
         return 2;
     }
-    lb_result_row *rows = NULL;
-    int n_rows = 0, n_files = 0;
-    for (int t = 0; t < LB_N_TASKS; t++) {
-        char tdir[4096];
-        snprintf(tdir, sizeof tdir, "%s/%s", dir, lb_tasks[t].name);
-        DIR *d = opendir(tdir);
-        if (!d) continue;
-        char **names = NULL;
-        int nn = 0;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".json")) continue;
-            names = kv_realloc(names, (size_t)(nn + 1) * sizeof *names);
-            names[nn++] = kv_strdup(e->d_name);
+    lb_result_row proto;
+    lb_result_row_init(&proto);
+    snprintf(proto.model, sizeof proto.model, "%s", model_name);
+    proto.budget = budget;
+    snprintf(proto.attention, sizeof proto.attention, "%s", attention);
+    snprintf(proto.hardware, sizeof proto.hardware, "%s", hardware);
+    score_rows sr = {.proto = &proto};
+    for (int t = 0; t < LB_N_TASKS; t++)
+        if (score_task_dir(&sr, dir, t)) {
+            free(sr.rows);
+            return 1;
         }
-        closedir(d);
-        qsort(names, (size_t)nn, sizeof *names, name_cmp);
-        for (int i = 0; i < nn; i++) {
-            char path[8192], method[64];
-            snprintf(path, sizeof path, "%s/%s", tdir, names[i]);
-            snprintf(method, sizeof method, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
-            pred_file p;
-            double *raw;
-            if (pred_file_load(path, &p) || pred_file_score(&lb_tasks[t], &p, path, &raw)) {
-                fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
-                pred_file_free(&p);
-                for (int k = i; k < nn; k++) free(names[k]);
-                free(names);
-                free(rows);
-                return 1;
-            }
-            int r = 0;
-            while (r < n_rows && strcmp(rows[r].method, method)) r++;
-            if (r == n_rows) {
-                rows = kv_realloc(rows, (size_t)(n_rows + 1) * sizeof *rows);
-                lb_result_row_init(&rows[n_rows]);
-                snprintf(rows[r].model, sizeof rows[r].model, "%s", model_name);
-                rows[r].budget = budget;
-                snprintf(rows[r].method, sizeof rows[r].method, "%s", method);
-                snprintf(rows[r].attention, sizeof rows[r].attention, "%s", attention);
-                snprintf(rows[r].hardware, sizeof rows[r].hardware, "%s", hardware);
-                n_rows++;
-            }
-            rows[r].task[t] = lb_task_score(raw, p.n);
-            n_files++;
-            free(raw);
-            pred_file_free(&p);
-            free(names[i]);
-        }
-        free(names);
-    }
-    DIR *top = opendir(dir); /* say which folders were not scored, so a typo is visible */
-    struct dirent *te;
-    while (top && (te = readdir(top))) {
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, te->d_name);
-        if (te->d_name[0] != '.' && lb_task_index(te->d_name) < 0 && kv_is_dir(sub))
-            fprintf(stderr, "score: skipping %s (not one of the 16 English LongBench tasks)\n", sub);
-    }
-    if (top) closedir(top);
-    if (!n_files) {
+    warn_unscored(dir);
+    if (!sr.n_files) {
         fprintf(stderr, "kvbench: error: no prediction files (%s): expected DIR/<task>/<Method>.json for the 16 tasks\n", dir);
-        free(rows);
+        free(sr.rows);
         return 1;
     }
-    char csv[4096], md[4096];
-    snprintf(csv, sizeof csv, "%s/results.csv", dir);
-    snprintf(md, sizeof md, "%s/results.md", dir);
-    FILE *fc = fopen(csv, "w"), *fm = fopen(md, "w");
-    int rc = 0;
-    if (!fc || !fm) {
-        fprintf(stderr, "kvbench: error: cannot write (%s): %s\n", !fc ? csv : md, strerror(errno));
-        rc = 1;
-    } else if (lb_tables_write_csv(fc, rows, n_rows) || lb_tables_write_md(fm, rows, n_rows) ||
-               lb_tables_write_md(stdout, rows, n_rows)) {
-        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
-        rc = 1;
-    }
-    if (fc && fclose(fc)) rc = 1;
-    if (fm && fclose(fm)) rc = 1;
-    if (!rc) fprintf(stderr, "score: %d files, %d methods → %s, %s\n", n_files, n_rows, csv, md);
-    free(rows);
+    int rc = write_tables(dir, &sr);
+    free(sr.rows);
     return rc;
 }
 

@@ -87,6 +87,13 @@ static int method_match(const char *want, const char *method, const char *label)
     return !want || !strcasecmp(want, method) || !strcasecmp(want, label);
 }
 
+/* The method filter names a method that keeps everything (FullKV), whose rows have budget 0. */
+static int asks_baseline(const char *want)
+{
+    const method_desc *d = method_find(want);
+    return d && !d->compresses;
+}
+
 static int keep(const filters *f, const char *mname, const char *method, const char *label, int budget, const char *task)
 {
     if (f->model && strcmp(f->model, mname)) return 0;
@@ -127,7 +134,7 @@ static int show_samples(const pred_cols *c, const filters *f, const char *fmt)
         printf("model,task,sample,sample_id,method,label,budget,variant,score,n_generated,prompt_tokens,prediction\n");
     for (size_t i = 0; i < c->n; i++) {
         if (!keep(f, c->model[i], c->method[i], c->label[i], c->budget[i], c->task[i])) continue;
-        if (f->budget >= 0 && c->budget[i] == 0 && f->method && strcasecmp(f->method, "fullkv")) continue;
+        if (f->budget >= 0 && c->budget[i] == 0 && f->method && !asks_baseline(f->method)) continue;
         if (arr) {
             json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:i,s:s,s:f,s:i,s:i,s:s}", "model", c->model[i], "task",
                                   c->task[i], "sample", c->sample[i], "sample_id", c->sample_id[i], "method",

@@ -167,9 +167,8 @@ typedef struct {
     double task[LB_N_TASKS];  /* rounded task scores in lb_tasks order; NAN = missing */
 } lb_result_row;
 
-/* Order of the method rows: FullKV, SnapKV, PyramidKV, H2O, StreamingLLM, CircuitKV, then any
- * other method in order of appearance. Case-insensitive; unknown names give 6 + nothing. */
-int lb_method_rank(const char *method);
+/* Rows of a (model, budget) group are ordered by method_rank (engine/method.h: the registry's
+ * order, then names it does not hold in order of appearance). */
 void lb_result_row_init(lb_result_row *r); /* zeroed strings, every task NAN */
 
 /* Markdown: per (model, budget) in order of first appearance, a header block (Model, KV Budget,

@@ -10,16 +10,6 @@
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
 
-static const char *const method_order[] = {"FullKV", "SnapKV", "PyramidKV", "H2O", "StreamingLLM", "CircuitKV"};
-#define N_METHOD_ORDER 6
-
-int lb_method_rank(const char *method)
-{
-    for (int i = 0; i < N_METHOD_ORDER; i++)
-        if (!strcasecmp(method, method_order[i])) return i;
-    return N_METHOD_ORDER;
-}
-
 void lb_result_row_init(lb_result_row *r)
 {
     memset(r, 0, sizeof *r);
@@ -40,9 +30,9 @@ static int order_rows(const lb_result_row *rows, int n, int *order, int *group_s
     for (int i = 0; i < n; i++) {
         if (done[i]) continue;
         group_start[g++] = k;
-        for (int rank = 0; rank <= N_METHOD_ORDER; rank++)
+        for (int rank = 0; rank <= method_count(); rank++)
             for (int j = i; j < n; j++)
-                if (!done[j] && same_group(&rows[i], &rows[j]) && lb_method_rank(rows[j].method) == rank) {
+                if (!done[j] && same_group(&rows[i], &rows[j]) && method_rank(rows[j].method) == rank) {
                     done[j] = 1;
                     order[k++] = j;
                 }
@@ -68,6 +58,28 @@ static const char *first_nonempty(const lb_result_row *rows, const int *idx, int
     return "";
 }
 
+/* One markdown table of a group: a row per method with its task scores (by_category 0) or its
+ * category scores (1), then Avg. */
+static void md_table(FILE *f, const lb_result_row *rows, const int *idx, int m, int by_category)
+{
+    const int nc = by_category ? LB_N_CATEGORIES : LB_N_TASKS;
+    fprintf(f, "| Method |");
+    for (int c = 0; c < nc; c++) fprintf(f, " %s |", by_category ? lb_categories[c] : lb_tasks[c].display);
+    fprintf(f, " Avg |\n|---|");
+    for (int c = 0; c <= nc; c++) fprintf(f, "---:|");
+    fprintf(f, "\n");
+    for (int r = 0; r < m; r++) {
+        const lb_result_row *row = &rows[idx[r]];
+        long long cat[LB_N_CATEGORIES], avg;
+        lb_aggregate(row->task, cat, &avg);
+        fprintf(f, "| %s |", row->method);
+        for (int c = 0; c < nc; c++)
+            cell(f, by_category ? cat[c] : isnan(row->task[c]) ? -1 : lb_hundredths(row->task[c]));
+        cell(f, avg);
+        fprintf(f, "\n");
+    }
+}
+
 int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
 {
     int *order = kv_malloc(((size_t)n + 1) * sizeof *order);
@@ -87,35 +99,9 @@ int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
         fprintf(f, "- **Attention**: %s\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, attention)));
         fprintf(f, "- **Hardware**: %s\n\n", first_nonempty(rows, idx, m, offsetof(lb_result_row, hardware)));
 
-        fprintf(f, "| Method |");
-        for (int t = 0; t < LB_N_TASKS; t++) fprintf(f, " %s |", lb_tasks[t].display);
-        fprintf(f, " Avg |\n|---|");
-        for (int t = 0; t <= LB_N_TASKS; t++) fprintf(f, "---:|");
+        md_table(f, rows, idx, m, 0);
         fprintf(f, "\n");
-        for (int r = 0; r < m; r++) {
-            const lb_result_row *row = &rows[idx[r]];
-            long long cat[LB_N_CATEGORIES], avg;
-            lb_aggregate(row->task, cat, &avg);
-            fprintf(f, "| %s |", row->method);
-            for (int t = 0; t < LB_N_TASKS; t++) cell(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
-            cell(f, avg);
-            fprintf(f, "\n");
-        }
-
-        fprintf(f, "\n| Method |");
-        for (int c = 0; c < LB_N_CATEGORIES; c++) fprintf(f, " %s |", lb_categories[c]);
-        fprintf(f, " Avg |\n|---|");
-        for (int c = 0; c <= LB_N_CATEGORIES; c++) fprintf(f, "---:|");
-        fprintf(f, "\n");
-        for (int r = 0; r < m; r++) {
-            const lb_result_row *row = &rows[idx[r]];
-            long long cat[LB_N_CATEGORIES], avg;
-            lb_aggregate(row->task, cat, &avg);
-            fprintf(f, "| %s |", row->method);
-            for (int c = 0; c < LB_N_CATEGORIES; c++) cell(f, cat[c]);
-            cell(f, avg);
-            fprintf(f, "\n");
-        }
+        md_table(f, rows, idx, m, 1);
 
         fprintf(f, "\n| Category | Tasks |\n|---|---|\n");
         for (int c = 0; c < LB_N_CATEGORIES; c++) {

@@ -28,21 +28,18 @@ static int cmp_rows(const void *a, const void *b)
 
 int reduce_load(const char *dir, int remove_stale, reduced *r) { return reduce_load_checked(dir, remove_stale, 1, r); }
 
-int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduced *r)
+/* Reads and checks every item file of dir into r->items; a damaged one is set aside (item_check.h)
+ * and, with quarantine, moved out. *total: the prediction rows of the good items. */
+static int load_items(const char *dir, int remove_stale, int quarantine, reduced *r, long *total)
 {
-    memset(r, 0, sizeof *r);
-    if (!kv_is_dir(dir)) {
-        kv_seterr("result folder %s not found", dir);
-        return KV_ERR;
-    }
     int n_paths = 0;
     store_list_items(dir, remove_stale, &r->paths, &n_paths);
     r->items = kv_calloc(n_paths, sizeof *r->items);
     r->damaged = kv_calloc(n_paths + 1, sizeof *r->damaged);
-    long total = 0;
+    *total = 0;
     for (int i = 0; i < n_paths; i++) {
-        /* A damaged file is set aside (item_check.h): the tables come from the rest, and its
-         * (model, task) cells are marked incomplete below. */
+        /* The tables come from the rest, and the damaged file's (model, task) cells are marked
+         * incomplete (score_variants). */
         reduce_damage *dm = &r->damaged[r->n_damaged];
         if (item_check(r->paths[i], 1, &r->items[r->n_items], dm->why, sizeof dm->why) != KV_OK) {
             snprintf(dm->path, sizeof dm->path, "%s", r->paths[i]);
@@ -58,9 +55,16 @@ int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduc
             continue;
         }
         r->paths[r->n_items] = r->paths[i];
-        total += (long)r->items[r->n_items].ns * r->items[r->n_items].nv;
+        *total += (long)r->items[r->n_items].ns * r->items[r->n_items].nv;
         r->n_items++;
     }
+    return KV_OK;
+}
+
+/* One row per (item, sample, variant), sorted, then de-duplicated: the first of each (model,
+ * variant, task, sample) is kept. */
+static void collect_rows(reduced *r, long total)
+{
     r->rows = kv_calloc(total, sizeof *r->rows);
     long n = 0;
     for (int i = 0; i < r->n_items; i++) {
@@ -77,7 +81,6 @@ int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduc
             }
     }
     qsort(r->rows, (size_t)n, sizeof *r->rows, cmp_rows);
-    /* De-duplicate: keep the first of each (model, variant, task, sample). */
     long w = 0;
     for (long i = 0; i < n; i++) {
         if (w > 0) {
@@ -91,7 +94,33 @@ int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduc
         r->rows[w++] = r->rows[i];
     }
     r->n_rows = (int)w;
-    /* Scores per (model, variant). Rows are sorted by model then key, so groups are contiguous. */
+}
+
+/* The task scores of one (model, variant) from its rows [a, b) (sorted by task); raw is scratch. */
+static void score_tasks(const reduced *r, long a, long b, score_row *sr, double *raw)
+{
+    for (int t = 0; t < LB_N_TASKS; t++) sr->task[t] = NAN;
+    for (long c = a; c < b;) {
+        long d = c;
+        int nr = 0, nan = 0;
+        while (d < b && !strcmp(r->rows[d].task, r->rows[c].task)) {
+            raw[nr++] = r->rows[d].r->score;
+            nan |= isnan(r->rows[d].r->score);
+            d++;
+        }
+        int t = lb_task_index(r->rows[c].task);
+        if (t >= 0) {
+            sr->task[t] = nan ? NAN : lb_task_score(raw, nr);
+            sr->n_samples[t] = nr;
+        }
+        c = d;
+    }
+}
+
+/* Scores per (model, variant). Rows are sorted by model then key, so groups are contiguous. */
+static void score_variants(reduced *r)
+{
+    const long w = r->n_rows;
     r->scores = kv_calloc(r->n_rows ? r->n_rows : 1, sizeof *r->scores);
     double *raw = kv_malloc(sizeof(double) * (size_t)(r->n_rows + 1));
     for (long a = 0; a < w;) {
@@ -100,22 +129,7 @@ int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduc
         score_row *sr = &r->scores[r->n_scores++];
         sr->model = r->rows[a].model, sr->var = r->rows[a].var, sr->key = r->rows[a].key, sr->label = r->rows[a].label;
         sr->method = r->rows[a].method, sr->budget = r->rows[a].budget;
-        for (int t = 0; t < LB_N_TASKS; t++) sr->task[t] = NAN;
-        for (long c = a; c < b;) {
-            long d = c;
-            int nr = 0, nan = 0;
-            while (d < b && !strcmp(r->rows[d].task, r->rows[c].task)) {
-                raw[nr++] = r->rows[d].r->score;
-                nan |= isnan(r->rows[d].r->score);
-                d++;
-            }
-            int t = lb_task_index(r->rows[c].task);
-            if (t >= 0) {
-                sr->task[t] = nan ? NAN : lb_task_score(raw, nr);
-                sr->n_samples[t] = nr;
-            }
-            c = d;
-        }
+        score_tasks(r, a, b, sr, raw);
         /* Incomplete: a damaged item of this model and task was set aside, so the cell's samples
          * are not all there; the cell shows as missing rather than as a score over fewer samples. */
         for (int d = 0; d < r->n_damaged; d++) {
@@ -126,6 +140,19 @@ int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduc
         a = b;
     }
     free(raw);
+}
+
+int reduce_load_checked(const char *dir, int remove_stale, int quarantine, reduced *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!kv_is_dir(dir)) {
+        kv_seterr("result folder %s not found", dir);
+        return KV_ERR;
+    }
+    long total;
+    if (load_items(dir, remove_stale, quarantine, r, &total) != KV_OK) return KV_ERR;
+    collect_rows(r, total);
+    score_variants(r);
     return KV_OK;
 }
 
@@ -169,7 +196,7 @@ int reduce_budgets(const reduced *r, const char *mname, int *out)
 static int cmp_score_rank(const void *a, const void *b, void *ctx)
 {
     const score_row *base = ctx, *x = &base[*(const int *)a], *y = &base[*(const int *)b];
-    int rx = lb_method_rank(x->method), ry = lb_method_rank(y->method);
+    int rx = method_rank(x->method), ry = method_rank(y->method);
     if (rx != ry) return rx - ry;
     return strcmp(x->key, y->key);
 }

@@ -94,6 +94,18 @@ void sched_unit_done(sched *s, int unit)
     s->unit_model[unit] = -1;
 }
 
+/* Unit u runs an item of model `model` costing `cost`, loading the model first if it holds another. */
+static void run_on(sched_stats *st, double *clock, int *loaded, int u, int model, const double *load_cost, double cost)
+{
+    if (model != loaded[u]) {
+        clock[u] += load_cost[model];
+        st->load += load_cost[model];
+        st->loads++;
+        loaded[u] = model;
+    }
+    clock[u] += cost;
+}
+
 static sched_stats simulate(int n_items, const int *item_model, const double *item_cost, int n_models,
                             const double *load_cost, int n_units, int dynamic)
 {
@@ -122,25 +134,13 @@ static sched_stats simulate(int n_items, const int *item_model, const double *it
                 sched_unit_done(&s, u);
                 continue;
             }
-            if (item_model[i] != loaded[u]) {
-                clock[u] += load_cost[item_model[i]];
-                st.load += load_cost[item_model[i]];
-                st.loads++;
-                loaded[u] = item_model[i];
-            }
-            clock[u] += item_cost[i];
+            run_on(&st, clock, loaded, u, item_model[i], load_cost, item_cost[i]);
         }
         sched_free(&s);
     } else {
         for (int i = 0; i < n_items; i++) {
             int u = i % n_units;
-            if (item_model[i] != loaded[u]) {
-                clock[u] += load_cost[item_model[i]];
-                st.load += load_cost[item_model[i]];
-                st.loads++;
-                loaded[u] = item_model[i];
-            }
-            clock[u] += item_cost[i];
+            run_on(&st, clock, loaded, u, item_model[i], load_cost, item_cost[i]);
         }
     }
     for (int u = 0; u < n_units; u++) {

@@ -465,47 +465,11 @@ static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
     return KV_OK;
 }
 
-static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
+/* After the keys of the root: the required ones present, the lists parsed, defaults for tasks,
+ * samples, output and engine, the data files there, every variant valid, one TP size. */
+static int root_complete(yparse *y, yaml_node_t *root, sweep *s, yaml_node_t *data, yaml_node_t *methods,
+                         yaml_node_t *budgets, yaml_node_t *models)
 {
-    const char *known = "one of: name, output, preset, data, tasks, samples, budgets, methods, models, engine";
-    yaml_node_t *methods = NULL, *budgets = NULL, *models = NULL, *data = NULL;
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        kv_seterr("sweep file is not a mapping (%s:1:1): name, data, tasks, budgets, methods, models", y->file);
-        return KV_ERR;
-    }
-    s->preset = PRESET_REFERENCE_HEAD;
-    FOR_PAIRS(y, root, k, v)
-    {
-        const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
-        int rc = KV_OK;
-        if (!strcmp(key, "name")) {
-            rc = get_string(y, v, key, &s->name);
-            if (rc == KV_OK && !safe_name(s->name))
-                return yerr(y, v, "letters, digits, '-', '_' and '.'", "sweep name '%s' is not valid", s->name);
-        } else if (!strcmp(key, "output"))
-            rc = get_string(y, v, key, &s->output);
-        else if (!strcmp(key, "preset")) {
-            if (v->type != YAML_SCALAR_NODE || preset_parse(scalar(v), &s->preset) != KV_OK)
-                return yerr(y, v, "reference-head or reference-2026-01", "unknown preset");
-        } else if (!strcmp(key, "data")) {
-            rc = get_string(y, v, key, &s->data_dir);
-            data = v;
-        } else if (!strcmp(key, "tasks"))
-            rc = parse_tasks(y, v, s);
-        else if (!strcmp(key, "samples"))
-            rc = parse_samples(y, v, s);
-        else if (!strcmp(key, "budgets"))
-            budgets = v;
-        else if (!strcmp(key, "methods"))
-            methods = v;
-        else if (!strcmp(key, "models"))
-            models = v;
-        else if (!strcmp(key, "engine"))
-            rc = parse_engine(y, v, &s->engine);
-        else
-            return unknown_key(y, k, "the sweep", known);
-        if (rc != KV_OK) return KV_ERR;
-    }
     if (!s->name) return yerr(y, root, "a 'name' key", "sweep without a name");
     if (!data) return yerr(y, root, "a 'data' key (folder of LongBench <task>.jsonl files)", "sweep without data");
     if (!methods) return yerr(y, root, "a 'methods' list", "sweep without methods");
@@ -548,6 +512,50 @@ static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
             return yerr(y, models, "one tensor_parallel value per sweep (split the sweep by TP size)",
                         "models '%s' and '%s' have different tensor_parallel", s->models[0].name, s->models[i].name);
     return KV_OK;
+}
+
+static int parse_root(yparse *y, yaml_node_t *root, sweep *s)
+{
+    const char *known = "one of: name, output, preset, data, tasks, samples, budgets, methods, models, engine";
+    yaml_node_t *methods = NULL, *budgets = NULL, *models = NULL, *data = NULL;
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        kv_seterr("sweep file is not a mapping (%s:1:1): name, data, tasks, budgets, methods, models", y->file);
+        return KV_ERR;
+    }
+    s->preset = PRESET_REFERENCE_HEAD;
+    FOR_PAIRS(y, root, k, v)
+    {
+        const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+        int rc = KV_OK;
+        if (!strcmp(key, "name")) {
+            rc = get_string(y, v, key, &s->name);
+            if (rc == KV_OK && !safe_name(s->name))
+                return yerr(y, v, "letters, digits, '-', '_' and '.'", "sweep name '%s' is not valid", s->name);
+        } else if (!strcmp(key, "output"))
+            rc = get_string(y, v, key, &s->output);
+        else if (!strcmp(key, "preset")) {
+            if (v->type != YAML_SCALAR_NODE || preset_parse(scalar(v), &s->preset) != KV_OK)
+                return yerr(y, v, preset_choices(), "unknown preset");
+        } else if (!strcmp(key, "data")) {
+            rc = get_string(y, v, key, &s->data_dir);
+            data = v;
+        } else if (!strcmp(key, "tasks"))
+            rc = parse_tasks(y, v, s);
+        else if (!strcmp(key, "samples"))
+            rc = parse_samples(y, v, s);
+        else if (!strcmp(key, "budgets"))
+            budgets = v;
+        else if (!strcmp(key, "methods"))
+            methods = v;
+        else if (!strcmp(key, "models"))
+            models = v;
+        else if (!strcmp(key, "engine"))
+            rc = parse_engine(y, v, &s->engine);
+        else
+            return unknown_key(y, k, "the sweep", known);
+        if (rc != KV_OK) return KV_ERR;
+    }
+    return root_complete(y, root, s, data, methods, budgets, models);
 }
 
 int sweep_load(const char *path, sweep *s)
@@ -627,7 +635,8 @@ int sweep_sample_selected(const sweep *s, int i)
     return 0;
 }
 
-static int is_fullkv(const method_desc *d) { return !strcmp(d->name, "fullkv"); }
+/* A method that keeps everything (FullKV) runs once, budget 0, whatever the budgets. */
+static int is_fullkv(const method_desc *d) { return !d->compresses; }
 
 int sweep_variants(const sweep *s, sweep_variant **out, int *n)
 {
@@ -720,7 +729,9 @@ int sweep_check_models(sweep *s)
         }
         for (int v = 0; v < nv; v++) {
             const method_desc *d = vars[v].v.method;
-            if (tp > 1 && d->needs && d->needs(&vars[v].v)) { /* host statistics: engine/stats_backend.c */
+            method_needs nd;
+            variant_needs(&vars[v].v, &nd);
+            if (tp > 1 && nd.host) { /* host statistics: engine/stats_backend.c */
                 kv_seterr("%s reads host statistics not yet supported under tensor_parallel %d (model '%s', %s): "
                           "run it with tensor_parallel 1", vars[v].key, tp, m->name, m->where);
                 free(vars);

@@ -120,6 +120,72 @@ static int cmp_pending(const void *a, const void *b)
     return x->index - y->index;
 }
 
+/* The samples of task ti still missing some variant for model m, each with its missing set (and
+ * its signature) and its prompt length capped at maxp; returns their count (*out: the caller frees). */
+static int pending_samples(const sweep *s, const sweep_model *m, int ti, const task_data *td,
+                           const sweep_variant *vars, int nv, done_set *done, int maxp, pending **out)
+{
+    pending *p = kv_calloc(td->n ? td->n : 1, sizeof *p);
+    int np = 0;
+    for (int k = 0; k < td->n; k++) {
+        unsigned char *miss = kv_calloc(nv, 1);
+        int any = 0;
+        uint64_t sig = KV_FNV_SEED;
+        for (int v = 0; v < nv; v++) {
+            miss[v] = !done_has(done, done_key(m->name, s->tasks[ti], td->index[k], vars[v].key));
+            any |= miss[v];
+            sig = kv_fnv1a(&miss[v], 1, sig);
+        }
+        if (!any) {
+            free(miss);
+            continue;
+        }
+        int L = td->est_tokens[k] < maxp ? td->est_tokens[k] : maxp;
+        p[np++] = (pending){td->index[k], L, sig, miss};
+    }
+    *out = p;
+    return np;
+}
+
+/* Item `it` of model mi, task ti from the pending samples p[a, b) (one missing set): its samples,
+ * variants, estimated tokens and cost, and its file name (hash of the variant keys and samples). */
+static void fill_item(work_item *it, const sweep *s, int mi, int ti, const sweep_variant *vars, int nv,
+                      const pending *p, int a, int b, int max_new, const cost_device *dev)
+{
+    const sweep_model *m = &s->models[mi];
+    memset(it, 0, sizeof *it);
+    it->model = mi;
+    it->task = ti;
+    it->n_samples = b - a;
+    it->samples = kv_malloc(sizeof(int) * (size_t)(b - a));
+    it->variants = kv_malloc(sizeof(int) * (size_t)nv);
+    for (int v = 0; v < nv; v++)
+        if (p[a].missing[v]) it->variants[it->n_variants++] = v;
+    uint64_t h = KV_FNV_SEED;
+    double kept = 0;
+    for (int j = 0; j < it->n_variants; j++) {
+        const char *key = vars[it->variants[j]].key;
+        h = kv_fnv1a(key, strlen(key) + 1, h);
+    }
+    int nn = s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < max_new ? s->engine.max_new_tokens : max_new;
+    for (int k = a; k < b; k++) {
+        it->samples[k - a] = p[k].index;
+        it->est_tokens += p[k].tokens;
+        h = kv_fnv1a(&p[k].index, sizeof p[k].index, h);
+        kept = 0;
+        for (int j = 0; j < it->n_variants; j++) {
+            int bud = budget_resolve(vars[it->variants[j]].budget, p[k].tokens);
+            kept += bud > 0 && bud < p[k].tokens ? bud : p[k].tokens;
+        }
+        kept /= it->n_variants;
+        it->cost += cost_sample(m, dev, p[k].tokens, nn, it->n_variants, kept);
+    }
+    /* A TP group of T ranks shares the work of one copy of the model. */
+    it->cost /= m->tensor_parallel > 0 ? m->tensor_parallel : 1;
+    snprintf(it->file, sizeof it->file, "items/%s/%s/s%d-n%d-%016llx.h5", m->name, s->tasks[ti],
+             it->samples[0], it->n_samples, (unsigned long long)h);
+}
+
 int workplan_expand(const sweep *s, const sweep_variant *vars, int nv, const task_data *data, const int *max_new,
                     done_set *done, work_item **items_out, int *n_out)
 {
@@ -132,25 +198,8 @@ int workplan_expand(const sweep *s, const sweep_variant *vars, int nv, const tas
         int maxp = sweep_model_max_prompt_tokens(m);
         if (maxp <= 0) maxp = 1 << 30; /* no limit */
         for (int ti = 0; ti < s->n_tasks; ti++) {
-            const task_data *td = &data[ti];
-            pending *p = kv_calloc(td->n ? td->n : 1, sizeof *p);
-            int np = 0;
-            for (int k = 0; k < td->n; k++) {
-                unsigned char *miss = kv_calloc(nv, 1);
-                int any = 0;
-                uint64_t sig = KV_FNV_SEED;
-                for (int v = 0; v < nv; v++) {
-                    miss[v] = !done_has(done, done_key(m->name, s->tasks[ti], td->index[k], vars[v].key));
-                    any |= miss[v];
-                    sig = kv_fnv1a(&miss[v], 1, sig);
-                }
-                if (!any) {
-                    free(miss);
-                    continue;
-                }
-                int L = td->est_tokens[k] < maxp ? td->est_tokens[k] : maxp;
-                p[np++] = (pending){td->index[k], L, sig, miss};
-            }
+            pending *p;
+            int np = pending_samples(s, m, ti, &data[ti], vars, nv, done, maxp, &p);
             /* Same missing set together, longest first inside it, so a block's samples are alike
              * in length (they are decoded together) and its variants are exactly the missing ones. */
             qsort(p, (size_t)np, sizeof *p, cmp_pending);
@@ -158,40 +207,7 @@ int workplan_expand(const sweep *s, const sweep_variant *vars, int nv, const tas
                 int b = a;
                 while (b < np && b - a < per && p[b].sig == p[a].sig) b++;
                 if (n == cap) items = kv_realloc(items, sizeof *items * (size_t)(cap *= 2));
-                work_item *it = &items[n++];
-                memset(it, 0, sizeof *it);
-                it->model = mi;
-                it->task = ti;
-                it->n_samples = b - a;
-                it->samples = kv_malloc(sizeof(int) * (size_t)(b - a));
-                it->variants = kv_malloc(sizeof(int) * (size_t)nv);
-                for (int v = 0; v < nv; v++)
-                    if (p[a].missing[v]) it->variants[it->n_variants++] = v;
-                uint64_t h = KV_FNV_SEED;
-                double kept = 0;
-                for (int j = 0; j < it->n_variants; j++) {
-                    const char *key = vars[it->variants[j]].key;
-                    h = kv_fnv1a(key, strlen(key) + 1, h);
-                }
-                for (int k = a; k < b; k++) {
-                    it->samples[k - a] = p[k].index;
-                    it->est_tokens += p[k].tokens;
-                    h = kv_fnv1a(&p[k].index, sizeof p[k].index, h);
-                    kept = 0;
-                    for (int j = 0; j < it->n_variants; j++) {
-                        int bud = budget_resolve(vars[it->variants[j]].budget, p[k].tokens);
-                        kept += bud > 0 && bud < p[k].tokens ? bud : p[k].tokens;
-                    }
-                    kept /= it->n_variants;
-                    int nn = s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < max_new[ti]
-                                 ? s->engine.max_new_tokens
-                                 : max_new[ti];
-                    it->cost += cost_sample(m, &dev, p[k].tokens, nn, it->n_variants, kept);
-                }
-                /* A TP group of T ranks shares the work of one copy of the model. */
-                it->cost /= m->tensor_parallel > 0 ? m->tensor_parallel : 1;
-                snprintf(it->file, sizeof it->file, "items/%s/%s/s%d-n%d-%016llx.h5", m->name, s->tasks[ti],
-                         it->samples[0], it->n_samples, (unsigned long long)h);
+                fill_item(&items[n++], s, mi, ti, vars, nv, p, a, b, max_new[ti], &dev);
                 a = b;
             }
             for (int k = 0; k < np; k++) free(p[k].missing);
