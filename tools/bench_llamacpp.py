@@ -65,16 +65,24 @@ def run_kvbench(a):
     return pre, ms, " ".join(cmd)
 
 
+def llama_bench_json(a, args):
+    cmd = [a.llama_bench, "-m", a.model] + args + ["-t", str(a.threads), "-r", str(a.runs), "-o", "json"]
+    cmd += a.llama_bench_args.split()
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout), " ".join(cmd)
+
+
 def run_llama_bench(a):
-    cmd = [a.llama_bench, "-m", a.model, "-p", str(a.prompt_tokens), "-n", str(a.gen), "-t", str(a.threads),
-           "-r", str(a.runs), "-o", "json"] + a.llama_bench_args.split()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    tests = json.loads(out)
+    """pp and tg of the brief's command (-p P -n G); with --tg-depth D, tg again after a D-token context
+    (-p 0 -n G -d D), as kvbench bench decodes after its prompt."""
+    tests, cmd = llama_bench_json(a, ["-p", str(a.prompt_tokens), "-n", str(a.gen)])
+    if a.tg_depth > 0:
+        more, cmd2 = llama_bench_json(a, ["-p", "0", "-n", str(a.gen), "-d", str(a.tg_depth)])
+        tests, cmd = [t for t in tests if t["n_gen"] == 0] + more, cmd + " ; " + cmd2
     # avg_ts is the mean over repetitions; the median of samples_ts matches kvbench's medians
     pp = [t for t in tests if t["n_prompt"] > 0 and t["n_gen"] == 0][0]
     tg = [t for t in tests if t["n_gen"] > 0 and t["n_prompt"] == 0][0]
     info = f"llama.cpp {pp.get('build_commit', '?')} (build {pp.get('build_number', '?')}), {pp.get('cpu_info', '')}"
-    return statistics.median(pp["samples_ts"]), 1e3 / statistics.median(tg["samples_ts"]), " ".join(cmd), info
+    return statistics.median(pp["samples_ts"]), 1e3 / statistics.median(tg["samples_ts"]), cmd, info
 
 
 def side_by_side(a):
@@ -87,7 +95,7 @@ def side_by_side(a):
         if r == 0:
             print(f"# {kcmd}\n# {lcmd}\n# {info}")
         print(f"round {r + 1} (load {load:.1f}): kvbench prefill {kp:.1f} tok/s, decode {kd:.2f} ms/step | "
-              f"llama.cpp pp{a.prompt_tokens} {lp:.1f} tok/s, tg{a.gen} {ld:.2f} ms/step", flush=True)
+              f"llama.cpp pp{a.prompt_tokens} {lp:.1f} tok/s, tg{a.gen}@d{a.tg_depth} {ld:.2f} ms/step", flush=True)
     kp, kd, lp, ld = (statistics.median(c) for c in zip(*rows))
     print(f"median: kvbench prefill {kp:.1f} tok/s, decode {kd:.2f} ms/step | llama.cpp prefill {lp:.1f} tok/s, "
           f"decode {ld:.2f} ms/step")
@@ -105,6 +113,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="repetitions inside each tool (medians)")
     ap.add_argument("--llama-bench", help="llama.cpp's llama-bench binary: side by side with kvbench bench")
     ap.add_argument("--llama-bench-args", default="", help="extra llama-bench options, e.g. '--repack 0'")
+    ap.add_argument("--tg-depth", type=int, default=0,
+                    help="llama.cpp tg after this many context tokens (-d; kvbench decodes after its prompt)")
     ap.add_argument("--kvbench", default="build/kvbench")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the two tools (--llama-bench)")
     a = ap.parse_args()
