@@ -240,7 +240,8 @@ int cmd_bench(int argc, char **argv)
         {"--runs", "R", OPT_INT, &runs, 1, "repetitions; medians are reported (default 3)"},
         {"--variants", "all", OPT_STR, &variants_arg, 0,
          "shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
-         "budgets 128..2048) vs the 26 run one by one"},
+         "budgets 128..2048) vs the 26 run one by one; on the CPU also the batched\n"
+         "step vs the bytes it must read at the measured read bandwidth"},
         {"--shard", "T", OPT_INT, &ea.shard, 1,
          "one rank's shard of a T-way tensor-parallel split, alone on this\n"
          "device without the collectives (e.g. --random llama3-70b --shard 8:\n"
