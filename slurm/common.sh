@@ -7,6 +7,7 @@
 #   KVBENCH_LAUNCHER  mpirun (default; Open MPI reads the Slurm allocation) or srun
 #   KVBENCH_LAUNCH_ARGS  extra launcher arguments (e.g. "--mpi=pmix" for srun)
 #   KVBENCH_BIND_GPU  1 (default): each rank sees one GPU, its node-local rank; 0: leave as is
+#   KVBENCH_STATUS_FILE  if set, `run --status-file`: whether the sweep is complete (requeue.sbatch)
 # plus what the sweep reads (KVBENCH_MODELS, KVBENCH_DATA, KVBENCH_RESULTS, ...).
 # A SIGUSR1/SIGTERM reaching this shell (sbatch --signal=B:USR1@SECS, scancel --signal) is
 # forwarded to the launcher, which passes it to every rank: kvbench stops taking items, stores
@@ -23,6 +24,7 @@ cd "$KVBENCH_HOME" || exit 1
 
 kvbench_args=(run "$KVBENCH_SWEEP")
 [ -n "${KVBENCH_OUTPUT:-}" ] && kvbench_args+=(--output "$KVBENCH_OUTPUT")
+[ -n "${KVBENCH_STATUS_FILE:-}" ] && kvbench_args+=(--status-file "$KVBENCH_STATUS_FILE")
 wrap=()
 [ "$KVBENCH_BIND_GPU" = 1 ] && wrap=(bash "$KVBENCH_HOME/slurm/bind_gpu.sh")
 

@@ -74,6 +74,23 @@ done <"$D.damaged"
 check "reduce: $((N_ITEMS - ND)) item files read" grep -q "reduce: $((N_ITEMS - ND)) item files" <<<"$out"
 check "reduce: tables written" test -s "$D/tables.md"
 check "reduce: affected cells incomplete (tables differ from clean)" differs "$T/clean/tables.md" "$D/tables.md"
+# every damaged item's (model, task) cell reads "incomplete" in scores.csv, and only those cells
+# (plus the category and Avg cells they feed); tables.md and `show` say so with the note
+csv_col() { head -n 1 "$1" | tr ',' '\n' | grep -nx "$2" | cut -d: -f1; }
+while read -r f k; do
+    rel=${f#"$D"/items/}; model=${rel%%/*}; task=${rel#*/}; task=${task%%/*}
+    c=$(csv_col "$D/scores.csv" "$task")
+    check "reduce: the $k item's $task cell reads incomplete in scores.csv" \
+        test "$(awk -F, -v c="$c" -v m="$model" 'NR > 1 && $1 == m && $c != "incomplete"' "$D/scores.csv" | wc -l)" -eq 0
+done <"$D.damaged"
+ntasks=$(cut -d' ' -f1 "$D.damaged" | sed "s|^$D/items/||" | cut -d/ -f1,2 | sort -u | wc -l)
+first_task=$(csv_col "$D/scores.csv" narrativeqa)
+check "reduce: $ntasks incomplete task cells per row, the others scored" test "$(awk -F, -v a="$first_task" \
+    'NR == 2 {for (i = a; i < a + 16; i++) n += ($i == "incomplete"); print n}' "$D/scores.csv")" -eq "$ntasks"
+check "reduce: Avg incomplete" test "$(awk -F, 'NR > 1 && $NF != "incomplete"' "$D/scores.csv" | wc -l)" -eq 0
+check "tables.md: incomplete cells and their note" grep -q "| incomplete |" "$D/tables.md"
+check "tables.md: the note says how to recompute" grep -q "^incomplete: .*quarantine/.*kvbench run" "$D/tables.md"
+check "show: the same incomplete cells as tables.md" grep -q "| incomplete |" <<<"$("$KVBENCH" show "$D")"
 out=$("$KVBENCH" verify "$D" 2>&1)
 check "verify after reduce: the quarantine is reported, exit 1" grep -q "$ND damaged item files set aside in $D/quarantine" <<<"$out"
 

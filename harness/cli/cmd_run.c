@@ -159,7 +159,7 @@ static int item_fits(void *ctx, int item)
 }
 
 typedef struct {
-    const char *sweep_path, *out_dir, *backend, *deadline_arg;
+    const char *sweep_path, *out_dir, *backend, *deadline_arg, *status_file;
     int no_reduce, quiet;
     double deadline;            /* epoch seconds; 0 = none */
     const char *deadline_src;   /* where it came from */
@@ -176,12 +176,15 @@ static int run_parse(int argc, char **argv, run_args *a)
         {"--deadline", "WHEN", OPT_STR, &a->deadline_arg, 0,
          "stop taking items that would not end by WHEN (+SECONDS, +Nm, +Nh, epoch seconds or\n"
          "YYYY-MM-DDTHH:MM[:SS][Z]); default under Slurm: the job's end time"},
+        {"--status-file", "F", OPT_STR, &a->status_file, 0,
+         "write whether the sweep is complete to F at the end (state, items_done, items_left,\n"
+         "reason none|signal|deadline): what slurm/requeue.sbatch reads to requeue"},
         {0},
     };
     const cli_spec spec = {
         .name = "run",
         .usage = "kvbench run SWEEP.yaml [--output DIR] [--backend cpu|cuda|auto] [--no-reduce] [--quiet]\n"
-                 "           [--deadline WHEN]",
+                 "           [--deadline WHEN] [--status-file F]",
         .about = run_about,
         .footer = "Test seam: engine: {fake: true} or KVBENCH_FAKE_ENGINE=1 replaces the model by deterministic\n"
                   "fake predictions (for the harness's own tests; never real numbers).",
@@ -317,6 +320,26 @@ static void run_work(par_info *par, const sweep *s, const sweep_variant *vars, i
     free(item_model), free(item_cost);
 }
 
+/* --status-file: complete or not and why, written whole (temporary file, then rename) so that a
+ * job script never reads half of it. Status. */
+static int write_status_file(const char *path, const run_plan *plan, const par_outcome *out)
+{
+    int left = plan->n_items - out->done;
+    const char *reason = left <= 0 ? "none" : (out->stopped || stop_flag) ? "signal" : out->skipped ? "deadline" : "none";
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "state %s\nitems_done %d\nitems_left %d\nreason %s\n", left > 0 ? "incomplete" : "complete",
+                          out->done, left > 0 ? left : 0, reason) > 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "kvbench: error: cannot write the status file %s (--status-file): %s\n", path, strerror(errno));
+        unlink(tmp);
+        return KV_ERR;
+    }
+    return KV_OK;
+}
+
 /* Step 5, rank 0: the time summary and the reduce. The exit status. */
 static int run_finish(const par_info *par, const run_args *a, const char *out_dir, const run_plan *plan,
                       const par_outcome *out, double wall)
@@ -330,6 +353,7 @@ static int run_finish(const par_info *par, const run_args *a, const char *out_di
                    "next run\n", out->skipped, plan->n_items - out->done);
         exec_timing_print(stdout, &out->total, wall, par->n_units);
     }
+    if (a->status_file && write_status_file(a->status_file, plan, out) != KV_OK) return 1;
     if (a->no_reduce) return 0;
     reduced r;
     int rc = 0;

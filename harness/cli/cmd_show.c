@@ -207,7 +207,7 @@ static int show_tables(hid_t h, const filters *f, const char *fmt)
         if (!method_match(f->method, row->method_name, row->method)) continue;
         if (f->task)
             for (int t = 0; t < LB_N_TASKS; t++)
-                if (strcmp(f->task, lb_tasks[t].name)) row->task[t] = NAN;
+                if (strcmp(f->task, lb_tasks[t].name)) row->task[t] = NAN, row->incomplete &= ~(1u << t);
         rows[nr++] = *row;
     }
     int rc = !strcmp(fmt, "csv") ? lb_tables_write_csv(stdout, rows, nr) : lb_tables_write_md(stdout, rows, nr);

@@ -165,6 +165,7 @@ typedef struct {
     char attention[64];       /* header block strings (first non-empty of a group wins) */
     char hardware[128];
     double task[LB_N_TASKS];  /* rounded task scores in lb_tasks order; NAN = missing */
+    unsigned incomplete;      /* bit t: task t's cell is incomplete (a damaged item was set aside) */
 } lb_result_row;
 
 /* Rows of a (model, budget) group are ordered by method_rank (engine/method.h: the registry's
@@ -173,9 +174,11 @@ void lb_result_row_init(lb_result_row *r); /* zeroed strings, every task NAN */
 
 /* Markdown: per (model, budget) in order of first appearance, a header block (Model, KV Budget,
  * Attention, Hardware), the 16-task table with Avg, the category table with Avg, and the
- * category mapping; blank cells where a value is missing. Status. */
+ * category mapping; blank cells where a value is missing, "incomplete" where a task's item file
+ * was set aside as damaged (and in the category and Avg cells it feeds), with a note. Status. */
 int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n);
-/* CSV: model,budget,method,<16 tasks>,<6 categories>,Avg (header line first). Status. */
+/* CSV: model,budget,method,<16 tasks>,<6 categories>,Avg (header line first); the same
+ * "incomplete" cells as the markdown. Status. */
 int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n);
 
 #endif

@@ -42,11 +42,34 @@ static int order_rows(const lb_result_row *rows, int n, int *order, int *group_s
     return g;
 }
 
-static void cell(FILE *f, long long h)
+/* The text of a value: "incomplete" where a damaged item of the cell was set aside (issue 19),
+ * else the hundredths ("" when missing). */
+static const char *value_text(long long h, int incomplete, char buf[32])
+{
+    if (incomplete) return "incomplete";
+    lb_hundredths_format(h, buf, 32);
+    return buf;
+}
+
+/* Is category c (or, c < 0, any task: the Avg) fed by an incomplete task cell? */
+static int fed_by_incomplete(const lb_result_row *row, int c)
+{
+    for (int t = 0; t < LB_N_TASKS; t++)
+        if ((row->incomplete >> t & 1u) && (c < 0 || lb_tasks[t].category_index == c)) return 1;
+    return 0;
+}
+
+static void cell(FILE *f, long long h, int incomplete)
 {
     char buf[32];
-    lb_hundredths_format(h, buf, sizeof buf);
-    fprintf(f, " %s |", buf);
+    fprintf(f, " %s |", value_text(h, incomplete, buf));
+}
+
+static int any_incomplete(const lb_result_row *rows, const int *idx, int m)
+{
+    for (int r = 0; r < m; r++)
+        if (rows[idx[r]].incomplete) return 1;
+    return 0;
 }
 
 static const char *first_nonempty(const lb_result_row *rows, const int *idx, int n, size_t off)
@@ -74,8 +97,9 @@ static void md_table(FILE *f, const lb_result_row *rows, const int *idx, int m, 
         lb_aggregate(row->task, cat, &avg);
         fprintf(f, "| %s |", row->method);
         for (int c = 0; c < nc; c++)
-            cell(f, by_category ? cat[c] : isnan(row->task[c]) ? -1 : lb_hundredths(row->task[c]));
-        cell(f, avg);
+            cell(f, by_category ? cat[c] : isnan(row->task[c]) ? -1 : lb_hundredths(row->task[c]),
+                 by_category ? fed_by_incomplete(row, c) : (int)(row->incomplete >> c & 1u));
+        cell(f, avg, fed_by_incomplete(row, -1));
         fprintf(f, "\n");
     }
 }
@@ -114,6 +138,9 @@ int lb_tables_write_md(FILE *f, const lb_result_row *rows, int n)
                 }
             fprintf(f, " |\n");
         }
+        if (any_incomplete(rows, idx, m))
+            fprintf(f, "\nincomplete: an item file of the cell was damaged and set aside in quarantine/; "
+                       "`kvbench run` recomputes it.\n");
     }
     free(order);
     free(gs);
@@ -135,11 +162,10 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_value(FILE *f, long long h)
+static void csv_value(FILE *f, long long h, int incomplete)
 {
     char buf[32];
-    lb_hundredths_format(h, buf, sizeof buf);
-    fprintf(f, ",%s", buf);
+    fprintf(f, ",%s", value_text(h, incomplete, buf));
 }
 
 int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n)
@@ -160,9 +186,10 @@ int lb_tables_write_csv(FILE *f, const lb_result_row *rows, int n)
             fprintf(f, ",%.10g,", atof(row->budget_label) / 100);
         else fprintf(f, ",%d,", row->budget);
         csv_field(f, row->method);
-        for (int t = 0; t < LB_N_TASKS; t++) csv_value(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]));
-        for (int c = 0; c < LB_N_CATEGORIES; c++) csv_value(f, cat[c]);
-        csv_value(f, avg);
+        for (int t = 0; t < LB_N_TASKS; t++)
+            csv_value(f, isnan(row->task[t]) ? -1 : lb_hundredths(row->task[t]), row->incomplete >> t & 1u);
+        for (int c = 0; c < LB_N_CATEGORIES; c++) csv_value(f, cat[c], fed_by_incomplete(row, c));
+        csv_value(f, avg, fed_by_incomplete(row, -1));
         fprintf(f, "\n");
     }
     free(order);

@@ -134,7 +134,7 @@ static void score_variants(reduced *r)
          * are not all there; the cell shows as missing rather than as a score over fewer samples. */
         for (int d = 0; d < r->n_damaged; d++) {
             int t = lb_task_index(r->damaged[d].task);
-            if (t >= 0 && !strcmp(r->damaged[d].model, sr->model)) sr->task[t] = NAN;
+            if (t >= 0 && !strcmp(r->damaged[d].model, sr->model)) sr->task[t] = NAN, sr->incomplete |= 1u << t;
         }
         lb_aggregate(sr->task, sr->cat_h, &sr->avg_h);
         a = b;
@@ -241,6 +241,7 @@ int reduce_table_rows(const reduced *r, lb_result_row **out, int *n_out)
                 snprintf(row->attention, sizeof row->attention, "kvbench");
                 snprintf(row->hardware, sizeof row->hardware, "%s", hardware);
                 for (int t = 0; t < LB_N_TASKS; t++) row->task[t] = s->task[t];
+                row->incomplete = s->incomplete;
             }
         }
     }
@@ -260,18 +261,20 @@ static int write_table_rows(hid_t f, const lb_result_row *rows, int n)
     hid_t g = H5Gcreate2(f, "tables", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     const char **sv = kv_calloc(n + 1, sizeof *sv);
     int *budget = kv_calloc(n + 1, sizeof *budget), rc = g < 0 ? KV_ERR : KV_OK;
+    int *incomplete = kv_calloc(n + 1, sizeof *incomplete);
     double *task = kv_calloc((size_t)n * LB_N_TASKS + 1, sizeof *task);
 #define TABLE_WRITE_STR(field)                           \
     for (int i = 0; i < n; i++) sv[i] = rows[i].field;   \
     rc |= h5_write_strs(g, #field, sv, n, 0);
     TABLE_STR_FIELDS(TABLE_WRITE_STR)
     for (int i = 0; i < n; i++) {
-        budget[i] = rows[i].budget;
+        budget[i] = rows[i].budget, incomplete[i] = (int)rows[i].incomplete;
         memcpy(&task[(size_t)i * LB_N_TASKS], rows[i].task, sizeof rows[i].task);
     }
     rc |= h5_write_ints(g, "budget", budget, n, 0);
+    rc |= h5_write_ints(g, "incomplete", incomplete, n, 0);
     rc |= h5_write_doubles(g, "task", task, n, LB_N_TASKS);
-    free(sv), free(budget), free(task);
+    free(sv), free(budget), free(incomplete), free(task);
     if (g >= 0) H5Gclose(g);
     return rc ? KV_ERR : KV_OK;
 }
@@ -288,11 +291,13 @@ int reduce_read_table_rows(hid_t f, lb_result_row **out, int *n_out)
     H5Sclose(sp), H5Dclose(d);
     lb_result_row *rows = kv_calloc(n + 1, sizeof *rows);
     char **sv = kv_calloc(n + 1, sizeof *sv);
-    int *budget = kv_calloc(n + 1, sizeof *budget);
+    int *budget = kv_calloc(n + 1, sizeof *budget), *incomplete = kv_calloc(n + 1, sizeof *incomplete);
     double *task = kv_calloc((size_t)n * LB_N_TASKS + 1, sizeof *task);
     int rc = h5_read_ints(g, "budget", budget, n) | h5_read_doubles(g, "task", task, (size_t)n * LB_N_TASKS);
+    /* "incomplete" since issue 19's marking; a summary without it has no incomplete cell */
+    if (rc == KV_OK && H5Lexists(g, "incomplete", H5P_DEFAULT) > 0) rc = h5_read_ints(g, "incomplete", incomplete, n);
     for (int i = 0; i < n && rc == KV_OK; i++) {
-        rows[i].budget = budget[i];
+        rows[i].budget = budget[i], rows[i].incomplete = (unsigned)incomplete[i];
         memcpy(rows[i].task, &task[(size_t)i * LB_N_TASKS], sizeof rows[i].task);
     }
 #define TABLE_READ_STR(field)                                                                     \
@@ -303,7 +308,7 @@ int reduce_read_table_rows(hid_t f, lb_result_row **out, int *n_out)
         }
     TABLE_STR_FIELDS(TABLE_READ_STR)
     H5Gclose(g);
-    free(sv), free(budget), free(task);
+    free(sv), free(budget), free(incomplete), free(task);
     if (rc != KV_OK) {
         free(rows);
         kv_seterr("/tables unreadable: %s", kv_lasterr());
@@ -316,7 +321,7 @@ int reduce_read_table_rows(hid_t f, lb_result_row **out, int *n_out)
 /* One row of /scores: a (model, variant) score of one kind (task, category, Avg). */
 typedef struct {
     const char *model, *method, *label, *variant, *kind, *name;
-    int budget, n_samples;
+    int budget, n_samples, incomplete; /* incomplete: a damaged item feeding the cell was set aside */
     double score;
 } score_cell;
 
@@ -325,7 +330,7 @@ static const col_desc score_cols[] = {
     {"method", COL_STR, offsetof(score_cell, method)},   {"label", COL_STR, offsetof(score_cell, label)},
     {"variant", COL_STR, offsetof(score_cell, variant)}, {"kind", COL_STR, offsetof(score_cell, kind)},
     {"name", COL_STR, offsetof(score_cell, name)},       {"score", COL_DBL, offsetof(score_cell, score)},
-    {"n_samples", COL_INT, offsetof(score_cell, n_samples)},
+    {"n_samples", COL_INT, offsetof(score_cell, n_samples)}, {"incomplete", COL_INT, offsetof(score_cell, incomplete)},
 };
 
 /* /scores: 16 tasks + 6 categories + Avg per (model, variant). */
@@ -341,15 +346,18 @@ static int write_scores(hid_t f, const reduced *r)
                               .budget = s->budget};
             if (k < LB_N_TASKS) {
                 c->kind = "task", c->name = lb_tasks[k].name, c->score = s->task[k], c->n_samples = s->n_samples[k];
+                c->incomplete = (int)(s->incomplete >> k & 1u);
             } else if (k < LB_N_TASKS + LB_N_CATEGORIES) {
                 int cat = k - LB_N_TASKS;
                 c->kind = "category", c->name = lb_categories[cat];
                 c->score = s->cat_h[cat] < 0 ? NAN : s->cat_h[cat] / 100.0;
                 for (int t = 0; t < LB_N_TASKS; t++)
-                    if (lb_tasks[t].category_index == cat) c->n_samples += s->n_samples[t];
+                    if (lb_tasks[t].category_index == cat)
+                        c->n_samples += s->n_samples[t], c->incomplete |= (int)(s->incomplete >> t & 1u);
             } else {
                 c->kind = "avg", c->name = "Avg", c->score = s->avg_h < 0 ? NAN : s->avg_h / 100.0;
                 for (int t = 0; t < LB_N_TASKS; t++) c->n_samples += s->n_samples[t];
+                c->incomplete = s->incomplete != 0;
             }
         }
     }

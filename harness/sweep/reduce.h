@@ -46,6 +46,7 @@ typedef struct {
     int budget;
     double task[16];       /* rounded task scores, NAN when missing */
     int n_samples[16];
+    unsigned incomplete;   /* bit t: a damaged item of task t was set aside (the cell is NaN) */
     long long cat_h[6], avg_h;
 } score_row;
 
