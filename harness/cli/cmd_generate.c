@@ -145,7 +145,7 @@ int cmd_generate(int argc, char **argv)
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
          "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\", \"weights\" "
-         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\"}"},
+         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\" (rank 0's shard under TP)}"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
