@@ -8,6 +8,7 @@
 
 #include "kernels/decode_attention.h"
 #include "kernels/qtype.h"
+#include "kernels/recall.h"
 
 typedef struct backend {
     const char *name;   /* "cpu", "cuda" */
@@ -72,6 +73,10 @@ typedef struct backend {
                        int Hkv, int hd, int W, int mode, int fp16);
     /* Optional (NULL: none): the peak bytes of scratch the backend has held for dequantized weights. */
     size_t (*scratch_peak)(void *ctx);
+    /* The attention recall of a decode step (kernels/recall.h): out (B, H) backend memory; seqs a host
+     * array whose pointers are backend memory, as for decode_attention. May run inside a graph. */
+    void (*attention_recall)(void *ctx, float *out, const float *q, const recall_seq *seqs, int B, int H, int Hkv,
+                             int hd);
 } backend;
 
 /* name: "cpu", "cuda" or "auto"/NULL (cuda when compiled in and a device is present, else cpu).

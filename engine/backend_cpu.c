@@ -139,6 +139,12 @@ static void cpu_decode_attention(void *ctx, float *out, const float *q, const de
     (void)ctx;
     decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
 }
+static void cpu_attention_recall(void *ctx, float *out, const float *q, const recall_seq *seqs, int B, int H,
+                                 int Hkv, int hd)
+{
+    (void)ctx;
+    attention_recall_cpu(out, q, seqs, B, H, Hkv, hd);
+}
 static void cpu_tail_store(void *ctx, const decode_seq *seqs, int B, const float *k_new, const float *v_new,
                            int kv_dim)
 {
@@ -206,6 +212,7 @@ int backend_cpu_open(int threads, backend *b)
     b->attention_prefill = cpu_attention_prefill;
     b->decode_attention = cpu_decode_attention;
     b->tail_store = cpu_tail_store;
+    b->attention_recall = cpu_attention_recall;
     b->argmax = cpu_argmax;
     b->sync = cpu_sync;
     b->window_softmax = cpu_window_softmax;

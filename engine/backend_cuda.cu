@@ -278,6 +278,12 @@ static void cuda_decode_attention(void *ctx, float *out, const float *q, const d
     decode_attention_cuda(out, q, seqs, B, H, Hkv, hd, ((cuda_ctx *)ctx)->stream);
 }
 
+static void cuda_attention_recall(void *ctx, float *out, const float *q, const recall_seq *seqs, int B, int H,
+                                  int Hkv, int hd)
+{
+    attention_recall_cuda(out, q, seqs, B, H, Hkv, hd, ((cuda_ctx *)ctx)->stream);
+}
+
 static void cuda_tail_store(void *ctx, const decode_seq *seqs, int B, const float *k_new, const float *v_new,
                             int kv_dim)
 {
@@ -446,6 +452,7 @@ extern "C" int backend_cuda_open(const char *dtype, backend *b)
     b->attention_prefill = cuda_attention_prefill;
     b->decode_attention = cuda_decode_attention;
     b->tail_store = cuda_tail_store;
+    b->attention_recall = cuda_attention_recall;
     b->argmax = cuda_argmax;
     b->sync = cuda_sync;
     b->close = cuda_close;

@@ -4,6 +4,7 @@
 #ifndef KV_ENGINE_H
 #define KV_ENGINE_H
 
+#include "engine/kvview.h"
 #include "engine/method.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
@@ -58,6 +59,10 @@ typedef struct {
     const int *stop_ids;   /* generation stops after emitting one of these (not included in ids) */
     int n_stop_ids;
     int mask_first;        /* mask stop ids at the first step (at least one token) */
+    /* Attention recall (kernels/recall.h) of every decode step of every variant, through the
+     * backend's attention_recall op: fills gen_result.recall*. Single-group runs only (tp == 1). */
+    int attention_recall;
+    int keep_views;        /* hand each variant's kept positions back in gen_result.view */
 } gen_params;
 
 typedef struct {
@@ -67,6 +72,14 @@ typedef struct {
     double kept_mean;      /* mean kept prompt tokens per layer and query head */
     int kept_min, kept_max;
     int kept_expected;     /* the method's promised kept length for layer 0 (expected_kept), -1: none */
+    kv_view view;          /* with gen_params.keep_views: the variant's view (else len == NULL) */
+    /* With gen_params.attention_recall (else recall is NAN and the arrays NULL): the mean recall over
+     * decode steps, layers and query heads; per layer (n_layers, mean over steps and heads); per
+     * decode step (n_recall_steps, mean over layers and heads). NAN when no decode step ran. */
+    double recall;
+    double *recall_layer;
+    float *recall_step;
+    int n_recall_steps;
 } gen_result;
 
 typedef struct {

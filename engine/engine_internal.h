@@ -43,6 +43,7 @@ struct engine {
     double compress_s; /* last prefill: compression statistics, their transfers and the selection */
     int decode_graphs; /* record decode steps as CUDA graphs (backend has them, KVBENCH_CUDA_GRAPHS != 0) */
     long graph_captures, graph_replays; /* decode steps recorded and replayed since engine_open */
+    int recall;        /* decode batches built now compute attention recall (engine/recall.c) */
 };
 
 /* Prefill ids[0..L-1]: fills ps (allocated here; prefix_store_free), runs compression per layer
@@ -77,6 +78,20 @@ decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B);
 int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int *positions, const int *n_tail,
                       float *logits);
 void decode_batch_free(engine *e, decode_batch *db);
+/* The last step's attention recall (n_layers, B, H) into host memory; only for a batch built while
+ * e->recall was set. */
+void decode_batch_recall(engine *e, decode_batch *db, float *host);
+
+/* Attention recall during generation (engine/recall.c). The descriptors of a batch's recall op, one
+ * per (layer, sequence) from its decode descriptors ds (n_layers, B) and its states; the caller frees. */
+recall_seq *recall_seqs_new(const engine *e, const decode_seq *ds, const decode_state *seqs, int B);
+/* Per-sequence sums over decode steps, for ns sequences of at most max_steps steps. */
+typedef struct recall_acc recall_acc;
+recall_acc *recall_acc_new(const engine *e, int ns, int max_steps);
+/* Adds the step just run by db: batch row a is sequence alive[a]. */
+void recall_acc_step(engine *e, decode_batch *db, recall_acc *ra, const int *alive, int n_alive);
+/* Means into out[s].recall, recall_layer, recall_step; frees ra. */
+void recall_acc_finish(recall_acc *ra, gen_result *out);
 
 /* A single step with a batch of its own (tests): seqs[b].n_tail and .position give the step. */
 int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits);

@@ -134,6 +134,8 @@ struct decode_batch {
     int *h_tail;                      /* (B) host: tail lengths of the step, the current token included */
     float *x, *xn, *tmp, *q, *att, *kn, *vn, *gate, *up, *logits;
     decode_seq *ds;                   /* (n_layers, B) descriptors, fixed for the batch's life */
+    recall_seq *rs;                   /* (n_layers, B) with e->recall (engine/recall.c), else NULL */
+    float *recall;                    /* (n_layers, B, H) backend memory: the step's attention recall */
     int recorded;                     /* the step has been captured as a graph */
 };
 
@@ -173,6 +175,10 @@ decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B)
             };
         }
     }
+    if (e->recall) {
+        db->rs = recall_seqs_new(e, db->ds, seqs, B);
+        db->recall = be->alloc(c, sizeof(float) * e->n_layers * B * e->H);
+    }
     return db;
 }
 
@@ -185,8 +191,9 @@ void decode_batch_free(engine *e, decode_batch *db)
     be->free(c, db->d_tok), be->free(c, db->d_pos), be->free(c, db->d_tail);
     be->free(c, db->x), be->free(c, db->xn), be->free(c, db->tmp), be->free(c, db->q), be->free(c, db->att);
     be->free(c, db->kn), be->free(c, db->vn), be->free(c, db->gate), be->free(c, db->up), be->free(c, db->logits);
+    if (db->recall) be->free(c, db->recall);
     free(db->h_tail);
-    free(db->ds);
+    free(db->ds), free(db->rs);
     free(db);
 }
 
@@ -211,6 +218,7 @@ static int decode_record(engine *e, decode_batch *db)
         be->rope(c, db->kn, B, Hkv, hd, db->d_pos, e->w.inv_freq);
         be->tail_store(c, ds, B, db->kn, db->vn, (int)ks);
         be->decode_attention(c, db->att, db->q, ds, B, H, Hkv, hd);
+        if (db->rs) be->attention_recall(c, db->recall + (long)l * B * H, db->q, db->rs + (long)l * B, B, H, Hkv, hd);
         be->matmul(c, db->tmp, db->att, e->w.wo[l], B, (int)qs, dim);
         status = tp_allreduce(e, db->tmp, (long)B * dim);
         be->add(c, db->x, db->tmp, (long)B * dim);
@@ -254,6 +262,11 @@ int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int 
     if (status == KV_OK) be->to_host(c, logits, db->logits, sizeof(float) * B * e->vocab);
     be->sync(c);
     return status;
+}
+
+void decode_batch_recall(engine *e, decode_batch *db, float *host)
+{
+    e->be.to_host(e->be.ctx, host, db->recall, sizeof(float) * e->n_layers * db->B * e->H);
 }
 
 int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, float *logits)

@@ -107,6 +107,10 @@ static int check_batch(const engine *e, const int *const *prompts, const int *le
                   "max_new_tokens >= 1 (got %d)", np, nv, gp->max_new_tokens);
         return KV_ERR;
     }
+    if (gp->attention_recall && e->tp_size > 1) {
+        kv_seterr("attention recall needs the whole model on one rank (tensor_parallel 1), not %d", e->tp_size);
+        return KV_ERR;
+    }
     for (int p = 0; p < np; p++)
         if (check_prompt(e, prompts[p], lens[p]) != KV_OK) return KV_ERR;
     for (int i = 0; i < nv; i++) {
@@ -129,6 +133,7 @@ typedef struct {
     int *first;         /* (np) first generated token of each prompt */
     variant_buffers *vb; /* (ns) */
     int *alive, n_alive; /* (ns) sequences still decoding */
+    recall_acc *ra;      /* with gen_params.attention_recall (engine/recall.c), else NULL */
 } gen_batch;
 
 /* Each sequence's kept counts and first token; those that go on decoding get their view and tails
@@ -141,6 +146,7 @@ static void batch_start(engine *e, gen_batch *b, const variant *vars, const gen_
     for (int s = 0; s < b->ns; s++) {
         int p = s / b->nv;
         view_stats(&b->views[s], &out[s]);
+        out[s].recall = NAN;
         const variant *v = &vars[s % b->nv];
         out[s].kept_expected = v->method->expected_kept ? v->method->expected_kept(v, cfg, b->lens[p], 0) : -1;
         out[s].ids = kv_malloc(sizeof(int) * b->tail_cap);
@@ -195,6 +201,7 @@ static int batch_decode(engine *e, gen_batch *b, const gen_params *gp, gen_resul
         status = decode_batch_step(e, db, tokens, positions, n_tail, logits);
         if (status != KV_OK) break;
         (*steps)++;
+        if (b->ra) recall_acc_step(e, db, b->ra, b->alive, b->n_alive);
         argmax_cpu(next, logits, b->n_alive, e->vocab);
         int kept = 0;
         for (int a = 0; a < b->n_alive; a++) {
@@ -248,10 +255,16 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     double decode_s = 0;
     if (status == KV_OK) {
         batch_start(e, &b, vars, gp, out);
+        b.ra = gp->attention_recall ? recall_acc_new(e, ns, b.tail_cap) : NULL;
+        e->recall = b.ra != NULL;
         double t0 = kv_now();
         status = batch_decode(e, &b, gp, out, &steps);
         decode_s = kv_now() - t0;
+        e->recall = 0;
+        if (b.ra) recall_acc_finish(b.ra, out);
     }
+    for (int s = 0; s < ns && gp->keep_views; s++) /* handed over: gen_result_free frees them */
+        out[s].view = b.views[s], memset(&b.views[s], 0, sizeof b.views[s]);
     batch_free(e, &b, n_prefilled);
     if (timing) {
         for (int p = 0; p < np; p++) {
@@ -280,6 +293,11 @@ void gen_result_free(gen_result *r)
     free(r->ids);
     r->ids = NULL;
     r->n_ids = 0;
+    if (r->view.len) kv_view_free(&r->view);
+    memset(&r->view, 0, sizeof r->view);
+    free(r->recall_layer), free(r->recall_step);
+    r->recall_layer = NULL, r->recall_step = NULL;
+    r->n_recall_steps = 0;
 }
 
 int engine_prefill_logits(engine *e, const int *prompt, int L, float *logits)

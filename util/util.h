@@ -36,5 +36,7 @@ void kv_unmap_file(const uint8_t *map, size_t size);
 int kv_is_dir(const char *path);
 
 double kv_now(void); /* monotonic seconds */
+/* The median of v[0..n-1] (n >= 1; v is sorted in place). */
+double kv_median(double *v, int n);
 
 #endif

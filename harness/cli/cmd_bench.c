@@ -12,20 +12,10 @@
 #include "kernels/qmatmul.h"
 #include "harness/cli/cli_engine.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/bench_recall.h"
 #include "harness/cli/options.h"
 #include "harness/sweep/tp_launch.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Read bandwidth of a 512 MiB array (an OpenMP sum, like a weight-streaming decode step reads its
  * weights once): the CPU roofline for decode, measured in the same run. */
@@ -91,7 +81,7 @@ static int bench_single(engine *e, const int *ids, int L, int gen, int runs, int
         dc[r] = tm.decode_steps ? tm.decode_s / tm.decode_steps : 0;
         gen_result_free(&res);
     }
-    double p = median(pf, runs), d = median(dc, runs);
+    double p = kv_median(pf, runs), d = kv_median(dc, runs);
     const model_config *c = engine_config(e);
     double params = roofline_params(c);
     const roofline_device *dev = roofline_device_find(engine_device(e));
@@ -200,7 +190,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         ts[r] = kv_now() - t0;
         for (int i = 0; i < nv; i++) gen_result_free(&batched[i]);
     }
-    double b = median(tb, runs), s = median(ts, runs);
+    double b = kv_median(tb, runs), s = kv_median(ts, runs);
     if (tp_launch_rank() == 0) {
         printf("variants: %d (FullKV + 5 methods x budgets 128..2048), prompt %d tokens, %d generated each, "
                "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
@@ -213,7 +203,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         printf("mismatches vs one-by-one: %d of %d variant runs, %d of %d tokens (%s)\n", var_diff, nv * runs,
                tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
     }
-    print_batched_step(e, nv, kept_sum, gen, median(tstep, runs));
+    print_batched_step(e, nv, kept_sum, gen, kv_median(tstep, runs));
     free(tb);
     free(ts);
     free(tstep);
@@ -231,7 +221,7 @@ fail:
 int cmd_bench(int argc, char **argv)
 {
     cli_engine_args ea = {0};
-    int L = 512, gen = 32, runs = 3;
+    int L = 512, gen = 32, runs = 3, recall = 0;
     const char *prompt_file = NULL, *variants_arg = NULL;
     const cli_opt opts[] = {
         {"--prompt-tokens", "N", OPT_INT, &L, 1, "prompt length (default 512)"},
@@ -242,6 +232,8 @@ int cmd_bench(int argc, char **argv)
          "shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
          "budgets 128..2048) vs the 26 run one by one; on the CPU also the batched\n"
          "step vs the bytes it must read at the measured read bandwidth"},
+        {"--attention-recall", NULL, OPT_FLAG, &recall, 0,
+         "the cost of attention recall: 9 variants generated with and without it,\ninterleaved (medians)"},
         {"--shard", "T", OPT_INT, &ea.shard, 1,
          "one rank's shard of a T-way tensor-parallel split, alone on this\n"
          "device without the collectives (e.g. --random llama3-70b --shard 8:\n"
@@ -270,7 +262,7 @@ int cmd_bench(int argc, char **argv)
     engine *e;
     if (cli_engine_open(&ea, &e) != KV_OK) return 1;
     int *ids = bench_prompt(e, prompt_file, L);
-    int rc = !ids || (variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1, ea.shard > 1));
+    int rc = !ids || (recall ? bench_recall(e, ids, L, gen, runs) != KV_OK : variants ? bench_variants(e, ids, L, gen, runs) : bench_single(e, ids, L, gen, runs, ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1, ea.shard > 1));
     free(ids);
     cli_engine_close(e);
     return rc ? 1 : 0;

@@ -9,6 +9,7 @@
 #include "util/util.h"
 #include "harness/cli/cli_engine.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/gen_extras.h"
 #include "harness/cli/options.h"
 #include "harness/sweep/tp_launch.h"
 
@@ -76,6 +77,8 @@ static void print_result(engine *e, const gen_result *res, int prompt_tokens, in
     if (!as_json) {
         fwrite(out, 1, out_len, stdout);
         putchar('\n');
+        if (res->recall_layer)
+            fprintf(stderr, "attention recall: %.4f over %d decode steps\n", res->recall, res->n_recall_steps);
         free(out);
         return;
     }
@@ -94,6 +97,7 @@ static void print_result(engine *e, const gen_result *res, int prompt_tokens, in
     json_object_set_new(o, "weights", json_string(mem.formats));
     json_object_set_new(o, "weight_bytes", json_integer((json_int_t)mem.weight_bytes));
     json_object_set_new(o, "scratch_peak_bytes", json_integer((json_int_t)mem.scratch_peak_bytes));
+    gen_json_recall(o, res, engine_config(e)->n_layers);
     char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     printf("%s\n", js);
     free(js);
@@ -103,7 +107,7 @@ static void print_result(engine *e, const gen_result *res, int prompt_tokens, in
 
 /* Tokenize, generate and print (rank 0) one prompt on an open engine; returns the exit status. */
 static int generate_one(engine *e, const variant *v, const char *chat, const char *prompt, const char *stop_extra,
-                        int max_new, int as_json)
+                        int max_new, int as_json, const gen_extra_opts *x)
 {
     const tokenizer *tok = engine_tokenizer(e);
     int *ids = NULL, n = 0, add_bos;
@@ -117,17 +121,23 @@ static int generate_one(engine *e, const variant *v, const char *chat, const cha
         free(ids);
         return 2;
     }
-    gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1};
+    gen_params gp = {.max_new_tokens = max_new, .stop_ids = stops, .n_stop_ids = n_stops, .mask_first = 1,
+                     .attention_recall = x->recall, .keep_views = x->kept_out != NULL};
     gen_result res;
     if (engine_generate(e, ids, n, v, 1, &gp, &res, NULL) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         free(ids);
         return 1;
     }
-    if (tp_launch_rank() == 0) print_result(e, &res, n, add_bos, stops, n_stops, as_json);
+    const int n_layers = engine_config(e)->n_layers;
+    if (x->kept_out && tp_launch_rank() == 0 && gen_kept_out(x->kept_out, v, &res, n, n_layers) != KV_OK) {
+        fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
+        rc = 1;
+    }
+    if (!rc && tp_launch_rank() == 0) print_result(e, &res, n, add_bos, stops, n_stops, as_json);
     gen_result_free(&res);
     free(ids);
-    return 0;
+    return rc;
 }
 
 int cmd_generate(int argc, char **argv)
@@ -135,6 +145,7 @@ int cmd_generate(int argc, char **argv)
     cli_engine_args ea = {0};
     const char *prompt = NULL, *prompt_file = NULL, *chat = "native", *stop_extra = NULL;
     int max_new = 64, as_json = 0;
+    gen_extra_opts x = {0};
     const cli_opt opts[] = {
         {"--prompt", "TEXT", OPT_STR, &prompt, 0, "the prompt"},
         {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "read the prompt from a file"},
@@ -145,7 +156,12 @@ int cmd_generate(int argc, char **argv)
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
          "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\", \"weights\" "
-         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\" (rank 0's shard under TP)}"},
+         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\" (rank 0's shard under TP)} (and the recall "
+         "fields with --attention-recall)"},
+        {"--attention-recall", NULL, OPT_FLAG, &x.recall, 0,
+         "measure the attention recall of every decode step (README: attention recall); printed to stderr, or "
+         "\"recall\", \"recall_layer\", \"recall_steps\" with --json"},
+        {"--kept-out", "F.h5", OPT_STR, &x.kept_out, 0, "write the variant's kept positions per layer and head to F.h5"},
         {0},
     };
     cli_opt eng_opts[CLI_ENGINE_N_OPTS + 1];
@@ -177,7 +193,7 @@ int cmd_generate(int argc, char **argv)
         free(file_text);
         return 1;
     }
-    int rc = generate_one(e, &v, chat, prompt, stop_extra, max_new, as_json);
+    int rc = generate_one(e, &v, chat, prompt, stop_extra, max_new, as_json, &x);
     free(file_text);
     cli_engine_close(e);
     return rc;

@@ -8,6 +8,7 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/sweep/kept_store.h"
 #include "harness/cli/options.h"
 #include "harness/sweep/exec.h"
 #include "harness/longbench/longbench.h"
@@ -82,6 +83,28 @@ static void print_work(const sweep *s, const run_plan *p, int show)
                p->items[i].n_variants, p->items[i].est_tokens, d);
     }
     if (p->n_items > show) printf("  ... %d more\n", p->n_items - show);
+}
+
+/* The extra item-file bytes of store_kept / attention_recall (issue 18): kept sets as CSR (kept_store.h)
+ * with min(budget, L) positions per (layer, head), L each sample's estimated prompt length. */
+static void print_analysis_size(const sweep *s, const sweep_variant *vars, const run_plan *p)
+{
+    if (!s->engine.store_kept && !s->engine.attention_recall) return;
+    double kept = 0, recall = 0;
+    for (int i = 0; i < p->n_items; i++) {
+        const work_item *it = &p->items[i];
+        const sweep_model *md = &s->models[it->model];
+        int L = it->n_samples ? it->est_tokens / it->n_samples : 0;
+        for (int j = 0; j < it->n_variants; j++) {
+            int b = vars[it->variants[j]].budget, c = b ? budget_resolve(b, L) : L;
+            if (s->engine.store_kept) kept += kept_sets_bytes(it->n_samples, md->n_layers, md->n_heads, c < L ? c : L);
+            recall += (double)it->n_samples * (8.0 * (1 + md->n_layers) + (s->engine.store_kept ? 8.0 * 64 : 0));
+        }
+    }
+    printf("analysis (issue 18): %s%s%s: est. %.1f MiB extra in the item files (kept sets %.1f MiB, recall %.1f MiB)\n",
+           s->engine.store_kept ? "store_kept" : "", s->engine.store_kept && s->engine.attention_recall ? " + " : "",
+           s->engine.attention_recall ? "attention_recall" : "", (kept + recall) / 1048576, kept / 1048576,
+           recall / 1048576);
 }
 
 /* Who does what on `ranks` ranks in groups of tp. */
@@ -185,6 +208,7 @@ int cmd_plan(int argc, char **argv)
     }
     print_grid(&s, vars, nv, &p, out_dir);
     print_work(&s, &p, show);
+    print_analysis_size(&s, vars, &p);
     print_roles(ranks, tp);
     print_cost(&s, &p, ranks / tp, tp);
     run_plan_free(&p);

@@ -10,6 +10,7 @@
 
 #include "util/util.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/show_extras.h"
 #include "harness/cli/options.h"
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/reduce.h"
@@ -215,11 +216,30 @@ static int show_tables(hid_t h, const filters *f, const char *fmt)
     return rc == KV_OK ? 0 : 1;
 }
 
+/* The format, the store and the task filter: 0, or 2 with one error line. */
+static int check_args(const char *fmt, const char *dir, const filters *f)
+{
+    if (strcmp(fmt, "md") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
+        fprintf(stderr, "kvbench: error: unknown format '%s' (show --format): md, csv or json\n", fmt);
+        return 2;
+    }
+    if (!dir) {
+        fprintf(stderr, "kvbench: error: no result store (show): kvbench show DIR\n");
+        return 2;
+    }
+    if (f->task && !lb_task_find(f->task)) {
+        fprintf(stderr, "kvbench: error: unknown task '%s' (show --task): a LongBench task name such as %s\n", f->task,
+                lb_tasks[0].name);
+        return 2;
+    }
+    return 0;
+}
+
 int cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *fmt = "md";
     filters f = {.budget = -1};
-    int samples = 0;
+    int samples = 0, kept = -1;
     const cli_opt opts[] = {
         {"--model", "M", OPT_STR, &f.model, 0, "only this model"},
         {"--budget", "B", OPT_BUDGET, &f.budget, 0,
@@ -228,6 +248,9 @@ int cmd_show(int argc, char **argv)
         {"--task", "T", OPT_STR, &f.task, 0, "only this task"},
         {"--samples", NULL, OPT_FLAG, &samples, 0, "per-sample predictions and scores instead of the tables"},
         {"--format", "md|csv|json", OPT_STR, &fmt, 0, "output format (default md)"},
+        {"--kept", "SAMPLE", OPT_INT, &kept, 0,
+         "an SVG (stdout) of what each method keeps for this sample index: positions x layers, colour = share\n"
+         "of heads (needs a run with engine: {store_kept: true}; --model/--task/--budget pick the panels)"},
         {0},
     };
     const cli_spec spec = {
@@ -243,19 +266,8 @@ int cmd_show(int argc, char **argv)
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_OK) return cli_exit(prc);
-    if (strcmp(fmt, "md") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
-        fprintf(stderr, "kvbench: error: unknown format '%s' (show --format): md, csv or json\n", fmt);
-        return 2;
-    }
-    if (!dir) {
-        fprintf(stderr, "kvbench: error: no result store (show): kvbench show DIR\n");
-        return 2;
-    }
-    if (f.task && !lb_task_find(f.task)) {
-        fprintf(stderr, "kvbench: error: unknown task '%s' (show --task): a LongBench task name such as %s\n", f.task,
-                lb_tasks[0].name);
-        return 2;
-    }
+    if (check_args(fmt, dir, &f)) return 2;
+    if (kept >= 0) return show_kept(dir, f.model, f.task, f.budget, kept);
     char path[4096];
     if (kv_is_dir(dir)) snprintf(path, sizeof path, "%s/summary.h5", dir);
     else snprintf(path, sizeof path, "%s", dir);
@@ -279,6 +291,7 @@ int cmd_show(int argc, char **argv)
         free(c.sample), free(c.budget), free(c.n_generated), free(c.prompt_tokens), free(c.score);
     } else if (strcmp(fmt, "json")) {
         rc = show_tables(h, &f, fmt);
+        if (rc == 0 && !f.task) show_recall(dir, f.model, f.budget, fmt); /* recall.csv: issue 18 */
     } else {
         score_cols c = {0};
         if (load_scores(h, &c) != KV_OK) {

@@ -1,6 +1,7 @@
 /* exec: item executors (the real engine and the fake test seam), storing an item with its
  * provenance, and the planner's scan of task files (see exec.h). */
 #include "harness/sweep/exec.h"
+#include "harness/sweep/analysis.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -248,6 +249,7 @@ static int item_setup_init(exec_ctx *c, const work_item *it, item_setup *u)
     if (s->engine.max_new_tokens > 0 && s->engine.max_new_tokens < u->rules.max_new_tokens)
         u->rules.max_new_tokens = s->engine.max_new_tokens;
     lb_gen_rules_params(&u->rules, &u->gp);
+    u->gp.attention_recall = s->engine.attention_recall, u->gp.keep_views = s->engine.store_kept;
     u->vars = kv_malloc(sizeof *u->vars * (size_t)it->n_variants);
     for (int j = 0; j < it->n_variants; j++) u->vars[j] = c->vars[it->variants[j]].v;
     return KV_OK;
@@ -301,6 +303,7 @@ static int store_batch(exec_ctx *c, const work_item *it, const item_setup *u, it
             if (rc == 1 && lb_prediction_text(u->tok, g->ids, g->n_ids, &r->prediction, &len) != KV_OK) rc = KV_ERR;
             r->n_generated = g->n_ids, r->stopped = g->stopped, r->kept_expected = g->kept_expected;
             r->kept_mean = g->kept_mean, r->kept_min = g->kept_min, r->kept_max = g->kept_max;
+            if (rec->an) analysis_set(rec->an, k * nv + j, &out[(size_t)b * nv + j], si->prompt_tokens);
             if (rc == 1 && lb_score_sample(u->task, r->prediction, (const char *const *)smp->answers, smp->n_answers,
                                            (const char *const *)smp->all_classes, smp->n_classes,
                                            &r->score) != KV_OK) {
@@ -324,6 +327,7 @@ int exec_engine(exec_ctx *c, const work_item *it, item_record *rec, exec_timing 
     if (item_setup_init(c, it, &u) != KV_OK) return free(u.vars), KV_ERR;
     int ns = it->n_samples, nv = it->n_variants, rc = 1;
     item_record_alloc(rec, ns, nv);
+    rec->an = analysis_new(ns, nv, engine_config(c->engine)->n_layers, u.gp.attention_recall, u.gp.keep_views);
     fill_variant_columns(c, it, rec);
     lb_prompt *p = kv_calloc(ns, sizeof *p);
     const int **ids = kv_calloc(ns, sizeof *ids);

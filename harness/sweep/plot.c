@@ -7,25 +7,15 @@
 #include <string.h>
 
 #include "harness/sweep/reduce.h"
+#include "harness/sweep/analysis_reduce.h"
+#include "harness/sweep/svg.h"
 #include "util/util.h"
 
-static const char *const plot_colors[] = {"#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd",
-                                          "#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
-
-static void svg_escape(FILE *f, const char *s)
+/* Value of panel p (0 = Avg, 1..6 = categories, 7 = attention recall in %) for a score row, NAN when
+ * missing. */
+static double panel_value(const reduced *r, const score_row *s, int p)
 {
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
-/* Value of panel p (0 = Avg, 1..6 = categories) for a score row, NAN when missing. */
-static double panel_value(const score_row *s, int p)
-{
+    if (p == 7) return 100 * analysis_recall_mean(r, s->model, s->key); /* issue 18 */
     long long h = p == 0 ? s->avg_h : s->cat_h[p - 1];
     return h < 0 ? NAN : h / 100.0;
 }
@@ -73,7 +63,7 @@ static void panel_range(const reduced *r, const char *mname, int p, plot_panel *
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < r->n_scores; i++) {
         if (strcmp(r->scores[i].model, mname)) continue;
-        double v = panel_value(&r->scores[i], p);
+        double v = panel_value(r, &r->scores[i], p);
         if (isnan(v)) continue;
         if (v < lo) lo = v;
         if (v > hi) hi = v;
@@ -89,7 +79,7 @@ static void panel_range(const reduced *r, const char *mname, int p, plot_panel *
 static void panel_axes(FILE *f, const plot_panel *g, int p)
 {
     fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">%s</text>\n",
-            (g->x0 + g->x1) / 2, g->y1 - 8, p == 0 ? "Avg" : lb_categories[p - 1]);
+            (g->x0 + g->x1) / 2, g->y1 - 8, p == 0 ? "Avg" : p == 7 ? "Attention recall (%)" : lb_categories[p - 1]);
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", g->x0, g->y1,
             g->x1 - g->x0, g->y0 - g->y1);
     double step = 5 * fmax(1, round((g->hi - g->lo) / 20));
@@ -115,7 +105,7 @@ static void panel_series(FILE *f, const reduced *r, const char *mname, const cha
     for (int i = 0; i < r->n_scores; i++) {
         const score_row *s = &r->scores[i];
         if (strcmp(s->model, mname) || strcmp(s->label, label) || s->budget != 0) continue;
-        double v = panel_value(s, p);
+        double v = panel_value(r, s, p);
         if (!isnan(v))
             fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
                        "stroke-dasharray=\"6,4\" stroke-width=\"1.5\"/>\n",
@@ -127,7 +117,7 @@ static void panel_series(FILE *f, const reduced *r, const char *mname, const cha
             for (int i = 0; i < r->n_scores; i++) {
                 const score_row *s = &r->scores[i];
                 if (strcmp(s->model, mname) || strcmp(s->label, label) || s->budget != g->budgets[b]) continue;
-                double v = panel_value(s, p);
+                double v = panel_value(r, s, p);
                 if (isnan(v)) continue;
                 if (pass) {
                     fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", panel_x(g, b), panel_y(g, v),
@@ -150,7 +140,7 @@ static void plot_legend(FILE *f, const char **labels, const char **methods, int 
         int full = d && !d->compresses;
         fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
                    "<text x=\"%d\" y=\"%d\">",
-                lx, ly + 18 * l, lx + 24, ly + 18 * l, plot_colors[l % 10], full ? " stroke-dasharray=\"6,4\"" : "",
+                lx, ly + 18 * l, lx + 24, ly + 18 * l, svg_colors[l % 10], full ? " stroke-dasharray=\"6,4\"" : "",
                 lx + 30, ly + 18 * l + 4);
         svg_escape(f, labels[l]);
         fprintf(f, "%s</text>\n", full ? " (reference)" : "");
@@ -164,23 +154,27 @@ int reduce_plot_model(const reduced *r, const char *mname, FILE *f)
     const char *labels[32], *methods[32];
     int nl = plot_labels(r, mname, labels, methods);
     const int pw = 300, ph = 220, cols = 4, rows = 2, ml = 45, mr = 10, mt = 30, mb = 35;
-    int W = cols * pw, H = rows * ph + 40 + 20 * ((nl + 3) / 4);
+    /* With attention recall in the items, its panel takes the 8th slot and the legend goes below. */
+    int recall = 0;
+    for (int i = 0; i < r->n_scores && !recall; i++)
+        recall = !strcmp(r->scores[i].model, mname) && !isnan(analysis_recall_mean(r, mname, r->scores[i].key));
+    int W = cols * pw, H = rows * ph + 40 + 20 * ((nl + 3) / 4) + (recall ? 18 * nl : 0);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%d\" y=\"20\" "
                "text-anchor=\"middle\" font-size=\"15\">", W / 2);
     svg_escape(f, mname);
     fprintf(f, ": LongBench score vs KV budget</text>\n");
-    for (int p = 0; p < 7; p++) {
+    for (int p = 0; p < 7 + recall; p++) {
         int ox = (p % cols) * pw, oy = 30 + (p / cols) * ph;
         plot_panel g = {.x0 = ox + ml, .x1 = ox + pw - mr, .y0 = oy + ph - mb, .y1 = oy + mt, .budgets = budgets, .nb = nb};
         panel_range(r, mname, p, &g);
         panel_axes(f, &g, p);
-        for (int l = 0; l < nl; l++) panel_series(f, r, mname, labels[l], plot_colors[l % 10], &g, p);
+        for (int l = 0; l < nl; l++) panel_series(f, r, mname, labels[l], svg_colors[l % 10], &g, p);
         fprintf(f, "</g>\n");
     }
     /* Legend in the 8th panel slot and below. */
-    plot_legend(f, labels, methods, nl, 3 * pw + 20, 30 + ph + 40);
+    plot_legend(f, labels, methods, nl, recall ? 20 : 3 * pw + 20, recall ? 30 + 2 * ph + 20 : 30 + ph + 40);
     fprintf(f, "</svg>\n");
     free(budgets);
     return ferror(f) ? KV_ERR : KV_OK;

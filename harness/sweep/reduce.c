@@ -12,6 +12,7 @@
 #include "util/util.h"
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/item_check.h"
+#include "harness/sweep/analysis_reduce.h"
 
 static int cmp_rows(const void *a, const void *b)
 {
@@ -546,5 +547,5 @@ int reduce_write(const char *dir, const reduced *r)
         if (commit_file(f, tmp, final) != KV_OK) return free(models), KV_ERR;
     }
     free(models);
-    return KV_OK;
+    return analysis_reduce_write(dir, r); /* recall and kept-set overlap, when the items hold them */
 }

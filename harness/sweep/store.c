@@ -1,5 +1,6 @@
 /* store: HDF5 item files (atomic write by rename), their reading and listing (see store.h). */
 #include "harness/sweep/store.h"
+#include "harness/sweep/analysis.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -354,6 +355,7 @@ void item_record_alloc(item_record *r, int ns, int nv)
 
 void item_record_free(item_record *r)
 {
+    analysis_free(r->an);
     col_free_strs(item_prov_cols, item_prov_ncols, &r->prov);
     for (int v = 0; v < r->nv; v++) col_free_strs(item_variant_cols, item_variant_ncols, &r->var[v]);
     for (int s = 0; s < r->ns; s++) col_free_strs(item_sample_cols, item_sample_ncols, &r->samples[s]);
@@ -393,6 +395,7 @@ static int write_body(hid_t f, const item_record *r)
     for (int c = 0; c < item_result_ncols; c++)
         rc |= h5_write_col(g, &item_result_cols[c], r->res, sizeof *r->res, NULL, ns, nv);
     H5Gclose(g);
+    if (rc == KV_OK && r->an) rc = analysis_write(f, r->an);
     return rc ? KV_ERR : KV_OK;
 }
 
@@ -487,6 +490,7 @@ int store_read_item(const char *path, item_record *r)
         for (int c = 0; c < item_result_ncols; c++)
             rc |= h5_read_col(gr, &item_result_cols[c], r->res, sizeof *r->res, (size_t)ns * nv);
     }
+    if (rc == KV_OK) rc = analysis_read(f, (int)ns, (int)nv, &r->an);
     if (gv >= 0) H5Gclose(gv);
     if (gs >= 0) H5Gclose(gs);
     if (gr >= 0) H5Gclose(gr);

@@ -82,9 +82,11 @@ typedef struct {
 extern const col_desc item_prov_cols[], item_variant_cols[], item_sample_cols[], item_result_cols[];
 extern const int item_prov_ncols, item_variant_ncols, item_sample_ncols, item_result_ncols;
 
+struct item_analysis; /* harness/sweep/analysis.h */
 typedef struct {
     item_prov prov;
     int nv, ns;
+    struct item_analysis *an;                   /* recall and kept sets (issue 18), NULL: none */
     item_variant *var;                          /* (nv) */
     sample_info *samples;                       /* (ns) */
     var_result *res;                            /* (ns * nv), row-major by sample */

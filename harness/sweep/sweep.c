@@ -433,7 +433,8 @@ static int parse_models(yparse *y, yaml_node_t *n, sweep *s)
 
 static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
 {
-    const char *known = "one of: backend, threads, max_new_tokens, samples_per_item, on_signal, fake, fake_ms_per_ktok";
+    const char *known = "one of: backend, threads, max_new_tokens, samples_per_item, on_signal, fake, fake_ms_per_ktok, "
+                        "attention_recall, store_kept";
     if (n->type != YAML_MAPPING_NODE) return yerr(y, n, "a mapping", "'engine' has the wrong type");
     FOR_PAIRS(y, n, k, v)
     {
@@ -451,6 +452,10 @@ static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
             rc = get_int(y, v, key, 1, 1 << 20, &e->samples_per_item);
         else if (!strcmp(key, "fake"))
             rc = get_bool(y, v, key, &e->fake);
+        else if (!strcmp(key, "attention_recall"))
+            rc = get_bool(y, v, key, &e->attention_recall);
+        else if (!strcmp(key, "store_kept"))
+            rc = get_bool(y, v, key, &e->store_kept);
         else if (!strcmp(key, "fake_ms_per_ktok"))
             rc = get_double(y, v, key, &e->fake_ms_per_ktok);
         else if (!strcmp(key, "on_signal")) {

@@ -50,6 +50,8 @@ typedef struct {
     int fake;                /* TEST SEAM: deterministic fake predictions, no model (never real numbers) */
     double fake_ms_per_ktok; /* fake executor: simulated milliseconds per 1000 prompt tokens */
     int drop_on_signal;      /* 1: drop the item in flight on SIGTERM/SIGUSR1; 0: finish it */
+    int attention_recall;    /* measure attention recall while decoding (item /analysis, issue 18) */
+    int store_kept;          /* store every variant's kept sets (item /kept) and per-step recall */
 } sweep_engine;
 
 typedef struct {
