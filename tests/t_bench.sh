@@ -21,6 +21,8 @@ check "shard streams between 1/3 and all of the model's weights ($smb of $fmb MB
 var=$($KVBENCH bench --random smollm2-135m --backend cpu --prompt-tokens 16 --gen 2 --runs 1 --variants all 2>&1)
 check "--variants all on fp32: 0 mismatches, identity required" \
     grep -qE '^mismatches vs one-by-one: 0 of 26 variant runs, 0 of [0-9]+ tokens \(fp32: identity required\)' <<<"$var"
+check "--variants all: the batched step against its bytes and the measured bandwidth" \
+    grep -qE '^batched step: [0-9.]+ ms for 26 variants; reads at least [0-9.]+ MB \([0-9.]+ MB f32 weights once \+ [0-9.]+ MB kept K/V\) -> [0-9.]+ GB/s vs [0-9.]+ GB/s measured read bandwidth; byte bound [0-9.]+ ms, step [0-9.]+x it' <<<"$var"
 expect_fail "--shard with --variants" "FullKV only" $KVBENCH "${args[@]}" --shard 3 --variants all
 expect_fail "--shard with --tensor-parallel" "exclude each other" $KVBENCH "${args[@]}" --shard 3 --tensor-parallel 3
 expect_fail "--shard 2 does not divide 9 query heads" "must divide" $KVBENCH "${args[@]}" --shard 2

@@ -16,6 +16,9 @@ $KVBENCH generate --model "$MODEL" --prompt "$q" --chat none --max-new-tokens 4 
 check "generate: SmolLM2 prompt has no BOS (prompt_tokens = tokenize count $n_tok)" test "$(json_field prompt_tokens <"$tmp/gen.json")" = "$n_tok"
 check "generate: add_bos false" test "$(json_field add_bos <"$tmp/gen.json")" = false
 check "generate: stops on eos_token_id 2 only (not <|endoftext|> 0)" test "$(json_field stop_ids <"$tmp/gen.json")" = "[2]"
+check "generate --json: the weight formats held (the demo GGUF as stored: Q8_0 embeddings, Q4_1 layers)" \
+    test "$(json_field weights <"$tmp/gen.json")" = '"q8_0+q4_1"'
+check "generate --json: 96.6 MB of weights held" test "$(json_field weight_bytes <"$tmp/gen.json")" = 96576768
 $KVBENCH generate --model "$MODEL" --prompt "$q" --chat none --max-new-tokens 4 --json --stop-ids 0,2 >"$tmp/gen2.json"
 check "generate --stop-ids 0,2: extras after eos, no repeats" test "$(json_field stop_ids <"$tmp/gen2.json")" = "[2, 0]"
 check "generate --stop-ids does not change the tokens of a run that never meets them" \

@@ -36,6 +36,7 @@ if command -v h5dump >/dev/null; then
     f=$(find "$T/one/items/smol/trec" -name '*.h5' | head -n 1)
     d=$(h5dump -a /backend -a /device -a /model_hash "$f")
     check "provenance: cpu backend and a model hash" grep -q '"cpu"' <<<"$d"
+    check "provenance: the weight formats held (as stored)" grep -q '"q8_0+q4_1"' <<<"$(h5dump -a /weights "$f")"
     k=$(h5dump -d /results/kept_max -d /results/kept_expected "$f" | grep -A1 "DATA {" | grep "(0,0)")
     check "kept lengths match each method's promise" test "$(sed -n 1p <<<"$k" | cut -d: -f2)" = "$(sed -n 2p <<<"$k" | cut -d: -f2)"
 fi

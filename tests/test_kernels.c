@@ -218,6 +218,71 @@ static void test_argmax(void)
     CHECK(out[1] == 1, "argmax tie with -inf -> lowest index, got %d", out[1]);
 }
 
+/* The decode kernel before keys went four at a time (one key, one scalar dot product at a time):
+ * the blocked kernel must give exactly these bits. */
+static void decode_attention_scalar(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd,
+                                    float *sc)
+{
+    const int n_rep = H / Hkv, ks = Hkv * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const decode_seq *sq = &seqs[b];
+            const float *qv = q + ((long)b * H + h) * hd;
+            const int *pos = sq->pos + (long)h * sq->cap;
+            int np = sq->len[h], n = np + sq->n_tail, off = (h / n_rep) * hd;
+            float m = -FLT_MAX;
+            for (int j = 0; j < n; j++) {
+                const float *kr = j < np ? sq->k_prefix + (long)pos[j] * ks + off : sq->k_tail + (long)(j - np) * ks + off;
+                float d = 0;
+                for (int t = 0; t < hd; t++) d += qv[t] * kr[t];
+                sc[j] = d * scale;
+                m = sc[j] > m ? sc[j] : m;
+            }
+            double sum = 0;
+            for (int j = 0; j < n; j++) sum += (sc[j] = expf(sc[j] - m));
+            float inv = (float)(1.0 / sum), *o = out + ((long)b * H + h) * hd;
+            for (int t = 0; t < hd; t++) o[t] = 0;
+            for (int j = 0; j < n; j++) {
+                const float *vr = j < np ? sq->v_prefix + (long)pos[j] * ks + off : sq->v_tail + (long)(j - np) * ks + off;
+                float p = sc[j] * inv;
+                for (int t = 0; t < hd; t++) o[t] += p * vr[t];
+            }
+        }
+    }
+}
+
+/* Views shared by every head (FullKV-like), by pairs, or each head's own, with lengths that are not
+ * multiples of the 4-key block, give the scalar kernel's bits exactly. SmolLM2's and Llama-3's GQA shapes. */
+static void test_decode_blocked(int H, int Hkv, int hd)
+{
+    enum { L = 77, T = 5, B = 3 };
+    const int kvd = Hkv * hd;
+    float *kp = malloc(sizeof(float) * L * kvd), *vp = malloc(sizeof(float) * L * kvd);
+    float *kt = malloc(sizeof(float) * B * T * kvd), *vt = malloc(sizeof(float) * B * T * kvd);
+    float *q = malloc(sizeof(float) * B * H * hd), *o1 = malloc(sizeof(float) * B * H * hd);
+    float *o2 = malloc(sizeof(float) * B * H * hd), *sc = malloc(sizeof(float) * (L + T));
+    int *pos = malloc(sizeof(int) * B * H * L), *len = malloc(sizeof(int) * B * H);
+    for (int i = 0; i < L * kvd; i++) kp[i] = frand() * 2, vp[i] = frand();
+    for (int i = 0; i < B * T * kvd; i++) kt[i] = frand() * 2, vt[i] = frand();
+    for (int i = 0; i < B * H * hd; i++) q[i] = frand() * 2;
+    decode_seq seqs[B];
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            int n = 0, key = b == 0 ? 0 : b == 1 ? h / 2 : h; /* b0: one view; b1: pairs; b2: every head its own */
+            for (int j = 0; j < L; j++)
+                if (b == 0 || (j * (key + 2)) % 3 != 1) pos[(b * H + h) * L + n++] = j;
+            len[b * H + h] = n;
+        }
+        seqs[b] = (decode_seq){kp, vp, pos + b * H * L, len + b * H, L, kt + b * T * kvd, vt + b * T * kvd, T - b, NULL};
+    }
+    decode_attention_cpu(o1, q, seqs, B, H, Hkv, hd);
+    decode_attention_scalar(o2, q, seqs, B, H, Hkv, hd, sc);
+    CHECK(!memcmp(o1, o2, sizeof(float) * B * H * hd), "blocked decode attention H=%d Hkv=%d hd=%d: bit-identical to "
+          "one key at a time", H, Hkv, hd);
+    free(kp), free(vp), free(kt), free(vt), free(q), free(o1), free(o2), free(sc), free(pos), free(len);
+}
+
 int main(void)
 {
     test_rope_freq();
@@ -227,6 +292,9 @@ int main(void)
     test_attention_prefill(70, 4, 2, 16);   /* crosses the 64-row block */
     test_attention_prefill(130, 9, 3, 64);  /* SmolLM2's GQA 9/3 */
     test_decode_attention();
+    test_decode_blocked(9, 3, 64);  /* SmolLM2 */
+    test_decode_blocked(8, 2, 128); /* Llama-3's 4 query heads per KV head */
+    test_decode_blocked(4, 4, 16);  /* no sharing */
     test_argmax();
     return check_report("test_kernels");
 }

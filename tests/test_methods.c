@@ -126,6 +126,50 @@ static void test_registry_and_knobs(void)
     CHECK(c.method->check(&c, &cfg) == KV_OK, "CircuitKV C = s+W+1 accepted");
 }
 
+/* The array forms (F16C where the CPU has it) equal the scalar definition bit for bit: every
+ * float whose top 16 bits take each of the 65536 values, with low bits that make exact ties, near
+ * ties and plain values, through multipliers and divisors that push results into overflow, the
+ * subnormals and exact products. A NaN must stay a NaN. */
+static int same_float(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void test_fp16_arrays(void)
+{
+    static const uint32_t lows[] = {0x0000, 0x1000, 0x0fff, 0x1001, 0x3000, 0xabcd, 0xffff};
+    static const float factors[] = {1.0f, 8.0f, 0.125f, 1.0f / 3.0f, 1e-5f, 3e4f};
+    const long n_low = (long)(sizeof lows / sizeof lows[0]), n = 0x10000L * n_low;
+    float *in = malloc(sizeof(float) * n), *vec = malloc(sizeof(float) * n);
+    for (long i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)(i / n_low) << 16 | lows[i % n_low];
+        memcpy(&in[i], &bits, sizeof bits);
+    }
+    int vector = half_use_vector(1);
+    for (size_t f = 0; f < sizeof factors / sizeof factors[0]; f++) {
+        long bad_mul = 0, bad_div = 0;
+        memcpy(vec, in, sizeof(float) * n);
+        half_round_mul_n(vec, n - 3, factors[f]); /* an odd length: the scalar tail too */
+        for (long i = 0; i < n; i++)
+            bad_mul += !same_float(vec[i], i < n - 3 ? half_round(in[i] * factors[f]) : in[i]);
+        memcpy(vec, in, sizeof(float) * n);
+        half_round_div_n(vec, n - 3, factors[f]);
+        for (long i = 0; i < n; i++)
+            bad_div += !same_float(vec[i], i < n - 3 ? half_round(half_round(in[i]) / factors[f]) : in[i]);
+        CHECK(bad_mul == 0 && bad_div == 0, "%s array rounding x %g: %ld mul, %ld div of %ld differ from scalar",
+              vector ? "F16C" : "scalar", factors[f], bad_mul, bad_div, n);
+    }
+    half_use_vector(0);
+    memcpy(vec, in, sizeof(float) * 16);
+    half_round_mul_n(vec, 16, 0.5f);
+    int bad = 0;
+    for (int i = 0; i < 16; i++) bad += !same_float(vec[i], half_round(in[i] * 0.5f));
+    CHECK(bad == 0 && !half_use_vector(0), "forced scalar array rounding: %d differ", bad);
+    half_use_vector(1);
+    free(in);
+    free(vec);
+}
+
 static void test_fp16(void)
 {
     static const struct {
@@ -162,6 +206,7 @@ static void test_fp16(void)
         if (half_from_float(half_to_float((uint16_t)h)) != h) bad++;
     }
     CHECK(bad == 0, "%d half values do not round-trip", bad);
+    test_fp16_arrays();
 }
 
 /* Keys (x_j, y_j, 0, 0) and queries (2a, 2b, 0, 0) with hd = 4 give logits a·x_j + b·y_j. */

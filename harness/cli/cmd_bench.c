@@ -155,6 +155,23 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
     return KV_OK;
 }
 
+/* The batched decode step against its bytes (CPU): every weight once for the whole batch, plus each
+ * variant's kept K/V (kept_sum: the variants' mean kept prompt tokens per head, summed; plus half the
+ * generated tail) once per KV head — what a step must read at least when the query heads sharing a
+ * KV head read its rows once (they do where their views coincide). */
+static void print_batched_step(engine *e, int nv, double kept_sum, int gen, double step_s)
+{
+    if (strcmp(engine_backend_name(e), "cpu") || tp_launch_rank() != 0) return;
+    engine_memory mem;
+    engine_memory_info(e, &mem);
+    double kv = roofline_decode_bytes(engine_config(e), 1, 0.0, 1, kept_sum + nv * gen / 2.0, 4);
+    double bytes = (double)mem.step_read_bytes + kv, bw = measure_read_bandwidth();
+    printf("batched step: %.2f ms for %d variants; reads at least %.1f MB (%.1f MB %s weights once + %.1f MB "
+           "kept K/V) -> %.2f GB/s vs %.2f GB/s measured read bandwidth; byte bound %.2f ms, step %.2fx it\n",
+           step_s * 1e3, nv, bytes / 1e6, mem.step_read_bytes / 1e6, mem.formats, kv / 1e6,
+           step_s > 0 ? bytes / step_s / 1e9 : 0, bw / 1e9, bytes / bw * 1e3, step_s / (bytes / bw));
+}
+
 static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
 {
     static const char *const methods[] = {"snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
@@ -167,14 +184,19 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
     gen_params gp = {.max_new_tokens = gen};
     const int exact = engine_fp32(e);
     double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
+    double *tstep = kv_malloc(sizeof(double) * runs), kept_sum = 0;
     /* variants / tokens whose batched and one-by-one greedy tokens differ, over every run */
     int var_diff = 0, tok_diff = 0, tok_all = 0;
     gen_timing tm = {0};
     for (int r = 0; r < runs; r++) {
         gen_result batched[26], one;
+        gen_timing tm = {0};
         double t0 = kv_now();
         if (engine_generate(e, ids, L, vars, nv, &gp, batched, &tm) != KV_OK) goto fail;
         tb[r] = kv_now() - t0;
+        tstep[r] = tm.decode_steps > 0 ? tm.decode_s / tm.decode_steps : 0;
+        kept_sum = 0;
+        for (int i = 0; i < nv; i++) kept_sum += batched[i].kept_mean;
         t0 = kv_now();
         for (int i = 0; i < nv; i++) {
             if (engine_generate(e, ids, L, &vars[i], 1, &gp, &one, NULL) != KV_OK) goto fail;
@@ -201,8 +223,10 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         printf("mismatches vs one-by-one: %d of %d variant runs, %d of %d tokens (%s)\n", var_diff, nv * runs,
                tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
     }
+    print_batched_step(e, nv, kept_sum, gen, kv_median(tstep, runs));
     free(tb);
     free(ts);
+    free(tstep);
     if (exact && var_diff) {
         fprintf(stderr, "kvbench: error: batched decoding gave other tokens than one-by-one on fp32 (%d variant runs)\n",
                 var_diff);
@@ -226,7 +250,8 @@ int cmd_bench(int argc, char **argv)
         {"--runs", "R", OPT_INT, &runs, 1, "repetitions; medians are reported (default 3)"},
         {"--variants", "all", OPT_STR, &variants_arg, 0,
          "shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
-         "budgets 128..2048) vs the 26 run one by one"},
+         "budgets 128..2048) vs the 26 run one by one; on the CPU also the batched\n"
+         "step vs the bytes it must read at the measured read bandwidth"},
         {"--attention-recall", NULL, OPT_FLAG, &recall, 0,
          "the cost of attention recall: 9 variants generated with and without it,\ninterleaved (medians)"},
         {"--shard", "T", OPT_INT, &ea.shard, 1,

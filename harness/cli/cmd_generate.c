@@ -68,12 +68,12 @@ static int encode_prompt(const tokenizer *tok, const char *chat, const char *pro
 }
 
 /* The generated text, or with --json the object of its ids, counts and settings. */
-static void print_result(const tokenizer *tok, const gen_result *res, int prompt_tokens, int add_bos,
-                         const int *stops, int n_stops, int as_json, int n_layers)
+static void print_result(engine *e, const gen_result *res, int prompt_tokens, int add_bos, const int *stops,
+                         int n_stops, int as_json)
 {
     char *out = NULL;
     size_t out_len = 0;
-    tokenizer_decode(tok, res->ids, res->n_ids, 1, 1, &out, &out_len);
+    tokenizer_decode(engine_tokenizer(e), res->ids, res->n_ids, 1, 1, &out, &out_len);
     if (!as_json) {
         fwrite(out, 1, out_len, stdout);
         putchar('\n');
@@ -92,7 +92,12 @@ static void print_result(const tokenizer *tok, const gen_result *res, int prompt
     json_t *st = json_array();
     for (int i = 0; i < n_stops; i++) json_array_append_new(st, json_integer(stops[i]));
     json_object_set_new(o, "stop_ids", st);
-    gen_json_recall(o, res, n_layers);
+    engine_memory mem;
+    engine_memory_info(e, &mem);
+    json_object_set_new(o, "weights", json_string(mem.formats));
+    json_object_set_new(o, "weight_bytes", json_integer((json_int_t)mem.weight_bytes));
+    json_object_set_new(o, "scratch_peak_bytes", json_integer((json_int_t)mem.scratch_peak_bytes));
+    gen_json_recall(o, res, engine_config(e)->n_layers);
     char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     printf("%s\n", js);
     free(js);
@@ -133,7 +138,7 @@ static int generate_one(engine *e, const variant *v, const char *chat, const cha
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
         rc = 1;
     }
-    if (!rc && tp_launch_rank() == 0) print_result(tok, &res, n, add_bos, stops, n_stops, as_json, n_layers);
+    if (!rc && tp_launch_rank() == 0) print_result(e, &res, n, add_bos, stops, n_stops, as_json);
     gen_result_free(&res);
     free(ids);
     return rc;
@@ -154,7 +159,8 @@ int cmd_generate(int argc, char **argv)
          "extra stop ids (default: the tokenizer's eos_token_id only, as the reference; e.g. SmolLM2's "
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
-         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\"} (and the recall "
+         "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\", \"weights\" "
+         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\" (rank 0's shard under TP)} (and the recall "
          "fields with --attention-recall)"},
         {"--attention-recall", NULL, OPT_FLAG, &x.recall, 0,
          "measure the attention recall of every decode step (README: attention recall); printed to stderr, or "

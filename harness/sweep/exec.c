@@ -429,6 +429,9 @@ int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing
     p->model_hash = kv_strdup(c->engine ? engine_model_hash(c->engine) : "fake");
     p->family = kv_strdup(m->family);
     p->dtype = kv_strdup(c->engine ? engine_dtype(c->engine) : m->dtype); /* what was computed in */
+    engine_memory mem = {.formats = ""};
+    if (c->engine) engine_memory_info(c->engine, &mem);
+    p->weights = kv_strdup(mem.formats); /* the weight matrices as held ("" for the fake executor) */
     p->chat = kv_strdup(m->chat ? m->chat : "preset");
     p->max_prompt_tokens = m->max_prompt_tokens;
     p->tensor_parallel = m->tensor_parallel;

@@ -23,6 +23,7 @@
 
 /* Provenance: the root attributes of an item file, in file order, X(KIND, name). The sweep and
  * its file hash; the model (name, path, SHA-256 of the weight headers, family, engine precision,
+ * the formats its weight matrices were held and computed in ("q4_1+q8_0" as stored, "f32", ...),
  * chat wrapper or "preset", truncation length, ranks per copy, the configured extra stop ids after
  * the tokenizer's eos: [] = eos only); the task and its data file with FNV-1a hash; the preset and the generation cap
  * override (0 = the task's); where it ran (git describe of the build, host, device, backend, rank,
@@ -30,7 +31,8 @@
  * of its task data plus the writing of its datasets. */
 #define ITEM_PROV_FIELDS(X)                                                                       \
     X(STR, sweep) X(STR, sweep_hash)                                                              \
-    X(STR, model) X(STR, model_path) X(STR, model_hash) X(STR, family) X(STR, dtype) X(STR, chat)  \
+    X(STR, model) X(STR, model_path) X(STR, model_hash) X(STR, family) X(STR, dtype)              \
+    X(STR, weights) X(STR, chat)                                                                  \
     X(INT, max_prompt_tokens) X(INT, tensor_parallel) X(IDS, stop_ids)                            \
     X(STR, task) X(STR, data_file) X(STR, data_hash) X(STR, preset) X(INT, max_new_tokens)        \
     X(STR, engine_rev) X(STR, host) X(STR, device) X(STR, backend)                                \

@@ -20,8 +20,7 @@ static void logits_block(float *s, const float *q, int qs, const float *k, int k
     const float sqrt_d = sqrtf((float)hd);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, n_keys, hd, fp16 ? 1.0f : 1.0f / sqrt_d, q, qs, k,
                 ks, 0.0f, s, n_keys);
-    if (fp16)
-        for (long t = 0; t < (long)nr * n_keys; t++) s[t] = half_round(half_round(s[t]) / sqrt_d);
+    if (fp16) half_round_div_n(s, (long)nr * n_keys, sqrt_d);
 }
 
 /* In place: row[0..n) → softmax over row[0..n_valid), zeros after. Returns nothing; fp16 rounds
@@ -36,7 +35,9 @@ static void softmax_row(float *row, int n_valid, int n, int fp16)
         sum += row[j];
     }
     float inv = (float)(1.0 / sum);
-    for (int j = 0; j < n_valid; j++) row[j] = fp16 ? half_round(row[j] * inv) : row[j] * inv;
+    if (fp16) half_round_mul_n(row, n_valid, inv);
+    else
+        for (int j = 0; j < n_valid; j++) row[j] *= inv;
     for (int j = n_valid; j < n; j++) row[j] = 0.0f;
 }
 
