@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t_requeue: slurm/requeue.sbatch's decision, run as a plain script (no Slurm daemons: the Slurm
 # tier tests the signal path under sbatch) with a fake `scontrol` that records its arguments and
-# SLURM_JOB_END_TIME set by the test. On the slowed fake executor (about 14 s of work) with 2 MPI ranks:
+# SLURM_JOB_END_TIME set by the test. On the slowed fake executor (about 33 s of work for 2 ranks;
+# the first end time 20 s away, so that a slow mpirun start-up under load still leaves time for
+# some items and not for all) with 2 MPI ranks:
 #   - a deadline that stops the run part-way: exit 0, the status file said incomplete/deadline,
 #     `scontrol requeue JOB` called once; the status file removed;
 #   - the "requeued" run (a later end time) completes: no requeue, tables equal a clean run's;
@@ -28,10 +30,10 @@ chmod +x "$T/bin/scontrol"
 job() {
     env PATH="$T/bin:$PATH" KVBENCH_HOME="$PWD" KVBENCH="$KVBENCH" KVBENCH_SWEEP="$T/s.yaml" \
         KVBENCH_OUTPUT="$T/out" KVBENCH_BIND_GPU=0 KVBENCH_LAUNCH_ARGS="--oversubscribe --bind-to none -np 2" \
-        KVBENCH_FAKE_MS_PER_KTOK=800 SLURM_JOB_ID=4242 SLURM_SUBMIT_DIR="$T" \
+        KVBENCH_FAKE_MS_PER_KTOK=4000 SLURM_JOB_ID=4242 SLURM_SUBMIT_DIR="$T" \
         SLURM_JOB_END_TIME=$(($(date +%s) + $1)) bash slurm/requeue.sbatch >"$T/job.out" 2>&1
 }
-job 10; rc=$?
+job 20; rc=$?
 check "deadline part-way: exit 0 (got $rc)" test $rc -eq 0
 check "deadline part-way: the run stopped taking items" grep -qE "run: deadline: [0-9]+ items not started" "$T/job.out"
 check "deadline part-way: says it requeues" grep -q "kvbench: stopped before the time limit (deadline: [0-9]* items left); requeueing job 4242" "$T/job.out"
