@@ -80,6 +80,9 @@ assert len(rows) == 3 * 3 * 30, len(rows)
 assert all(0 <= float(r['jaccard']) <= 1 and r['method_a'] != r['method_b'] for r in rows)"
 check "overlap heatmaps and the recall plot are written" test -s "$T/run/plots/smol-overlap-160.svg" -a \
     -s "$T/run/plots/smol-recall.svg"
+for b in 80 160 320; do # one row per pair of the three compressing methods (the pairs of a budget are not adjacent)
+    check "overlap heatmap at budget $b: 3 method pairs" test "$(grep -c 'text-anchor="end"' "$T/run/plots/smol-overlap-$b.svg")" -eq 3
+done
 check "the model plot has a recall panel beside the score panels" grep -q "Attention recall (%)" "$T/run/plots/smol.svg"
 check "tables.md has the attention recall table" grep -q '^## Attention recall' "$T/run/tables.md"
 check "show prints the recall table" bash -c "'$KVBENCH' show '$T/run' | grep -q '| smol | FullKV | full | 2 | 1.0000 |'"

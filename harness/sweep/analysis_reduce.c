@@ -243,7 +243,10 @@ static int write_overlap(const char *dir, const overlap_row *o, int n)
     int rc = fclose(f) ? KV_ERR : KV_OK;
     /* one heatmap per (model, budget): rows the method pairs, columns the layers */
     for (int i = 0; i < n && rc == KV_OK; i++) {
-        if (i && !strcmp(o[i - 1].model, o[i].model) && o[i - 1].budget == o[i].budget) continue;
+        /* the pairs of one (model, budget) are not adjacent: draw each group once, at its first pair */
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(o[j].model, o[i].model) && o[j].budget == o[i].budget;
+        if (seen) continue;
         const char *rows[256];
         const double *vals[256];
         char names[256][160];

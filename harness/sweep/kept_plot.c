@@ -85,8 +85,7 @@ int kept_plot_sample(const reduced *r, const char *mname, const char *task, int 
     const int L = a0->kept.prompt_tokens[idx], ncols = L < KP_MAX_COLS ? L : KP_MAX_COLS;
     const int cw = ncols > 300 ? 1 : ncols > 150 ? 2 : 4, ph = a0->kept.n_layers * 6 + 14;
     char title[512];
-    snprintf(title, sizeof title, "%s, %s sample %d (%d prompt tokens): kept positions (x) per layer (y, layer 0 on "
-             "top); colour = fraction of heads keeping it", mname, task, sample, L);
+    snprintf(title, sizeof title, "%s, %s sample %d (%d prompt tokens): kept positions", mname, task, sample, L);
     svg_begin(f, 150 + ncols * cw + 40 > 900 ? 150 + ncols * cw + 40 : 900, 50 + n * ph + 30, title);
     for (int i = 0; i < n; i++) {
         const item_analysis *a = analysis_of_row(r, rows[i], &idx);
@@ -96,6 +95,7 @@ int kept_plot_sample(const reduced *r, const char *mname, const char *task, int 
         snprintf(label, sizeof label, "%s%s%s", rows[i]->label, rows[i]->budget ? " @ " : "", rows[i]->budget ? bl : "");
         panel(f, &a->kept, idx, label, 40 + i * ph, cw, ncols);
     }
-    fprintf(f, "<text x=\"150\" y=\"%d\" fill=\"#555\">prompt position 0 .. %d</text>\n</svg>\n", 50 + n * ph + 10, L - 1);
+    fprintf(f, "<text x=\"150\" y=\"%d\" fill=\"#555\">x: prompt position 0 .. %d; y: layer (0 on top); colour: "
+               "fraction of heads keeping the position</text>\n</svg>\n", 50 + n * ph + 10, L - 1);
     return ferror(f) ? KV_ERR : KV_OK;
 }
