@@ -33,14 +33,19 @@ void kv_die(const char *fmt, ...)
 {
     char host[64] = "?";
     gethostname(host, sizeof host - 1);
+    /* One write(2) for the whole line: ranks dying at once share stderr, and pieces written
+     * separately interleave ("kvbench: error: kvbench: error: ..."). */
+    char line[8192], msg[7000];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "kvbench: error: ");
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (current_rank >= 0) fprintf(stderr, " [host %s, rank %d]", host, current_rank);
-    fputc('\n', stderr);
+    int n = current_rank >= 0 ? snprintf(line, sizeof line, "kvbench: error: %s [host %s, rank %d]\n", msg, host, current_rank)
+                              : snprintf(line, sizeof line, "kvbench: error: %s\n", msg);
+    if (n < 0) n = 0;
+    if (n >= (int)sizeof line) n = (int)sizeof line - 1, line[n - 1] = '\n';
     fflush(stderr);
+    if (write(STDERR_FILENO, line, (size_t)n) < 0) { /* nothing more to say */ }
     if (fatal_hook) fatal_hook(1);
     /* _exit, not exit: library exit handlers must not run on a fatal path. HDF5's closes every
      * file still open, and one whose write failed (disk full, EFBIG) crashes it (SIGSEGV in

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util/hash.h"
@@ -402,6 +403,18 @@ static int write_body(hid_t f, const item_record *r)
 static int last_write_errno;
 int store_write_errno(void) { return last_write_errno; }
 
+/* errno of a failed create of the item's folder or temporary. HDF5's clean-up after a failed
+ * create can overwrite errno, so a file system with almost nothing free (< 64 KiB) also counts
+ * as full: the caller then says "disk full" with the estimate instead of a bare "cannot create". */
+static int create_errno(const char *folder)
+{
+    int e = errno;
+    struct statvfs vf;
+    if (e != ENOSPC && e != EDQUOT && statvfs(folder, &vf) == 0 && (double)vf.f_bavail * (double)vf.f_frsize < 65536)
+        e = ENOSPC;
+    return e;
+}
+
 int store_write_item(const char *dir, const char *rel_path, const item_record *rec, int rank)
 {
     last_write_errno = 0;
@@ -412,11 +425,18 @@ int store_write_item(const char *dir, const char *rel_path, const item_record *r
     snprintf(folder, sizeof folder, "%s", final);
     char *slash = strrchr(folder, '/');
     if (slash) *slash = 0;
-    if (store_mkdirs(folder) != KV_OK) return KV_ERR;
+    if (store_mkdirs(folder) != KV_OK) {
+        char *parent = strrchr(folder, '/');
+        while (parent && parent > folder && !kv_file_exists(folder)) *parent = 0, parent = strrchr(folder, '/');
+        last_write_errno = create_errno(folder);
+        return KV_ERR;
+    }
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%d", final, rank, (int)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
-        kv_seterr("cannot create %s", tmp);
+        last_write_errno = create_errno(folder);
+        unlink(tmp);
+        kv_seterr("cannot create %s: %s", tmp, strerror(last_write_errno));
         return KV_ERR;
     }
     /* io_s: the caller's read time for this item plus the writing of its datasets, measured up to
