@@ -16,7 +16,7 @@
 
 static const char *NEEDLE = LB_NEEDLE_DEFAULT; /* 21 rouge tokens: "a" and "in" twice each */
 
-/* Every value below but the stemmer case equals rouge-score 0.1.2's
+/* Every value below equals rouge-score 0.1.2's
  * RougeScorer(['rouge1', 'rougeL'], use_stemmer=True).score(needle, response)['rouge1'].fmeasure
  * to the last digit (checked with pip's rouge-score 0.1.2 + nltk when this test was written). */
 static void test_score(void)
@@ -39,11 +39,11 @@ static void test_score(void)
     f = lb_needle_score(NEEDLE, "The best thing to do in San Francisco is to eat a sandwich and sit in Dolores Park "
                                 "on a sunny day.");
     CHECK(check_close(f, 42.0 / 43, SCORE_TOL, 0), "extra word: %.12f", f);
-    /* the stemmer is not applied: rouge-score 0.1.2 gives 10/26 = 0.38461538461538458 here (eat,
-     * sandwich, in, the, park all match after stemming); without it only "in" and "the" match:
-     * P = 2/5, R = 2/21, F = 4/26 (needle.h states the difference) */
+    /* the Porter stemmer: eat, sandwich, in, the, park all match after stemming (eating -> eat,
+     * sandwiches -> sandwich, parks -> park): P = 5/5, R = 5/21, F = 10/26, rouge-score 0.1.2's
+     * 0.38461538461538458 (test_porter.c compares many more cases with rouge_score) */
     f = lb_needle_score(NEEDLE, "eating sandwiches in the parks");
-    CHECK(check_close(f, 4.0 / 26, SCORE_TOL, 0), "inflections differ without the stemmer: %.12f", f);
+    CHECK(check_close(f, 10.0 / 26, SCORE_TOL, 0), "inflections match after stemming: %.12f", f);
     /* non-ASCII letters separate tokens as in rouge_score ([^a-z0-9]+ after lower()) */
     CHECK(lb_needle_score("caf", "café") == 1.0, "é separates");
     CHECK(lb_needle_score("x1 y2", "X1") == 2.0 * 1 * 0.5 / 1.5, "digits are token characters");

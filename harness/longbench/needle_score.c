@@ -1,17 +1,18 @@
 /* needle_score: rouge_score's rouge1 F-measure of the needle-in-a-haystack reference
  * (KVCache-Factory run_needle_in_haystack.py: scorer = RougeScorer(['rouge1', 'rougeL'],
  * use_stemmer=True); score = scorer.score(needle, response)['rouge1'].fmeasure * 10, and 0.0 for
- * an empty response; kvpress's needle_in_haystack calculate_metrics is the same formula). The
- * stemmer is not applied (needle.h says what that changes). */
+ * an empty response; kvpress's needle_in_haystack calculate_metrics is the same formula), with
+ * rouge_score's Porter stemmer (porter_stem.h) on tokens longer than 3 characters. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness/longbench/needle.h"
+#include "harness/longbench/porter_stem.h"
 #include "util/util.h"
 
-/* rouge_score.tokenize without the stemmer: lower-case, runs outside [a-z0-9] separate. Tokens are
- * written NUL-separated into *buf; returns the count. */
+/* rouge_score.tokenize with use_stemmer=True: lower-case, runs outside [a-z0-9] separate, tokens
+ * longer than 3 characters stemmed. Tokens are written NUL-separated into *buf; returns the count. */
 static int rouge_tokens(const char *s, char **buf, char ***tok)
 {
     size_t n = strlen(s);
@@ -25,6 +26,7 @@ static int rouge_tokens(const char *s, char **buf, char ***tok)
         while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
             b[i] = (char)tolower((unsigned char)s[i]), i++;
         b[i] = 0;
+        if (strlen(t[nt - 1]) > 3) porter_stem(t[nt - 1]);
         if (i < n) i++;
     }
     *buf = b, *tok = t;
