@@ -36,3 +36,6 @@ models:
     path: $MODEL
 YAML
 }
+# strip_mem: generate --json without weight_bytes and scratch_peak_bytes, which under tensor
+# parallelism are rank 0's own share (what TP and single-rank outputs are compared without)
+strip_mem() { sed -E 's/,"weight_bytes":[0-9]+,"scratch_peak_bytes":[0-9]+//'; }

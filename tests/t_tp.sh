@@ -12,8 +12,7 @@ expand the bicycle network and plant more trees along the main avenues. The mayo
 and promised a decision before the end of the year. Opposition members said the plan was too expensive \
 and asked for a detailed budget. Summarize the report in one sentence."
 # generate --json's weight_bytes and scratch_peak_bytes are rank 0's own (its shard: a third of the
-# matrices at tp=3); everything else must be equal
-strip_mem() { sed -E 's/,"weight_bytes":[0-9]+,"scratch_peak_bytes":[0-9]+//'; }
+# matrices at tp=3); everything else must be equal (strip_mem in lib.sh)
 args=(generate --model "$MODEL" --prompt "$PROMPT $PROMPT $PROMPT" --chat none --max-new-tokens 12 --json)
 for m in "fullkv" "snapkv --budget 72" "pyramidkv --budget 72" "h2o --budget 72" "streamingllm --budget 40" \
          "circuitkv --budget 72" "snapkv --budget 40 --preset reference-2026-01"; do
