@@ -214,7 +214,7 @@ int cmd_plan(int argc, char **argv)
     }
     if (ranks <= 0) ranks = env_ranks();
     sweep s;
-    sweep_variant *vars;
+    sweep_variant *vars = NULL;
     int nv;
     if (sweep_load(path, &s) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
@@ -223,7 +223,7 @@ int cmd_plan(int argc, char **argv)
     int fake = exec_fake_selected(&s);
     if (sweep_variants(&s, &vars, &nv) != KV_OK || (!fake && sweep_check_models(&s) != KV_OK)) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
-        sweep_free(&s);
+        free(vars), sweep_free(&s);
         return 2;
     }
     int tp = s.models[0].tensor_parallel;
