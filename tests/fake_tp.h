@@ -44,6 +44,15 @@ static int fake_allgather(void *ctx, const float *send, float *recv, long n)
     return KV_OK;
 }
 
+/* The T ranks of world w: fr[r] and its communicator cm[r] (ctx fr[r], allgather fake_allgather). */
+static void fake_group(fake_world *w, int T, fake_rank *fr, comm *cm)
+{
+    for (int r = 0; r < T; r++) {
+        fr[r] = (fake_rank){.w = w, .rank = r};
+        cm[r] = (comm){.size = T, .rank = r, .ctx = &fr[r], .allgather = fake_allgather};
+    }
+}
+
 static void fake_world_free(fake_world *w)
 {
     for (int c = 0; c < FAKE_MAX_CALLS; c++) free(w->slot[c]);

@@ -74,11 +74,9 @@ static unsigned long long run_device(const char *what, int T, const layer_inputs
     comm cm[SC_H];
     stats_backend sb[SC_H];
     int status = ca && cb ? KV_OK : KV_ERR;
-    for (int r = 0; r < T && status == KV_OK; r++) {
-        fr[r] = (fake_rank){.w = &world, .rank = r};
-        cm[r] = (comm){.size = T, .rank = r, .ctx = &fr[r], .allgather = fake_allgather};
+    fake_group(&world, T, fr, cm);
+    for (int r = 0; r < T && status == KV_OK; r++)
         status = stats_backend_open(&sb[r], &be, T > 1 ? &cm[r] : NULL, cb, L, Hl, Hkvl, hd);
-    }
     CHECK(status == KV_OK, "%s: stats_backend_open: %s", what, kv_lasterr());
     float *ql = kv_malloc(sizeof(float) * L * Hl * hd), *kl = kv_malloc(sizeof(float) * L * Hkvl * hd);
     float *lsel = kv_malloc(sizeof(float) * Hl * L);

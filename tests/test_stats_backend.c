@@ -78,11 +78,9 @@ static void run_config(const char *what, int T, int host_memory, float *const *q
     comm cm[SC_H];
     stats_backend sb[SC_H];
     int status = KV_OK;
-    for (int r = 0; r < T && status == KV_OK; r++) {
-        fr[r] = (fake_rank){.w = &world, .rank = r};
-        cm[r] = (comm){.size = T, .rank = r, .ctx = &fr[r], .allgather = fake_allgather};
+    fake_group(&world, T, fr, cm);
+    for (int r = 0; r < T && status == KV_OK; r++)
         status = stats_backend_open(&sb[r], &be, T > 1 ? &cm[r] : NULL, cb, SC_L, Hl, Hkvl, SC_HD);
-    }
     CHECK(status == KV_OK, "%s: stats_backend_open: %s", what, kv_lasterr());
     float *ql = kv_malloc(sizeof(float) * SC_L * Hl * SC_HD), *kl = kv_malloc(sizeof(float) * SC_L * Hkvl * SC_HD);
     float *lsel = kv_malloc(sizeof(float) * Hl * SC_L);

@@ -1,6 +1,7 @@
 /* scoring (CPU): the reference implementations of the compression statistics declared in
  * kernels/scoring.h. Logits come from sgemm per head (and per row block for H2O, so memory stays
  * O(block·L)); everything else is scalar C with OpenMP over heads. CircuitKV runs in double. */
+#include "kernels/circuit_rank_score.h"
 #include "kernels/scoring.h"
 
 #include <cblas.h>
@@ -341,14 +342,8 @@ static int cmp_score_pos(const void *pa, const void *pb)
 void circuit_rank_cpu(int *rank, const double *visits, int N, int s, double sink_weight, int kernel,
                       double sigma)
 {
-    double *score = kv_malloc(sizeof(double) * (size_t)N), total = 0, mx = 0;
-    for (int j = s; j < N; j++) total += visits[j];
-    for (int j = 0; j < N; j++) {
-        score[j] = j < s ? sink_weight * total : visits[j];
-        mx = score[j] > mx ? score[j] : mx;
-    }
-    if (mx > 0)
-        for (int j = 0; j < N; j++) score[j] /= mx;
+    double *score = kv_malloc(sizeof(double) * (size_t)N);
+    circuit_rank_score(score, visits, N, s, sink_weight);
     if (N > kernel && kernel > 1) { /* zero-padded Gaussian smoothing, kernel normalised to sum 1 */
         double *g = kv_malloc(sizeof(double) * (size_t)kernel), gs = 0;
         const int c = kernel / 2;

@@ -7,6 +7,7 @@
 
 #include <math.h>
 
+#include "kernels/circuit_rank_score.h"
 #include "kernels/cuda/common.cuh"
 
 extern "C" {
@@ -210,14 +211,7 @@ typedef struct {
 /* One thread: sink scores, the max and the division (the CPU's order). */
 __global__ void rank_score_kernel(double *score, const double *visits, int N, int s, double sink_weight)
 {
-    double total = 0, mx = 0;
-    for (int j = s; j < N; j++) total += visits[j];
-    for (int j = 0; j < N; j++) {
-        score[j] = j < s ? sink_weight * total : visits[j];
-        mx = score[j] > mx ? score[j] : mx;
-    }
-    if (mx > 0)
-        for (int j = 0; j < N; j++) score[j] /= mx;
+    circuit_rank_score(score, visits, N, s, sink_weight);
 }
 
 __global__ void rank_smooth_kernel(double *out, const double *score, int N, gauss_weights g, int *order)
