@@ -111,7 +111,8 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 # CUDA (issue 6): every .cu under kernels/cuda and engine is compiled for sm_90 and linked into
-# kvbench and the tests; engine/backend.c alone gets -DKV_HAVE_CUDA (the one registration #ifdef).
+# kvbench and the tests; engine/backend.c (the one registration #ifdef) and test_cublas_load alone get
+# -DKV_HAVE_CUDA.
 # Without a GPU the binary still runs: the CUDA backend reports no device and `auto` picks the CPU.
 # -fmad=false: no contraction of fp32 a*b+c into FMA, so the fp32 kernels differ from their CPU
 # twins (compiled without FMA: x86-64 baseline) only in summation order, as the tests assume.
@@ -131,14 +132,15 @@ kernels_OBJS += $(patsubst %.cu,$(CUDA_OBJ_DIR)/%.o,$(kernels_CUDA))
 engine_OBJS  += $(patsubst %.cu,$(CUDA_OBJ_DIR)/%.o,$(engine_CUDA))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
 ifeq ($(BUNDLE),1)
-# cudart linked statically (it finds the driver's libcuda at run time); cuBLAS from the GPU
-# machine's toolkit, /usr/local/cuda/lib64 or the loader's path.
-LDLIBS   += -L$(CUDA_LIBDIR) -Wl,-rpath,/usr/local/cuda/lib64 -lcublasLt -lcublas -lcudart_static -lrt -lstdc++
+# cudart linked statically (it finds the driver's libcuda at run time). cuBLAS is not linked in any
+# build: the CUDA backend dlopens it when it starts on a GPU (kernels/cublas_load.h: its static data
+# costs every process ~90 MiB), from the loader's path, RUNPATH or /usr/local/cuda/lib64.
+LDLIBS   += -L$(CUDA_LIBDIR) -Wl,-rpath,/usr/local/cuda/lib64 -lcudart_static -lrt -ldl -lstdc++
 else
 LDLIBS   += $(if $(CUDA_LIBDIR),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR)) \
-            -lcublasLt -lcublas -lcudart -lstdc++
+            -lcudart -ldl -lstdc++
 endif
-$(BUILD)/engine/backend.o: CFLAGS += -DKV_HAVE_CUDA
+$(BUILD)/engine/backend.o $(BUILD)/tests/test_cublas_load: CFLAGS += -DKV_HAVE_CUDA
 $(info make: CUDA libraries from $(or $(CUDA_LIBDIR),the default linker path); kernels for sm_90)
 endif
 

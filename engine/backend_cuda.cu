@@ -21,6 +21,7 @@ extern "C" {
 #include "kernels/add.h"
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
+#include "kernels/cublas_load.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -374,7 +375,7 @@ static void cuda_close(void *ctx)
     cache_flush(c);
     for (int i = 0; i < c->n_live; i++) CUDA_CHECK(cudaFree(c->live[i].p)); /* leaked by the caller */
     free(c->live);
-    CUBLAS_CHECK(cublasDestroy(c->cublas));
+    CUBLAS_CHECK(kv_cublas.destroy(c->cublas));
     CUDA_CHECK(cudaFree(c->cublas_ws));
     cuda_scratch_release(c->stream);
     CUDA_CHECK(cudaStreamDestroy(c->stream));
@@ -438,17 +439,22 @@ extern "C" int backend_cuda_open(const char *dtype, backend *b)
                   prop.name, prop.major, prop.minor);
         return KV_ERR;
     }
+    char lerr[768];
+    if (kv_cublas_load(lerr, sizeof lerr)) {
+        kv_seterr("backend cuda: %s", lerr);
+        return KV_ERR;
+    }
     CUDA_CHECK(cudaSetDevice(dev));
     cuda_ctx *c = (cuda_ctx *)kv_calloc(1, sizeof *c);
     c->device = dev;
     c->wtype = wtype;
     c->attention_tc = attention_tc;
     CUDA_CHECK(cudaStreamCreate(&c->stream));
-    CUBLAS_CHECK(cublasCreate(&c->cublas));
-    CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    CUBLAS_CHECK(kv_cublas.create(&c->cublas));
+    CUBLAS_CHECK(kv_cublas.set_stream(c->cublas, c->stream));
     CUDA_CHECK(cudaMalloc(&c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
-    CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
-    CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH)); /* no TF32: fp32 means fp32 */
+    CUBLAS_CHECK(kv_cublas.set_workspace(c->cublas, c->cublas_ws, CUBLAS_WORKSPACE_BYTES));
+    CUBLAS_CHECK(kv_cublas.set_math_mode(c->cublas, CUBLAS_DEFAULT_MATH)); /* no TF32: fp32 means fp32 */
 
     b->name = "cuda";
     b->dtype = wtype == KV_WTYPE_F16 ? "fp16" : wtype == KV_WTYPE_BF16 ? "bf16" : "fp32";

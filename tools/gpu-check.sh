@@ -96,9 +96,10 @@ if [ "$sum" -gt $((BUDGET_S - MARGIN_S)) ]; then
     exit 1
 fi
 
-# cuBLAS: the bundle's RUNPATH has /usr/local/cuda/lib64; otherwise the toolkit's target folder or
-# the pip wheels of a PyTorch image (found on disk, nothing fetched).
-if ldd "$BUNDLE"/lib/libkvbench.so 2>/dev/null | grep -q "libcublas.*not found"; then
+# cuBLAS (dlopened by the CUDA backend, kernels/cublas_load.h): /usr/local/cuda/lib64 or the loader's
+# cache; otherwise the toolkit's target folder or the pip wheels of a PyTorch image (found on disk,
+# nothing fetched), put on LD_LIBRARY_PATH.
+if ! ls /usr/local/cuda/lib64/libcublas.so.* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libcublas.so; then
     for d in /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-*/lib64 \
         /usr/local/lib/python3*/dist-packages/nvidia/cu*/lib /usr/local/lib/python3*/*-packages/nvidia/cublas/lib \
         /usr/lib/python3*/*-packages/nvidia/cublas/lib; do

@@ -5,7 +5,7 @@
 #ifndef KV_CUDA_COMMON_CUH
 #define KV_CUDA_COMMON_CUH
 
-#include <cublas_v2.h>
+#include "kernels/cuda/cublas_api.cuh"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -26,8 +26,8 @@ extern "C" {
     do {                                                                                                   \
         cublasStatus_t kv_cublas_st_ = (stmt);                                                             \
         if (kv_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                        \
-            kv_die("cuBLAS error %s (%s) in `%s` at %s:%d in %s()", cublasGetStatusName(kv_cublas_st_),    \
-                   cublasGetStatusString(kv_cublas_st_), #stmt, __FILE__, __LINE__, __func__);             \
+            kv_die("cuBLAS error %s (%s) in `%s` at %s:%d in %s()", kv_cublas.status_name(kv_cublas_st_),   \
+                   kv_cublas.status_string(kv_cublas_st_), #stmt, __FILE__, __LINE__, __func__);             \
     } while (0)
 
 /* After every kernel launch: launch-configuration errors surface here, at the launch site. */

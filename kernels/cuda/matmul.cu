@@ -20,13 +20,13 @@ void matmul_cuda_typed(float *out, const float *x, const void *w, int n, int in_
     cudaDataType_t ab = CUDA_R_32F;
     if (t != KV_WTYPE_F32) {
         cudaStream_t s;
-        CUBLAS_CHECK(cublasGetStream(handle, &s));
+        CUBLAS_CHECK(kv_cublas.get_stream(handle, &s));
         void *xc = cuda_scratch(s, SCRATCH_MATMUL_X, kv_wtype_size(t) * (size_t)n * in_dim);
         cuda_convert_f32(xc, x, (long)n * in_dim, t, s);
         b = xc;
         ab = t == KV_WTYPE_BF16 ? CUDA_R_16BF : CUDA_R_16F;
     }
-    CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n, in_dim, &one, w, ab, in_dim, b, ab,
+    CUBLAS_CHECK(kv_cublas.gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n, in_dim, &one, w, ab, in_dim, b, ab,
                               in_dim, &zero, out, CUDA_R_32F, out_dim, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
