@@ -85,6 +85,11 @@ for b in 80 160 320; do # one row per pair of the three compressing methods (the
 done
 check "the model plot has a recall panel beside the score panels" grep -q "Attention recall (%)" "$T/run/plots/smol.svg"
 check "tables.md has the attention recall table" grep -q '^## Attention recall' "$T/run/tables.md"
+cp "$T/run/recall.csv" "$T/recall.first"
+"$KVBENCH" reduce "$T/run" --to "$T/again" >/dev/null 2>&1
+check "reduce --to: the same recall.csv, the recall table once in tables.md, no temporaries left" bash -c \
+    "cmp -s '$T/recall.first' '$T/again/recall.csv' && test \$(grep -c '^## Attention recall' '$T/again/tables.md') -eq 1 \
+     && ! find '$T/again' -name '*.tmp.*' | grep -q ."
 check "show prints the recall table" bash -c "'$KVBENCH' show '$T/run' | grep -q '| smol | FullKV | full | 2 | 1.0000 |'"
 "$KVBENCH" show "$T/run" --kept 0 --budget 80 > "$T/kept.svg"
 check "show --kept 0: one panel per variant" test "$(grep -c 'font-size="12">' "$T/kept.svg")" -eq 4

@@ -7,6 +7,7 @@
 
 #include "engine/method.h"
 #include "harness/sweep/analysis.h"
+#include "harness/sweep/outfile.h"
 #include "harness/sweep/svg.h"
 #include "util/util.h"
 
@@ -83,10 +84,10 @@ static int collect_recall(const reduced *r, recall_row *out)
 
 static int write_recall(const char *dir, const recall_row *rr, int n)
 {
-    char path[4096];
+    char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/recall.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return kv_seterr("cannot write %s", path), KV_ERR;
+    FILE *f = outfile_open(path, tmp, sizeof tmp);
+    if (!f) return KV_ERR;
     fprintf(f, "model,method,budget,n,recall");
     for (int l = 0; n && l < rr[0].n_layers; l++) fprintf(f, ",layer_%d", l);
     fputc('\n', f);
@@ -95,9 +96,9 @@ static int write_recall(const char *dir, const recall_row *rr, int n)
         for (int l = 0; l < rr[i].n_layers; l++) fprintf(f, ",%.6f", rr[i].layer[l] / rr[i].n);
         fputc('\n', f);
     }
-    int rc = fclose(f) ? KV_ERR : KV_OK;
+    if (outfile_commit(f, tmp, path) != KV_OK) return KV_ERR;
     snprintf(path, sizeof path, "%s/tables.md", dir);
-    if (!(f = fopen(path, "a"))) return KV_ERR;
+    if (!(f = outfile_open_append(path, tmp, sizeof tmp))) return KV_ERR;
     fprintf(f, "\n## Attention recall\n\nMean share of the full model's attention mass (the variant's own query against "
                "the whole prompt and its generated tokens) that falls on the kept positions; 1 = FullKV.\n\n"
                "| model | method | budget | recall | samples |\n|---|---|---|---|---|\n");
@@ -107,7 +108,7 @@ static int write_recall(const char *dir, const recall_row *rr, int n)
         fprintf(f, "| %s | %s | %s | %.4f | %d |\n", rr[i].model, rr[i].label, rr[i].budget ? bl : "full",
                 rr[i].sum / rr[i].n, rr[i].n);
     }
-    return fclose(f) || rc ? KV_ERR : KV_OK;
+    return outfile_commit(f, tmp, path);
 }
 
 /* plots/<model>-recall.svg: recall vs budget, one line per method label. */
@@ -231,16 +232,16 @@ static int collect_overlap(const reduced *r, overlap_row **out)
 
 static int write_overlap(const char *dir, const overlap_row *o, int n)
 {
-    char path[4096];
+    char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/overlap.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return kv_seterr("cannot write %s", path), KV_ERR;
+    FILE *f = outfile_open(path, tmp, sizeof tmp);
+    if (!f) return KV_ERR;
     fprintf(f, "model,budget,layer,method_a,method_b,jaccard,n\n");
     for (int i = 0; i < n; i++)
         for (int l = 0; l < o[i].n_layers; l++)
             fprintf(f, "%s,%d,%d,\"%s\",\"%s\",%.6f,%d\n", o[i].model, o[i].budget, l, o[i].la, o[i].lb, o[i].jac[l],
                     o[i].n);
-    int rc = fclose(f) ? KV_ERR : KV_OK;
+    int rc = outfile_commit(f, tmp, path);
     /* one heatmap per (model, budget): rows the method pairs, columns the layers */
     for (int i = 0; i < n && rc == KV_OK; i++) {
         /* the pairs of one (model, budget) are not adjacent: draw each group once, at its first pair */

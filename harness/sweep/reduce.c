@@ -13,6 +13,7 @@
 #include "harness/longbench/longbench.h"
 #include "harness/sweep/item_check.h"
 #include "harness/sweep/analysis_reduce.h"
+#include "harness/sweep/outfile.h"
 
 static int cmp_rows(const void *a, const void *b)
 {
@@ -456,27 +457,6 @@ static int write_summary(const char *path, const reduced *r, const lb_result_row
     return rc ? KV_ERR : KV_OK;
 }
 
-/* Open DIR/name.tmp.<pid> for writing; finish with commit_file. */
-static FILE *open_tmp(const char *final, char *tmp, size_t n)
-{
-    snprintf(tmp, n, "%s.tmp.%d", final, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) kv_seterr("cannot create %s: %s", tmp, strerror(errno));
-    return f;
-}
-
-static int commit_file(FILE *f, const char *tmp, const char *final)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    if (bad || rename(tmp, final) != 0) {
-        unlink(tmp);
-        kv_seterr("cannot write %s", final);
-        return KV_ERR;
-    }
-    return KV_OK;
-}
-
 /* The hardware column: the distinct devices of the items ("cpu", "cuda: NVIDIA H200", ...). */
 static void hardware_string(const reduced *r, char *buf, size_t n)
 {
@@ -519,20 +499,20 @@ static int write_needle(const char *dir, const reduced *r, const char **models, 
     if (!reduce_has_needle(r, NULL)) return KV_OK;
     snprintf(final, sizeof final, "%s/needle.md", dir);
     snprintf(final2, sizeof final2, "%s/needle.csv", dir);
-    FILE *md = open_tmp(final, tmp, sizeof tmp), *csv = md ? open_tmp(final2, tmp2, sizeof tmp2) : NULL;
-    if (!csv) return md ? (fclose(md), unlink(tmp), KV_ERR) : KV_ERR;
+    FILE *md = outfile_open(final, tmp, sizeof tmp), *csv = md ? outfile_open(final2, tmp2, sizeof tmp2) : NULL;
+    if (!csv) return md ? (outfile_discard(md, tmp), KV_ERR) : KV_ERR;
     if (reduce_needle_tables(r, md, csv) != KV_OK) {
-        fclose(md), fclose(csv), unlink(tmp), unlink(tmp2);
+        outfile_discard(md, tmp), outfile_discard(csv, tmp2);
         return KV_ERR;
     }
-    if (commit_file(md, tmp, final) != KV_OK || commit_file(csv, tmp2, final2) != KV_OK) return KV_ERR;
+    if (outfile_commit(md, tmp, final) != KV_OK || outfile_commit(csv, tmp2, final2) != KV_OK) return KV_ERR;
     for (int m = 0; m < nm; m++) {
         if (!reduce_has_needle(r, models[m])) continue;
         snprintf(final, sizeof final, "%s/plots/%s-needle.svg", dir, models[m]);
-        FILE *f = open_tmp(final, tmp, sizeof tmp);
+        FILE *f = outfile_open(final, tmp, sizeof tmp);
         if (!f) return KV_ERR;
         reduce_needle_heatmap(r, models[m], f);
-        if (commit_file(f, tmp, final) != KV_OK) return KV_ERR;
+        if (outfile_commit(f, tmp, final) != KV_OK) return KV_ERR;
     }
     return KV_OK;
 }
@@ -555,21 +535,21 @@ int reduce_write(const char *dir, const reduced *r)
         return KV_ERR;
     }
     snprintf(final, sizeof final, "%s/tables.md", dir);
-    FILE *f = open_tmp(final, tmp, sizeof tmp);
+    FILE *f = outfile_open(final, tmp, sizeof tmp);
     if (!f) return free(rows), KV_ERR;
     if (lb_tables_write_md(f, rows, nr) != KV_OK) {
-        fclose(f), unlink(tmp), free(rows);
+        outfile_discard(f, tmp), free(rows);
         return KV_ERR;
     }
-    if (commit_file(f, tmp, final) != KV_OK) return free(rows), KV_ERR;
+    if (outfile_commit(f, tmp, final) != KV_OK) return free(rows), KV_ERR;
     snprintf(final, sizeof final, "%s/scores.csv", dir);
-    if (!(f = open_tmp(final, tmp, sizeof tmp))) return free(rows), KV_ERR;
+    if (!(f = outfile_open(final, tmp, sizeof tmp))) return free(rows), KV_ERR;
     if (lb_tables_write_csv(f, rows, nr) != KV_OK) {
-        fclose(f), unlink(tmp), free(rows);
+        outfile_discard(f, tmp), free(rows);
         return KV_ERR;
     }
     free(rows);
-    if (commit_file(f, tmp, final) != KV_OK) return KV_ERR;
+    if (outfile_commit(f, tmp, final) != KV_OK) return KV_ERR;
     snprintf(final, sizeof final, "%s/plots", dir);
     if (store_mkdirs(final) != KV_OK) return KV_ERR;
     const char **models = kv_calloc(r->n_scores + 1, sizeof *models);
@@ -577,9 +557,9 @@ int reduce_write(const char *dir, const reduced *r)
     for (int m = 0; m < nm; m++) {
         if (!model_has_longbench(r, models[m])) continue;
         snprintf(final, sizeof final, "%s/plots/%s.svg", dir, models[m]);
-        if (!(f = open_tmp(final, tmp, sizeof tmp))) return free(models), KV_ERR;
+        if (!(f = outfile_open(final, tmp, sizeof tmp))) return free(models), KV_ERR;
         reduce_plot_model(r, models[m], f);
-        if (commit_file(f, tmp, final) != KV_OK) return free(models), KV_ERR;
+        if (outfile_commit(f, tmp, final) != KV_OK) return free(models), KV_ERR;
     }
     int rc = write_needle(dir, r, models, nm);
     free(models);

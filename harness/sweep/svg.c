@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "engine/method.h"
+#include "harness/sweep/outfile.h"
 #include "util/util.h"
 
 const char *const svg_colors[10] = {"#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd",
@@ -39,19 +40,18 @@ const char *svg_ramp(double v, char *buf)
     return buf;
 }
 
-static int svg_close(FILE *f, const char *path)
+static int svg_close(FILE *f, const char *tmp, const char *path)
 {
     fprintf(f, "</svg>\n");
-    int bad = ferror(f);
-    if (fclose(f) || bad) return kv_seterr("cannot write %s", path), KV_ERR;
-    return KV_OK;
+    return outfile_commit(f, tmp, path);
 }
 
 int svg_line_plot(const char *path, const char *title, const char *ylabel, const int *budgets, int nb,
                   const svg_series *s, int ns)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return kv_seterr("cannot write %s", path), KV_ERR;
+    char tmp[4200];
+    FILE *f = outfile_open(path, tmp, sizeof tmp);
+    if (!f) return KV_ERR;
     const int x0 = 60, x1 = 420, y0 = 300, y1 = 40, W = 620, H = 340;
     svg_begin(f, W, H, title);
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y1, x1 - x0,
@@ -86,14 +86,15 @@ int svg_line_plot(const char *path, const char *title, const char *ylabel, const
     }
 #undef XP
 #undef YP
-    return svg_close(f, path);
+    return svg_close(f, tmp, path);
 }
 
 int svg_heatmap(const char *path, const char *title, const char *const *rows, const double *const *vals, int nr,
                 int n_cols, const char *col_label)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return kv_seterr("cannot write %s", path), KV_ERR;
+    char tmp[4200];
+    FILE *f = outfile_open(path, tmp, sizeof tmp);
+    if (!f) return KV_ERR;
     const int left = 260, top = 50, cw = n_cols > 60 ? 8 : 14, ch = 16;
     int W = left + n_cols * cw + 120, H = top + nr * ch + 50;
     svg_begin(f, W < 700 ? 700 : W, H, title);
@@ -116,5 +117,5 @@ int svg_heatmap(const char *path, const char *title, const char *const *rows, co
         fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"16\" height=\"10\" fill=\"%s\"/>%s", sx, top + (10 - t) * 10,
                 svg_ramp(t / 10.0, c), t % 5 ? "\n" : "");
     fprintf(f, "<text x=\"%d\" y=\"%d\">1</text><text x=\"%d\" y=\"%d\">0</text>\n", sx + 20, top + 9, sx + 20, top + 109);
-    return svg_close(f, path);
+    return svg_close(f, tmp, path);
 }
