@@ -8,6 +8,8 @@ Two ways to run llama.cpp:
                       `kvbench bench` on the same file, prompt length and threads, so that both see the
                       same machine load. Prints each round, the medians and the ratios kvbench/llama.cpp
                       (prefill tok/s ratio, decode speed ratio = llama.cpp ms/step / kvbench ms/step).
+                      Decode is compared at one context depth, --tg-depth (default 0): kvbench bench
+                      runs again with a 1-token prompt (or --tg-depth tokens) for its decode figure.
   (default)           llama-cpp-python (built from source by pip), this process alone.
 
 Setup (dev-only):  python3 -m venv /work/venv-llama && /work/venv-llama/bin/pip install llama-cpp-python
@@ -56,8 +58,8 @@ def python_binding(a):
     print(f"decode:  {1 / d:.2f} tok/s, {d * 1e3:.2f} ms/step")
 
 
-def run_kvbench(a):
-    cmd = [a.kvbench, "bench", "--model", a.model, "--prompt-tokens", str(a.prompt_tokens), "--gen", str(a.gen),
+def run_kvbench(a, prompt_tokens):
+    cmd = [a.kvbench, "bench", "--model", a.model, "--prompt-tokens", str(prompt_tokens), "--gen", str(a.gen),
            "--threads", str(a.threads), "--runs", str(a.runs)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     pre = float(re.search(r"^prefill: ([0-9.]+) tok/s", out, re.M).group(1))
@@ -88,13 +90,17 @@ def run_llama_bench(a):
 def side_by_side(a):
     rows = []
     for r in range(a.rounds):
-        kp, kd, kcmd = run_kvbench(a)
+        kp, kd, kcmd = run_kvbench(a, a.prompt_tokens)
+        # decode compared at the same context depth as llama.cpp's tg (-d; 0 = a 1-token prompt)
+        if a.tg_depth != a.prompt_tokens:
+            _, kd, kcmd2 = run_kvbench(a, max(a.tg_depth, 1))
+            kcmd += " ; " + kcmd2
         lp, ld, lcmd, info = run_llama_bench(a)
         load = os.getloadavg()[0]
         rows.append((kp, kd, lp, ld))
         if r == 0:
             print(f"# {kcmd}\n# {lcmd}\n# {info}")
-        print(f"round {r + 1} (load {load:.1f}): kvbench prefill {kp:.1f} tok/s, decode {kd:.2f} ms/step | "
+        print(f"round {r + 1} (load {load:.1f}): kvbench prefill {kp:.1f} tok/s, decode@d{a.tg_depth} {kd:.2f} ms/step | "
               f"llama.cpp pp{a.prompt_tokens} {lp:.1f} tok/s, tg{a.gen}@d{a.tg_depth} {ld:.2f} ms/step", flush=True)
     kp, kd, lp, ld = (statistics.median(c) for c in zip(*rows))
     print(f"median: kvbench prefill {kp:.1f} tok/s, decode {kd:.2f} ms/step | llama.cpp prefill {lp:.1f} tok/s, "
@@ -114,7 +120,8 @@ def main():
     ap.add_argument("--llama-bench", help="llama.cpp's llama-bench binary: side by side with kvbench bench")
     ap.add_argument("--llama-bench-args", default="", help="extra llama-bench options, e.g. '--repack 0'")
     ap.add_argument("--tg-depth", type=int, default=0,
-                    help="llama.cpp tg after this many context tokens (-d; kvbench decodes after its prompt)")
+                    help="decode compared after this many context tokens: llama.cpp tg with -d, kvbench bench with a "
+                         "prompt of that length (1 for 0)")
     ap.add_argument("--kvbench", default="build/kvbench")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the two tools (--llama-bench)")
     a = ap.parse_args()

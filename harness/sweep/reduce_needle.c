@@ -186,6 +186,8 @@ static void score_colour(double x, char *buf, size_t n)
 }
 
 enum { PANEL_W = 250, PANEL_H = 170, PM_L = 44, PM_T = 22, PM_B = 28, LEGEND_W = 70, BLOCKS_PER_ROW = 2 };
+/* Width of one character of an 11 px bold sans-serif title, a little generous. */
+enum { TITLE_CHAR_PX = 7 };
 
 static void draw_panel(FILE *f, const needle_grid *g, int v, int x0, int y0)
 {
@@ -193,8 +195,14 @@ static void draw_panel(FILE *f, const needle_grid *g, int v, int x0, int y0)
     int pw = PANEL_W - PM_L - 10, ph = PANEL_H - PM_T - PM_B;
     double cw = (double)pw / g->nl, chh = (double)ph / g->nd;
     budget_label(g->budget[v], lab, sizeof lab, 1);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s%s%s (mean %.2f)</text>\n", x0 + PM_L, y0 + 15,
-            g->label[v], g->budget[v] ? ", budget " : "", g->budget[v] ? lab : "", grid_mean(g, v, -1));
+    char title[256];
+    int tn = snprintf(title, sizeof title, "%s%s%s (mean %.2f)", g->label[v], g->budget[v] ? ", budget " : "",
+                      g->budget[v] ? lab : "", grid_mean(g, v, -1));
+    /* a long method name gets a smaller font rather than running into the next panel */
+    int avail = PANEL_W - 12;
+    char fit[64] = "";
+    if (tn * TITLE_CHAR_PX > avail) snprintf(fit, sizeof fit, " font-size=\"%.1f\"", 11.0 * avail / (tn * TITLE_CHAR_PX));
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\"%s>%s</text>\n", x0 + 6, y0 + 15, fit, title);
     for (int l = 0; l < g->nl; l++)
         for (int d = 0; d < g->nd; d++) {
             double x = g->score[((size_t)v * g->nl + l) * g->nd + d];
