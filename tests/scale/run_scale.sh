@@ -16,6 +16,9 @@ RANKS=${RANKS:-32}; ITEMS=${ITEMS:-2000}; KILLS=${KILLS:-3}
 SEED=${SEED:-$$}; RANDOM=$SEED
 T=${SCALE_DIR:-tests/tmp/scale}
 rm -rf "$T"; mkdir -p "$T/data"
+# a private copy of the binary: a rebuild of build/ during a long run must not change (or, while
+# the linker writes it, fail the execve of) the ranks started by later rounds
+cp "$KVBENCH" "$T/kvbench" && KVBENCH=$T/kvbench
 export KVBENCH_FAKE_ENGINE=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 unset KVBENCH_FAKE_MS_PER_KTOK
 PER=$(((ITEMS + 15) / 16))
