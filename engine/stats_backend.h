@@ -30,6 +30,10 @@ typedef struct {
      * n_heads wide) and the methods with a select_device step select there; to the host only when
      * host_stats (some variant still selects on the host). */
     int device, host_stats;
+    /* Under TP with device selection: 1 when the statistics are all-gathered into dev (a variant
+     * shares one set across heads, a host plug-in reads them, or the kept sets are exported); 0:
+     * each rank computes its own heads' block of dev and selects over those heads alone. */
+    int gather_dev;
     struct layer_stats dev;
     select_dev sd;
 } stats_backend;
