@@ -129,6 +129,7 @@ static int prefill_prompt(engine *e, const int *prompt, int L, const variant *va
     int status = forward_prefill(e, prompt, L, ps, cc, logits);
     tm->prefill_to_host = e->be.traffic->to_host - tr0.to_host;
     tm->prefill_to_device = e->be.traffic->to_device - tr0.to_device;
+    tm->prefill_tp_gather = e->be.traffic->tp_gather - tr0.tp_gather;
     compress_free(cc);
     tm->compress_s = e->compress_s; /* the method statistics, computed inside the prefill */
     tm->prefill_s = kv_now() - t0 - tm->compress_s;
