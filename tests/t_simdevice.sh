@@ -51,6 +51,24 @@ for m in "snapkv --budget 48 --window 16" "pyramidkv --budget 48 --window 16" "h
     check "--method $m, 3 TP ranks: selection all-gathered '$g' bytes ($want)" \
         awk -v g="$g" "BEGIN { exit !(g != \"\" && $want) }"
 done
+# exported kept sets (--kept-out: the rows come back to the host) equal the CPU's, at one rank and at 3 TP
+# ranks (there the statistics are all-gathered so that rank 0 holds every head's rows)
+if python3 -c "import h5py" 2>/dev/null; then
+    for m in "snapkv --budget 48 --window 16" "circuitkv --budget 80"; do
+        f=$(tr -c 'a-z0-9' _ <<<"$m")
+        $KVBENCH "${args[@]}" --method $m --kept-out "$TMP/$f.cpu.h5" >/dev/null 2>&1
+        KVBENCH_SIMULATE_DEVICE=1 $KVBENCH "${args[@]}" --method $m --kept-out "$TMP/$f.sim.h5" >/dev/null 2>&1
+        KVBENCH_SIMULATE_DEVICE=1 timeout "$(scaled 120)" mpirun -np 3 $KVBENCH "${args[@]}" --method $m \
+            --tensor-parallel 3 --kept-out "$TMP/$f.tp.h5" >/dev/null 2>&1
+        for x in sim tp; do
+            check "--method $m: kept sets exported on the simulated device ($x) equal the CPU's" python3 -c "
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+sys.exit(0 if all(np.array_equal(a['kept/' + k][()], b['kept/' + k][()]) for k in ('offsets', 'positions')) else 1)
+" "$TMP/$f.cpu.h5" "$TMP/$f.$x.h5"
+        done
+    done
+fi
 # the memory plan: kvbench plan prints a sample's peak per model and prompt length
 plan=$($KVBENCH plan sweeps/demo.yaml 2>&1)
 check "plan prints the per-sample memory peak" grep -qE '^  SmolLM2-135M-Instruct \(tensor_parallel 1\): L 1024: [0-9.]+ GB' <<<"$plan"
