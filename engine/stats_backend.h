@@ -7,7 +7,9 @@
  * without TP the statistics are computed straight into those buffers. With device selection
  * (a backend with selection ops and memory of its own — CUDA, the CPU's simulated device — unless
  * KVBENCH_DEVICE_SELECT=0) the statistics stay in backend memory, the attention-statistics methods
- * select there (engine/select_device.h) and only their kept sets reach the host. */
+ * select there (engine/select_device.h) into device views (only the kept counts reach the host, the
+ * kept sets too when exported); under TP each rank then computes its own heads' block and the
+ * per-head methods select from it with no all-gather (gather_dev below). */
 #ifndef KV_STATS_BACKEND_H
 #define KV_STATS_BACKEND_H
 
