@@ -35,28 +35,34 @@ static int view_keeps_all(const kv_view *v)
     return 1;
 }
 
-/* The keep-all view (rows, L) on the backend, shared by every variant of a prompt that keeps all:
- * one row 0..L-1 goes up and the backend copies it to the other rows (doubling), so the bytes to
- * the device are L ints, not rows × L. */
-static int *all_view_build(engine *e, long rows, int L)
+/* 1 when every row of v keeps the same positions (FullKV, StreamingLLM's sinks + window). */
+static int view_uniform(const kv_view *v)
+{
+    long rows = (long)v->n_layers * v->n_heads;
+    for (long r = 1; r < rows; r++)
+        if (v->len[r] != v->len[0] || memcmp(v->pos + r * v->cap, v->pos, sizeof(int) * (size_t)v->len[0]))
+            return 0;
+    return 1;
+}
+
+/* A view (rows, n) of identical rows on the backend: the one row `row` goes up and the backend
+ * copies it to the other rows (doubling), so the bytes to the device are n ints, not rows × n. */
+static int *uniform_view_build(engine *e, long rows, const int *row, int n)
 {
     backend *be = &e->be;
-    int *iota = kv_malloc(sizeof(int) * (size_t)L);
-    for (int i = 0; i < L; i++) iota[i] = i;
-    int *d = be->alloc(be->ctx, sizeof(int) * (size_t)rows * L);
-    be->to_device(be->ctx, d, iota, sizeof(int) * (size_t)L);
-    for (long n = 1; n < rows; n *= 2) {
-        long m = rows - n < n ? rows - n : n;
-        be->copy(be->ctx, d + n * L, d, sizeof(int) * (size_t)m * L);
+    int *d = be->alloc(be->ctx, sizeof(int) * (size_t)rows * n);
+    be->to_device(be->ctx, d, row, sizeof(int) * (size_t)n);
+    for (long k = 1; k < rows; k *= 2) {
+        long m = rows - k < k ? rows - k : k;
+        be->copy(be->ctx, d + k * n, d, sizeof(int) * (size_t)m * n);
     }
-    free(iota);
     return d;
 }
 
 /* The view on the backend, its kept counts uploaded: a device view that selection already built
- * there (dv), the prompt's shared keep-all view (*all, built at its first use), or the host view
- * uploaded with its rows packed to the longest kept list (a budget-C view costs C ints per row on
- * the device, not L). */
+ * there (dv), the prompt's shared keep-all view (*all, built at its first use), a view of identical
+ * rows built on the device from one row, or the host view uploaded with its rows packed to the
+ * longest kept list (a budget-C view costs C ints per row on the device, not L). */
 static void view_upload(engine *e, const kv_view *v, kv_dview *dv, int **all, variant_buffers *vb)
 {
     backend *be = &e->be;
@@ -68,9 +74,14 @@ static void view_upload(engine *e, const kv_view *v, kv_dview *dv, int **all, va
         dv->pos = NULL;
         return;
     }
-    if (!be->host_memory && view_keeps_all(v)) {
-        if (!*all) *all = all_view_build(e, rows, v->cap);
+    if (!be->host_memory && view_keeps_all(v)) { /* the rows 0..L-1: view_uniform's, shared */
+        if (!*all) *all = uniform_view_build(e, rows, v->pos, v->cap);
         vb->pos = *all, vb->cap = v->cap, vb->pos_shared = 1;
+        return;
+    }
+    if (!be->host_memory && rows > 0 && view_uniform(v)) {
+        vb->cap = v->len[0] > 0 ? v->len[0] : 1;
+        vb->pos = uniform_view_build(e, rows, v->pos, vb->cap);
         return;
     }
     int cap = 1;

@@ -51,6 +51,15 @@ for m in "snapkv --budget 48 --window 16" "pyramidkv --budget 48 --window 16" "h
     check "--method $m, 3 TP ranks: selection all-gathered '$g' bytes ($want)" \
         awk -v g="$g" "BEGIN { exit !(g != \"\" && $want) }"
 done
+# StreamingLLM selects on the host, its rows all the same: one row goes to the device and is copied there to
+# every (layer, head), so its decode bytes do not change with the prompt length either
+m="streamingllm --budget 48"
+cpu=$($KVBENCH "${args[@]}" --method $m 2>/dev/null)
+sim=$(KVBENCH_SIMULATE_DEVICE=1 $KVBENCH "${args[@]}" --method $m 2>&1)
+sim_short=$(KVBENCH_SIMULATE_DEVICE=1 $KVBENCH "${short[@]}" --method $m 2>&1)
+check "simulated device equals the CPU for --method $m" [ "${cpu:0:8}" = '{"text":' -a "$cpu" = "$(grep -v '^transfers:' <<<"$sim")" ]
+check "--method $m: decode's bytes (to host, to device) '$(decode "$sim")' at L, '$(decode "$sim_short")' at 2L/3" \
+    [ -n "$(decode "$sim")" -a "$(decode "$sim")" = "$(decode "$sim_short")" ]
 # exported kept sets (--kept-out: the rows come back to the host) equal the CPU's, at one rank and at 3 TP
 # ranks (there the statistics are all-gathered so that rank 0 holds every head's rows)
 if python3 -c "import h5py" 2>/dev/null; then
