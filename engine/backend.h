@@ -14,6 +14,9 @@
  * to_host / to_device (and argmax's host result) adds to it. */
 typedef struct {
     unsigned long long to_host, to_device;
+    /* not host traffic: bytes of statistics all-gathered over the tensor-parallel group for
+     * device selection (engine/stats_backend.c), counted on each rank */
+    unsigned long long tp_gather;
 } backend_traffic;
 #include "kernels/recall.h"
 

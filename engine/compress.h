@@ -44,5 +44,15 @@ int compress_device_variant(const compress_ctx *c, int i);
 int compress_n_variants(const compress_ctx *c);
 const variant *compress_variant(const compress_ctx *c, int i);
 kv_view *compress_view(compress_ctx *c, int i);
+/* Views on the device (issue 16): dv (n_variants, the caller's, zeroed) receives each device
+ * variant's kept positions in backend memory (select_dev allocates dv[i].pos at the first layer;
+ * the caller frees it with the backend); the host views then get only the kept counts, unless
+ * export_rows (the kept sets are exported: they also come to the host rows). Without this call
+ * device selection brings every kept set to the host view. */
+void compress_set_device_views(compress_ctx *c, kv_dview *dv, int export_rows);
+/* Variant i's device view, or NULL (no device views, or i selects on the host). */
+kv_dview *compress_device_view(compress_ctx *c, int i);
+/* 1 when the kept positions of device variants reach the host rows (no device views, or exported). */
+int compress_rows_to_host(const compress_ctx *c);
 
 #endif

@@ -89,6 +89,9 @@ typedef struct {
     /* bytes copied device→host and host→device (backend_traffic): the prefill with the statistics
      * and selection of this prompt, and its equal share of the batched decode */
     unsigned long long prefill_to_host, prefill_to_device, decode_to_host, decode_to_device;
+    /* bytes of statistics the prefill's selection all-gathered over the tensor-parallel group (this
+     * rank; device to device, not host traffic): 0 when every variant selects per head */
+    unsigned long long prefill_tp_gather;
 } gen_timing;
 
 /* Greedy generation of nv variants of one prompt (ids, BOS included by the caller). One prefill,

@@ -74,9 +74,10 @@ typedef struct decode_batch decode_batch;
 
 decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B);
 /* One step: tokens[b] at positions[b], n_tail[b] generated tokens already stored for sequence b.
- * logits: (B, vocab) host. Status. */
+ * logits: (B, vocab) host, or NULL; next: (B) host, the greedy token of each row (the backend's
+ * argmax, so only B ints come to the host), or NULL. Status. */
 int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int *positions, const int *n_tail,
-                      float *logits);
+                      float *logits, int *next);
 void decode_batch_free(engine *e, decode_batch *db);
 /* The last step's attention recall (n_layers, B, H) into host memory; only for a batch built while
  * e->recall was set. */

@@ -237,7 +237,7 @@ static int decode_record(engine *e, decode_batch *db)
 }
 
 int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int *positions, const int *n_tail,
-                      float *logits)
+                      float *logits, int *next)
 {
     backend *be = &e->be;
     void *c = be->ctx;
@@ -260,7 +260,8 @@ int decode_batch_step(engine *e, decode_batch *db, const int *tokens, const int 
         be->graph_replay(c);
         e->graph_replays++;
     }
-    if (status == KV_OK) be->to_host(c, logits, db->logits, sizeof(float) * B * e->vocab);
+    if (status == KV_OK && logits) be->to_host(c, logits, db->logits, sizeof(float) * B * e->vocab);
+    if (status == KV_OK && next) be->argmax(c, next, db->logits, B, e->vocab);
     be->sync(c);
     return status;
 }
@@ -275,7 +276,7 @@ int forward_decode(engine *e, decode_state *seqs, const int *tokens, int B, floa
     int *pos = kv_malloc(sizeof(int) * B), *n_tail = kv_malloc(sizeof(int) * B);
     for (int b = 0; b < B; b++) pos[b] = seqs[b].position, n_tail[b] = seqs[b].n_tail;
     decode_batch *db = decode_batch_new(e, seqs, B);
-    int status = decode_batch_step(e, db, tokens, pos, n_tail, logits);
+    int status = decode_batch_step(e, db, tokens, pos, n_tail, logits, NULL);
     decode_batch_free(e, db);
     free(pos), free(n_tail);
     return status;

@@ -14,6 +14,7 @@
 typedef struct {
     int *pos, *len;      /* the view compacted to cap = its longest row */
     int cap;
+    int pos_shared;      /* pos is the prompt's keep-all view (gen_batch.all_pos), not this variant's */
     float *k_tail, *v_tail;
 } variant_buffers;
 
@@ -24,21 +25,72 @@ static int is_stop(const gen_params *gp, int id)
     return 0;
 }
 
-/* Upload a view with its rows packed to the longest kept list (a budget-C view costs C ints per
- * row on the device, not L). */
-static void view_upload(engine *e, const kv_view *v, variant_buffers *vb)
+/* 1 when every row keeps every prompt position (FullKV, a budget >= L): rows 0..L-1, the host
+ * plug-ins' rows being verified strictly increasing in [0, L). */
+static int view_keeps_all(const kv_view *v)
+{
+    long rows = (long)v->n_layers * v->n_heads;
+    for (long r = 0; r < rows; r++)
+        if (v->len[r] != v->cap) return 0;
+    return 1;
+}
+
+/* 1 when every row of v keeps the same positions (FullKV, StreamingLLM's sinks + window). */
+static int view_uniform(const kv_view *v)
+{
+    long rows = (long)v->n_layers * v->n_heads;
+    for (long r = 1; r < rows; r++)
+        if (v->len[r] != v->len[0] || memcmp(v->pos + r * v->cap, v->pos, sizeof(int) * (size_t)v->len[0]))
+            return 0;
+    return 1;
+}
+
+/* A view (rows, n) of identical rows on the backend: the one row `row` goes up and the backend
+ * copies it to the other rows (doubling), so the bytes to the device are n ints, not rows × n. */
+static int *uniform_view_build(engine *e, long rows, const int *row, int n)
+{
+    backend *be = &e->be;
+    int *d = be->alloc(be->ctx, sizeof(int) * (size_t)rows * n);
+    be->to_device(be->ctx, d, row, sizeof(int) * (size_t)n);
+    for (long k = 1; k < rows; k *= 2) {
+        long m = rows - k < k ? rows - k : k;
+        be->copy(be->ctx, d + k * n, d, sizeof(int) * (size_t)m * n);
+    }
+    return d;
+}
+
+/* The view on the backend, its kept counts uploaded: a device view that selection already built
+ * there (dv), the prompt's shared keep-all view (*all, built at its first use), a view of identical
+ * rows built on the device from one row, or the host view uploaded with its rows packed to the
+ * longest kept list (a budget-C view costs C ints per row on the device, not L). */
+static void view_upload(engine *e, const kv_view *v, kv_dview *dv, int **all, variant_buffers *vb)
 {
     backend *be = &e->be;
     long rows = (long)v->n_layers * v->n_heads;
+    vb->len = be->alloc(be->ctx, sizeof(int) * rows);
+    be->to_device(be->ctx, vb->len, v->len, sizeof(int) * rows);
+    if (dv->pos) { /* handed over: batch_free frees it as vb->pos */
+        vb->pos = dv->pos, vb->cap = dv->cap;
+        dv->pos = NULL;
+        return;
+    }
+    if (!be->host_memory && view_keeps_all(v)) { /* the rows 0..L-1: view_uniform's, shared */
+        if (!*all) *all = uniform_view_build(e, rows, v->pos, v->cap);
+        vb->pos = *all, vb->cap = v->cap, vb->pos_shared = 1;
+        return;
+    }
+    if (!be->host_memory && rows > 0 && view_uniform(v)) {
+        vb->cap = v->len[0] > 0 ? v->len[0] : 1;
+        vb->pos = uniform_view_build(e, rows, v->pos, vb->cap);
+        return;
+    }
     int cap = 1;
     for (long r = 0; r < rows; r++) cap = v->len[r] > cap ? v->len[r] : cap;
     int *packed = kv_calloc((size_t)rows * cap, sizeof(int));
     for (long r = 0; r < rows; r++) memcpy(packed + r * cap, v->pos + r * v->cap, sizeof(int) * v->len[r]);
     vb->cap = cap;
     vb->pos = be->alloc(be->ctx, sizeof(int) * rows * cap);
-    vb->len = be->alloc(be->ctx, sizeof(int) * rows);
     be->to_device(be->ctx, vb->pos, packed, sizeof(int) * rows * cap);
-    be->to_device(be->ctx, vb->len, v->len, sizeof(int) * rows);
     free(packed);
 }
 
@@ -74,18 +126,21 @@ static int check_prompt(const engine *e, const int *prompt, int L)
 /* Prefill one prompt: its prefix store, every variant's view, and the first token (shared by all
  * its variants by construction: it comes from the one prefill). */
 static int prefill_prompt(engine *e, const int *prompt, int L, const variant *vars, int nv, const gen_params *gp,
-                          prefix_store *ps, kv_view *views, int *first, gen_timing *tm)
+                          prefix_store *ps, kv_view *views, kv_dview *dv, int *first, gen_timing *tm)
 {
     const model_config *cfg = &e->m.cfg;
     for (int i = 0; i < nv; i++) kv_view_init(&views[i], cfg->n_layers, cfg->n_heads, L);
     compress_ctx *cc = compress_new(cfg, vars, nv, L, views);
     if (!cc) return KV_ERR;
+    /* device selection leaves the kept sets on the device (dv), on the host only when exported */
+    compress_set_device_views(cc, dv, gp->keep_views);
     float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab);
     double t0 = kv_now();
     const backend_traffic tr0 = *e->be.traffic;
     int status = forward_prefill(e, prompt, L, ps, cc, logits);
     tm->prefill_to_host = e->be.traffic->to_host - tr0.to_host;
     tm->prefill_to_device = e->be.traffic->to_device - tr0.to_device;
+    tm->prefill_tp_gather = e->be.traffic->tp_gather - tr0.tp_gather;
     compress_free(cc);
     tm->compress_s = e->compress_s; /* the method statistics, computed inside the prefill */
     tm->prefill_s = kv_now() - t0 - tm->compress_s;
@@ -134,6 +189,8 @@ typedef struct {
     const int *lens;
     prefix_store *ps;   /* (np) */
     kv_view *views;     /* (ns) */
+    kv_dview *dv;       /* (ns) views device selection built on the backend (pos NULL: none) */
+    int **all_pos;      /* (np) each prompt's keep-all view on the backend, or NULL (view_upload) */
     int *first;         /* (np) first generated token of each prompt */
     variant_buffers *vb; /* (ns) */
     int *alive, n_alive; /* (ns) sequences still decoding */
@@ -160,7 +217,7 @@ static void batch_start(engine *e, gen_batch *b, const variant *vars, const gen_
         }
         out[s].ids[out[s].n_ids++] = b->first[p];
         if (out[s].n_ids >= b->tail_cap) continue;
-        view_upload(e, &b->views[s], &b->vb[s]);
+        view_upload(e, &b->views[s], &b->dv[s], &b->all_pos[p], &b->vb[s]);
         b->vb[s].k_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * b->tail_cap * ks);
         b->vb[s].v_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * b->tail_cap * ks);
         b->alive[b->n_alive++] = s;
@@ -191,7 +248,6 @@ static int batch_decode(engine *e, gen_batch *b, const gen_params *gp, gen_resul
     decode_state *ds = kv_malloc(sizeof *ds * ns);
     int *tokens = kv_malloc(sizeof(int) * ns), *next = kv_malloc(sizeof(int) * ns);
     int *positions = kv_malloc(sizeof(int) * ns), *n_tail = kv_malloc(sizeof(int) * ns);
-    float *logits = kv_malloc(sizeof(float) * (size_t)e->vocab * ns);
     int status = KV_OK;
     decode_batch *db = NULL; /* rebuilt (and its graph recaptured) whenever the alive set changes */
     while (b->n_alive > 0) {
@@ -202,11 +258,11 @@ static int batch_decode(engine *e, gen_batch *b, const gen_params *gp, gen_resul
             positions[a] = b->lens[p] + out[s].n_ids - 1;
         }
         if (!db) db = batch_decoder(e, b, ds);
-        status = decode_batch_step(e, db, tokens, positions, n_tail, logits);
+        /* the argmax on the backend: only the token ids come to the host */
+        status = decode_batch_step(e, db, tokens, positions, n_tail, NULL, next);
         if (status != KV_OK) break;
         (*steps)++;
         if (b->ra) recall_acc_step(e, db, b->ra, b->alive, b->n_alive);
-        argmax_cpu(next, logits, b->n_alive, e->vocab);
         int kept = 0;
         for (int a = 0; a < b->n_alive; a++) {
             int s = b->alive[a];
@@ -221,7 +277,7 @@ static int batch_decode(engine *e, gen_batch *b, const gen_params *gp, gen_resul
         b->n_alive = kept;
     }
     decode_batch_free(e, db);
-    free(ds), free(tokens), free(next), free(positions), free(n_tail), free(logits);
+    free(ds), free(tokens), free(next), free(positions), free(n_tail);
     return status;
 }
 
@@ -231,12 +287,16 @@ static void batch_free(engine *e, gen_batch *b, int n_prefilled)
     backend *be = &e->be;
     for (int s = 0; s < b->ns; s++) {
         variant_buffers *vb = &b->vb[s];
-        if (vb->pos) be->free(be->ctx, vb->pos), be->free(be->ctx, vb->len);
+        if (vb->pos && !vb->pos_shared) be->free(be->ctx, vb->pos);
+        if (vb->len) be->free(be->ctx, vb->len);
         if (vb->k_tail) be->free(be->ctx, vb->k_tail), be->free(be->ctx, vb->v_tail);
         if (b->views[s].len) kv_view_free(&b->views[s]);
+        if (b->dv[s].pos) be->free(be->ctx, b->dv[s].pos);
     }
     for (int p = 0; p < n_prefilled; p++) prefix_store_free(e, &b->ps[p]);
-    free(b->vb), free(b->alive), free(b->views), free(b->ps), free(b->first);
+    for (int p = 0; p < b->np; p++)
+        if (b->all_pos[p]) be->free(be->ctx, b->all_pos[p]);
+    free(b->vb), free(b->alive), free(b->views), free(b->dv), free(b->all_pos), free(b->ps), free(b->first);
 }
 
 int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
@@ -247,13 +307,14 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
     memset(out, 0, sizeof *out * ns);
     gen_batch b = {
         .np = np, .nv = nv, .ns = ns, .tail_cap = gp->max_new_tokens, .lens = lens,
-        .ps = kv_calloc(np, sizeof *b.ps), .views = kv_calloc(ns, sizeof *b.views),
+        .ps = kv_calloc(np, sizeof *b.ps), .views = kv_calloc(ns, sizeof *b.views), .dv = kv_calloc(ns, sizeof *b.dv),
+        .all_pos = kv_calloc(np, sizeof *b.all_pos),
         .first = kv_malloc(sizeof(int) * np), .vb = kv_calloc(ns, sizeof *b.vb), .alive = kv_malloc(sizeof(int) * ns),
     };
     gen_timing *tm = kv_calloc(np, sizeof *tm);
     int status = KV_OK, n_prefilled = 0;
     for (int p = 0; p < np && status == KV_OK; p++, n_prefilled++)
-        status = prefill_prompt(e, prompts[p], lens[p], vars, nv, gp, &b.ps[p], &b.views[p * nv], &b.first[p],
+        status = prefill_prompt(e, prompts[p], lens[p], vars, nv, gp, &b.ps[p], &b.views[p * nv], &b.dv[p * nv], &b.first[p],
                                 &tm[p]);
     int steps = 0;
     double decode_s = 0;

@@ -9,6 +9,14 @@ typedef struct {
     int *pos;                   /* (n_layers, n_heads, cap) kept positions, strictly increasing */
 } kv_view;
 
+/* A view's kept positions in backend memory (issue 16): (n_layers, n_heads, cap) ints, the rows
+ * packed to cap = the most any (layer, head) keeps. Device selection writes it where the statistics
+ * are and decode attention reads it there; the host view then holds only the kept counts (len). */
+typedef struct {
+    int *pos; /* backend memory; NULL until the first layer is selected */
+    int cap;
+} kv_dview;
+
 void kv_view_init(kv_view *v, int n_layers, int n_heads, int cap);
 void kv_view_free(kv_view *v);
 /* Keep all positions 0..L-1 for one layer (FullKV, or L < budget). */

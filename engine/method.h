@@ -74,6 +74,10 @@ typedef struct method_desc {
      * described as steps of the backend's selection ops on the statistics in backend memory
      * (engine/select_device.h); called only when the layer compresses (L >= budget). */
     int (*select_device)(const struct variant *v, const struct select_dev *d, int layer, struct select_dev_out *out);
+    /* Optional (NULL: 0): 1 when v's device step selects one set that every head shares, from all
+     * heads' statistics (CircuitKV's shared set): under tensor parallelism those statistics are
+     * all-gathered; a per-head step reads only the rank's own heads (issue 16). */
+    int (*select_shared)(const struct variant *v);
 } method_desc;
 
 typedef struct variant {

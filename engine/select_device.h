@@ -9,12 +9,18 @@
 
 #include "engine/backend.h"
 #include "engine/compress.h"
-
-struct layer_stats;
+#include "engine/layer_stats.h"
 
 typedef struct select_dev {
     backend *be;
-    const struct layer_stats *st; /* the layer's statistics in backend memory, n_heads wide */
+    /* The statistics the running step reads, in backend memory: `all` (n_heads wide), or under
+     * tensor parallelism with local selection `loc` — this rank's heads h0 .. h0+Hl-1 only, its cfg
+     * saying Hl heads — for every method but those that share one set across heads. */
+    const struct layer_stats *st;
+    const struct layer_stats *all;
+    struct layer_stats loc;
+    model_config cfg_loc;
+    int local, h0;
     float *fa, *fb;               /* backend scratch: n_heads * L floats each */
     double *ga, *gb;              /* backend scratch: gcap doubles each (CircuitKV graphs, W * L) */
     long gcap;
@@ -28,11 +34,16 @@ typedef struct select_dev_out {
     int count, shared;
 } select_dev_out;
 
-/* Buffers for the statistics st (host layout) at prompt length L. */
-void select_dev_open(select_dev *d, backend *be, const struct layer_stats *dev_st, int L);
+/* Buffers for the statistics dev_st (host layout, backend memory) at prompt length L. local: a
+ * tensor-parallel rank that selects per-head methods over its own heads h0 .. h0+Hl-1 (KV heads
+ * Hkvl), whose rows of dev_st it computed itself (no all-gather). */
+void select_dev_open(select_dev *d, backend *be, const struct layer_stats *dev_st, int L, int local, int h0, int Hl,
+                     int Hkvl);
 void select_dev_close(select_dev *d);
-/* Runs every device-selected variant of cc (compress_device_variant) for `layer` and fills its
- * host view rows. Status. */
+/* Runs every device-selected variant of cc (compress_device_variant) for `layer`: the kept sets go
+ * to its device view (compress_device_view; under local selection only this rank's heads' rows) and
+ * to the host view rows when compress_rows_to_host; the host view gets every head's kept count.
+ * Status. */
 int select_dev_layer(select_dev *d, compress_ctx *cc, int layer);
 
 #endif

@@ -21,6 +21,16 @@ static int device_select_wanted(const backend *be)
            be->circuit_select && !be->host_memory && !(env && !strcmp(env, "0"));
 }
 
+/* 1 when some device variant of cc selects one set shared by all heads (from all heads' statistics). */
+static int any_shared(compress_ctx *cc)
+{
+    for (int i = 0; i < compress_n_variants(cc); i++) {
+        const variant *v = compress_variant(cc, i);
+        if (compress_device_variant(cc, i) && v->method->select_shared && v->method->select_shared(v)) return 1;
+    }
+    return 0;
+}
+
 /* The device copy of st: the same shapes, every statistic in a backend buffer n_heads wide. */
 static void device_stats_open(stats_backend *sb, const struct layer_stats *st)
 {
@@ -31,7 +41,16 @@ static void device_stats_open(stats_backend *sb, const struct layer_stats *st)
         sb->dev.win[p] = st->win[p] ? be->alloc(be->ctx, sizeof(float) * Hn * (size_t)st->wmax[p] * L) : NULL;
     for (int t = 0; t < st->n_h2o; t++)
         sb->dev.h2o[t].colsum = be->alloc(be->ctx, sizeof(float) * Hn * (L - (size_t)st->h2o[t].window));
-    select_dev_open(&sb->sd, be, &sb->dev, st->L);
+    const int local = sb->tp && !sb->gather_dev, rank = sb->tp ? sb->tp->rank : 0;
+    select_dev_open(&sb->sd, be, &sb->dev, st->L, local, rank * sb->H, sb->H, sb->Hkv);
+}
+
+/* Where this rank computes a statistic of per_head floats a head for device selection: straight
+ * into its block of the device copy dev, or into `local` for the all-gather. */
+static float *device_out(const stats_backend *sb, float *dev, long per_head)
+{
+    if (sb->tp && sb->gather_dev) return sb->local;
+    return dev + (sb->tp ? (long)sb->tp->rank * sb->H * per_head : 0);
 }
 
 int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_ctx *cc, int L, int H, int Hkv,
@@ -71,8 +90,9 @@ int stats_backend_open(stats_backend *sb, backend *be, const comm *tp, compress_
     if (device_select_wanted(be)) {
         sb->device = 1;
         sb->host_stats = compress_use_device(cc);
+        sb->gather_dev = tp && (sb->host_stats || any_shared(cc) || compress_rows_to_host(cc));
         device_stats_open(sb, st);
-        if (!tp) return KV_OK; /* computed straight into the device copies */
+        if (!sb->gather_dev) return KV_OK; /* computed straight into (this rank's block of) the device copies */
     }
     if (sb->direct) return KV_OK;
     /* one buffer for the largest statistic, reused by each in turn (per head floats) */
@@ -96,7 +116,10 @@ static int stats_deliver(stats_backend *sb, float *host, float *dev, const float
     const long n = (long)sb->H * per_head, all = (sb->tp ? sb->tp->size : 1) * n;
     if (sb->direct || n <= 0) return KV_OK;
     if (sb->device) {
-        if (sb->tp && sb->tp->allgather(sb->tp->ctx, computed, dev, n) != KV_OK) return KV_ERR;
+        if (sb->tp && sb->gather_dev) {
+            if (sb->tp->allgather(sb->tp->ctx, computed, dev, n) != KV_OK) return KV_ERR;
+            be->traffic->tp_gather += sizeof(float) * (unsigned long long)all;
+        }
         if (sb->host_stats) be->to_host(be->ctx, host, dev, sizeof(float) * (size_t)all);
         return KV_OK;
     }
@@ -107,6 +130,7 @@ static int stats_deliver(stats_backend *sb, float *host, float *dev, const float
     /* host memory is the CPU backend's memory: gather straight into the host buffer */
     float *dst = be->host_memory ? host : sb->gather;
     if (sb->tp->allgather(sb->tp->ctx, computed, dst, n) != KV_OK) return KV_ERR;
+    be->traffic->tp_gather += sizeof(float) * (unsigned long long)all;
     if (!be->host_memory) be->to_host(be->ctx, host, sb->gather, sizeof(float) * (size_t)all);
     return KV_OK;
 }
@@ -118,9 +142,10 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
     const int L = sb->L, H = sb->H, Hkv = sb->Hkv, hd = sb->hd;
     for (int p = 0; p < LAYER_STATS_N_PREC; p++) {
         if (!st->win[p]) continue;
-        float *out = sb->direct ? st->win[p] : sb->device && !sb->tp ? sb->dev.win[p] : sb->local;
+        const long per_head = (long)st->wmax[p] * L;
+        float *out = sb->direct ? st->win[p] : sb->device ? device_out(sb, sb->dev.win[p], per_head) : sb->local;
         be->window_softmax(be->ctx, out, q, k, L, H, Hkv, hd, st->wmax[p], p);
-        if (stats_deliver(sb, st->win[p], sb->dev.win[p], out, (long)st->wmax[p] * L) != KV_OK) return KV_ERR;
+        if (stats_deliver(sb, st->win[p], sb->dev.win[p], out, per_head) != KV_OK) return KV_ERR;
     }
     for (int t = 0; t < st->n_h2o; t++) {
         layer_stats_h2o *e = &st->h2o[t];
@@ -129,7 +154,7 @@ int stats_backend_compute(stats_backend *sb, const float *q, const float *k, con
             return KV_ERR;
         }
         float *dev = sb->device ? sb->dev.h2o[t].colsum : NULL;
-        float *out = sb->direct ? e->colsum : sb->device && !sb->tp ? dev : sb->local;
+        float *out = sb->direct ? e->colsum : sb->device ? device_out(sb, dev, L - e->window) : sb->local;
         be->h2o_colsum(be->ctx, out, q, k, lse, L, H, Hkv, hd, e->window, e->mode, e->fp16);
         if (stats_deliver(sb, e->colsum, dev, out, L - e->window) != KV_OK) return KV_ERR;
     }

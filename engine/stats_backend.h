@@ -7,7 +7,9 @@
  * without TP the statistics are computed straight into those buffers. With device selection
  * (a backend with selection ops and memory of its own — CUDA, the CPU's simulated device — unless
  * KVBENCH_DEVICE_SELECT=0) the statistics stay in backend memory, the attention-statistics methods
- * select there (engine/select_device.h) and only their kept sets reach the host. */
+ * select there (engine/select_device.h) into device views (only the kept counts reach the host, the
+ * kept sets too when exported); under TP each rank then computes its own heads' block and the
+ * per-head methods select from it with no all-gather (gather_dev below). */
 #ifndef KV_STATS_BACKEND_H
 #define KV_STATS_BACKEND_H
 
@@ -30,6 +32,10 @@ typedef struct {
      * n_heads wide) and the methods with a select_device step select there; to the host only when
      * host_stats (some variant still selects on the host). */
     int device, host_stats;
+    /* Under TP with device selection: 1 when the statistics are all-gathered into dev (a variant
+     * shares one set across heads, a host plug-in reads them, or the kept sets are exported); 0:
+     * each rank computes its own heads' block of dev and selects over those heads alone. */
+    int gather_dev;
     struct layer_stats dev;
     select_dev sd;
 } stats_backend;

@@ -8,7 +8,12 @@
  *  2. The bytes do not scale with W × L: per method alone, at prompt lengths 256 and 512 and two
  *     windows, the per-layer bytes to the host equal the kept positions × 4 — the same at both
  *     lengths — while the host path (KVBENCH_DEVICE_SELECT=0) moves the H × W × L window rows
- *     (H2O: its H × (L-W) column sums). */
+ *     (H2O: its H × (L-W) column sums).
+ *  3. With the views kept on the device (compress_set_device_views, not exported: the engine's
+ *     decode), no byte per layer goes to the host — the kept counts are the method's rule — at one
+ *     rank and at three TP ranks; per-head methods all-gather nothing (each rank selects its own
+ *     heads from its own statistics), CircuitKV's shared set all-gathers its H × W × L window rows;
+ *     the device views equal compress_layer's kept sets (every rank writes its own heads' rows). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +56,69 @@ typedef struct {
     float **q, **k, **lse; /* per layer */
 } layer_inputs;
 
+/* One configuration's ranks and buffers. dev_views: the views stay on the device
+ * (compress_set_device_views, not exported), as in engine_generate. */
+typedef struct {
+    int T, dev_views;
+    backend be;
+    fake_world world;
+    fake_rank fr[SC_H];
+    comm cm[SC_H];
+    stats_backend sb[SC_H];
+    kv_dview dv[SC_MAX_VARIANTS];
+    float *ql, *kl, *lsel;
+    unsigned long long most, gather; /* per layer and rank: most bytes to the host, most all-gathered */
+} run_state;
+
+/* Layer l on every rank: the statistics (twice with device views: the in-process all-gather hands
+ * the earlier ranks every block only on the second round, as MPI would the first time), then the
+ * selection; per rank the bytes of the last round and the selection are checked. */
+static int run_layer(run_state *rs, const char *what, const layer_inputs *in, compress_ctx *cb, int l)
+{
+    const int T = rs->T, rounds = rs->dev_views && T > 1 ? 2 : 1;
+    int status = KV_OK;
+    for (int round = 0; round < rounds && status == KV_OK; round++)
+        for (int r = 0; r < T && status == KV_OK; r++) {
+            slices(in->q[l], in->k[l], in->lse[l], in->L, in->H, in->Hkv, in->hd, T, r, rs->ql, rs->kl, rs->lsel);
+            rs->fr[r].calls = 0;
+            const backend_traffic t0 = *rs->be.traffic;
+            status = stats_backend_compute(&rs->sb[r], rs->ql, rs->kl, NULL, rs->lsel);
+            if (round + 1 < rounds) continue;
+            if (status == KV_OK) status = stats_backend_select(&rs->sb[r], l);
+            const backend_traffic *t = rs->be.traffic;
+            const unsigned long long d2h = t->to_host - t0.to_host, h2d = t->to_device - t0.to_device;
+            /* on the device the kept sets stay there: the counts are the method's rule, on the host */
+            const unsigned long long want = rs->dev_views ? 0 : kept_bytes(cb, l);
+            CHECK(d2h == want && h2d == 0, "%s layer %d rank %d: %llu bytes to the host (want %llu), %llu to the device",
+                  what, l, r, d2h, want, h2d);
+            rs->most = d2h > rs->most ? d2h : rs->most;
+            const unsigned long long g = t->tp_gather - t0.tp_gather;
+            rs->gather = g > rs->gather ? g : rs->gather;
+        }
+    return status;
+}
+
+/* The device views' rows into the host views (outside the counted rounds). */
+static void dev_views_fetch(run_state *rs, kv_view *vb, int nv)
+{
+    for (int i = 0; i < nv; i++) {
+        kv_dview *dv = &rs->dv[i];
+        if (!dv->pos) continue;
+        const long rows = (long)vb[i].n_layers * vb[i].n_heads;
+        int *h = kv_malloc(sizeof(int) * (size_t)rows * dv->cap);
+        rs->be.to_host(rs->be.ctx, h, dv->pos, sizeof(int) * (size_t)rows * dv->cap);
+        for (long r = 0; r < rows; r++) memcpy(vb[i].pos + r * vb[i].cap, h + r * dv->cap, sizeof(int) * vb[i].len[r]);
+        free(h);
+        rs->be.free(rs->be.ctx, dv->pos);
+        dv->pos = NULL;
+    }
+}
+
 /* One configuration: T ranks of the simulated device select; the views must equal compress_layer's
- * and each rank's host traffic per layer must be the kept bytes. Returns the max bytes per layer
- * and rank (to the host), or 0 on a failure. */
-static unsigned long long run_device(const char *what, int T, const layer_inputs *in, const variant *vs, int nv)
+ * and each rank's host traffic per layer must be the kept bytes (none with device views). Returns
+ * the max bytes per layer and rank (to the host, and all-gathered in *gather) or ~0 on a failure. */
+static unsigned long long run_device(const char *what, int T, int dev_views, const layer_inputs *in,
+                                     const variant *vs, int nv, unsigned long long *gather)
 {
     model_config cfg = sc_cfg();
     cfg.n_layers = in->layers, cfg.n_heads = in->H, cfg.n_kv_heads = in->Hkv, cfg.head_dim = in->hd;
@@ -65,52 +129,44 @@ static unsigned long long run_device(const char *what, int T, const layer_inputs
     }
     compress_ctx *ca = compress_new(&cfg, vs, nv, in->L, va), *cb = compress_new(&cfg, vs, nv, in->L, vb);
     CHECK(ca && cb, "%s: compress_new: %s", what, kv_lasterr());
-    backend be;
-    backend_cpu_open(0, &be);
-    CHECK(be.host_memory == 0 && strstr(be.device, "simulated"), "%s: simulated device (%s)", what, be.device);
+    run_state *rs = kv_calloc(1, sizeof *rs);
+    rs->T = T, rs->dev_views = dev_views;
+    backend_cpu_open(0, &rs->be);
+    CHECK(rs->be.host_memory == 0 && strstr(rs->be.device, "simulated"), "%s: simulated device (%s)", what,
+          rs->be.device);
     const int Hl = in->H / T, Hkvl = in->Hkv / T, L = in->L, hd = in->hd;
-    fake_world world = {.size = T};
-    fake_rank fr[SC_H];
-    comm cm[SC_H];
-    stats_backend sb[SC_H];
+    rs->world.size = T;
     int status = ca && cb ? KV_OK : KV_ERR;
-    fake_group(&world, T, fr, cm);
+    fake_group(&rs->world, T, rs->fr, rs->cm);
+    if (status == KV_OK && dev_views) compress_set_device_views(cb, rs->dv, 0);
     for (int r = 0; r < T && status == KV_OK; r++)
-        status = stats_backend_open(&sb[r], &be, T > 1 ? &cm[r] : NULL, cb, L, Hl, Hkvl, hd);
+        status = stats_backend_open(&rs->sb[r], &rs->be, T > 1 ? &rs->cm[r] : NULL, cb, L, Hl, Hkvl, hd);
     CHECK(status == KV_OK, "%s: stats_backend_open: %s", what, kv_lasterr());
-    float *ql = kv_malloc(sizeof(float) * L * Hl * hd), *kl = kv_malloc(sizeof(float) * L * Hkvl * hd);
-    float *lsel = kv_malloc(sizeof(float) * Hl * L);
-    unsigned long long most = 0;
+    rs->ql = kv_malloc(sizeof(float) * L * Hl * hd), rs->kl = kv_malloc(sizeof(float) * L * Hkvl * hd);
+    rs->lsel = kv_malloc(sizeof(float) * Hl * L);
     for (int l = 0; l < in->layers && status == KV_OK; l++) {
         CHECK(compress_layer(ca, l, in->q[l], in->k[l], in->lse[l]) == KV_OK, "%s: compress_layer: %s", what,
               kv_lasterr());
-        for (int r = 0; r < T && status == KV_OK; r++) {
-            slices(in->q[l], in->k[l], in->lse[l], L, in->H, in->Hkv, hd, T, r, ql, kl, lsel);
-            fr[r].calls = 0;
-            const backend_traffic t0 = *be.traffic;
-            status = stats_backend_compute(&sb[r], ql, kl, NULL, lsel);
-            if (status == KV_OK) status = stats_backend_select(&sb[r], l);
-            const unsigned long long d2h = be.traffic->to_host - t0.to_host, h2d = be.traffic->to_device - t0.to_device;
-            CHECK(d2h == kept_bytes(cb, l) && h2d == 0,
-                  "%s layer %d rank %d: %llu bytes to the host (kept sets: %llu), %llu to the device", what, l, r,
-                  d2h, kept_bytes(cb, l), h2d);
-            most = d2h > most ? d2h : most;
-        }
+        status = run_layer(rs, what, in, cb, l);
         CHECK(status == KV_OK, "%s layer %d: device statistics and selection: %s", what, l, kv_lasterr());
         CHECK(compress_select_layer(cb, l) == KV_OK, "%s layer %d: verify: %s", what, l, kv_lasterr());
     }
+    dev_views_fetch(rs, vb, nv);
     for (int i = 0; i < nv; i++) {
         char d[512];
         variant_describe(&vs[i], d, sizeof d);
         CHECK(sc_rows_differing(&va[i], &vb[i]) == 0, "%s: %s: kept sets differ from compress_layer's", what, d);
     }
-    for (int r = 0; r < T; r++) stats_backend_close(&sb[r]);
-    backend_close(&be);
-    fake_world_free(&world);
-    free(ql), free(kl), free(lsel);
+    for (int r = 0; r < T; r++) stats_backend_close(&rs->sb[r]);
+    backend_close(&rs->be);
+    fake_world_free(&rs->world);
+    free(rs->ql), free(rs->kl), free(rs->lsel);
     compress_free(ca), compress_free(cb);
     for (int i = 0; i < nv; i++) kv_view_free(&va[i]), kv_view_free(&vb[i]);
-    return status == KV_OK ? most : 0;
+    unsigned long long most = status == KV_OK ? rs->most : ~0ULL;
+    if (gather) *gather = rs->gather;
+    free(rs);
+    return most;
 }
 
 /* Random q, k and the prefill's lse for `layers` layers of (L, H, Hkv, hd). */
@@ -161,8 +217,25 @@ static unsigned long long host_path_bytes(const layer_inputs *in, const variant 
     return b;
 }
 
-/* Per method alone: bytes per layer at L = 256 and 512 (windows 8 and 16) are the kept sets, the
- * same at both lengths. */
+/* One method alone at one length: device views (one rank, and three tensor-parallel ranks) move
+ * nothing to the host per layer, and the ranks all-gather statistics only for a set shared across
+ * heads (CircuitKV's: its H × W × L window rows); checked inside run_device, the kept sets too. */
+static void scaling_dev_views(const char *what, const layer_inputs *in, const variant *v, int shared, int W)
+{
+    char w2[320];
+    unsigned long long g1 = 0, g3 = 0;
+    snprintf(w2, sizeof w2, "%s, device views", what);
+    unsigned long long d1 = run_device(w2, 1, 1, in, v, 1, &g1);
+    snprintf(w2, sizeof w2, "%s, device views, 3 TP ranks", what);
+    unsigned long long d3 = run_device(w2, 3, 1, in, v, 1, &g3);
+    const unsigned long long gw = shared ? sizeof(float) * (unsigned long long)in->H * W * in->L : 0;
+    CHECK(d1 == 0 && d3 == 0 && g1 == 0 && g3 == gw,
+          "%s: device views: %llu bytes to the host per layer (1 rank), %llu (3 ranks); all-gathered %llu (want %llu)",
+          what, d1, d3, g3, gw);
+}
+
+/* Per method alone: bytes per layer at L = 256 and 512 (windows 8 and 16) are the kept sets when
+ * they are exported, the same at both lengths, and none when the views stay on the device. */
 static void test_scaling(void)
 {
     static const struct {
@@ -174,7 +247,7 @@ static void test_scaling(void)
         {"h2o", "window=%d,mode=upstream", 48, 0}, {"circuitkv", "window=%d,sinks=4", 56, 1},
         {"circuitkv", "window=%d,sinks=4,per_head=1", 56, 0},
     };
-    enum { H = 4, HKV = 2, HD = 16, LAYERS = 2 };
+    enum { H = 6, HKV = 3, HD = 16, LAYERS = 2 };
     layer_inputs in[2];
     inputs_make(&in[0], 256, H, HKV, HD, LAYERS);
     inputs_make(&in[1], 512, H, HKV, HD, LAYERS);
@@ -187,13 +260,14 @@ static void test_scaling(void)
             for (int i = 0; i < 2; i++) {
                 snprintf(what, sizeof what, "%s(%s, budget %d) at L %d", cases[c].method, knobs, cases[c].budget,
                          in[i].L);
-                b[i] = run_device(what, 1, &in[i], &v, 1);
+                b[i] = run_device(what, 1, 0, &in[i], &v, 1, NULL);
                 host[i] = host_path_bytes(&in[i], &v);
+                scaling_dev_views(what, &in[i], &v, cases[c].shared, W);
             }
             /* pyramidkv keeps a per-layer share; the max over layers is its layer 0 */
             const long kept = cases[c].method[0] == 'p' ? 0 : cases[c].budget;
             const unsigned long long want = sizeof(int) * (unsigned long long)(cases[c].shared ? 1 : H) * kept;
-            CHECK(b[0] && b[0] == b[1] && (!kept || b[0] == want),
+            CHECK(b[0] && b[0] != ~0ULL && b[0] == b[1] && (!kept || b[0] == want),
                   "%s: bytes to the host per layer %llu at L 256, %llu at L 512 (kept sets: %llu)", what, b[0], b[1],
                   want);
             /* the host path: the window rows H*W*L floats, H2O's column sums H*(L-W) */
@@ -218,9 +292,16 @@ int main(void)
     for (int l = 0; l < SC_LAYERS; l++) sc_layer_inputs(&in.q[l], &in.k[l], &in.lse[l]);
     const int ranks[] = {1, 2, 3, 6};
     for (int t = 0; t < 4; t++) {
-        char what[64];
+        char what[96];
+        unsigned long long g = 0;
         snprintf(what, sizeof what, "stats_cases, %d rank(s)", ranks[t]);
-        CHECK(run_device(what, ranks[t], &in, vs, nv) > 0, "%s: device selection ran", what);
+        unsigned long long b = run_device(what, ranks[t], 0, &in, vs, nv, NULL);
+        CHECK(b > 0 && b != ~0ULL, "%s: device selection ran, the kept sets to the host (%llu bytes)", what, b);
+        /* the views on the device: nothing to the host; CircuitKV's shared sets all-gather */
+        snprintf(what, sizeof what, "stats_cases, %d rank(s), device views", ranks[t]);
+        b = run_device(what, ranks[t], 1, &in, vs, nv, &g);
+        CHECK(b == 0 && (ranks[t] == 1 ? g == 0 : g > 0), "%s: %llu bytes to the host, %llu all-gathered per layer",
+              what, b, g);
     }
     inputs_free(&in);
     test_scaling();

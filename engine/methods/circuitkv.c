@@ -143,6 +143,9 @@ static int circuitkv_select_device(const variant *v, const select_dev *d, int la
     return KV_OK;
 }
 
+/* The shared mode selects one set from every head's rows (all-gathered under TP). */
+static int circuitkv_shared(const variant *v) { return variant_knob(v, "per_head") == 0; }
+
 /* The window rows at its logits precision; the window and the sinks are always kept. */
 static void circuitkv_needs(const variant *v, method_needs *out)
 {
@@ -161,5 +164,6 @@ const method_desc method_circuitkv = {
     .expected_kept = method_expected_budget,
     .select_layer = circuitkv_select_layer,
     .select_device = circuitkv_select_device,
+    .select_shared = circuitkv_shared,
     .needs = circuitkv_needs,
 };

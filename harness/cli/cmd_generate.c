@@ -133,6 +133,9 @@ static int generate_one(engine *e, const variant *v, const char *chat, const cha
     if (x->transfers && tp_launch_rank() == 0)
         fprintf(stderr, "transfers: prefill %llu bytes to host, %llu to device; decode %llu to host, %llu to device\n",
                 tm.prefill_to_host, tm.prefill_to_device, tm.decode_to_host, tm.decode_to_device);
+    if (x->transfers && tp_launch_rank() == 0) /* 0 without tensor parallelism */
+        fprintf(stderr, "transfers: selection all-gathered %llu bytes over the tensor-parallel group\n",
+                tm.prefill_tp_gather);
     const int n_layers = engine_config(e)->n_layers;
     if (x->kept_out && tp_launch_rank() == 0 && gen_kept_out(x->kept_out, v, &res, n, n_layers) != KV_OK) {
         fprintf(stderr, "kvbench: error: %s\n", kv_lasterr());
