@@ -128,6 +128,19 @@ static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmat
 }
 
 #if QMM_X86
+/* fn(TYPE, ...) with the qtype as a constant, so that an always-inline fn is compiled for each type. */
+#define BY_TYPE(fn, type, ...)                                                                     \
+    do {                                                                                           \
+        switch (type) {                                                                            \
+        case QTYPE_F32: fn(QTYPE_F32, __VA_ARGS__); break;                                         \
+        case QTYPE_F16: fn(QTYPE_F16, __VA_ARGS__); break;                                         \
+        case QTYPE_BF16: fn(QTYPE_BF16, __VA_ARGS__); break;                                       \
+        case QTYPE_Q8_0: fn(QTYPE_Q8_0, __VA_ARGS__); break;                                       \
+        case QTYPE_Q4_0: fn(QTYPE_Q4_0, __VA_ARGS__); break;                                       \
+        default: fn(QTYPE_Q4_1, __VA_ARGS__); break;                                               \
+        }                                                                                          \
+    } while (0)
+
 /* ---- AVX2 + FMA + F16C: a block is 4 vectors of 8 ---- */
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -248,14 +261,7 @@ static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, 
 static T_AVX2 void rows_avx2(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n, int64_t o0,
                              int64_t o1)
 {
-    switch (type) {
-    case QTYPE_F32: avx2_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_F16: avx2_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_BF16: avx2_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q8_0: avx2_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q4_0: avx2_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
-    default: avx2_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
-    }
+    BY_TYPE(avx2_rows_t, type, out, ldo, x, w, n, o0, o1);
 }
 
 static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_t K)
@@ -501,28 +507,20 @@ static ALWAYS_INLINE T_AVX512 void many_rows_t(int type, float *out, int64_t ldo
     if (tiled < n) avx512_rows_t(type, out + tiled * ldo, ldo, x + tiled * w->cols, w, 1, o0, o1);
 }
 
+/* The tiles from MM_MANY activation rows, the 4-row groups below. */
+static ALWAYS_INLINE T_AVX512 void avx512_any_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
+                                                int n, int64_t o0, int64_t o1)
+{
+    if (n >= MM_MANY)
+        many_rows_t(type, out, ldo, x, w, n, o0, o1);
+    else
+        avx512_rows_t(type, out, ldo, x, w, n, o0, o1);
+}
+
 static T_AVX512 void rows_avx512(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n,
                                  int64_t o0, int64_t o1)
 {
-    if (n >= MM_MANY) {
-        switch (type) {
-        case QTYPE_F32: many_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
-        case QTYPE_F16: many_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
-        case QTYPE_BF16: many_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
-        case QTYPE_Q8_0: many_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
-        case QTYPE_Q4_0: many_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
-        default: many_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
-        }
-        return;
-    }
-    switch (type) {
-    case QTYPE_F32: avx512_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_F16: avx512_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_BF16: avx512_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q8_0: avx512_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q4_0: avx512_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
-    default: avx512_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
-    }
+    BY_TYPE(avx512_any_t, type, out, ldo, x, w, n, o0, o1);
 }
 #endif /* QMM_X86 */
 
