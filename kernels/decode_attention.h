@@ -19,8 +19,13 @@ typedef struct {
 /* The tail length the kernels use. */
 static inline int decode_seq_tail(const decode_seq *s) { return s->n_tail_at ? *s->n_tail_at : s->n_tail; }
 
-/* out, q: (B, H*hd). */
+/* out, q: (B, H*hd). The best version for this CPU (qmm_isa_default). */
 void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd);
+/* The version for isa (a qmm_isa this CPU runs): QMM_ISA_AVX512 puts 16 keys in the lanes of a vector
+ * and reads a KV head's rows once for the query heads whose views coincide; the others take one query
+ * head at a time. All give the same bits. */
+void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv,
+                              int hd);
 void decode_attention_cuda(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd,
                            void *stream);
 

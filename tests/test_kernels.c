@@ -7,6 +7,7 @@
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/decode_attention.h"
+#include "kernels/qmatmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
@@ -253,10 +254,11 @@ static void decode_attention_scalar(float *out, const float *q, const decode_seq
 }
 
 /* Views shared by every head (FullKV-like), by pairs, or each head's own, with lengths that are not
- * multiples of the 4-key block, give the scalar kernel's bits exactly. SmolLM2's and Llama-3's GQA shapes. */
-static void test_decode_blocked(int H, int Hkv, int hd)
+ * multiples of the 4-key block nor of the 64-key block of the AVX-512 version, give the scalar
+ * kernel's bits exactly in every version this CPU runs. SmolLM2's and Llama-3's GQA shapes. */
+static void test_decode_blocked(int H, int Hkv, int hd, int L, float qscale)
 {
-    enum { L = 77, T = 5, B = 3 };
+    enum { T = 5, B = 3 };
     const int kvd = Hkv * hd;
     float *kp = malloc(sizeof(float) * L * kvd), *vp = malloc(sizeof(float) * L * kvd);
     float *kt = malloc(sizeof(float) * B * T * kvd), *vt = malloc(sizeof(float) * B * T * kvd);
@@ -265,7 +267,7 @@ static void test_decode_blocked(int H, int Hkv, int hd)
     int *pos = malloc(sizeof(int) * B * H * L), *len = malloc(sizeof(int) * B * H);
     for (int i = 0; i < L * kvd; i++) kp[i] = frand() * 2, vp[i] = frand();
     for (int i = 0; i < B * T * kvd; i++) kt[i] = frand() * 2, vt[i] = frand();
-    for (int i = 0; i < B * H * hd; i++) q[i] = frand() * 2;
+    for (int i = 0; i < B * H * hd; i++) q[i] = frand() * qscale;
     decode_seq seqs[B];
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
@@ -276,10 +278,13 @@ static void test_decode_blocked(int H, int Hkv, int hd)
         }
         seqs[b] = (decode_seq){kp, vp, pos + b * H * L, len + b * H, L, kt + b * T * kvd, vt + b * T * kvd, T - b, NULL};
     }
-    decode_attention_cpu(o1, q, seqs, B, H, Hkv, hd);
     decode_attention_scalar(o2, q, seqs, B, H, Hkv, hd, sc);
-    CHECK(!memcmp(o1, o2, sizeof(float) * B * H * hd), "blocked decode attention H=%d Hkv=%d hd=%d: bit-identical to "
-          "one key at a time", H, Hkv, hd);
+    for (int isa = 0; isa < QMM_ISA_COUNT; isa++) {
+        if (!qmm_isa_available(isa)) continue;
+        decode_attention_cpu_isa(isa, o1, q, seqs, B, H, Hkv, hd);
+        CHECK(!memcmp(o1, o2, sizeof(float) * B * H * hd), "decode attention (%s) H=%d Hkv=%d hd=%d L=%d: "
+              "bit-identical to one key at a time (query scale %g)", qmm_isa_name(isa), H, Hkv, hd, L, qscale);
+    }
     free(kp), free(vp), free(kt), free(vt), free(q), free(o1), free(o2), free(sc), free(pos), free(len);
 }
 
@@ -292,9 +297,13 @@ int main(void)
     test_attention_prefill(70, 4, 2, 16);   /* crosses the 64-row block */
     test_attention_prefill(130, 9, 3, 64);  /* SmolLM2's GQA 9/3 */
     test_decode_attention();
-    test_decode_blocked(9, 3, 64);  /* SmolLM2 */
-    test_decode_blocked(8, 2, 128); /* Llama-3's 4 query heads per KV head */
-    test_decode_blocked(4, 4, 16);  /* no sharing */
+    test_decode_blocked(9, 3, 64, 77, 2);   /* SmolLM2 */
+    test_decode_blocked(9, 3, 64, 300, 2);  /* several 64-key blocks */
+    test_decode_blocked(9, 3, 64, 300, 60); /* scores more than 88 below the max: expf's own range checks */
+    test_decode_blocked(8, 2, 128, 77, 2);  /* Llama-3's 4 query heads per KV head */
+    test_decode_blocked(16, 2, 64, 70, 2);  /* 8 query heads per KV head: two groups of 4 */
+    test_decode_blocked(6, 2, 80, 40, 2);   /* a head dim of 64 + 16 */
+    test_decode_blocked(4, 4, 16, 77, 2);   /* no sharing */
     test_argmax();
     return check_report("test_kernels");
 }

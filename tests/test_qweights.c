@@ -63,6 +63,26 @@ static qmatrix random_matrix(int type, int64_t rows, int64_t cols)
     return w;
 }
 
+/* Each row of an n-row product has the bits it has in a product of two rows (the row and the next),
+ * or, for the last row when n % 4 == 1 (a group of one in the 4-row groups), of one row alone: how
+ * a batch is cut into groups or tiles does not change a row's sums. */
+static void check_grouping(int isa, const qmatrix *w, const float *x, int n, const float *out)
+{
+    const int64_t rows = w->rows, cols = w->cols;
+    float *x2 = kv_malloc(sizeof(float) * 2 * cols), *o2 = kv_malloc(sizeof(float) * 2 * rows);
+    int same = 1;
+    for (int r = 0; r < n; r++) {
+        const int alone = r == n - 1 && n % 4 == 1;
+        memcpy(x2, x + r * cols, sizeof(float) * cols);
+        memcpy(x2 + cols, x + ((r + 1) % n) * cols, sizeof(float) * cols);
+        qmatmul_fused_cpu(isa, o2, x2, w, alone ? 1 : 2);
+        same &= !memcmp(o2, out + r * rows, sizeof(float) * rows);
+    }
+    CHECK(same, "%s %s %lldx%lld n=%d: every row bit-identical to its row in a 2-row product (1-row for a last "
+          "row left alone)", qtype_name(w->type), qmm_isa_name(isa), (long long)rows, (long long)cols, n);
+    free(x2), free(o2);
+}
+
 static void test_kernels(void)
 {
     static const int64_t shapes[][2] = {{37, 64}, {200, 576}, {5, 1536}, {130, 100}, {17, 8}};
@@ -109,6 +129,7 @@ static void test_kernels(void)
                     }
                     CHECK(ok, "%s %s %lldx%lld n=%d: max error %.3g of sum|w x| (tolerance %g)", qtype_name(type),
                           qmm_isa_name(isa), (long long)rows, (long long)cols, n, worst, TOL_QMM_REL_SUMABS);
+                    if (n >= 5) check_grouping(isa, &w, x, n, out);
                 }
                 free(x), free(out), free(ref), free(mag);
             }

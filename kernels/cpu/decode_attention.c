@@ -1,13 +1,34 @@
 /* decode_attention (CPU): for each sequence and query head, softmax attention of the new query over
- * the kept prompt positions (read through the view, no copy) followed by the generated tail. */
+ * the kept prompt positions (read through the view, no copy) followed by the generated tail.
+ *
+ * Every version gives the bits of the scalar loop (one key at a time: d += q[t]*k[t] in t order,
+ * max, expf, a double sum, p = e * (1/sum), o[t] += p*v[t] in key order). The AVX-512 version puts
+ * 16 keys in the lanes of a vector (a 16x16 transpose of their rows), so that each lane runs the
+ * scalar dot product in its own order, and takes the query heads of one KV head whose views
+ * coincide (same kept positions: FullKV, StreamingLLM, CircuitKV's shared set) together, reading
+ * each K and V row once for all of them. Heads with views of their own go one at a time. */
 #include "kernels/decode_attention.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/qmatmul.h"
 #include "util/util.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define DA_X86 1
+#else
+#define DA_X86 0
+#endif
+
+#define DA_MAX_GROUP 4  /* query heads taken together (more sharing a view go in several groups) */
+#define DA_KB 64        /* keys per block of the AVX-512 scores: four vectors of 16 */
+#define DA_MAX_HD 256   /* head dims the AVX-512 version takes (multiples of 16) */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* The rows of one query head: np kept prompt positions pos[] of the KV head at offset off, then the tail. */
 typedef struct {
@@ -61,6 +82,17 @@ static void values4(float *o, const float *p, const da_rows *r, int j)
     }
 }
 
+/* Turn scores sc[0..n) into probabilities in place: max, expf, a double sum in key order, p = e * (1/sum). */
+static void softmax_probs(float *sc, int n)
+{
+    float m = -FLT_MAX;
+    for (int j = 0; j < n; j++) m = sc[j] > m ? sc[j] : m;
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += (sc[j] = expf(sc[j] - m));
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n; j++) sc[j] *= inv; /* p_j, as the scalar loop's sc[j] * inv */
+}
+
 static void attend_head(float *o, const float *qv, const da_rows *r, float scale, float *sc)
 {
     const int n = r->n, hd = r->hd;
@@ -72,12 +104,7 @@ static void attend_head(float *o, const float *qv, const da_rows *r, float scale
         for (int t = 0; t < hd; t++) d += qv[t] * kr[t];
         sc[j] = d * scale;
     }
-    float m = -FLT_MAX;
-    for (j = 0; j < n; j++) m = sc[j] > m ? sc[j] : m;
-    double sum = 0;
-    for (j = 0; j < n; j++) sum += (sc[j] = expf(sc[j] - m));
-    float inv = (float)(1.0 / sum);
-    for (j = 0; j < n; j++) sc[j] *= inv; /* p_j, as the scalar loop's sc[j] * inv */
+    softmax_probs(sc, n);
     for (int t = 0; t < hd; t++) o[t] = 0;
     for (j = 0; j + 4 <= n; j += 4) values4(o, sc + j, r, j);
     for (; j < n; j++) {
@@ -87,9 +114,295 @@ static void attend_head(float *o, const float *qv, const da_rows *r, float scale
     }
 }
 
-void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd)
+#if DA_X86
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+/* expf of 8 floats in (-88, 0], bit for bit glibc's expf on a CPU with FMA (__expf_fma, glibc 2.27 and
+ * later: x/ln2 * 32 = k + r, 2^(k/32) from a table, a cubic in r, all in double with these fused
+ * multiply-adds). Checked against every float of that range once (0 of 1,118,830,592 differ with glibc
+ * 2.36) and, at run time, against the libm in use on a sample (exp_simd_ok); lanes outside the range
+ * go through expf itself. */
+static const uint64_t exp_tab[32] = {
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
+    0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
+    0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
+    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d, 0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da, 0x3fefd0765b6e4540}; /* 2^(i/32) as bits, less i << 47 */
+
+static ALWAYS_INLINE T_AVX512 __m512d bits_pd(uint64_t b) { return _mm512_castsi512_pd(_mm512_set1_epi64((long long)b)); }
+
+static ALWAYS_INLINE T_AVX512 __m256 exp8(__m256 x)
+{
+    const __m512i *tb = (const __m512i *)exp_tab;
+    const __m512d xd = _mm512_cvtps_pd(x), inv = bits_pd(0x40471547652b82fe) /* 32/ln 2 */,
+                  shift = bits_pd(0x4338000000000000) /* 0x1.8p52 */;
+    const __m512d kd0 = _mm512_fmadd_pd(inv, xd, shift);
+    const __m512i ki = _mm512_castpd_si512(kd0);
+    const __m512d kd = _mm512_sub_pd(kd0, shift);
+    const __m512d r = _mm512_fmsub_pd(inv, xd, kd);
+    const __m512i lo = _mm512_permutex2var_epi64(_mm512_loadu_si512(tb), ki, _mm512_loadu_si512(tb + 1));
+    const __m512i hi = _mm512_permutex2var_epi64(_mm512_loadu_si512(tb + 2), ki, _mm512_loadu_si512(tb + 3));
+    const __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, _mm512_set1_epi64(16)), lo, hi);
+    const __m512d sc = _mm512_castsi512_pd(_mm512_add_epi64(t, _mm512_slli_epi64(ki, 47)));
+    const __m512d z = _mm512_fmadd_pd(r, bits_pd(0x3ebc6af84b912394), bits_pd(0x3f2ebfce50fac4f3));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    __m512d y = _mm512_fmadd_pd(r, bits_pd(0x3f962e42ff0c52d6), _mm512_set1_pd(1.0));
+    y = _mm512_fmadd_pd(z, r2, y);
+    return _mm512_cvtpd_ps(_mm512_mul_pd(y, sc));
+}
+
+/* e[0..8) = expf(x[0..8)): exp8 where every lane is in (-88, 0], else expf lane by lane. */
+static ALWAYS_INLINE T_AVX512 void exp8_store(float *e, __m256 x)
+{
+    const __m256 in = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-88.0f), _CMP_GT_OQ),
+                                    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LE_OQ));
+    if (_mm256_movemask_ps(in) == 0xff) {
+        _mm256_storeu_ps(e, exp8(x));
+        return;
+    }
+    float xs[8];
+    _mm256_storeu_ps(xs, x);
+    for (int i = 0; i < 8; i++) e[i] = expf(xs[i]);
+}
+
+/* exp8 agrees with this process's expf on 4,104 floats spread over (-88, 0], both ends included. */
+static T_AVX512 int exp_simd_check(void)
+{
+    const uint32_t first = 0x80000000u, last = 0xc2afffffu, step = (last - first) / 4096; /* -0 .. just above -88 */
+    for (uint32_t k = 0; k * 8 <= 4096; k++) {
+        float x[8], e[8];
+        for (uint32_t i = 0; i < 8; i++) {
+            const uint32_t u = (k * 8 + i) * step < last - first ? first + (k * 8 + i) * step : last;
+            memcpy(&x[i], &u, sizeof u);
+        }
+        _mm256_storeu_ps(e, exp8(_mm256_loadu_ps(x)));
+        for (int i = 0; i < 8; i++) {
+            const float want = expf(x[i]);
+            if (memcmp(&want, &e[i], sizeof want)) return 0;
+        }
+    }
+    return 1;
+}
+
+static int exp_simd_ok(void)
+{
+    static int state; /* 0 not checked yet, 1 agrees, -1 differs (expf alone then) */
+    if (!state) state = exp_simd_check() ? 1 : -1;
+    return state > 0;
+}
+
+/* softmax_probs with the max and the exponentials 8 at a time (the same bits: a max is a max, exp8 is
+ * expf), the double sum still in key order. */
+static T_AVX512 void softmax_probs_avx512(float *sc, int n)
+{
+    __m512 mv = _mm512_set1_ps(-FLT_MAX);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(sc + j));
+    float m = _mm512_reduce_max_ps(mv);
+    for (; j < n; j++) m = sc[j] > m ? sc[j] : m;
+    const __m256 mm = _mm256_set1_ps(m);
+    double sum = 0;
+    for (j = 0; j + 8 <= n; j += 8) {
+        exp8_store(sc + j, _mm256_sub_ps(_mm256_loadu_ps(sc + j), mm));
+        #pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) sum += sc[j + i];
+    }
+    for (; j < n; j++) sum += (sc[j] = expf(sc[j] - m));
+    const float inv = (float)(1.0 / sum);
+    const __m512 vi = _mm512_set1_ps(inv);
+    for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(sc + j, _mm512_mul_ps(_mm512_loadu_ps(sc + j), vi));
+    for (; j < n; j++) sc[j] *= inv;
+}
+
+/* r[0..15] transposed in place: afterwards lane i of r[t] is what lane t of r[i] was. */
+static ALWAYS_INLINE T_AVX512 void tr16(__m512 r[16])
+{
+    __m512 t[16];
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* a0 b0 a1 b1 per 128-bit lane */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);         /* a0 b0 c0 d0 */
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);     /* a1 b1 c1 d1 */
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44); /* a2 .. d2 */
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee); /* a3 .. d3 */
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);       /* columns i and i + 8, rows 0-7 */
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);   /* columns i + 4 and i + 12 */
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88); /* the same, rows 8-15 */
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+/* Keys j0 .. j0 + DA_KB - 1 transposed into kt, DA_KB/16 blocks of hd x 16 floats: element t of key
+ * j0 + 16 s + i at kt[(s * hd + t) * 16 + i]. Keys past n repeat key n - 1 (their scores are not used). */
+static T_AVX512 void gather_keys(float *kt, const da_rows *r, int j0)
+{
+    const int hd = r->hd;
+    for (int s = 0; s < DA_KB / 16; s++) {
+        const float *rows[16];
+        for (int i = 0; i < 16; i++) {
+            const int j = j0 + 16 * s + i;
+            rows[i] = da_key(r, j < r->n ? j : r->n - 1);
+        }
+        for (int c = 0; c < hd; c += 16) {
+            __m512 v[16];
+            #pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_ps(rows[i] + c);
+            tr16(v);
+            #pragma GCC unroll 16
+            for (int t = 0; t < 16; t++) _mm512_store_ps(kt + ((size_t)s * hd + c + t) * 16, v[t]);
+        }
+    }
+}
+
+/* Scores of keys j0 .. j0 + DA_KB - 1 for NH query heads: each lane the scalar dot product of one
+ * key, in t order with separate multiply and add, then times scale. */
+static ALWAYS_INLINE T_AVX512 void scores_block(int NH, float *const *sc, const float *const *qs, const float *kt,
+                                                int hd, int j0, float scale)
+{
+    __m512 acc[DA_MAX_GROUP][DA_KB / 16];
+    #pragma GCC unroll 16
+    for (int h = 0; h < NH; h++)
+        #pragma GCC unroll 4
+        for (int s = 0; s < DA_KB / 16; s++) acc[h][s] = _mm512_setzero_ps();
+    for (int t = 0; t < hd; t++) {
+        __m512 k[DA_KB / 16];
+        #pragma GCC unroll 4
+        for (int s = 0; s < DA_KB / 16; s++) k[s] = _mm512_load_ps(kt + ((size_t)s * hd + t) * 16);
+        #pragma GCC unroll 16
+        for (int h = 0; h < NH; h++) {
+            const __m512 x = _mm512_set1_ps(qs[h][t]);
+            #pragma GCC unroll 4
+            for (int s = 0; s < DA_KB / 16; s++) acc[h][s] = _mm512_add_ps(acc[h][s], _mm512_mul_ps(x, k[s]));
+        }
+    }
+    const __m512 vs = _mm512_set1_ps(scale);
+    #pragma GCC unroll 16
+    for (int h = 0; h < NH; h++)
+        #pragma GCC unroll 4
+        for (int s = 0; s < DA_KB / 16; s++) _mm512_storeu_ps(sc[h] + j0 + 16 * s, _mm512_mul_ps(acc[h][s], vs));
+}
+
+/* o[h][c .. c + 16 NV) = Σ_j p[h][j] v_j over every key in order, each V row read once for the NH heads. */
+static ALWAYS_INLINE T_AVX512 void values_chunk(int NH, int NV, float *const *o, const float *const *p,
+                                                const da_rows *r, int c)
+{
+    __m512 acc[DA_MAX_GROUP][4];
+    #pragma GCC unroll 16
+    for (int h = 0; h < NH; h++)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) acc[h][i] = _mm512_setzero_ps();
+    for (int j = 0; j < r->n; j++) {
+        const float *v = da_value(r, j) + c;
+        __m512 vv[4];
+        #pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) vv[i] = _mm512_loadu_ps(v + 16 * i);
+        #pragma GCC unroll 16
+        for (int h = 0; h < NH; h++) {
+            const __m512 x = _mm512_set1_ps(p[h][j]);
+            #pragma GCC unroll 4
+            for (int i = 0; i < NV; i++) acc[h][i] = _mm512_add_ps(acc[h][i], _mm512_mul_ps(x, vv[i]));
+        }
+    }
+    #pragma GCC unroll 16
+    for (int h = 0; h < NH; h++)
+        #pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) _mm512_storeu_ps(o[h] + c + 16 * i, acc[h][i]);
+}
+
+static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float *const *qs, const da_rows *r,
+                                            float scale, float *const *sc, float *kt, int exp_fast)
+{
+    for (int j0 = 0; j0 < r->n; j0 += DA_KB) {
+        gather_keys(kt, r, j0);
+        scores_block(NH, sc, qs, kt, r->hd, j0, scale);
+    }
+    for (int h = 0; h < NH; h++) {
+        if (exp_fast)
+            softmax_probs_avx512(sc[h], r->n);
+        else
+            softmax_probs(sc[h], r->n);
+    }
+    for (int c = 0; c < r->hd; c += 64) {
+        switch ((r->hd - c) / 16) {
+        case 1: values_chunk(NH, 1, o, (const float *const *)sc, r, c); break;
+        case 2: values_chunk(NH, 2, o, (const float *const *)sc, r, c); break;
+        case 3: values_chunk(NH, 3, o, (const float *const *)sc, r, c); break;
+        default: values_chunk(NH, 4, o, (const float *const *)sc, r, c); break;
+        }
+    }
+}
+
+/* nh (1 .. DA_MAX_GROUP) query heads with the same view r: outputs o[h], queries qs[h], scores sc[h]. */
+static T_AVX512 void attend_group_avx512(int nh, float *const *o, const float *const *qs, const da_rows *r,
+                                         float scale, float *const *sc, float *kt, int exp_fast)
+{
+    switch (nh) {
+    case 1: group_nh(1, o, qs, r, scale, sc, kt, exp_fast); break;
+    case 2: group_nh(2, o, qs, r, scale, sc, kt, exp_fast); break;
+    case 3: group_nh(3, o, qs, r, scale, sc, kt, exp_fast); break;
+    default: group_nh(4, o, qs, r, scale, sc, kt, exp_fast); break;
+    }
+}
+#endif /* DA_X86 */
+
+/* Query heads a and b of a sequence keep the same prompt positions (the same row, or equal rows). */
+static int same_view(const decode_seq *sq, int a, int b)
+{
+    if (sq->len[a] != sq->len[b]) return 0;
+    const int *pa = sq->pos + (long)a * sq->cap, *pb = sq->pos + (long)b * sq->cap;
+    return pa == pb || !memcmp(pa, pb, sizeof(int) * sq->len[a]);
+}
+
+/* The query heads h0 .. h0 + n_rep - 1 of one KV head (AVX-512): heads whose views coincide in
+ * groups of up to DA_MAX_GROUP, each group reading its keys and values once. */
+static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int h0, int n_rep, int hd, int ks,
+                           float scale, float *sc, size_t sc_n, float *kt, int exp_fast)
+{
+#if DA_X86
+    unsigned long long taken = 0;
+    for (int i = 0; i < n_rep; i++) {
+        if (taken >> i & 1) continue;
+        float *o[DA_MAX_GROUP], *s[DA_MAX_GROUP];
+        const float *qs[DA_MAX_GROUP];
+        int nh = 0;
+        for (int k = i; k < n_rep && nh < DA_MAX_GROUP; k++) {
+            if (taken >> k & 1 || (k != i && !same_view(sq, h0 + i, h0 + k))) continue;
+            taken |= 1ull << k;
+            o[nh] = out + (long)(h0 + k) * hd, qs[nh] = q + (long)(h0 + k) * hd, s[nh] = sc + nh * sc_n;
+            nh++;
+        }
+        const int h = h0 + i;
+        const da_rows r = {sq, sq->pos + (long)h * sq->cap, sq->len[h], sq->len[h] + decode_seq_tail(sq),
+                           (h0 / n_rep) * hd, ks, hd};
+        attend_group_avx512(nh, o, qs, &r, scale, s, kt, exp_fast);
+    }
+#else
+    (void)out, (void)q, (void)sq, (void)h0, (void)n_rep, (void)hd, (void)ks, (void)scale, (void)sc, (void)sc_n;
+    (void)kt, (void)exp_fast;
+#endif
+}
+
+void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv,
+                              int hd)
 {
     const int n_rep = H / Hkv, ks = Hkv * hd;
+    const int wide = DA_X86 && isa == QMM_ISA_AVX512 && hd % 16 == 0 && hd <= DA_MAX_HD && n_rep <= 64;
     const float scale = 1.0f / sqrtf((float)hd);
     int max_n = 1;
     for (int b = 0; b < B; b++) {
@@ -98,20 +411,41 @@ void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, in
             max_n = n > max_n ? n : max_n;
         }
     }
+    int exp_fast = 0;
+#if DA_X86
+    if (wide) exp_fast = exp_simd_ok();
+#endif
+    const size_t sc_n = ((size_t)max_n + DA_KB - 1) / DA_KB * DA_KB; /* whole key blocks */
 #pragma omp parallel
     {
-        float *sc = kv_malloc(sizeof(float) * max_n);
+        float *sc = kv_malloc(sizeof(float) * sc_n * (wide ? DA_MAX_GROUP : 1));
+        float *kt = wide ? aligned_alloc(64, sizeof(float) * DA_KB * hd) : NULL;
+        if (wide && !kt) kv_die("out of memory (decode attention)");
+        /* KV head outermost: the work items that follow each other read the same KV head's rows of
+         * the prefix (the sequences share it), which stay in cache between them */
 #pragma omp for schedule(dynamic) collapse(2)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) {
+        for (int g = 0; g < Hkv; g++) {
+            for (int b = 0; b < B; b++) {
                 const decode_seq *sq = &seqs[b];
-                const da_rows r = {sq, sq->pos + (long)h * sq->cap, sq->len[h], sq->len[h] + decode_seq_tail(sq),
-                                   (h / n_rep) * hd, ks, hd};
-                attend_head(out + ((long)b * H + h) * hd, q + ((long)b * H + h) * hd, &r, scale, sc);
+                if (wide) {
+                    const long seq = (long)b * H * hd;
+                    attend_kv_head(out + seq, q + seq, sq, g * n_rep, n_rep, hd, ks, scale, sc, sc_n, kt, exp_fast);
+                    continue;
+                }
+                for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {
+                    const da_rows r = {sq, sq->pos + (long)h * sq->cap, sq->len[h], sq->len[h] + decode_seq_tail(sq),
+                                       g * hd, ks, hd};
+                    attend_head(out + ((long)b * H + h) * hd, q + ((long)b * H + h) * hd, &r, scale, sc);
+                }
             }
         }
-        free(sc);
+        free(sc), free(kt);
     }
+}
+
+void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd)
+{
+    decode_attention_cpu_isa(qmm_isa_default(), out, q, seqs, B, H, Hkv, hd);
 }
 
 void decode_tail_store_cpu(const decode_seq *seqs, int B, const float *k_new, const float *v_new, int kv_dim)

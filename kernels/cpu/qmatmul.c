@@ -128,6 +128,19 @@ static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmat
 }
 
 #if QMM_X86
+/* fn(TYPE, ...) with the qtype as a constant, so that an always-inline fn is compiled for each type. */
+#define BY_TYPE(fn, type, ...)                                                                     \
+    do {                                                                                           \
+        switch (type) {                                                                            \
+        case QTYPE_F32: fn(QTYPE_F32, __VA_ARGS__); break;                                         \
+        case QTYPE_F16: fn(QTYPE_F16, __VA_ARGS__); break;                                         \
+        case QTYPE_BF16: fn(QTYPE_BF16, __VA_ARGS__); break;                                       \
+        case QTYPE_Q8_0: fn(QTYPE_Q8_0, __VA_ARGS__); break;                                       \
+        case QTYPE_Q4_0: fn(QTYPE_Q4_0, __VA_ARGS__); break;                                       \
+        default: fn(QTYPE_Q4_1, __VA_ARGS__); break;                                               \
+        }                                                                                          \
+    } while (0)
+
 /* ---- AVX2 + FMA + F16C: a block is 4 vectors of 8 ---- */
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -248,14 +261,7 @@ static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, 
 static T_AVX2 void rows_avx2(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n, int64_t o0,
                              int64_t o1)
 {
-    switch (type) {
-    case QTYPE_F32: avx2_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_F16: avx2_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_BF16: avx2_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q8_0: avx2_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q4_0: avx2_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
-    default: avx2_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
-    }
+    BY_TYPE(avx2_rows_t, type, out, ldo, x, w, n, o0, o1);
 }
 
 static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_t K)
@@ -387,17 +393,134 @@ static ALWAYS_INLINE T_AVX512 void avx512_rows_t(int type, float *out, int64_t l
     }
 }
 
+/* The many-row version (a batch of variants): MM_TO weight rows at a time dequantized once into an fp32
+ * buffer (L1), then register tiles of MM_TO weight rows x MM_TR activation rows, each x vector loaded
+ * once for MM_TO rows and each weight once per tile. Per output the sums are avx512_group's with R > 1
+ * (two accumulators: the first and second 16 weights of each block, added, then reduced), so the
+ * bits do not depend on how the rows are grouped. */
+#define MM_TO 4
+#define MM_TR 3
+#define MM_MANY 8 /* activation rows from which the tiles are used */
+
+static ALWAYS_INLINE T_AVX512 void tile_avx512(int NO, int NR, float *out, int64_t ldo, const float *x, int64_t K,
+                                               const float *wb, int type, const uint8_t *const *rows)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    __m512 acc[MM_TO][MM_TR][2];
+    #pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) acc[o][r][0] = acc[o][r][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        #pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512 xv[MM_TR];
+            #pragma GCC unroll 8
+            for (int r = 0; r < NR; r++) xv[r] = _mm512_loadu_ps(x + r * K + b * QTYPE_BLOCK + 16 * h);
+            #pragma GCC unroll 8
+            for (int o = 0; o < NO; o++) {
+                const __m512 wv = _mm512_loadu_ps(wb + o * K + b * QTYPE_BLOCK + 16 * h);
+                #pragma GCC unroll 8
+                for (int r = 0; r < NR; r++) acc[o][r][h] = _mm512_fmadd_ps(wv, xv[r], acc[o][r][h]);
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) {
+            float t = _mm512_reduce_add_ps(_mm512_add_ps(acc[o][r][0], acc[o][r][1]));
+            if (nb * QTYPE_BLOCK < K) t += tail_dot(type, rows[o], x + r * K, nb * QTYPE_BLOCK, K);
+            out[r * ldo + o] = t;
+        }
+}
+
+static ALWAYS_INLINE T_AVX512 void tile_rows(int NO, int nr, float *out, int64_t ldo, const float *x, int64_t K,
+                                             const float *wb, int type, const uint8_t *const *rows)
+{
+    switch (nr) {
+    case 1: tile_avx512(NO, 1, out, ldo, x, K, wb, type, rows); break;
+    case 2: tile_avx512(NO, 2, out, ldo, x, K, wb, type, rows); break;
+    default: tile_avx512(NO, 3, out, ldo, x, K, wb, type, rows); break;
+    }
+}
+
+/* no (1 .. MM_TO) dequantized weight rows wb against the n activation rows x. */
+static T_AVX512 void tiles_avx512(int no, float *out, int64_t ldo, const float *x, int n, int64_t K, const float *wb,
+                                  int type, const uint8_t *const *rows)
+{
+    for (int r0 = 0; r0 < n; r0 += MM_TR) {
+        const int nr = n - r0 < MM_TR ? n - r0 : MM_TR;
+        float *og = out + r0 * ldo;
+        const float *xg = x + r0 * K;
+        switch (no) {
+        case 1: tile_rows(1, nr, og, ldo, xg, K, wb, type, rows); break;
+        case 2: tile_rows(2, nr, og, ldo, xg, K, wb, type, rows); break;
+        case 3: tile_rows(3, nr, og, ldo, xg, K, wb, type, rows); break;
+        default: tile_rows(4, nr, og, ldo, xg, K, wb, type, rows); break;
+        }
+    }
+}
+
+/* The fp32 buffer of MM_TO weight rows of K floats (per thread, grown as needed, kept for the thread's life). */
+static float *tile_buffer(int64_t K)
+{
+    static _Thread_local float *buf;
+    static _Thread_local int64_t cap;
+    if (cap < K) {
+        free(buf);
+        buf = malloc(sizeof(float) * MM_TO * (size_t)K);
+        if (!buf) abort();
+        cap = K;
+    }
+    return buf;
+}
+
+static ALWAYS_INLINE T_AVX512 void many_avx512_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
+                                                 int n, int64_t o0, int64_t o1)
+{
+    const int64_t K = w->cols, nb = K / QTYPE_BLOCK;
+    float *wb = tile_buffer(K);
+    for (int64_t o = o0; o < o1; o += MM_TO) {
+        const int no = o1 - o < MM_TO ? (int)(o1 - o) : MM_TO;
+        const uint8_t *rows[MM_TO];
+        for (int i = 0; i < no; i++) {
+            rows[i] = (const uint8_t *)w->data + (size_t)(o + i) * w->row_bytes;
+            for (int64_t b = 0; b < nb; b++) {
+                __m512 v[2];
+                avx512_block(type, rows[i] + block_offset(type, b), v);
+                _mm512_storeu_ps(wb + i * K + b * QTYPE_BLOCK, v[0]);
+                _mm512_storeu_ps(wb + i * K + b * QTYPE_BLOCK + 16, v[1]);
+            }
+        }
+        tiles_avx512(no, out + o, ldo, x, n, K, wb, type, rows);
+    }
+}
+
+/* n >= MM_MANY activation rows: every row but one left alone by avx512_rows_t's groups of 4 (R = 1 sums
+ * differently) through the tiles. */
+static ALWAYS_INLINE T_AVX512 void many_rows_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
+                                               int n, int64_t o0, int64_t o1)
+{
+    const int tiled = n % QMM_GROUP == 1 ? n - 1 : n;
+    many_avx512_t(type, out, ldo, x, w, tiled, o0, o1);
+    if (tiled < n) avx512_rows_t(type, out + tiled * ldo, ldo, x + tiled * w->cols, w, 1, o0, o1);
+}
+
+/* The tiles from MM_MANY activation rows, the 4-row groups below. */
+static ALWAYS_INLINE T_AVX512 void avx512_any_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
+                                                int n, int64_t o0, int64_t o1)
+{
+    if (n >= MM_MANY)
+        many_rows_t(type, out, ldo, x, w, n, o0, o1);
+    else
+        avx512_rows_t(type, out, ldo, x, w, n, o0, o1);
+}
+
 static T_AVX512 void rows_avx512(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n,
                                  int64_t o0, int64_t o1)
 {
-    switch (type) {
-    case QTYPE_F32: avx512_rows_t(QTYPE_F32, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_F16: avx512_rows_t(QTYPE_F16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_BF16: avx512_rows_t(QTYPE_BF16, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q8_0: avx512_rows_t(QTYPE_Q8_0, out, ldo, x, w, n, o0, o1); break;
-    case QTYPE_Q4_0: avx512_rows_t(QTYPE_Q4_0, out, ldo, x, w, n, o0, o1); break;
-    default: avx512_rows_t(QTYPE_Q4_1, out, ldo, x, w, n, o0, o1); break;
-    }
+    BY_TYPE(avx512_any_t, type, out, ldo, x, w, n, o0, o1);
 }
 #endif /* QMM_X86 */
 
