@@ -74,6 +74,8 @@ typedef struct {
     int kept_min, kept_max;
     int kept_expected;     /* the method's promised kept length for layer 0 (expected_kept), -1: none */
     kv_view view;          /* with gen_params.keep_views: the variant's view (else len == NULL) */
+    int decoded_with;      /* the earlier variant of the same prompt whose identical view was decoded for this
+                            * one (its tokens copied: the same computation), or -1 when decoded itself */
     /* With gen_params.attention_recall (else recall is NAN and the arrays NULL): the mean recall over
      * decode steps, layers and query heads; per layer (n_layers, mean over steps and heads); per
      * decode step (n_recall_steps, mean over layers and heads). NAN when no decode step ran. */

@@ -194,11 +194,46 @@ typedef struct {
     int *first;         /* (np) first generated token of each prompt */
     variant_buffers *vb; /* (ns) */
     int *alive, n_alive; /* (ns) sequences still decoding */
+    int *twin;           /* (ns) an earlier sequence of the same prompt with the same view (decoded once), or -1 */
     recall_acc *ra;      /* with gen_params.attention_recall (engine/recall.c), else NULL */
 } gen_batch;
 
+/* 1 when host views a and b keep the same positions in every layer and head. */
+static int views_equal(const kv_view *a, const kv_view *b)
+{
+    long rows = (long)a->n_layers * a->n_heads;
+    if (!a->pos || !b->pos || a->n_layers != b->n_layers || a->n_heads != b->n_heads) return 0;
+    if (memcmp(a->len, b->len, sizeof(int) * rows)) return 0;
+    for (long r = 0; r < rows; r++)
+        if (memcmp(a->pos + r * a->cap, b->pos + r * b->cap, sizeof(int) * a->len[r])) return 0;
+    return 1;
+}
+
+/* Sequence s's twin: the first earlier sequence of its prompt whose view keeps the same positions
+ * (e.g. FullKV and a method whose budget covers the prompt). Its decode would be the same
+ * computation row for row (the kernels' bits do not depend on the batch), so it is decoded once and
+ * its tokens copied (batch_copy_twins). Not with attention recall (per-sequence accumulators) or
+ * device-built views (no host positions to compare). */
+static int find_twin(const gen_batch *b, const gen_params *gp, int s)
+{
+    if (gp->attention_recall || b->dv[s].pos) return -1;
+    for (int t = s - s % b->nv; t < s; t++)
+        if (b->twin[t] < 0 && !b->dv[t].pos && views_equal(&b->views[t], &b->views[s])) return t;
+    return -1;
+}
+
+static void batch_copy_twins(gen_batch *b, gen_result *out)
+{
+    for (int s = 0; s < b->ns; s++) {
+        const int t = b->twin[s];
+        if (t < 0) continue;
+        memcpy(out[s].ids, out[t].ids, sizeof(int) * out[t].n_ids);
+        out[s].n_ids = out[t].n_ids, out[s].stopped = out[t].stopped, out[s].decoded_with = t;
+    }
+}
+
 /* Each sequence's kept counts and first token; those that go on decoding get their view and tails
- * on the backend and join the alive list. */
+ * on the backend and join the alive list (a twin waits for its twin's tokens). */
 static void batch_start(engine *e, gen_batch *b, const variant *vars, const gen_params *gp, gen_result *out)
 {
     const model_config *cfg = &e->m.cfg;
@@ -208,6 +243,7 @@ static void batch_start(engine *e, gen_batch *b, const variant *vars, const gen_
         int p = s / b->nv;
         view_stats(&b->views[s], &out[s]);
         out[s].recall = NAN;
+        out[s].decoded_with = -1;
         const variant *v = &vars[s % b->nv];
         out[s].kept_expected = v->method->expected_kept ? v->method->expected_kept(v, cfg, b->lens[p], 0) : -1;
         out[s].ids = kv_malloc(sizeof(int) * b->tail_cap);
@@ -216,7 +252,7 @@ static void batch_start(engine *e, gen_batch *b, const variant *vars, const gen_
             continue;
         }
         out[s].ids[out[s].n_ids++] = b->first[p];
-        if (out[s].n_ids >= b->tail_cap) continue;
+        if (out[s].n_ids >= b->tail_cap || (b->twin[s] = find_twin(b, gp, s)) >= 0) continue;
         view_upload(e, &b->views[s], &b->dv[s], &b->all_pos[p], &b->vb[s]);
         b->vb[s].k_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * b->tail_cap * ks);
         b->vb[s].v_tail = be->alloc(be->ctx, sizeof(float) * cfg->n_layers * b->tail_cap * ks);
@@ -297,6 +333,7 @@ static void batch_free(engine *e, gen_batch *b, int n_prefilled)
     for (int p = 0; p < b->np; p++)
         if (b->all_pos[p]) be->free(be->ctx, b->all_pos[p]);
     free(b->vb), free(b->alive), free(b->views), free(b->dv), free(b->all_pos), free(b->ps), free(b->first);
+    free(b->twin);
 }
 
 int engine_generate_batch(engine *e, const int *const *prompts, const int *lens, int np, const variant *vars,
@@ -310,7 +347,9 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         .ps = kv_calloc(np, sizeof *b.ps), .views = kv_calloc(ns, sizeof *b.views), .dv = kv_calloc(ns, sizeof *b.dv),
         .all_pos = kv_calloc(np, sizeof *b.all_pos),
         .first = kv_malloc(sizeof(int) * np), .vb = kv_calloc(ns, sizeof *b.vb), .alive = kv_malloc(sizeof(int) * ns),
+        .twin = kv_malloc(sizeof(int) * ns),
     };
+    for (int s = 0; s < ns; s++) b.twin[s] = -1;
     gen_timing *tm = kv_calloc(np, sizeof *tm);
     int status = KV_OK, n_prefilled = 0;
     for (int p = 0; p < np && status == KV_OK; p++, n_prefilled++)
@@ -326,6 +365,7 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         double t0 = kv_now();
         status = batch_decode(e, &b, gp, out, &steps);
         decode_s = kv_now() - t0;
+        batch_copy_twins(&b, out);
         e->recall = 0;
         if (b.ra) recall_acc_finish(b.ra, out);
     }

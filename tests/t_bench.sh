@@ -22,7 +22,15 @@ var=$($KVBENCH bench --random smollm2-135m --backend cpu --prompt-tokens 16 --ge
 check "--variants all on fp32: 0 mismatches, identity required" \
     grep -qE '^mismatches vs one-by-one: 0 of 26 variant runs, 0 of [0-9]+ tokens \(fp32: identity required\)' <<<"$var"
 check "--variants all: the batched step against its bytes and the measured bandwidth" \
-    grep -qE '^batched step: [0-9.]+ ms for 26 variants; reads at least [0-9.]+ MB \([0-9.]+ MB f32 weights once \+ [0-9.]+ MB kept K/V\) -> [0-9.]+ GB/s vs [0-9.]+ GB/s measured read bandwidth; byte bound [0-9.]+ ms, step [0-9.]+x it' <<<"$var"
+    grep -qE '^batched step: [0-9.]+ ms for 26 variants \(1 decoded\); reads at least [0-9.]+ MB \([0-9.]+ MB f32 weights once \+ [0-9.]+ MB kept K/V\) -> [0-9.]+ GB/s vs [0-9.]+ GB/s measured read bandwidth; byte bound [0-9.]+ ms, step [0-9.]+x it' <<<"$var"
+# every budget (128..2048) covers the 16-token prompt: the 25 compressed variants keep FullKV's
+# positions, are decoded once with it, and still equal their one-by-one runs (the line above)
+check "--variants all: 25 twins of FullKV decoded once" \
+    grep -qE '^twins: 25 of 26 variants keep the same positions as an earlier one' <<<"$var"
+bat=$($KVBENCH bench --random smollm2-135m --backend cpu --prompt-tokens 16 --gen 2 --runs 1 --variants batched 2>&1)
+check "--variants batched: the batched step without the one-by-one runs" \
+    bash -c 'grep -q "^batched step: " <<<"$1" && ! grep -qE "^(one by one|speed-up|mismatches)" <<<"$1"' _ "$bat"
+expect_fail "--variants with another word" "expects 'all' or 'batched'" $KVBENCH "${args[@]}" --variants some
 expect_fail "--shard with --variants" "FullKV only" $KVBENCH "${args[@]}" --shard 3 --variants all
 expect_fail "--shard with --tensor-parallel" "exclude each other" $KVBENCH "${args[@]}" --shard 3 --tensor-parallel 3
 expect_fail "--shard 2 does not divide 9 query heads" "must divide" $KVBENCH "${args[@]}" --shard 2

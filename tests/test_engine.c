@@ -86,6 +86,10 @@ static void test_batched_equals_separate(engine *e, const int *ids, int n)
         int promised = v[i].method->expected_kept ? v[i].method->expected_kept(&v[i], engine_config(e), n, 0) : -1;
         CHECK(batched[i].kept_expected == promised, "%s: kept_expected %d, the plug-in promises %d",
               v[i].method->name, batched[i].kept_expected, promised);
+        CHECK(batched[i].decoded_with < i && (batched[i].decoded_with < 0 ||
+                                              batched[i].kept_mean == batched[batched[i].decoded_with].kept_mean),
+              "%s: decoded_with %d is an earlier variant with the same kept counts", v[i].method->name,
+              batched[i].decoded_with);
         changed += batched[i].n_ids != batched[0].n_ids ||
                    memcmp(batched[i].ids, batched[0].ids, sizeof(int) * batched[0].n_ids);
         gen_result_free(&one);
@@ -102,10 +106,20 @@ static void test_budget_above_prompt(engine *e, const int *ids, int n)
     gen_params gp = {.max_new_tokens = 8};
     gen_result r[8];
     CHECK(engine_generate(e, ids, n, v, nv, &gp, r, NULL) == KV_OK, "generate: %s", kv_lasterr());
+    CHECK(r[0].decoded_with == -1, "FullKV is decoded itself (decoded_with %d)", r[0].decoded_with);
     for (int i = 1; i < nv; i++) {
         CHECK(r[i].kept_min == n && r[i].kept_max == n, "%s with budget > L keeps all %d", v[i].method->name, n);
+        /* the same view as FullKV: decoded once with it, its tokens copied ... */
+        CHECK(r[i].decoded_with == 0, "%s with budget > L is FullKV's twin (decoded_with %d)", v[i].method->name,
+              r[i].decoded_with);
         CHECK(r[i].n_ids == r[0].n_ids && !memcmp(r[i].ids, r[0].ids, sizeof(int) * r[0].n_ids),
               "%s with budget > L must equal FullKV", v[i].method->name);
+        /* ... which is what decoding it on its own gives */
+        gen_result one;
+        CHECK(engine_generate(e, ids, n, &v[i], 1, &gp, &one, NULL) == KV_OK, "alone: %s", kv_lasterr());
+        CHECK(one.decoded_with == -1 && one.n_ids == r[i].n_ids && !memcmp(one.ids, r[i].ids, sizeof(int) * one.n_ids),
+              "%s with budget > L alone differs from the twin's copied tokens", v[i].method->name);
+        gen_result_free(&one);
     }
     for (int i = 0; i < nv; i++) gen_result_free(&r[i]);
 }
@@ -145,6 +159,8 @@ static void test_multi_prompt_batch(engine *e, const int *ids, int n)
             CHECK(b->n_ids == one[i].n_ids && !memcmp(b->ids, one[i].ids, sizeof(int) * b->n_ids),
                   "prompt %d variant %s: multi-prompt batch differs from the prompt alone", p, v[i].method->name);
             CHECK(b->kept_mean == one[i].kept_mean, "kept counts equal");
+            CHECK(b->decoded_with == -1 || (b->decoded_with >= p * nv && b->decoded_with < p * nv + i),
+                  "prompt %d variant %d: a twin is an earlier variant of the same prompt (%d)", p, i, b->decoded_with);
             gen_result_free(&one[i]);
         }
     }

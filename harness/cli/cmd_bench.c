@@ -156,23 +156,27 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
 }
 
 /* The batched decode step against its bytes (CPU): every weight once for the whole batch, plus each
- * variant's kept K/V (kept_sum: the variants' mean kept prompt tokens per head, summed; plus half the
- * generated tail) once per KV head — what a step must read at least when the query heads sharing a
+ * decoded variant's kept K/V (kept_sum: the n_decoded variants' mean kept prompt tokens per head,
+ * summed; plus half the generated tail; a twin decoded with another reads nothing) once per KV head — what a step must read at least when the query heads sharing a
  * KV head read its rows once (they do where their views coincide). */
-static void print_batched_step(engine *e, int nv, double kept_sum, int gen, double step_s)
+static void print_batched_step(engine *e, int nv, int n_decoded, double kept_sum, int gen, double step_s)
 {
     if (strcmp(engine_backend_name(e), "cpu") || tp_launch_rank() != 0) return;
     engine_memory mem;
     engine_memory_info(e, &mem);
-    double kv = roofline_decode_bytes(engine_config(e), 1, 0.0, 1, kept_sum + nv * gen / 2.0, 4);
+    double kv = roofline_decode_bytes(engine_config(e), 1, 0.0, 1, kept_sum + n_decoded * gen / 2.0, 4);
     double bytes = (double)mem.step_read_bytes + kv, bw = measure_read_bandwidth();
-    printf("batched step: %.2f ms for %d variants; reads at least %.1f MB (%.1f MB %s weights once + %.1f MB "
+    if (n_decoded < nv)
+        printf("twins: %d of %d variants keep the same positions as an earlier one and take its tokens (decoded "
+               "once)\n", nv - n_decoded, nv);
+    printf("batched step: %.2f ms for %d variants (%d decoded); reads at least %.1f MB (%.1f MB %s weights once + %.1f MB "
            "kept K/V) -> %.2f GB/s vs %.2f GB/s measured read bandwidth; byte bound %.2f ms, step %.2fx it\n",
-           step_s * 1e3, nv, bytes / 1e6, mem.step_read_bytes / 1e6, mem.formats, kv / 1e6,
+           step_s * 1e3, nv, n_decoded, bytes / 1e6, mem.step_read_bytes / 1e6, mem.formats, kv / 1e6,
            step_s > 0 ? bytes / step_s / 1e9 : 0, bw / 1e9, bytes / bw * 1e3, step_s / (bytes / bw));
 }
 
-static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
+/* compare: also run the 26 one by one (speed-up and token identity); 0: the batched run alone. */
+static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, int compare)
 {
     static const char *const methods[] = {"snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
     static const int budgets[] = {128, 256, 512, 1024, 2048};
@@ -185,6 +189,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
     const int exact = engine_fp32(e);
     double *tb = kv_malloc(sizeof(double) * runs), *ts = kv_malloc(sizeof(double) * runs);
     double *tstep = kv_malloc(sizeof(double) * runs), kept_sum = 0;
+    int n_decoded = nv;
     /* variants / tokens whose batched and one-by-one greedy tokens differ, over every run */
     int var_diff = 0, tok_diff = 0, tok_all = 0;
     gen_timing tm = {0};
@@ -195,10 +200,11 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
         if (engine_generate(e, ids, L, vars, nv, &gp, batched, &tm) != KV_OK) goto fail;
         tb[r] = kv_now() - t0;
         tstep[r] = tm.decode_steps > 0 ? tm.decode_s / tm.decode_steps : 0;
-        kept_sum = 0;
-        for (int i = 0; i < nv; i++) kept_sum += batched[i].kept_mean;
+        kept_sum = 0, n_decoded = 0;
+        for (int i = 0; i < nv; i++) /* a variant decoded with its twin reads nothing of its own */
+            if (batched[i].decoded_with < 0) kept_sum += batched[i].kept_mean, n_decoded++;
         t0 = kv_now();
-        for (int i = 0; i < nv; i++) {
+        for (int i = 0; i < nv && compare; i++) {
             if (engine_generate(e, ids, L, &vars[i], 1, &gp, &one, NULL) != KV_OK) goto fail;
             int n = one.n_ids > batched[i].n_ids ? one.n_ids : batched[i].n_ids, d = 0;
             for (int t = 0; t < n; t++)
@@ -213,17 +219,18 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs)
     if (tp_launch_rank() == 0) {
         printf("variants: %d (FullKV + 5 methods x budgets 128..2048), prompt %d tokens, %d generated each, "
                "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
-        printf("one by one (prefill per variant): %.2f s\n", s);
+        if (compare) printf("one by one (prefill per variant): %.2f s\n", s);
         printf("shared prefill + batched decode:  %.2f s\n", b);
-        printf("speed-up: %.1fx\n", s / b);
+        if (compare) printf("speed-up: %.1fx\n", s / b);
         print_transfers(&tm, engine_config(e)->n_layers);
         /* Identity is required only where it is exact: fp32 (batched and one-by-one differ in
          * summation order only). bf16 GEMMs of other batch shapes round differently, and a greedy
          * token that flips changes every later one: reported, not failed. */
-        printf("mismatches vs one-by-one: %d of %d variant runs, %d of %d tokens (%s)\n", var_diff, nv * runs,
-               tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
+        if (compare)
+            printf("mismatches vs one-by-one: %d of %d variant runs, %d of %d tokens (%s)\n", var_diff, nv * runs,
+                   tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
     }
-    print_batched_step(e, nv, kept_sum, gen, kv_median(tstep, runs));
+    print_batched_step(e, nv, n_decoded, kept_sum, gen, kv_median(tstep, runs));
     free(tb);
     free(ts);
     free(tstep);
@@ -248,10 +255,11 @@ int cmd_bench(int argc, char **argv)
         {"--prompt-file", "F", OPT_STR, &prompt_file, 0, "take the prompt tokens from this text (repeated to length)"},
         {"--gen", "N", OPT_INT, &gen, 1, "generated tokens per run (default 32)"},
         {"--runs", "R", OPT_INT, &runs, 1, "repetitions; medians are reported (default 3)"},
-        {"--variants", "all", OPT_STR, &variants_arg, 0,
-         "shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
+        {"--variants", "all|batched", OPT_STR, &variants_arg, 0,
+         "all: shared prefill + batched decode of 26 variants (FullKV + 5 methods x\n"
          "budgets 128..2048) vs the 26 run one by one; on the CPU also the batched\n"
-         "step vs the bytes it must read at the measured read bandwidth"},
+         "step vs the bytes it must read at the measured read bandwidth.\n"
+         "batched: the shared run and its step alone (no one-by-one runs)"},
         {"--attention-recall", NULL, OPT_FLAG, &recall, 0,
          "the cost of attention recall: 9 variants generated with and without it,\ninterleaved (medians)"},
         {"--shard", "T", OPT_INT, &ea.shard, 1,
@@ -270,8 +278,8 @@ int cmd_bench(int argc, char **argv)
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_OK) return cli_exit(prc);
-    if (variants_arg && strcmp(variants_arg, "all")) {
-        fprintf(stderr, "kvbench: error: --variants expects 'all', got '%s'\n", variants_arg);
+    if (variants_arg && strcmp(variants_arg, "all") && strcmp(variants_arg, "batched")) {
+        fprintf(stderr, "kvbench: error: --variants expects 'all' or 'batched', got '%s'\n", variants_arg);
         return 2;
     }
     int variants = variants_arg != NULL;
@@ -286,7 +294,7 @@ int cmd_bench(int argc, char **argv)
     int *ids = bench_prompt(e, prompt_file, L);
     const int tp = ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1;
     int rc = !ids || (recall    ? bench_recall(e, ids, L, gen, runs) != KV_OK
-                      : variants ? bench_variants(e, ids, L, gen, runs)
+                      : variants ? bench_variants(e, ids, L, gen, runs, strcmp(variants_arg, "batched") != 0)
                                  : bench_single(e, &v, ids, L, gen, runs, tp, ea.shard > 1));
     free(ids);
     cli_engine_close(e);

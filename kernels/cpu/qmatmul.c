@@ -402,34 +402,61 @@ static ALWAYS_INLINE T_AVX512 void avx512_rows_t(int type, float *out, int64_t l
 #define MM_TR 3
 #define MM_MANY 8 /* activation rows from which the tiles are used */
 
+/* The sum of a 16-lane accumulator held as two halves (lanes 0-7, 8-15), in _mm512_reduce_add_ps's
+ * order: upper half + lower half, then the 128-bit halves, then pairs. */
+static ALWAYS_INLINE T_AVX512 float reduce16(__m256 lo, __m256 hi)
+{
+    const __m256 t3 = _mm256_add_ps(hi, lo);
+    const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+    const __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(t8) + _mm_cvtss_f32(_mm_shuffle_ps(t8, t8, _MM_SHUFFLE(0, 1, 0, 1)));
+}
+
+/* Lanes 8 QA .. 8 QA + 15 of every block (quarters QA and QA + 1 of its 32 weights) for NO x NR
+ * outputs, each quarter its own chain over the blocks in order. 256-bit FMAs: this CPU runs two a
+ * cycle at a higher clock, against one 512-bit FMA (a 16-lane chain done as two 8-lane halves keeps
+ * its bits). */
+static ALWAYS_INLINE T_AVX512 void tile_quarters(int NO, int NR, int QA, __m256 acc[MM_TO][MM_TR][2], const float *x,
+                                                 int64_t K, const float *wb)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    #pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) acc[o][r][0] = acc[o][r][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        #pragma GCC unroll 2
+        for (int q = 0; q < 2; q++) {
+            const int64_t k = b * QTYPE_BLOCK + 8 * (QA + q);
+            __m256 xv[MM_TR];
+            #pragma GCC unroll 8
+            for (int r = 0; r < NR; r++) xv[r] = _mm256_loadu_ps(x + r * K + k);
+            #pragma GCC unroll 8
+            for (int o = 0; o < NO; o++) {
+                const __m256 wv = _mm256_loadu_ps(wb + o * K + k);
+                #pragma GCC unroll 8
+                for (int r = 0; r < NR; r++) acc[o][r][q] = _mm256_fmadd_ps(wv, xv[r], acc[o][r][q]);
+            }
+        }
+    }
+}
+
+/* NO x NR outputs: as the 16-lane kernel's two accumulators per output (the first and second 16
+ * weights of each block, added, then reduced), each done as quarters 0-1 then 2-3. */
 static ALWAYS_INLINE T_AVX512 void tile_avx512(int NO, int NR, float *out, int64_t ldo, const float *x, int64_t K,
                                                const float *wb, int type, const uint8_t *const *rows)
 {
     const int64_t nb = K / QTYPE_BLOCK;
-    __m512 acc[MM_TO][MM_TR][2];
-    #pragma GCC unroll 8
-    for (int o = 0; o < NO; o++)
-        #pragma GCC unroll 8
-        for (int r = 0; r < NR; r++) acc[o][r][0] = acc[o][r][1] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        #pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            __m512 xv[MM_TR];
-            #pragma GCC unroll 8
-            for (int r = 0; r < NR; r++) xv[r] = _mm512_loadu_ps(x + r * K + b * QTYPE_BLOCK + 16 * h);
-            #pragma GCC unroll 8
-            for (int o = 0; o < NO; o++) {
-                const __m512 wv = _mm512_loadu_ps(wb + o * K + b * QTYPE_BLOCK + 16 * h);
-                #pragma GCC unroll 8
-                for (int r = 0; r < NR; r++) acc[o][r][h] = _mm512_fmadd_ps(wv, xv[r], acc[o][r][h]);
-            }
-        }
-    }
+    __m256 first[MM_TO][MM_TR][2], second[MM_TO][MM_TR][2];
+    tile_quarters(NO, NR, 0, first, x, K, wb);
+    tile_quarters(NO, NR, 2, second, x, K, wb);
     #pragma GCC unroll 8
     for (int o = 0; o < NO; o++)
         #pragma GCC unroll 8
         for (int r = 0; r < NR; r++) {
-            float t = _mm512_reduce_add_ps(_mm512_add_ps(acc[o][r][0], acc[o][r][1]));
+            /* lanes 0-7 of block halves 0 and 1 are quarters 0 and 2; lanes 8-15 quarters 1 and 3 */
+            float t = reduce16(_mm256_add_ps(first[o][r][0], second[o][r][0]),
+                               _mm256_add_ps(first[o][r][1], second[o][r][1]));
             if (nb * QTYPE_BLOCK < K) t += tail_dot(type, rows[o], x + r * K, nb * QTYPE_BLOCK, K);
             out[r * ldo + o] = t;
         }
