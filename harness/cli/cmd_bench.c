@@ -221,6 +221,8 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, i
                "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
         if (compare) printf("one by one (prefill per variant): %.2f s\n", s);
         printf("shared prefill + batched decode:  %.2f s\n", b);
+        printf("shared run (the last): prefill %.2f s, statistics + selection %.2f s, decode %.2f s (%d steps)\n",
+               tm.prefill_s, tm.compress_s, tm.decode_s, tm.decode_steps);
         if (compare) printf("speed-up: %.1fx\n", s / b);
         print_transfers(&tm, engine_config(e)->n_layers);
         /* Identity is required only where it is exact: fp32 (batched and one-by-one differ in

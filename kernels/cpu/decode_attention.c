@@ -11,6 +11,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,11 +187,16 @@ static T_AVX512 int exp_simd_check(void)
     return 1;
 }
 
+static int exp_simd_agrees; /* set once by exp_simd_init: 1 agrees, 0 differs (expf alone then) */
+
+static void exp_simd_init(void) { exp_simd_agrees = exp_simd_check(); }
+
+/* Checked once per process (pthread_once: callers on several threads see one finished result). */
 static int exp_simd_ok(void)
 {
-    static int state; /* 0 not checked yet, 1 agrees, -1 differs (expf alone then) */
-    if (!state) state = exp_simd_check() ? 1 : -1;
-    return state > 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, exp_simd_init);
+    return exp_simd_agrees;
 }
 
 /* softmax_probs with the max and the exponentials 8 at a time (the same bits: a max is a max, exp8 is

@@ -510,6 +510,13 @@ static ALWAYS_INLINE T_AVX512 void many_avx512_t(int type, float *out, int64_t l
     float *wb = tile_buffer(K);
     for (int64_t o = o0; o < o1; o += MM_TO) {
         const int no = o1 - o < MM_TO ? (int)(o1 - o) : MM_TO;
+        /* the next rows' bytes come from memory while the tiles below compute: between these bursts
+         * the hardware prefetcher stops, and the dequantization waited on every line */
+        if (o + MM_TO < o1) {
+            const char *next = (const char *)w->data + (size_t)(o + MM_TO) * w->row_bytes;
+            const size_t nbytes = (size_t)(o1 - o - MM_TO < MM_TO ? o1 - o - MM_TO : MM_TO) * w->row_bytes;
+            for (size_t off = 0; off < nbytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+        }
         const uint8_t *rows[MM_TO];
         for (int i = 0; i < no; i++) {
             rows[i] = (const uint8_t *)w->data + (size_t)(o + i) * w->row_bytes;
