@@ -7,6 +7,7 @@
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/decode_attention.h"
+#include "kernels/cpu/expf_simd.h"
 #include "kernels/qmatmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -288,8 +289,38 @@ static void test_decode_blocked(int H, int Hkv, int hd, int L, float qscale)
     free(kp), free(vp), free(kt), free(vt), free(q), free(o1), free(o2), free(sc), free(pos), free(len);
 }
 
+/* expf_shifted_cpu gives expf(x - shift) bit for bit: arguments across (-88, 0], below -88 (expf's
+ * own subnormal/zero range), above 0 (a logit past the shift), and lengths that are not multiples of 8. */
+static void test_expf_shifted(void)
+{
+    enum { N = 4099 };
+    float *x = malloc(sizeof(float) * N), *e = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) x[i] = i % 97 == 0 ? 3.5f : i % 89 == 0 ? -120.0f + frand() : -90.0f * frand();
+    const float shift = 1.25f;
+    for (int n = 0; n <= N; n += n < 20 ? 1 : 1021) {
+        expf_shifted_cpu(e, x, shift, n);
+        int same = 1;
+        for (int j = 0; j < n; j++) {
+            const float want = expf(x[j] - shift);
+            same &= !memcmp(&want, &e[j], sizeof want);
+        }
+        CHECK(same, "expf_shifted_cpu: expf(x - shift) bit for bit, n = %d (8-wide %s)", n,
+              expf_simd_ok() ? "on" : "off: this CPU or libm");
+    }
+    memcpy(e, x, sizeof(float) * N);
+    expf_shifted_cpu(e, e, shift, N); /* in place, as the softmaxes call it */
+    int same = 1;
+    for (int j = 0; j < N; j++) {
+        const float want = expf(x[j] - shift);
+        same &= !memcmp(&want, &e[j], sizeof want);
+    }
+    CHECK(same, "expf_shifted_cpu in place");
+    free(x), free(e);
+}
+
 int main(void)
 {
+    test_expf_shifted();
     test_rope_freq();
     test_rope_rotation();
     test_rmsnorm_swiglu();

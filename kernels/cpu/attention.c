@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "kernels/cpu/expf_simd.h"
 #include "util/util.h"
 
 #define ATTN_BLOCK 64
@@ -35,10 +36,8 @@ void attention_prefill_cpu(float *out, float *lse, const float *q, const float *
                     float m = -FLT_MAX;
                     for (int j = 0; j <= last; j++) m = row[j] > m ? row[j] : m;
                     double sum = 0;
-                    for (int j = 0; j <= last; j++) {
-                        row[j] = expf(row[j] - m);
-                        sum += row[j];
-                    }
+                    expf_shifted_cpu(row, row, m, last + 1); /* expf(row[j] - m), 8 at a time */
+                    for (int j = 0; j <= last; j++) sum += row[j];
                     float inv = (float)(1.0 / sum);
                     for (int j = 0; j <= last; j++) row[j] *= inv;
                     for (int j = last + 1; j < n_keys; j++) row[j] = 0.0f;

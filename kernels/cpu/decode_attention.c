@@ -11,11 +11,11 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/expf_simd.h"
 #include "kernels/qmatmul.h"
 #include "util/util.h"
 
@@ -117,87 +117,6 @@ static void attend_head(float *o, const float *qv, const da_rows *r, float scale
 
 #if DA_X86
 #define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-
-/* expf of 8 floats in (-88, 0], bit for bit glibc's expf on a CPU with FMA (__expf_fma, glibc 2.27 and
- * later: x/ln2 * 32 = k + r, 2^(k/32) from a table, a cubic in r, all in double with these fused
- * multiply-adds). Checked against every float of that range once (0 of 1,118,830,592 differ with glibc
- * 2.36) and, at run time, against the libm in use on a sample (exp_simd_ok); lanes outside the range
- * go through expf itself. */
-static const uint64_t exp_tab[32] = {
-    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
-    0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
-    0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
-    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
-    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d, 0x3feee89f995ad3ad,
-    0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
-    0x3fefa4afa2a490da, 0x3fefd0765b6e4540}; /* 2^(i/32) as bits, less i << 47 */
-
-static ALWAYS_INLINE T_AVX512 __m512d bits_pd(uint64_t b) { return _mm512_castsi512_pd(_mm512_set1_epi64((long long)b)); }
-
-static ALWAYS_INLINE T_AVX512 __m256 exp8(__m256 x)
-{
-    const __m512i *tb = (const __m512i *)exp_tab;
-    const __m512d xd = _mm512_cvtps_pd(x), inv = bits_pd(0x40471547652b82fe) /* 32/ln 2 */,
-                  shift = bits_pd(0x4338000000000000) /* 0x1.8p52 */;
-    const __m512d kd0 = _mm512_fmadd_pd(inv, xd, shift);
-    const __m512i ki = _mm512_castpd_si512(kd0);
-    const __m512d kd = _mm512_sub_pd(kd0, shift);
-    const __m512d r = _mm512_fmsub_pd(inv, xd, kd);
-    const __m512i lo = _mm512_permutex2var_epi64(_mm512_loadu_si512(tb), ki, _mm512_loadu_si512(tb + 1));
-    const __m512i hi = _mm512_permutex2var_epi64(_mm512_loadu_si512(tb + 2), ki, _mm512_loadu_si512(tb + 3));
-    const __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, _mm512_set1_epi64(16)), lo, hi);
-    const __m512d sc = _mm512_castsi512_pd(_mm512_add_epi64(t, _mm512_slli_epi64(ki, 47)));
-    const __m512d z = _mm512_fmadd_pd(r, bits_pd(0x3ebc6af84b912394), bits_pd(0x3f2ebfce50fac4f3));
-    const __m512d r2 = _mm512_mul_pd(r, r);
-    __m512d y = _mm512_fmadd_pd(r, bits_pd(0x3f962e42ff0c52d6), _mm512_set1_pd(1.0));
-    y = _mm512_fmadd_pd(z, r2, y);
-    return _mm512_cvtpd_ps(_mm512_mul_pd(y, sc));
-}
-
-/* e[0..8) = expf(x[0..8)): exp8 where every lane is in (-88, 0], else expf lane by lane. */
-static ALWAYS_INLINE T_AVX512 void exp8_store(float *e, __m256 x)
-{
-    const __m256 in = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-88.0f), _CMP_GT_OQ),
-                                    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LE_OQ));
-    if (_mm256_movemask_ps(in) == 0xff) {
-        _mm256_storeu_ps(e, exp8(x));
-        return;
-    }
-    float xs[8];
-    _mm256_storeu_ps(xs, x);
-    for (int i = 0; i < 8; i++) e[i] = expf(xs[i]);
-}
-
-/* exp8 agrees with this process's expf on 4,104 floats spread over (-88, 0], both ends included. */
-static T_AVX512 int exp_simd_check(void)
-{
-    const uint32_t first = 0x80000000u, last = 0xc2afffffu, step = (last - first) / 4096; /* -0 .. just above -88 */
-    for (uint32_t k = 0; k * 8 <= 4096; k++) {
-        float x[8], e[8];
-        for (uint32_t i = 0; i < 8; i++) {
-            const uint32_t u = (k * 8 + i) * step < last - first ? first + (k * 8 + i) * step : last;
-            memcpy(&x[i], &u, sizeof u);
-        }
-        _mm256_storeu_ps(e, exp8(_mm256_loadu_ps(x)));
-        for (int i = 0; i < 8; i++) {
-            const float want = expf(x[i]);
-            if (memcmp(&want, &e[i], sizeof want)) return 0;
-        }
-    }
-    return 1;
-}
-
-static int exp_simd_agrees; /* set once by exp_simd_init: 1 agrees, 0 differs (expf alone then) */
-
-static void exp_simd_init(void) { exp_simd_agrees = exp_simd_check(); }
-
-/* Checked once per process (pthread_once: callers on several threads see one finished result). */
-static int exp_simd_ok(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, exp_simd_init);
-    return exp_simd_agrees;
-}
 
 /* softmax_probs with the max and the exponentials 8 at a time (the same bits: a max is a max, exp8 is
  * expf), the double sum still in key order. */
@@ -419,7 +338,7 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
     }
     int exp_fast = 0;
 #if DA_X86
-    if (wide) exp_fast = exp_simd_ok();
+    if (wide) exp_fast = expf_simd_ok();
 #endif
     const size_t sc_n = ((size_t)max_n + DA_KB - 1) / DA_KB * DA_KB; /* whole key blocks */
 #pragma omp parallel

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/expf_simd.h"
 #include "util/util.h"
 
 /* Logits of nr query rows (stride qs) against n_keys keys (stride ks) into s (nr, n_keys).
@@ -31,10 +32,8 @@ static void softmax_row(float *row, int n_valid, int n, int fp16)
     float m = -FLT_MAX;
     for (int j = 0; j < n_valid; j++) m = row[j] > m ? row[j] : m;
     double sum = 0;
-    for (int j = 0; j < n_valid; j++) {
-        row[j] = expf(row[j] - m);
-        sum += row[j];
-    }
+    expf_shifted_cpu(row, row, m, n_valid); /* expf(row[j] - m), 8 at a time */
+    for (int j = 0; j < n_valid; j++) sum += row[j];
     float inv = (float)(1.0 / sum);
     if (fp16) half_round_mul_n(row, n_valid, inv);
     else
@@ -88,7 +87,8 @@ void h2o_colsum_cpu(float *out, const float *q, const float *k, const float *lse
                     if (use_lse) {
                         int nj = last < n_cols ? last : n_cols;
                         float l = lse[(long)h * L + i];
-                        for (int j = 0; j < nj; j++) acc[j] += expf(row[j] - l);
+                        expf_shifted_cpu(row, row, l, nj); /* expf(row[j] - l), 8 at a time */
+                        for (int j = 0; j < nj; j++) acc[j] += row[j];
                     } else {
                         softmax_row(row, last, last, fp16);
                         int nj = last < n_cols ? last : n_cols;

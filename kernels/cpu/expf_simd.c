@@ -1,0 +1,70 @@
+/* expf_simd (CPU): the table of exp8, its run-time check against the libm in use, and
+ * expf_shifted_cpu (see expf_simd.h). */
+#include "kernels/cpu/expf_simd.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "kernels/qmatmul.h"
+
+#if defined(__x86_64__)
+const uint64_t expf_simd_tab[32] = {
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
+    0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
+    0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
+    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d, 0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da, 0x3fefd0765b6e4540}; /* 2^(i/32) as bits, less i << 47 */
+
+/* exp8 agrees with this process's expf on 4,104 floats spread over (-88, 0], both ends included. */
+static EXPF_AVX512 int exp_simd_check(void)
+{
+    const uint32_t first = 0x80000000u, last = 0xc2afffffu, step = (last - first) / 4096; /* -0 .. just above -88 */
+    for (uint32_t k = 0; k * 8 <= 4096; k++) {
+        float x[8], e[8];
+        for (uint32_t i = 0; i < 8; i++) {
+            const uint32_t u = (k * 8 + i) * step < last - first ? first + (k * 8 + i) * step : last;
+            memcpy(&x[i], &u, sizeof u);
+        }
+        _mm256_storeu_ps(e, exp8(_mm256_loadu_ps(x)));
+        for (int i = 0; i < 8; i++) {
+            const float want = expf(x[i]);
+            if (memcmp(&want, &e[i], sizeof want)) return 0;
+        }
+    }
+    return 1;
+}
+
+static int exp_simd_agrees; /* set once by exp_simd_init: 1 agrees, 0 differs (expf alone then) */
+
+static void exp_simd_init(void) { exp_simd_agrees = qmm_isa_available(QMM_ISA_AVX512) && exp_simd_check(); }
+
+int expf_simd_ok(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
+    pthread_once(&once, exp_simd_init);
+    return exp_simd_agrees;
+}
+
+static EXPF_AVX512 void shifted_avx512(float *e, const float *x, float shift, int n)
+{
+    const __m256 s = _mm256_set1_ps(shift);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) exp8_store(e + j, _mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+    for (; j < n; j++) e[j] = expf(x[j] - shift);
+}
+#else
+int expf_simd_ok(void) { return 0; }
+#endif
+
+void expf_shifted_cpu(float *e, const float *x, float shift, int n)
+{
+#if defined(__x86_64__)
+    if (qmm_isa_default() == QMM_ISA_AVX512 && expf_simd_ok()) {
+        shifted_avx512(e, x, shift, n);
+        return;
+    }
+#endif
+    for (int j = 0; j < n; j++) e[j] = expf(x[j] - shift);
+}
