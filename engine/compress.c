@@ -30,7 +30,34 @@ struct compress_ctx {
     kv_dview *dv;          /* the caller's device views, or NULL (compress_set_device_views) */
     int export_rows;
     struct layer_stats st;
+    layer_memo memo; /* st.memo: emptied after each layer's selection */
 };
+
+void *layer_memo_find(const struct layer_stats *st, const variant *v)
+{
+    if (!st->memo) return NULL;
+    for (int i = 0; i < st->memo->n; i++) {
+        const variant *o = st->memo->e[i].owner;
+        if (o->method == v->method && o->preset == v->preset && !memcmp(o->knob, v->knob, sizeof o->knob))
+            return st->memo->e[i].data;
+    }
+    return NULL;
+}
+
+int layer_memo_put(const struct layer_stats *st, const variant *v, void *data)
+{
+    layer_memo *m = st->memo;
+    if (!m || m->n == LAYER_MEMO_MAX) return 0;
+    m->e[m->n].owner = v, m->e[m->n].data = data;
+    m->n++;
+    return 1;
+}
+
+void layer_memo_clear(layer_memo *m)
+{
+    for (int i = 0; i < m->n; i++) free(m->e[i].data);
+    m->n = 0;
+}
 
 int compress_n_variants(const compress_ctx *c) { return c->n_variants; }
 const variant *compress_variant(const compress_ctx *c, int i) { return &c->variants[i]; }
@@ -301,9 +328,8 @@ int compress_layer_v(compress_ctx *c, int layer, const float *q, const float *k,
     return compress_select_layer(c, layer);
 }
 
-int compress_select_layer(compress_ctx *c, int layer)
+static int select_variants(compress_ctx *c, int layer)
 {
-    if (compress_check_layer(c, layer) != KV_OK) return KV_ERR;
     for (int i = 0; i < c->n_variants; i++) {
         const variant *v = &c->variants[i];
         if (!compress_device_variant(c, i) && v->method->select_layer(v, &c->st, layer, &c->views[i]) != KV_OK) {
@@ -319,6 +345,15 @@ int compress_select_layer(compress_ctx *c, int layer)
         if (compress_verify(c, v, &c->views[i], layer, rows) != KV_OK) return KV_ERR;
     }
     return KV_OK;
+}
+
+int compress_select_layer(compress_ctx *c, int layer)
+{
+    if (compress_check_layer(c, layer) != KV_OK) return KV_ERR;
+    c->st.memo = &c->memo;
+    const int status = select_variants(c, layer);
+    layer_memo_clear(&c->memo);
+    return status;
 }
 
 void compress_free(compress_ctx *c)

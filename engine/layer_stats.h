@@ -38,6 +38,19 @@ typedef struct {
     float *colsum; /* (n_heads, L - window) */
 } layer_stats_h2o;
 
+/* Products of one variant's selection that do not depend on its budget (CircuitKV's graphs walked
+ * into ranks), kept for the layer's later variants that differ from it only in budget: the five
+ * budgets of a sweep then pay for one walk. compress empties it after every layer. */
+#define LAYER_MEMO_MAX 16
+struct variant;
+typedef struct {
+    int n;
+    struct {
+        const struct variant *owner;
+        void *data; /* one malloc'd block, freed with the layer */
+    } e[LAYER_MEMO_MAX];
+} layer_memo;
+
 struct layer_stats {
     const model_config *cfg;
     int L;
@@ -52,7 +65,17 @@ struct layer_stats {
     layer_stats_qstats qstats[LAYER_STATS_MAX_QSTATS];
     const float *k;                /* (L, n_kv_heads*head_dim) host post-RoPE keys of the layer (QSTATS) */
     float *inv_freq;               /* (head_dim/2) the model's RoPE inverse frequencies (QSTATS) */
+    layer_memo *memo;              /* the layer's shared selection products, or NULL: none kept */
 };
+
+/* What an earlier variant of this layer with the same method, preset and knobs (any budget) left
+ * for v, or NULL. */
+void *layer_memo_find(const struct layer_stats *st, const struct variant *v);
+/* Keeps data (malloc'd) for the layer's later variants like v: 1 when kept (the memo frees it with
+ * the layer), 0 when there is no memo or it is full (the caller still owns it). */
+int layer_memo_put(const struct layer_stats *st, const struct variant *v, void *data);
+/* Frees what the layer kept. */
+void layer_memo_clear(layer_memo *m);
 
 /* The query statistics with `skip` leading positions left out, or NULL if not computed. */
 /* The host statistics of a LAYER_NEED_* mask in words ("key norms, value norms"), for the message

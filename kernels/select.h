@@ -37,8 +37,11 @@ void circuit_graph_cpu(double *aq, double *ah, const float *win, int H, int wm, 
                        int head);
 void circuit_graph_cuda(double *aq, double *ah, const float *win, int H, int wm, int N, const circuit_params *p,
                         int head, void *stream);
-/* Chains, Neumann visits, smoothing and ranks of both graphs, then the kept set (budget C) into
- * out ascending; returns its count s + W + min(C-s-W, N-W-s). */
+/* Chains, Neumann visits, smoothing and ranks of both graphs: rq, rh (N each), what the kept set of
+ * any budget is chosen from (circuit_select_cpu). */
+void circuit_ranks_cpu(int *rq, int *rh, const double *aq, const double *ah, int N, const circuit_params *p);
+/* circuit_ranks_cpu, then the kept set (budget C) into out ascending; returns its count
+ * s + W + min(C-s-W, N-W-s). */
 int circuit_select_graph_cpu(int *out, const double *aq, const double *ah, int N, const circuit_params *p, int C);
 int circuit_select_graph_cuda(int *out, const double *aq, const double *ah, int N, const circuit_params *p, int C,
                               void *stream);

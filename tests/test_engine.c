@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/layer_stats.h"
 #include "util/util.h"
 #include "tests/check.h"
 
@@ -167,6 +168,67 @@ static void test_multi_prompt_batch(engine *e, const int *ids, int n)
     for (int i = 0; i < 2 * nv; i++) gen_result_free(&both[i]);
 }
 
+/* The layer memo: found for a later variant of the same method, preset and knobs whatever its budget,
+ * not for other knobs or another method; a full memo hands the data back to the caller. */
+static void test_layer_memo(void)
+{
+    layer_memo m = {0};
+    struct layer_stats st = {.memo = &m};
+    variant a, b, c, d;
+    variant_init(&a, method_find("circuitkv"), 128, PRESET_REFERENCE_HEAD);
+    variant_init(&b, method_find("circuitkv"), 2048, PRESET_REFERENCE_HEAD);
+    variant_init(&c, method_find("circuitkv"), 128, PRESET_REFERENCE_HEAD);
+    variant_set_knob(&c, "per_head", "1");
+    variant_init(&d, method_find("snapkv"), 128, PRESET_REFERENCE_HEAD);
+    int *data = malloc(sizeof(int));
+    CHECK(layer_memo_find(&st, &a) == NULL && layer_memo_put(&st, &a, data) == 1, "memo: kept");
+    CHECK(layer_memo_find(&st, &b) == data, "memo: another budget, same knobs: found");
+    CHECK(layer_memo_find(&st, &c) == NULL, "memo: other knobs (per_head): not found");
+    CHECK(layer_memo_find(&st, &d) == NULL, "memo: another method: not found");
+    for (int i = 1; i < LAYER_MEMO_MAX; i++) layer_memo_put(&st, &d, malloc(1));
+    int *more = malloc(sizeof(int));
+    CHECK(layer_memo_put(&st, &c, more) == 0, "memo: full: the caller keeps the data");
+    free(more);
+    layer_memo_clear(&m);
+    CHECK(m.n == 0 && layer_memo_find(&st, &b) == NULL, "memo: emptied");
+    struct layer_stats none = {0};
+    int local = 0;
+    CHECK(layer_memo_put(&none, &a, &local) == 0 && layer_memo_find(&none, &a) == NULL, "no memo: nothing kept");
+}
+
+/* CircuitKV at several budgets in one run walks each layer's graphs once (the ranks are shared
+ * through the layer memo) and keeps, per budget, exactly the positions it keeps alone; the shared
+ * set and the per-head mode alike. */
+static void test_circuit_budgets_share_ranks(engine *e, const int *ids, int n)
+{
+    variant v[6];
+    const int budgets[3] = {70, 75, 80}; /* above sinks + window (4 + 64), below the prompt */
+    for (int i = 0; i < 6; i++) {
+        variant_init(&v[i], method_find("circuitkv"), budgets[i % 3], PRESET_REFERENCE_HEAD);
+        if (i >= 3) CHECK(variant_set_knob(&v[i], "per_head", "1") == KV_OK, "per_head knob: %s", kv_lasterr());
+    }
+    gen_params gp = {.max_new_tokens = 4, .keep_views = 1};
+    gen_result all[6], one;
+    CHECK(engine_generate(e, ids, n, v, 6, &gp, all, NULL) == KV_OK, "batched: %s", kv_lasterr());
+    for (int i = 0; i < 6; i++) {
+        CHECK(engine_generate(e, ids, n, &v[i], 1, &gp, &one, NULL) == KV_OK, "alone: %s", kv_lasterr());
+        const kv_view *a = &all[i].view, *b = &one.view;
+        long rows = (long)a->n_layers * a->n_heads;
+        int same = !memcmp(a->len, b->len, sizeof(int) * rows);
+        for (long r = 0; same && r < rows; r++)
+            same = !memcmp(a->pos + r * a->cap, b->pos + r * b->cap, sizeof(int) * a->len[r]);
+        CHECK(same, "CircuitKV budget %d%s: kept positions with the other budgets = alone", budgets[i % 3],
+              i >= 3 ? " per head" : "");
+        CHECK(one.n_ids == all[i].n_ids && !memcmp(one.ids, all[i].ids, sizeof(int) * one.n_ids),
+              "CircuitKV budget %d%s: tokens with the other budgets = alone", budgets[i % 3], i >= 3 ? " per head" : "");
+        gen_result_free(&one);
+    }
+    CHECK(all[0].kept_mean < all[1].kept_mean && all[1].kept_mean < all[2].kept_mean,
+          "budgets 70 < 75 < 80 keep more positions (%.1f, %.1f, %.1f)", all[0].kept_mean, all[1].kept_mean,
+          all[2].kept_mean);
+    for (int i = 0; i < 6; i++) gen_result_free(&all[i]);
+}
+
 int main(void)
 {
     if (!kv_file_exists(DEMO_MODEL)) {
@@ -186,6 +248,8 @@ int main(void)
     test_budget_above_prompt(e, ids, n);
     test_stop_rules(e, ids, n);
     test_multi_prompt_batch(e, ids, n);
+    test_circuit_budgets_share_ranks(e, ids, n);
+    test_layer_memo();
     free(ids);
     engine_close(e);
     return check_report("test_engine");

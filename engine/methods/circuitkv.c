@@ -77,6 +77,42 @@ static int circuitkv_rows(const variant *v, const struct layer_stats *st, int la
     return KV_OK;
 }
 
+/* The ranks of the layer's graphs: per head (per_head: H graphs) or one shared, each rq then rh
+ * (N ints each), in one malloc'd block. */
+static int *circuitkv_ranks(const float *win, int H, int wm, int N, const circuit_params *p, int per_head)
+{
+    const int n_graphs = per_head ? H : 1;
+    const size_t graph = sizeof(double) * (size_t)p->W * N;
+    int *ranks = kv_malloc(sizeof(int) * 2 * (size_t)N * n_graphs);
+#pragma omp parallel if (n_graphs > 1)
+    {
+        double *aq = kv_malloc(graph), *ah = kv_malloc(graph);
+#pragma omp for schedule(dynamic, 1)
+        for (int g = 0; g < n_graphs; g++) {
+            circuit_graph_cpu(aq, ah, win, H, wm, N, p, per_head ? g : -1);
+            circuit_ranks_cpu(ranks + 2 * (size_t)N * g, ranks + 2 * (size_t)N * g + N, aq, ah, N, p);
+        }
+        free(aq), free(ah);
+    }
+    return ranks;
+}
+
+/* Each head's kept set of budget C from its graph's ranks (per_head), or the one shared set. */
+static void circuitkv_select_ranks(kv_view *view, int layer, int H, const int *ranks, int per_head, int N,
+                                   const circuit_params *p, int C)
+{
+    for (int h = 0; h < H; h++) {
+        int *row = kv_view_row(view, layer, h);
+        if (per_head || h == 0) {
+            const int *rq = ranks + 2 * (size_t)N * (per_head ? h : 0);
+            view->len[layer * H + h] = circuit_select_cpu(row, rq, rq + N, N, p->s, p->W, C - p->s - p->W);
+        } else {
+            memcpy(row, kv_view_row(view, layer, 0), sizeof(int) * (size_t)view->len[layer * H]);
+            view->len[layer * H + h] = view->len[layer * H];
+        }
+    }
+}
+
 static int circuitkv_select_layer(const variant *v, const struct layer_stats *st, int layer, kv_view *view)
 {
     const int N = st->L, C = v->budget, H = view->n_heads;
@@ -88,29 +124,15 @@ static int circuitkv_select_layer(const variant *v, const struct layer_stats *st
         return KV_OK;
     }
     if (circuitkv_rows(v, st, layer, &p, &per_head, &win, &wm) != KV_OK) return KV_ERR;
-    const size_t graph = sizeof(double) * (size_t)p.W * N;
-    if (per_head) {
-#pragma omp parallel
-        {
-            double *aq = kv_malloc(graph), *ah = kv_malloc(graph);
-#pragma omp for schedule(dynamic, 1)
-            for (int h = 0; h < H; h++) {
-                circuit_graph_cpu(aq, ah, win, H, wm, N, &p, h);
-                view->len[layer * H + h] = circuit_select_graph_cpu(kv_view_row(view, layer, h), aq, ah, N, &p, C);
-            }
-            free(aq), free(ah);
-        }
-        return KV_OK;
+    /* the ranks (rq, rh per graph: one graph per head, or one shared) do not depend on the budget:
+     * walked once per layer for all of this method's budgets with the same knobs */
+    int *ranks = layer_memo_find(st, v), *own = NULL;
+    if (!ranks) {
+        ranks = circuitkv_ranks(win, H, wm, N, &p, per_head);
+        if (!layer_memo_put(st, v, ranks)) own = ranks;
     }
-    double *aq = kv_malloc(graph), *ah = kv_malloc(graph);
-    circuit_graph_cpu(aq, ah, win, H, wm, N, &p, -1);
-    int *row0 = kv_view_row(view, layer, 0);
-    int m = circuit_select_graph_cpu(row0, aq, ah, N, &p, C);
-    for (int h = 0; h < H; h++) {
-        if (h) memcpy(kv_view_row(view, layer, h), row0, sizeof(int) * (size_t)m);
-        view->len[layer * H + h] = m;
-    }
-    free(aq), free(ah);
+    circuitkv_select_ranks(view, layer, H, ranks, per_head, N, &p, C);
+    free(own);
     return KV_OK;
 }
 

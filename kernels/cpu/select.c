@@ -136,19 +136,25 @@ void circuit_graph_cpu(double *aq, double *ah, const float *win, int H, int wm, 
     free(hi_heads);
 }
 
-int circuit_select_graph_cpu(int *out, const double *aq, const double *ah, int N, const circuit_params *p, int C)
+void circuit_ranks_cpu(int *rq, int *rh, const double *aq, const double *ah, int N, const circuit_params *p)
 {
     circuit_chain cq, ch;
     circuit_chain_init(&cq, NULL, aq, N, p->W, p->s);
     circuit_chain_init(&ch, NULL, ah, N, p->W, p->s);
     double *qi = kv_malloc(sizeof(double) * (size_t)N), *hi = kv_malloc(sizeof(double) * (size_t)N);
-    int *rq = kv_malloc(sizeof(int) * (size_t)N), *rh = kv_malloc(sizeof(int) * (size_t)N);
     circuit_neumann_cpu(qi, hi, &cq, &ch, p->K, p->gamma);
     circuit_rank_cpu(rq, qi, N, p->s, p->sink_weight, p->qi_kernel, p->qi_sigma);
     circuit_rank_cpu(rh, hi, N, p->s, p->sink_weight, p->hi_kernel, p->hi_sigma);
-    int m = circuit_select_cpu(out, rq, rh, N, p->s, p->W, C - p->s - p->W);
     circuit_chain_free(&cq);
     circuit_chain_free(&ch);
-    free(qi), free(hi), free(rq), free(rh);
+    free(qi), free(hi);
+}
+
+int circuit_select_graph_cpu(int *out, const double *aq, const double *ah, int N, const circuit_params *p, int C)
+{
+    int *rq = kv_malloc(sizeof(int) * (size_t)N), *rh = kv_malloc(sizeof(int) * (size_t)N);
+    circuit_ranks_cpu(rq, rh, aq, ah, N, p);
+    int m = circuit_select_cpu(out, rq, rh, N, p->s, p->W, C - p->s - p->W);
+    free(rq), free(rh);
     return m;
 }
