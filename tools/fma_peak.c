@@ -4,6 +4,7 @@
  * build and run: gcc -O2 tools/fma_peak.c -o /tmp/fma_peak && /tmp/fma_peak */
 #include <immintrin.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 enum { CHAINS = 12 };
@@ -16,43 +17,31 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-__attribute__((target("avx512f,fma"))) static double zmm_rate(float *sink)
-{
-    __m512 a[CHAINS];
-    for (int i = 0; i < CHAINS; i++) a[i] = _mm512_set1_ps(i * 0.001f);
-    const __m512 m = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(0.0001f);
-    double t0 = now();
-    for (long n = 0; n < ITERS; n++) {
-        #pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]), "+v"(a[6]),
-                         "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]), "+v"(a[11]));
+/* FMAs per second of CHAINS independent chains of vector type V (set1, fmadd: its intrinsics);
+ * the lanes summed into *sink keep the loop live. */
+#define FMA_RATE(name, isa, V, set1, fmadd, lanes)                                                    \
+    __attribute__((target(isa))) static double name(float *sink)                                    \
+    {                                                                                                   \
+        V a[CHAINS];                                                                                    \
+        for (int i = 0; i < CHAINS; i++) a[i] = set1(i * 0.001f);                                       \
+        const V m = set1(0.9999f), c = set1(0.0001f);                                                   \
+        double t0 = now();                                                                              \
+        for (long n = 0; n < ITERS; n++) {                                                              \
+            _Pragma("GCC unroll 12") for (int i = 0; i < CHAINS; i++) a[i] = fmadd(a[i], m, c);         \
+            __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]), \
+                             "+v"(a[6]), "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]), "+v"(a[11]));  \
+        }                                                                                               \
+        double t = now() - t0;                                                                          \
+        float s[lanes];                                                                                 \
+        for (int i = 0; i < CHAINS; i++) {                                                              \
+            memcpy(s, &a[i], sizeof s);                                                                 \
+            for (int k = 0; k < lanes; k++) *sink += s[k];                                              \
+        }                                                                                               \
+        return ITERS * CHAINS / t;                                                                      \
     }
-    double t = now() - t0;
-    for (int i = 0; i < CHAINS; i++) *sink += _mm512_reduce_add_ps(a[i]);
-    return ITERS * CHAINS / t;
-}
 
-__attribute__((target("avx2,fma"))) static double ymm_rate(float *sink)
-{
-    __m256 a[CHAINS];
-    for (int i = 0; i < CHAINS; i++) a[i] = _mm256_set1_ps(i * 0.001f);
-    const __m256 m = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(0.0001f);
-    double t0 = now();
-    for (long n = 0; n < ITERS; n++) {
-        #pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]), "+v"(a[6]),
-                         "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]), "+v"(a[11]));
-    }
-    double t = now() - t0;
-    float s[8];
-    for (int i = 0; i < CHAINS; i++) {
-        _mm256_storeu_ps(s, a[i]);
-        for (int k = 0; k < 8; k++) *sink += s[k];
-    }
-    return ITERS * CHAINS / t;
-}
+FMA_RATE(zmm_rate, "avx512f,fma", __m512, _mm512_set1_ps, _mm512_fmadd_ps, 16)
+FMA_RATE(ymm_rate, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
 
 int main(void)
 {

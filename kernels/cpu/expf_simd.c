@@ -36,15 +36,28 @@ static EXPF_AVX512 int exp_simd_check(void)
     return 1;
 }
 
-static int exp_simd_agrees; /* set once by exp_simd_init: 1 agrees, 0 differs (expf alone then) */
+/* Set once by exp_simd_init: exp8 agrees with expf here; and expf_shifted_cpu takes it (it also
+ * needs the AVX-512 kernels chosen, KVBENCH_CPU_ISA). */
+static int exp_simd_agrees, exp_simd_wide;
 
-static void exp_simd_init(void) { exp_simd_agrees = qmm_isa_available(QMM_ISA_AVX512) && exp_simd_check(); }
+static void exp_simd_init(void)
+{
+    exp_simd_agrees = qmm_isa_available(QMM_ISA_AVX512) && exp_simd_check();
+    exp_simd_wide = exp_simd_agrees && qmm_isa_default() == QMM_ISA_AVX512;
+}
+
+static pthread_once_t exp_simd_once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
 
 int expf_simd_ok(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
-    pthread_once(&once, exp_simd_init);
+    pthread_once(&exp_simd_once, exp_simd_init);
     return exp_simd_agrees;
+}
+
+static int expf_simd_wide(void)
+{
+    pthread_once(&exp_simd_once, exp_simd_init);
+    return exp_simd_wide;
 }
 
 static EXPF_AVX512 void shifted_avx512(float *e, const float *x, float shift, int n)
@@ -61,7 +74,7 @@ int expf_simd_ok(void) { return 0; }
 void expf_shifted_cpu(float *e, const float *x, float shift, int n)
 {
 #if defined(__x86_64__)
-    if (qmm_isa_default() == QMM_ISA_AVX512 && expf_simd_ok()) {
+    if (expf_simd_wide()) {
         shifted_avx512(e, x, shift, n);
         return;
     }

@@ -22,7 +22,7 @@ int expf_simd_ok(void);
 /* expf of 8 floats in (-88, 0], bit for bit glibc's expf on a CPU with FMA (__expf_fma, glibc 2.27 and
  * later: x/ln2 * 32 = k + r, 2^(k/32) from a table, a cubic in r, all in double with these fused
  * multiply-adds). Checked against every float of that range once (0 of 1,118,830,592 differ with glibc
- * 2.36) and, at run time, against the libm in use on a sample (exp_simd_ok); lanes outside the range
+ * 2.36) and, at run time, against the libm in use on a sample (expf_simd_ok); lanes outside the range
  * go through expf itself. */
 extern const uint64_t expf_simd_tab[32]; /* 2^(i/32) as bits, less i << 47 */
 
