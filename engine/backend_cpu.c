@@ -34,6 +34,8 @@ typedef struct {
 
 typedef struct {
     int isa;          /* qmm_isa of the fused kernels */
+    int q8_acts;      /* decode with 8-bit activations on Q8_0/Q4_0/Q4_1 weights (set_q8_activations) */
+    int vnni;         /* ... through the AVX-512 VNNI kernels (else the portable C ones) */
     cpu_scratch_slot slot[CPU_SCRATCH_SLOTS];
     unsigned long tick;
     size_t held, peak; /* scratch bytes now and at most */
@@ -67,6 +69,15 @@ static const float *cpu_scratch_f32(cpu_ctx *c, const qmatrix *w)
 }
 
 static size_t cpu_scratch_peak(void *ctx) { return ((cpu_ctx *)ctx)->peak; }
+
+static const char *cpu_set_q8_activations(void *ctx, int q8)
+{
+    cpu_ctx *c = ctx;
+    c->q8_acts = q8;
+    /* KVBENCH_CPU_ISA=c|avx2 (the portable versions, as for the fp32 kernels) keeps the C kernels */
+    c->vnni = qmm_vnni_available() && c->isa == QMM_ISA_AVX512;
+    return c->vnni ? "vnni" : "c";
+}
 
 static void cpu_close(void *ctx)
 {
@@ -117,6 +128,8 @@ static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int
     const qmatrix *q = w;
     if (q->type == QTYPE_F32) /* the fp32 oracle: BLAS, exactly as before compact weights */
         matmul_cpu(out, x, q->data, n, in_dim, out_dim);
+    else if (n <= QMM_MAX_FUSED_ROWS && c->q8_acts && qmm_q8_supported(q->type))
+        qmatmul_q8act_cpu(c->vnni, out, x, q, n);
     else if (n <= QMM_MAX_FUSED_ROWS)
         qmatmul_fused_cpu(c->isa, out, x, q, n);
     else
@@ -192,6 +205,7 @@ int backend_cpu_open(int threads, backend *b)
     b->ctx = c;
     b->close = cpu_close;
     b->scratch_peak = cpu_scratch_peak;
+    b->set_q8_activations = cpu_set_q8_activations;
     /* the processor's model name, for provenance and the tables' Hardware line */
     char model[96] = "CPU", line[256];
     FILE *f = fopen("/proc/cpuinfo", "r");

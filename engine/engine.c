@@ -83,6 +83,16 @@ int engine_open(const char *model_path, const engine_opts *opts, engine **out)
         free(e);
         return KV_ERR;
     }
+    snprintf(e->activations, sizeof e->activations, "f32");
+    if (o.activations == ENGINE_ACTS_Q8) {
+        if (!e->be.set_q8_activations) {
+            kv_seterr("activations q8 are a CPU backend option (backend %s computes in %s)", e->be.name, e->be.dtype);
+            backend_close(&e->be);
+            free(e);
+            return KV_ERR;
+        }
+        snprintf(e->activations, sizeof e->activations, "q8 (%s)", e->be.set_q8_activations(e->be.ctx, 1));
+    }
     model_shard shard = {.tp = o.tp, .tp_rank = o.tp_rank};
     int st = o.random_shape ? model_init_random_as(o.random_shape, 1234, &shard, o.weights, &e->m)
                             : model_load_as(model_path, &shard, o.weights, &e->m);
@@ -157,6 +167,14 @@ void engine_graph_counts(const engine *e, long *captures, long *replays)
     *replays = e->graph_replays;
 }
 
+int engine_activations_parse(const char *name, int *out)
+{
+    if (!strcmp(name, "f32")) *out = ENGINE_ACTS_F32;
+    else if (!strcmp(name, "q8")) *out = ENGINE_ACTS_Q8;
+    else return kv_seterr("unknown activations '%s' (expected f32 or q8)", name), KV_ERR;
+    return KV_OK;
+}
+
 void engine_memory_info(const engine *e, engine_memory *out)
 {
     memset(out, 0, sizeof *out);
@@ -164,6 +182,7 @@ void engine_memory_info(const engine *e, engine_memory *out)
     out->weight_bytes = model_weight_bytes(&e->m);
     out->largest_matrix_f32_bytes = model_largest_matrix_f32_bytes(&e->m);
     out->scratch_peak_bytes = e->be.scratch_peak ? e->be.scratch_peak(e->be.ctx) : 0;
+    snprintf(out->activations, sizeof out->activations, "%s", e->activations);
     int seen[QTYPE_COUNT] = {0};
     size_t read = (size_t)w->lm_head.rows * w->lm_head.row_bytes;
     seen[w->lm_head.type] = 1;

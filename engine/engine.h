@@ -11,6 +11,10 @@
 
 typedef struct engine engine;
 
+enum { ENGINE_ACTS_F32, ENGINE_ACTS_Q8 }; /* engine_opts.activations */
+/* "f32"/"q8" -> ENGINE_ACTS_*; KV_ERR with kv_lasterr naming the choices otherwise. */
+int engine_activations_parse(const char *name, int *out);
+
 typedef struct {
     const char *backend;   /* "cpu", "cuda" or "auto" (NULL = auto: cuda when compiled in and a device exists) */
     int threads;           /* 0 = OpenMP default */
@@ -27,6 +31,10 @@ typedef struct {
      * at load to F32 (the fp32 oracle), BF16 or Q8_0. The CUDA backend uploads its own format from
      * any of them. */
     int weights;
+    /* Activations of decode's linear layers (CPU backend, Q8_0/Q4_0/Q4_1 weights): ENGINE_ACTS_F32 (0,
+     * the default: fp32, the oracle's numerics) or ENGINE_ACTS_Q8 (quantized to 8 bits per 32-value
+     * block as llama.cpp does, integer dot products: faster, not bit-compatible with fp32). */
+    int activations;
     /* 1: build shard tp_rank of a tp-way split alone, with no group and no collectives — one GPU's
      * part of a TP group, for benchmarking the shard shapes on one device (kvbench bench --shard).
      * Its outputs are not the model's; only FullKV runs (compression needs every head). */
@@ -52,6 +60,7 @@ const char *engine_model_hash(const engine *e);
 typedef struct {
     size_t weight_bytes, scratch_peak_bytes, step_read_bytes, largest_matrix_f32_bytes;
     char formats[64];      /* the matrices' formats, e.g. "q4_1+q8_0" */
+    char activations[16];  /* decode's activations: "f32", or "q8 (vnni)" / "q8 (c)" */
 } engine_memory;
 void engine_memory_info(const engine *e, engine_memory *out);
 

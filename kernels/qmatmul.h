@@ -24,6 +24,18 @@ int qmm_isa_default(void);
  * (the weights are read from memory once; each weight row is reused from L1 by every group of 4
  * activation rows). */
 void qmatmul_fused_cpu(int isa, float *out, const float *x, const qmatrix *w, int n);
+/* 8-bit activations (engine option activations = q8, llama.cpp's scheme for its CPU decode): each
+ * 32-value block of an activation row quantized to int8 with its own scale (d = max|x|/127), exact
+ * integer dot products with the quants of Q8_0/Q4_0/Q4_1 weights, each block's sum scaled and added
+ * in fp32 with one fused multiply-add (kernels/cpu/qmatmul_q8.c gives the exact sequence). Fewer
+ * arithmetic instructions per weight than fp32 activations (4 multiply-adds per lane), at the cost
+ * of rounding the activations to ~2 decimal digits per block. A row's outputs have the same bits
+ * alone or in a batch, and in both versions: AVX-512 VNNI (vnni = 1, needs qmm_vnni_available) and
+ * portable C (vnni = 0). */
+int qmm_q8_supported(int type);  /* Q8_0, Q4_0, Q4_1 */
+int qmm_vnni_available(void);
+void qmatmul_q8act_cpu(int vnni, float *out, const float *x, const qmatrix *w, int n);
+
 /* The whole matrix dequantized to fp32 (w->rows * w->cols floats), OpenMP over rows; bit-identical
  * to qtype_dequant_row. */
 void qmatrix_dequant_cpu(int isa, const qmatrix *w, float *out);

@@ -30,6 +30,16 @@ check "--variants all: 25 twins of FullKV decoded once" \
 bat=$($KVBENCH bench --random smollm2-135m --backend cpu --prompt-tokens 16 --gen 2 --runs 1 --variants batched 2>&1)
 check "--variants batched: the batched step without the one-by-one runs" \
     bash -c 'grep -q "^batched step: " <<<"$1" && ! grep -qE "^(one by one|speed-up|mismatches)" <<<"$1"' _ "$bat"
+# --activations q8 (8-bit activations on Q8_0 weights): a row's outputs do not depend on the batch,
+# so the 26 variants batched still equal their one-by-one runs token for token
+q8=$($KVBENCH bench --random smollm2-135m --weights q8_0 --activations q8 --backend cpu --prompt-tokens 16 --gen 2 \
+    --runs 1 --variants all 2>&1)
+check "--activations q8: the memory line names the activations and their kernels" \
+    grep -qE '^memory: weights [0-9.]+ MB held \(q8_0; CPU kernels [a-z0-9]+, decode activations q8 \((vnni|c)\)\)' \
+    <<<"$($KVBENCH "${args[@]}" --weights q8_0 --activations q8 2>&1)"
+check "--activations q8 --variants all: 0 mismatches with one by one" \
+    grep -qE '^mismatches vs one-by-one: 0 of 26 variant runs, 0 of [0-9]+ tokens' <<<"$q8"
+expect_fail "--activations with another word" "expected f32 or q8" $KVBENCH "${args[@]}" --activations int4
 expect_fail "--variants with another word" "expects 'all' or 'batched'" $KVBENCH "${args[@]}" --variants some
 expect_fail "--shard with --variants" "FullKV only" $KVBENCH "${args[@]}" --shard 3 --variants all
 expect_fail "--shard with --tensor-parallel" "exclude each other" $KVBENCH "${args[@]}" --shard 3 --tensor-parallel 3

@@ -26,6 +26,10 @@
 #define TOL_LOGITS_AS_STORED 2e-3
 #define TOL_LOGITS_BF16 0.5
 #define TOL_LOGITS_Q8_0 0.5
+/* Logits through an lm_head with the final hidden state rounded to 8 bits per 32-value block (each
+ * value off by at most its block's max|x|/254; the kernel test checks that bound): the demo prompt's
+ * logits (largest |logit| 15.6) move by up to 0.64. */
+#define TOL_LOGITS_Q8_ACTS 1.0
 #define GREEDY_STEPS 32
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -226,15 +230,104 @@ static void test_load_formats(void)
     }
 }
 
+/* The 8-bit-activation product of one activation row and one weight row, written from
+ * kernels/qmatmul.h's description (not through the kernel's helpers): blocks quantized as
+ * d = max|x|/127, q = nearbyint(x * (1/d)); exact integer sums of the stored quants; per block
+ * acc = fma((float)I, d * d_w, acc), for Q4_1 then fma(d Σq, m, acc). Also the bound of the activations'
+ * rounding: Σ_b (d_b / 2) Σ_k |w_k| over the dequantized weights. */
+static float q8_reference(int type, const uint8_t *row, const float *x, int64_t K, double *bound)
+{
+    float acc = 0;
+    *bound = 0;
+    const size_t bb = type == QTYPE_Q8_0 ? 34 : type == QTYPE_Q4_0 ? 18 : 20;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *blk = row + b * bb;
+        float amax = 0, wd[32];
+        for (int k = 0; k < 32; k++) amax = fmaxf(amax, fabsf(x[b * 32 + k]));
+        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        const float dw = half_to_float(h);
+        memcpy(&h, blk + 2, 2);
+        const float m = type == QTYPE_Q4_1 ? half_to_float(h) : 0;
+        qtype_dequant_row(type, blk, wd, 32);
+        int32_t isum = 0, qsum = 0;
+        double wabs = 0;
+        for (int k = 0; k < 32; k++) {
+            const int q = (int)nearbyintf(x[b * 32 + k] * id);
+            int wq;
+            if (type == QTYPE_Q8_0)
+                wq = (int8_t)blk[2 + k];
+            else {
+                const uint8_t nib = blk[bb - 16 + k % 16];
+                wq = (k < 16 ? nib & 15 : nib >> 4) - (type == QTYPE_Q4_0 ? 8 : 0);
+            }
+            isum += wq * q, qsum += q, wabs += fabs(wd[k]);
+        }
+        acc = fmaf((float)isum, d * dw, acc);
+        if (type == QTYPE_Q4_1) acc = fmaf(d * (float)qsum, m, acc);
+        *bound += 0.5001 * d * wabs;
+    }
+    return acc;
+}
+
+/* qmatmul_q8act_cpu, C and AVX-512 VNNI: bit for bit the reference sequence above, so every row has
+ * the same bits alone and in any batch; within the activations' rounding bound of the exact product. */
+static void test_q8_kernels(void)
+{
+    static const int64_t shapes[][2] = {{37, 64}, {200, 576}, {5, 1536}, {17, 32}};
+    static const int ns[] = {1, 2, 7, 8, 9, 21, 26, 64};
+    static const int types[] = {QTYPE_Q8_0, QTYPE_Q4_0, QTYPE_Q4_1};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            const int type = types[t];
+            const int64_t rows = shapes[s][0], cols = shapes[s][1];
+            qmatrix w = random_matrix(type, rows, cols);
+            float *deq = kv_malloc(sizeof(float) * rows * cols);
+            for (int64_t r = 0; r < rows; r++)
+                qtype_dequant_row(type, (uint8_t *)w.data + r * w.row_bytes, deq + r * cols, cols);
+            for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+                const int n = ns[k];
+                float *x = kv_malloc(sizeof(float) * n * cols), *out = kv_malloc(sizeof(float) * n * rows);
+                for (int64_t i = 0; i < n * cols; i++) x[i] = rng_f() * (i % 97 == 0 ? 8.0f : 1.0f);
+                for (int vnni = 0; vnni < 2; vnni++) {
+                    if (vnni && !qmm_vnni_available()) continue;
+                    qmatmul_q8act_cpu(vnni, out, x, &w, n);
+                    int exact = 1, close = 1;
+                    for (int r = 0; r < n; r++)
+                        for (int64_t o = 0; o < rows; o++) {
+                            double bound, e = 0;
+                            const float want =
+                                q8_reference(type, (uint8_t *)w.data + o * w.row_bytes, x + r * cols, cols, &bound);
+                            exact &= !memcmp(&want, &out[r * rows + o], sizeof want);
+                            double mag = 0;
+                            for (int64_t c = 0; c < cols; c++) {
+                                const double p = (double)deq[o * cols + c] * x[r * cols + c];
+                                e += p, mag += fabs(p);
+                            }
+                            close &= fabs(out[r * rows + o] - e) <= bound + TOL_QMM_REL_SUMABS * mag * 8;
+                        }
+                    CHECK(exact, "q8 activations %s %s %lldx%lld n=%d: bit-identical to the reference sequence",
+                          qtype_name(type), vnni ? "vnni" : "c", (long long)rows, (long long)cols, n);
+                    CHECK(close, "q8 activations %s %s %lldx%lld n=%d: within the activations' rounding bound of the "
+                          "exact product", qtype_name(type), vnni ? "vnni" : "c", (long long)rows, (long long)cols, n);
+                }
+                free(x), free(out);
+            }
+            free(deq), free(w.data);
+        }
+    printf("ok q8 activation kernels: c tested, vnni %s\n", qmm_vnni_available() ? "tested" : "not on this CPU");
+}
+
 static const int PROMPT[] = {1, 504, 3458, 282, 4649, 314, 5248, 30, 378, 3458, 282, 4649, 314, 5248, 30, 2, 1,
                              9690, 198, 2683, 253, 4082, 3223, 1717, 30, 2, 198, 1, 4093, 198, 1780, 314};
 #define PROMPT_LEN ((int)(sizeof PROMPT / sizeof *PROMPT))
 
-/* logits and FullKV greedy tokens of the demo model held in wformat */
-static int engine_run(int wformat, float *logits, int *tokens, int *n_tokens)
+/* logits and FullKV greedy tokens of the demo model held in wformat, decoded with activations acts */
+static int engine_run_acts(int wformat, int acts, float *logits, int *tokens, int *n_tokens)
 {
     engine *e;
-    engine_opts o = {.backend = "cpu", .weights = wformat};
+    engine_opts o = {.backend = "cpu", .weights = wformat, .activations = acts};
     if (engine_open(DEMO_MODEL, &o, &e) != KV_OK) return KV_ERR;
     int rc = engine_prefill_logits(e, PROMPT, PROMPT_LEN, logits);
     variant v;
@@ -249,6 +342,41 @@ static int engine_run(int wformat, float *logits, int *tokens, int *n_tokens)
     }
     engine_close(e);
     return rc;
+}
+
+static int engine_run(int wformat, float *logits, int *tokens, int *n_tokens)
+{
+    return engine_run_acts(wformat, ENGINE_ACTS_F32, logits, tokens, n_tokens);
+}
+
+/* The demo model as stored, decoded with 8-bit activations against fp32 activations: the prompt's
+ * logits (the prefill's sgemm in fp32, then the last position's lm_head, a one-row product with 8-bit
+ * activations) within TOL_LOGITS_Q8_ACTS, and the FullKV greedy
+ * tokens are compared step by step — the first divergence is reported: rounding the activations to 8
+ * bits per block moves logits by ~1e-2 (the kernels' bound is tested above), enough to flip a
+ * near-tie between two tokens, as in llama.cpp's CPU decode. */
+static void test_engine_q8_activations(void)
+{
+    int V = 49152, t32[GREEDY_STEPS], t8[GREEDY_STEPS], n32 = 0, n8 = 0;
+    float *l32 = kv_malloc(sizeof(float) * V), *l8 = kv_malloc(sizeof(float) * V);
+    if (engine_run_acts(MODEL_WEIGHTS_AS_STORED, ENGINE_ACTS_F32, l32, t32, &n32) != KV_OK ||
+        engine_run_acts(MODEL_WEIGHTS_AS_STORED, ENGINE_ACTS_Q8, l8, t8, &n8) != KV_OK) {
+        CHECK(0, "q8 activations engine: %s", kv_lasterr());
+        free(l32), free(l8);
+        return;
+    }
+    double err;
+    CHECK(check_close_array(l8, l32, V, TOL_LOGITS_Q8_ACTS, 0, &err),
+          "q8 activations: the prompt's logits max |diff| %.3g vs fp32 activations (tolerance %g)", err,
+          TOL_LOGITS_Q8_ACTS);
+    float big = 0;
+    for (int i = 0; i < V; i++) big = fmaxf(big, fabsf(l32[i]));
+    printf("ok q8 activations: the prompt's logits max |diff| %.3g (largest |logit| %.3g)\n", err, big);
+    int same = 0;
+    while (same < n8 && same < n32 && t8[same] == t32[same]) same++;
+    CHECK(n8 == GREEDY_STEPS && same >= 1, "q8 activations: %d tokens, the first equal to fp32's", n8);
+    printf("ok q8 activations: greedy FullKV tokens identical to fp32 activations for %d of %d steps\n", same, n32);
+    free(l32), free(l8);
 }
 
 static void test_engine_formats(void)
@@ -289,7 +417,9 @@ int main(void)
 {
     test_conversions();
     test_kernels();
+    test_q8_kernels();
     test_load_formats();
     test_engine_formats();
+    test_engine_q8_activations();
     return check_report("test_qweights");
 }

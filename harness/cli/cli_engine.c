@@ -19,6 +19,9 @@ void cli_engine_options(cli_engine_args *a, cli_opt *out)
         {"--weights", "FORMAT", OPT_STR, &a->weights, 0,
          "as-stored (default: the file's f32/f16/bf16/q8_0/q4_0/q4_1), or converted at load: f32 (the fp32 "
          "oracle), bf16, q8_0"},
+        {"--activations", "A", OPT_STR, &a->activations, 0,
+         "decode's activations on the CPU with Q8_0/Q4_0/Q4_1 weights: f32 (default, the oracle's numerics) or\n"
+         "q8 (8 bits per 32-value block and integer dot products, as llama.cpp: faster, not bit-compatible)"},
         {"--dtype", "T", OPT_STR, &a->dtype, 0, "GPU compute dtype fp16, bf16 or fp32 (default fp16; the CPU computes in fp32)"},
         {"--tensor-parallel", "T", OPT_INT, &a->tp, 0, "split heads over T ranks (run under mpirun -np T)"},
         {"--method", "NAME", OPT_STR, &a->method, 0,
@@ -77,6 +80,10 @@ int cli_engine_open(const cli_engine_args *a, engine **e)
                      .random_shape = a->random_shape};
     if (a->weights && model_wformat_parse(a->weights, &o.weights) != KV_OK) {
         fprintf(stderr, "kvbench: error: --weights: %s\n", kv_lasterr());
+        return KV_ERR;
+    }
+    if (a->activations && engine_activations_parse(a->activations, &o.activations) != KV_OK) {
+        fprintf(stderr, "kvbench: error: --activations: %s\n", kv_lasterr());
         return KV_ERR;
     }
     if (a->shard > 1) {

@@ -13,6 +13,7 @@ typedef struct cli_engine_args {
     const char *dtype;  /* --dtype: the GPU compute dtype (engine_opts.dtype) */
     int threads;
     const char *weights; /* --weights as-stored|f32|bf16|q8_0 (engine_opts.weights) */
+    const char *activations; /* --activations f32|q8 (engine_opts.activations) */
     int tp;
     int shard;          /* bench --shard T: shard 0 of a T-way split alone (engine_opts.tp_shard_only) */
     const char *method;
@@ -26,7 +27,7 @@ typedef struct cli_engine_args {
 
 /* The engine and method options of generate and bench, as an option table (options.h) writing
  * into a; `out` has room for CLI_ENGINE_N_OPTS entries plus the terminator. */
-enum { CLI_ENGINE_N_OPTS = 10 };
+enum { CLI_ENGINE_N_OPTS = 11 };
 void cli_engine_options(cli_engine_args *a, cli_opt *out);
 /* The --help line of the method knobs (--KNOB VALUE), shown by commands that take knobs. */
 extern const cli_opt cli_engine_knob_help[];

@@ -74,6 +74,19 @@ static void print_transfers(const gen_timing *tm, int n_layers)
            tm->decode_to_host / 1e6, tm->decode_to_device / 1e6);
 }
 
+/* The weights held, the kernels and activations of decode, the dequantize scratch and the peak RSS. */
+static void print_memory(engine *e)
+{
+    engine_memory mem;
+    engine_memory_info(e, &mem);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("memory: weights %.1f MB held (%s; CPU kernels %s, decode activations %s); dequantize scratch peak "
+           "%.1f MB (largest matrix in fp32 %.1f MB); peak RSS %.1f MB\n", mem.weight_bytes / 1e6, mem.formats,
+           qmm_isa_name(qmm_isa_default()), mem.activations, mem.scratch_peak_bytes / 1e6,
+           mem.largest_matrix_f32_bytes / 1e6, ru.ru_maxrss * 1024.0 / 1e6); /* ru_maxrss: KiB */
+}
+
 static int bench_single(engine *e, const variant *vp, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
 {
     const variant v = *vp;
@@ -117,16 +130,7 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
         if (captures) printf("decode graphs: %ld steps captured, %ld replayed\n", captures, replays);
         print_transfers(&tm, c->n_layers);
     }
-    if (tp_launch_rank() == 0) { /* before the bandwidth probe's 512 MiB buffer inflates the RSS */
-        engine_memory mem;
-        engine_memory_info(e, &mem);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        printf("memory: weights %.1f MB held (%s; CPU kernels %s); dequantize scratch peak %.1f MB (largest matrix in "
-               "fp32 %.1f MB); peak RSS %.1f MB\n", mem.weight_bytes / 1e6, mem.formats,
-               qmm_isa_name(qmm_isa_default()), mem.scratch_peak_bytes / 1e6, mem.largest_matrix_f32_bytes / 1e6,
-               ru.ru_maxrss * 1024.0 / 1e6); /* ru_maxrss: KiB */
-    }
+    if (tp_launch_rank() == 0) print_memory(e); /* before the bandwidth probe's 512 MiB buffer inflates the RSS */
     if (dev) {
         /* GPU: bf16 weights, fp32 K/V of about L + gen/2 tokens per step, against the device's peaks */
         roofline_point rd = roofline_decode(dev, roofline_decode_bytes(c, ea_tp, 2.0, 1, L + gen / 2.0, 4), d);

@@ -95,6 +95,7 @@ static void print_result(engine *e, const gen_result *res, int prompt_tokens, in
     engine_memory mem;
     engine_memory_info(e, &mem);
     json_object_set_new(o, "weights", json_string(mem.formats));
+    json_object_set_new(o, "activations", json_string(mem.activations));
     json_object_set_new(o, "weight_bytes", json_integer((json_int_t)mem.weight_bytes));
     json_object_set_new(o, "scratch_peak_bytes", json_integer((json_int_t)mem.scratch_peak_bytes));
     gen_json_recall(o, res, engine_config(e)->n_layers);
@@ -163,7 +164,7 @@ int cmd_generate(int argc, char **argv)
          "<|endoftext|> is 0)"},
         {"--json", NULL, OPT_FLAG, &as_json, 0,
          "print {\"text\", \"ids\", \"prompt_tokens\", \"kept_tokens\", \"add_bos\", \"stop_ids\", \"weights\" "
-         "(formats held), \"weight_bytes\", \"scratch_peak_bytes\" (rank 0's shard under TP)} (and the recall "
+         "(formats held), \"activations\", \"weight_bytes\", \"scratch_peak_bytes\" (rank 0's shard under TP)} (and the recall "
          "fields with --attention-recall)"},
         {"--attention-recall", NULL, OPT_FLAG, &x.recall, 0,
          "measure the attention recall of every decode step (README: attention recall); printed to stderr, or "

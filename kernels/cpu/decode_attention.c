@@ -29,6 +29,9 @@
 #define DA_MAX_GROUP 4  /* query heads taken together (more sharing a view go in several groups) */
 #define DA_KB 64        /* keys per block of the AVX-512 scores: four vectors of 16 */
 #define DA_MAX_HD 256   /* head dims the AVX-512 version takes (multiples of 16) */
+#ifndef DA_DENSE_DIV
+#define DA_DENSE_DIV 4  /* views keeping >= 1/DA_DENSE_DIV of the prompt take its dense scores */
+#endif
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* The rows of one query head: np kept prompt positions pos[] of the KV head at offset off, then the tail. */
@@ -173,25 +176,44 @@ static ALWAYS_INLINE T_AVX512 void tr16(__m512 r[16])
     }
 }
 
+/* 16 key rows of hd floats transposed into kt (hd x 16): element t of rows[i] at kt[t * 16 + i]. */
+static ALWAYS_INLINE T_AVX512 void transpose_keys16(float *kt, const float *const *rows, int hd)
+{
+    for (int c = 0; c < hd; c += 16) {
+        __m512 v[16];
+        #pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_ps(rows[i] + c);
+        tr16(v);
+        #pragma GCC unroll 16
+        for (int t = 0; t < 16; t++) _mm512_store_ps(kt + (size_t)(c + t) * 16, v[t]);
+    }
+}
+
 /* Keys j0 .. j0 + DA_KB - 1 transposed into kt, DA_KB/16 blocks of hd x 16 floats: element t of key
  * j0 + 16 s + i at kt[(s * hd + t) * 16 + i]. Keys past n repeat key n - 1 (their scores are not used). */
 static T_AVX512 void gather_keys(float *kt, const da_rows *r, int j0)
 {
-    const int hd = r->hd;
     for (int s = 0; s < DA_KB / 16; s++) {
         const float *rows[16];
         for (int i = 0; i < 16; i++) {
             const int j = j0 + 16 * s + i;
             rows[i] = da_key(r, j < r->n ? j : r->n - 1);
         }
-        for (int c = 0; c < hd; c += 16) {
-            __m512 v[16];
-            #pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_ps(rows[i] + c);
-            tr16(v);
-            #pragma GCC unroll 16
-            for (int t = 0; t < 16; t++) _mm512_store_ps(kt + ((size_t)s * hd + c + t) * 16, v[t]);
+        transpose_keys16(kt + (size_t)s * r->hd * 16, rows, r->hd);
+    }
+}
+
+/* Prompt positions j0 .. j0 + DA_KB - 1 of one KV head (rows of ks floats from kbase, positions past
+ * np repeating np - 1), transposed into kt as gather_keys does. */
+static T_AVX512 void prefix_keys(float *kt, const float *kbase, int ks, int hd, int j0, int np)
+{
+    for (int s = 0; s < DA_KB / 16; s++) {
+        const float *rows[16];
+        for (int i = 0; i < 16; i++) {
+            const int j = j0 + 16 * s + i;
+            rows[i] = kbase + (long)(j < np ? j : np - 1) * ks;
         }
+        transpose_keys16(kt + (size_t)s * hd * 16, rows, hd);
     }
 }
 
@@ -250,12 +272,40 @@ static ALWAYS_INLINE T_AVX512 void values_chunk(int NH, int NV, float *const *o,
         for (int i = 0; i < NV; i++) _mm512_storeu_ps(o[h] + c + 16 * i, acc[h][i]);
 }
 
-static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float *const *qs, const da_rows *r,
-                                            float scale, float *const *sc, float *kt, int exp_fast)
+/* Scores of the np kept prompt positions of NH heads picked from their rows of all prompt scores. */
+static ALWAYS_INLINE T_AVX512 void pick_scores(int NH, float *const *sc, const float *const *dense, const int *pos,
+                                               int np)
 {
-    for (int j0 = 0; j0 < r->n; j0 += DA_KB) {
-        gather_keys(kt, r, j0);
-        scores_block(NH, sc, qs, kt, r->hd, j0, scale);
+    int j = 0;
+    for (; j + 16 <= np; j += 16) {
+        const __m512i ix = _mm512_loadu_si512(pos + j);
+        #pragma GCC unroll 16
+        for (int h = 0; h < NH; h++) _mm512_storeu_ps(sc[h] + j, _mm512_i32gather_ps(ix, dense[h], 4));
+    }
+    for (; j < np; j++)
+        for (int h = 0; h < NH; h++) sc[h][j] = dense[h][pos[j]];
+}
+
+/* NH query heads sharing the view r: scores (from dense, the heads' rows of all prompt scores, when
+ * non-NULL: then only the tail's keys are read here), probabilities, values. */
+static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float *const *qs, const da_rows *r,
+                                            float scale, float *const *sc, float *kt, int exp_fast,
+                                            const float *const *dense, int values)
+{
+    if (dense) {
+        pick_scores(NH, sc, dense, r->pos, r->np);
+        const da_rows tail = {r->sq, r->pos, 0, r->n - r->np, r->off, r->ks, r->hd};
+        float *st[DA_MAX_GROUP];
+        for (int h = 0; h < NH; h++) st[h] = sc[h] + r->np;
+        for (int j0 = 0; j0 < tail.n; j0 += DA_KB) {
+            gather_keys(kt, &tail, j0);
+            scores_block(NH, st, qs, kt, r->hd, j0, scale);
+        }
+    } else {
+        for (int j0 = 0; j0 < r->n; j0 += DA_KB) {
+            gather_keys(kt, r, j0);
+            scores_block(NH, sc, qs, kt, r->hd, j0, scale);
+        }
     }
     for (int h = 0; h < NH; h++) {
         if (exp_fast)
@@ -263,6 +313,7 @@ static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float
         else
             softmax_probs(sc[h], r->n);
     }
+    if (!values) return;
     for (int c = 0; c < r->hd; c += 64) {
         switch ((r->hd - c) / 16) {
         case 1: values_chunk(NH, 1, o, (const float *const *)sc, r, c); break;
@@ -275,16 +326,218 @@ static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float
 
 /* nh (1 .. DA_MAX_GROUP) query heads with the same view r: outputs o[h], queries qs[h], scores sc[h]. */
 static T_AVX512 void attend_group_avx512(int nh, float *const *o, const float *const *qs, const da_rows *r,
-                                         float scale, float *const *sc, float *kt, int exp_fast)
+                                         float scale, float *const *sc, float *kt, int exp_fast,
+                                         const float *const *dense)
 {
     switch (nh) {
-    case 1: group_nh(1, o, qs, r, scale, sc, kt, exp_fast); break;
-    case 2: group_nh(2, o, qs, r, scale, sc, kt, exp_fast); break;
-    case 3: group_nh(3, o, qs, r, scale, sc, kt, exp_fast); break;
-    default: group_nh(4, o, qs, r, scale, sc, kt, exp_fast); break;
+    case 1: group_nh(1, o, qs, r, scale, sc, kt, exp_fast, dense, 0); break; /* values: values_singles */
+    case 2: group_nh(2, o, qs, r, scale, sc, kt, exp_fast, dense, 1); break;
+    case 3: group_nh(3, o, qs, r, scale, sc, kt, exp_fast, dense, 1); break;
+    default: group_nh(4, o, qs, r, scale, sc, kt, exp_fast, dense, 1); break;
+    }
+}
+
+/* o[g][c .. c + 16 NV) = Σ_j p[g][j] v_j for NG query heads with views of their own (r[g]), each in
+ * its own key order as values_chunk takes it: one head alone is a chain of adds waiting on each other
+ * (4 vectors for hd = 64), so heads go side by side over their common length, then each finishes alone. */
+static ALWAYS_INLINE T_AVX512 void values_multi(int NG, int NV, float *const *o, const float *const *p,
+                                                const da_rows *const *r, int c)
+{
+    __m512 acc[DA_MAX_GROUP][4];
+    int n_min = r[0]->n;
+    #pragma GCC unroll 16
+    for (int g = 0; g < NG; g++) {
+        n_min = r[g]->n < n_min ? r[g]->n : n_min;
+        #pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) acc[g][i] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < n_min; j++) {
+        #pragma GCC unroll 16
+        for (int g = 0; g < NG; g++) {
+            const float *v = da_value(r[g], j) + c;
+            const __m512 x = _mm512_set1_ps(p[g][j]);
+            #pragma GCC unroll 4
+            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_add_ps(acc[g][i], _mm512_mul_ps(x, _mm512_loadu_ps(v + 16 * i)));
+        }
+    }
+    #pragma GCC unroll 16
+    for (int g = 0; g < NG; g++) {
+        for (int j = n_min; j < r[g]->n; j++) {
+            const float *v = da_value(r[g], j) + c;
+            const __m512 x = _mm512_set1_ps(p[g][j]);
+            #pragma GCC unroll 4
+            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_add_ps(acc[g][i], _mm512_mul_ps(x, _mm512_loadu_ps(v + 16 * i)));
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) _mm512_storeu_ps(o[g] + c + 16 * i, acc[g][i]);
+    }
+}
+
+static ALWAYS_INLINE T_AVX512 void singles_ng(int NG, float *const *o, const float *const *p, const da_rows *const *r)
+{
+    for (int c = 0; c < r[0]->hd; c += 64) {
+        switch ((r[0]->hd - c) / 16) {
+        case 1: values_multi(NG, 1, o, p, r, c); break;
+        case 2: values_multi(NG, 2, o, p, r, c); break;
+        case 3: values_multi(NG, 3, o, p, r, c); break;
+        default: values_multi(NG, 4, o, p, r, c); break;
+        }
+    }
+}
+
+/* The values of ng (1 .. DA_MAX_GROUP) query heads whose probabilities p[g] over views r[g] are done. */
+static T_AVX512 void values_singles(int ng, float *const *o, const float *const *p, const da_rows *r)
+{
+    const da_rows *rs[DA_MAX_GROUP];
+    for (int g = 0; g < ng; g++) rs[g] = &r[g];
+    switch (ng) {
+    case 1: singles_ng(1, o, p, rs); break;
+    case 2: singles_ng(2, o, p, rs); break;
+    case 3: singles_ng(3, o, p, rs); break;
+    default: singles_ng(4, o, p, rs); break;
+    }
+}
+
+/* Scores of prompt positions j0 .. j0 + DA_KB - 1 (their keys transposed in kt) for the nq query
+ * heads qs[], into their dense rows, DA_MAX_GROUP heads at a time. */
+static T_AVX512 void dense_block(int nq, float *const *rows, const float *const *qs, const float *kt, int hd, int j0,
+                                 float scale)
+{
+    for (int i = 0; i < nq; i += DA_MAX_GROUP) {
+        switch (nq - i < DA_MAX_GROUP ? nq - i : DA_MAX_GROUP) {
+        case 1: scores_block(1, rows + i, qs + i, kt, hd, j0, scale); break;
+        case 2: scores_block(2, rows + i, qs + i, kt, hd, j0, scale); break;
+        case 3: scores_block(3, rows + i, qs + i, kt, hd, j0, scale); break;
+        default: scores_block(4, rows + i, qs + i, kt, hd, j0, scale); break;
+        }
     }
 }
 #endif /* DA_X86 */
+
+/* The query heads whose prompt scores are computed for every prompt position at once (AVX-512): per
+ * KV head of each distinct prefix store, the heads that keep at least 1/DA_DENSE_DIV of the positions
+ * up to the last one kept. Their keys are then read and transposed once a step for all of them (all
+ * the variants of a prompt) instead of once per view, and the kept positions' scores picked out; a
+ * score is the same dot product either way, so the bits do not change. */
+typedef struct {
+    const float *kbase; /* the KV head's column of the prefix store */
+    int np;             /* positions scored: 0 .. np - 1 */
+    int first, count;   /* its dense rows */
+} da_dense_set;
+
+typedef struct {
+    int n_sets, n_rows, n_items, ld;
+    da_dense_set *set;
+    const float **q; /* per dense row: its query head */
+    float **row;     /* per dense row: its scores (ld floats) */
+    int *row_of;     /* (B * H): dense row of query head (b, h), or -1 */
+    int *item_set, *item_j0; /* per block of DA_KB positions to score: its set and first position */
+    float *s;
+} da_dense_plan;
+
+#if DA_X86
+/* The largest of pos[0..n), at least m (16 at a time: this runs over every long view each step). */
+static T_AVX512 int max_position(const int *pos, int n, int m)
+{
+    __m512i mv = _mm512_set1_epi32(m);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) mv = _mm512_max_epi32(mv, _mm512_loadu_si512(pos + j));
+    m = _mm512_reduce_max_epi32(mv);
+    for (; j < n; j++) m = pos[j] > m ? pos[j] : m;
+    return m;
+}
+#else
+static int max_position(const int *pos, int n, int m)
+{
+    for (int j = 0; j < n; j++) m = pos[j] > m ? pos[j] : m;
+    return m;
+}
+#endif
+
+/* Largest kept position + 1 among the heads of sequences with prefix k whose views are at least
+ * min_len long. */
+static int dense_extent(const decode_seq *seqs, int B, int H, const float *k, int min_len)
+{
+    int m = -1;
+    for (int b = 0; b < B; b++) {
+        if (seqs[b].k_prefix != k) continue;
+        for (int h = 0; h < H; h++)
+            if (seqs[b].len[h] >= min_len && seqs[b].len[h] > 0)
+                m = max_position(seqs[b].pos + (long)h * seqs[b].cap, seqs[b].len[h], m);
+    }
+    return m + 1;
+}
+
+/* Marks the dense heads of the sequences with prefix k (those not marked yet) and returns the number
+ * of positions to score; heads keep row -2 while their prefix is unplanned. */
+static int dense_mark(const decode_seq *seqs, int B, int H, const float *k, int *row_of)
+{
+    int max_len = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H && seqs[b].k_prefix == k; h++) max_len = seqs[b].len[h] > max_len ? seqs[b].len[h] : max_len;
+    const int np = dense_extent(seqs, B, H, k, (max_len + DA_DENSE_DIV - 1) / DA_DENSE_DIV);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H && seqs[b].k_prefix == k; h++)
+            row_of[b * H + h] = np > 0 && (long)seqs[b].len[h] * DA_DENSE_DIV >= np ? 0 : -1;
+    return np;
+}
+
+static void dense_plan_build(da_dense_plan *pl, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd)
+{
+    const int n_rep = H / Hkv;
+    memset(pl, 0, sizeof *pl);
+    pl->row_of = kv_malloc(sizeof(int) * B * H);
+    pl->set = kv_malloc(sizeof(da_dense_set) * B * Hkv);
+    pl->q = kv_malloc(sizeof(float *) * B * H);
+    for (int i = 0; i < B * H; i++) pl->row_of[i] = -2;
+    int *np_of = kv_malloc(sizeof(int) * B);
+    for (int b = 0; b < B; b++) np_of[b] = pl->row_of[b * H] == -2 ? dense_mark(seqs, B, H, seqs[b].k_prefix, pl->row_of) : 0;
+    for (int b = 0; b < B; b++) {        /* one set per (prefix, KV head), from the prefix's first sequence */
+        if (np_of[b] == 0) continue;
+        for (int g = 0; g < Hkv; g++) {
+            da_dense_set *st = &pl->set[pl->n_sets];
+            *st = (da_dense_set){seqs[b].k_prefix + (long)g * hd, np_of[b], pl->n_rows, 0};
+            for (int c = b; c < B; c++) {
+                if (seqs[c].k_prefix != seqs[b].k_prefix) continue;
+                for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {
+                    if (pl->row_of[c * H + h] < 0) continue;
+                    pl->row_of[c * H + h] = pl->n_rows;
+                    pl->q[pl->n_rows++] = q + ((long)c * H + h) * hd;
+                }
+            }
+            st->count = pl->n_rows - st->first;
+            if (st->count == 0) continue;
+            pl->n_sets++;
+            pl->n_items += (st->np + DA_KB - 1) / DA_KB;
+            pl->ld = st->np > pl->ld ? st->np : pl->ld;
+        }
+    }
+    free(np_of);
+    pl->ld = (pl->ld + DA_KB - 1) / DA_KB * DA_KB;
+    pl->s = kv_malloc(sizeof(float) * ((size_t)pl->n_rows * pl->ld + 1));
+    pl->row = kv_malloc(sizeof(float *) * (pl->n_rows + 1));
+    for (int i = 0; i < pl->n_rows; i++) pl->row[i] = pl->s + (size_t)i * pl->ld;
+    pl->item_set = kv_malloc(sizeof(int) * (pl->n_items + 1));
+    pl->item_j0 = kv_malloc(sizeof(int) * (pl->n_items + 1));
+    for (int i = 0, it = 0; i < pl->n_sets; i++)
+        for (int j0 = 0; j0 < pl->set[i].np; j0 += DA_KB) pl->item_set[it] = i, pl->item_j0[it++] = j0;
+}
+
+static void dense_plan_free(da_dense_plan *pl)
+{
+    free(pl->row_of), free(pl->set), free(pl->q), free(pl->s), free(pl->row), free(pl->item_set), free(pl->item_j0);
+}
+
+#if DA_X86
+/* Work item it of the plan: the scores of its DA_KB prompt positions for all the set's dense heads. */
+static T_AVX512 void dense_item(const da_dense_plan *pl, int it, float *kt, int ks, int hd, float scale)
+{
+    const da_dense_set *st = &pl->set[pl->item_set[it]];
+    const int j0 = pl->item_j0[it];
+    prefix_keys(kt, st->kbase, ks, hd, j0, st->np);
+    dense_block(st->count, pl->row + st->first, pl->q + st->first, kt, hd, j0, scale);
+}
+#endif
 
 /* Query heads a and b of a sequence keep the same prompt positions (the same row, or equal rows). */
 static int same_view(const decode_seq *sq, int a, int b)
@@ -297,29 +550,40 @@ static int same_view(const decode_seq *sq, int a, int b)
 /* The query heads h0 .. h0 + n_rep - 1 of one KV head (AVX-512): heads whose views coincide in
  * groups of up to DA_MAX_GROUP, each group reading its keys and values once. */
 static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int h0, int n_rep, int hd, int ks,
-                           float scale, float *sc, size_t sc_n, float *kt, int exp_fast)
+                           float scale, float *sc, size_t sc_n, float *kt, int exp_fast, const da_dense_plan *pl,
+                           const int *row_of)
 {
 #if DA_X86
     unsigned long long taken = 0;
+    /* heads with views of their own: probabilities in sc slots DA_MAX_GROUP + k, values side by side */
+    float *so[DA_MAX_GROUP], *sp[DA_MAX_GROUP];
+    da_rows sr[DA_MAX_GROUP];
+    int ns = 0;
     for (int i = 0; i < n_rep; i++) {
         if (taken >> i & 1) continue;
         float *o[DA_MAX_GROUP], *s[DA_MAX_GROUP];
-        const float *qs[DA_MAX_GROUP];
+        const float *qs[DA_MAX_GROUP], *dn[DA_MAX_GROUP];
         int nh = 0;
         for (int k = i; k < n_rep && nh < DA_MAX_GROUP; k++) {
             if (taken >> k & 1 || (k != i && !same_view(sq, h0 + i, h0 + k))) continue;
             taken |= 1ull << k;
             o[nh] = out + (long)(h0 + k) * hd, qs[nh] = q + (long)(h0 + k) * hd, s[nh] = sc + nh * sc_n;
+            dn[nh] = row_of[h0 + k] >= 0 ? pl->row[row_of[h0 + k]] : NULL;
             nh++;
         }
         const int h = h0 + i;
         const da_rows r = {sq, sq->pos + (long)h * sq->cap, sq->len[h], sq->len[h] + decode_seq_tail(sq),
                            (h0 / n_rep) * hd, ks, hd};
-        attend_group_avx512(nh, o, qs, &r, scale, s, kt, exp_fast);
+        if (nh == 1) s[0] = sc + (DA_MAX_GROUP + ns) * sc_n;
+        attend_group_avx512(nh, o, qs, &r, scale, s, kt, exp_fast, dn[0] ? dn : NULL);
+        if (nh > 1) continue;
+        so[ns] = o[0], sp[ns] = s[0], sr[ns++] = r;
+        if (ns == DA_MAX_GROUP) values_singles(ns, so, (const float *const *)sp, sr), ns = 0;
     }
+    if (ns) values_singles(ns, so, (const float *const *)sp, sr);
 #else
     (void)out, (void)q, (void)sq, (void)h0, (void)n_rep, (void)hd, (void)ks, (void)scale, (void)sc, (void)sc_n;
-    (void)kt, (void)exp_fast;
+    (void)kt, (void)exp_fast, (void)pl, (void)row_of;
 #endif
 }
 
@@ -340,12 +604,19 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
 #if DA_X86
     if (wide) exp_fast = expf_simd_ok();
 #endif
-    const size_t sc_n = ((size_t)max_n + DA_KB - 1) / DA_KB * DA_KB; /* whole key blocks */
+    /* whole key blocks, and one more for the tail's block after kept positions picked from dense rows */
+    const size_t sc_n = ((size_t)max_n + DA_KB - 1) / DA_KB * DA_KB + DA_KB;
+    da_dense_plan pl = {0};
+    if (wide) dense_plan_build(&pl, q, seqs, B, H, Hkv, hd);
 #pragma omp parallel
     {
-        float *sc = kv_malloc(sizeof(float) * sc_n * (wide ? DA_MAX_GROUP : 1));
+        float *sc = kv_malloc(sizeof(float) * sc_n * (wide ? 2 * DA_MAX_GROUP : 1));
         float *kt = wide ? aligned_alloc(64, sizeof(float) * DA_KB * hd) : NULL;
         if (wide && !kt) kv_die("out of memory (decode attention)");
+#if DA_X86
+#pragma omp for schedule(dynamic)
+        for (int it = 0; it < pl.n_items; it++) dense_item(&pl, it, kt, ks, hd, scale);
+#endif
         /* KV head outermost: the work items that follow each other read the same KV head's rows of
          * the prefix (the sequences share it), which stay in cache between them */
 #pragma omp for schedule(dynamic) collapse(2)
@@ -354,7 +625,8 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
                 const decode_seq *sq = &seqs[b];
                 if (wide) {
                     const long seq = (long)b * H * hd;
-                    attend_kv_head(out + seq, q + seq, sq, g * n_rep, n_rep, hd, ks, scale, sc, sc_n, kt, exp_fast);
+                    attend_kv_head(out + seq, q + seq, sq, g * n_rep, n_rep, hd, ks, scale, sc, sc_n, kt, exp_fast,
+                                   &pl, pl.row_of + b * H);
                     continue;
                 }
                 for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {
@@ -366,6 +638,7 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
         }
         free(sc), free(kt);
     }
+    if (wide) dense_plan_free(&pl);
 }
 
 void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd)

@@ -1,0 +1,302 @@
+/* qmatmul_q8 (CPU): linear layers with 8-bit activations on Q8_0/Q4_0/Q4_1 weights (llama.cpp's
+ * scheme for its CPU decode; see kernels/qmatmul.h).
+ *
+ * Each 32-value block of an activation row becomes int8 with its own scale (d = max|x| / 127,
+ * q = x * (1/d) rounded to nearest even) and Σq. A weight block's quants, as unsigned bytes, times the
+ * activation quants sum exactly in int32 (Q4_0: nibbles, minus 8 Σq; Q8_0: q + 128, minus 128 Σq;
+ * Q4_1: nibbles, its offset m added as m * (d Σq)); each block's sum is scaled and accumulated in fp32
+ * with one fused multiply-add: acc = fma((float)I, d_x * d_w, acc) [+ fma(d_x Σq, m, acc)], block after
+ * block. The AVX-512 VNNI version keeps 16 weight rows in the lanes of a vector (gathered and
+ * interleaved once per call, then reused by every activation row); each lane does the scalar
+ * sequence of its output, so a row's outputs have the same bits alone or in a batch, and in the
+ * portable C version. */
+#include "kernels/qmatmul.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/half.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define Q8_X86 1
+#else
+#define Q8_X86 0
+#endif
+
+#define Q8_R 8          /* activation rows per pass over a group of weight rows (independent chains) */
+#define Q8_W 16         /* weight rows per vector (the lanes) */
+#define Q8_OCHUNK 64    /* output rows per OpenMP work unit */
+#define Q8_PAR_MIN (1 << 15)
+
+/* The quantized activations, row after row: q (n, K), and per block (n, K/32) its scale d, the
+ * correction the weight type subtracts from the integer sum (8 Σq for Q4_0, 128 Σq for Q8_0, 0 for
+ * Q4_1) and d Σq (Q4_1's offset term). */
+typedef struct {
+    int n;
+    int64_t nb;
+    int8_t *q;
+    float *d, *dsum;
+    int32_t *corr;
+} q8_acts;
+
+int qmm_q8_supported(int type) { return type == QTYPE_Q8_0 || type == QTYPE_Q4_0 || type == QTYPE_Q4_1; }
+
+int qmm_vnni_available(void)
+{
+#if Q8_X86
+    return qmm_isa_available(QMM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+static size_t block_bytes(int type) { return type == QTYPE_Q8_0 ? 34 : type == QTYPE_Q4_0 ? 18 : 20; }
+
+/* Block b of activation row r (32 values at x). */
+static void quantize_block(q8_acts *a, int type, int r, int64_t b, const float *x)
+{
+    const size_t s = (size_t)r * a->nb + b;
+    float amax = 0;
+    for (int k = 0; k < QTYPE_BLOCK; k++) amax = fmaxf(amax, fabsf(x[k]));
+    const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    int8_t *q = a->q + s * QTYPE_BLOCK;
+    int32_t sum = 0;
+    for (int k = 0; k < QTYPE_BLOCK; k++) {
+        const int v = (int)lrintf(x[k] * id); /* nearest, ties to even; |v| <= 127 */
+        q[k] = (int8_t)v;
+        sum += v;
+    }
+    a->d[s] = d;
+    a->corr[s] = type == QTYPE_Q4_0 ? 8 * sum : type == QTYPE_Q8_0 ? 128 * sum : 0;
+    a->dsum[s] = d * (float)sum;
+}
+
+#if Q8_X86
+/* quantize_block 32 values at a time: the same max, scale and products; the conversion rounds to
+ * nearest even as lrintf does (the default rounding mode), so the same bits. */
+static __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_block_avx512(q8_acts *a, int type, int r,
+                                                                                     int64_t b, const float *x)
+{
+    const size_t s = (size_t)r * a->nb + b;
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
+    _mm_storeu_si128((__m128i *)(a->q + s * QTYPE_BLOCK), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(a->q + s * QTYPE_BLOCK + 16), _mm512_cvtepi32_epi8(q1));
+    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    a->d[s] = d;
+    a->corr[s] = type == QTYPE_Q4_0 ? 8 * sum : type == QTYPE_Q8_0 ? 128 * sum : 0;
+    a->dsum[s] = d * (float)sum;
+}
+#endif
+
+/* The calling thread's buffers for n rows of K values (grown as needed, kept for the thread's life):
+ * every thread of a product quantizes all the rows itself (a few microseconds) instead of waiting at
+ * a barrier for a shared copy. */
+static q8_acts *q8_acts_for(int n, int64_t K)
+{
+    static _Thread_local q8_acts a;
+    static _Thread_local size_t cap;
+    const size_t slots = (size_t)n * (K / QTYPE_BLOCK);
+    if (cap < slots) {
+        free(a.q), free(a.d), free(a.dsum), free(a.corr);
+        a.q = malloc(slots * QTYPE_BLOCK);
+        a.d = malloc(slots * sizeof(float));
+        a.dsum = malloc(slots * sizeof(float));
+        a.corr = malloc(slots * sizeof(int32_t));
+        if (!a.q || !a.d || !a.dsum || !a.corr) abort();
+        cap = slots;
+    }
+    a.n = n, a.nb = K / QTYPE_BLOCK;
+    return &a;
+}
+
+/* Activation row r quantized (row r of x, K values). */
+static void quantize_row(q8_acts *a, int vnni, int type, const float *x, int r)
+{
+    for (int64_t b = 0; b < a->nb; b++) {
+#if Q8_X86
+        if (vnni) {
+            quantize_block_avx512(a, type, r, b, x + b * QTYPE_BLOCK);
+            continue;
+        }
+#endif
+        quantize_block(a, type, r, b, x + b * QTYPE_BLOCK);
+    }
+}
+
+/* ---- portable C ---- */
+
+/* Block b of a weight row as unsigned bytes (Q4: the nibbles in value order; Q8_0: q + 128), its d and m. */
+static void unpack_block(int type, const uint8_t *blk, uint8_t u[QTYPE_BLOCK], float *dw, float *mw)
+{
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    *dw = half_to_float(h);
+    *mw = 0;
+    if (type == QTYPE_Q4_1) memcpy(&h, blk + 2, 2), *mw = half_to_float(h);
+    if (type == QTYPE_Q8_0) {
+        for (int k = 0; k < QTYPE_BLOCK; k++) u[k] = blk[2 + k] ^ 0x80;
+        return;
+    }
+    const uint8_t *nib = blk + (type == QTYPE_Q4_1 ? 4 : 2);
+    for (int k = 0; k < 16; k++) u[k] = nib[k] & 15, u[k + 16] = nib[k] >> 4;
+}
+
+static void rows_c(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
+{
+    uint8_t u[QTYPE_BLOCK];
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        for (int r = 0; r < a->n; r++) {
+            float acc = 0;
+            for (int64_t b = 0; b < a->nb; b++) {
+                const size_t s = (size_t)r * a->nb + b;
+                float dw, mw;
+                unpack_block(w->type, row + b * block_bytes(w->type), u, &dw, &mw);
+                int32_t isum = 0;
+                for (int k = 0; k < QTYPE_BLOCK; k++) isum += u[k] * a->q[s * QTYPE_BLOCK + k];
+                acc = fmaf((float)(isum - a->corr[s]), a->d[s] * dw, acc);
+                if (w->type == QTYPE_Q4_1) acc = fmaf(a->dsum[s], mw, acc);
+            }
+            out[r * ldo + o] = acc;
+        }
+    }
+}
+
+/* ---- AVX-512 VNNI: 16 weight rows in the lanes ---- */
+#if Q8_X86
+#define T_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define Q8_INLINE inline __attribute__((always_inline))
+
+/* The 16 weight rows o .. o + 15 (rows past the matrix repeat its last) interleaved into wu: for block
+ * b, 8 vectors, vector c holding bytes 4c .. 4c + 3 of each row's unsigned quants in its lane; their d
+ * and m in dw/mw [b][16]. */
+static T_VNNI void interleave_rows(const qmatrix *w, int64_t o, uint8_t *wu, float *dw, float *mw)
+{
+    const int64_t nb = w->cols / QTYPE_BLOCK;
+    const size_t bb = block_bytes(w->type);
+    int32_t idx[Q8_W];
+    for (int l = 0; l < Q8_W; l++) idx[l] = (int32_t)((o + l < w->rows ? l : w->rows - 1 - o) * w->row_bytes);
+    const __m512i vi = _mm512_loadu_si512(idx), low4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = base + b * bb;
+        uint8_t *ub = wu + b * 8 * 64;
+        const __m512i head = _mm512_i32gather_epi32(vi, blk, 1); /* d | m << 16 (Q4_1), d | q0 q1 (Q8_0) */
+        _mm512_storeu_ps(dw + b * Q8_W, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head)));
+        if (w->type == QTYPE_Q8_0) {
+            for (int c = 0; c < 8; c++)
+                _mm512_storeu_si512(ub + c * 64, _mm512_xor_si512(_mm512_i32gather_epi32(vi, blk + 2 + 4 * c, 1), flip));
+            continue;
+        }
+        _mm512_storeu_ps(mw + b * Q8_W, w->type == QTYPE_Q4_1
+                                            ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head, 16)))
+                                            : _mm512_setzero_ps());
+        const uint8_t *nib = blk + (w->type == QTYPE_Q4_1 ? 4 : 2);
+        for (int p = 0; p < 4; p++) { /* nibble bytes 4p .. 4p + 3: values 4p.. (low) and 16 + 4p.. (high) */
+            const __m512i v = _mm512_i32gather_epi32(vi, nib + 4 * p, 1);
+            _mm512_storeu_si512(ub + p * 64, _mm512_and_si512(v, low4));
+            _mm512_storeu_si512(ub + (p + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+        }
+    }
+}
+
+/* Activation rows r0 .. r0 + R - 1 against the interleaved weight rows: out[r][o .. o + nw). */
+static Q8_INLINE T_VNNI void rows_r(int R, int type, float *out, int64_t ldo, const q8_acts *a, int r0,
+                                    const uint8_t *wu, const float *dw, const float *mw, __mmask16 keep)
+{
+    __m512 acc[Q8_R];
+    #pragma GCC unroll 8
+    for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < a->nb; b++) {
+        __m512i isum[Q8_R];
+        #pragma GCC unroll 8
+    for (int i = 0; i < R; i++) isum[i] = _mm512_setzero_si512();
+        #pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            const __m512i wv = _mm512_loadu_si512(wu + (b * 8 + c) * 64);
+            #pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+                int32_t xd;
+                memcpy(&xd, a->q + ((size_t)(r0 + i) * a->nb + b) * QTYPE_BLOCK + 4 * c, 4);
+                isum[i] = _mm512_dpbusd_epi32(isum[i], wv, _mm512_set1_epi32(xd));
+            }
+        }
+        const __m512 dwv = _mm512_loadu_ps(dw + b * Q8_W);
+        #pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+            const size_t s = (size_t)(r0 + i) * a->nb + b;
+            const __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(isum[i], _mm512_set1_epi32(a->corr[s])));
+            acc[i] = _mm512_fmadd_ps(f, _mm512_mul_ps(dwv, _mm512_set1_ps(a->d[s])), acc[i]);
+        }
+        if (type == QTYPE_Q4_1) {
+            const __m512 mwv = _mm512_loadu_ps(mw + b * Q8_W);
+            #pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a->dsum[(size_t)(r0 + i) * a->nb + b]), mwv, acc[i]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int i = 0; i < R; i++) _mm512_mask_storeu_ps(out + (r0 + i) * ldo, keep, acc[i]);
+}
+
+static T_VNNI void rows_vnni(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
+{
+    const int64_t nb = w->cols / QTYPE_BLOCK;
+    static _Thread_local uint8_t *wu; /* per thread, grown as needed, kept for the thread's life */
+    static _Thread_local float *ws;
+    static _Thread_local int64_t cap;
+    if (cap < nb) {
+        free(wu), free(ws);
+        wu = aligned_alloc(64, (size_t)nb * 8 * 64);
+        ws = aligned_alloc(64, sizeof(float) * 2 * Q8_W * nb);
+        if (!wu || !ws) abort();
+        cap = nb;
+    }
+    for (int64_t o = o0; o < o1; o += Q8_W) {
+        const int nw = o1 - o < Q8_W ? (int)(o1 - o) : Q8_W;
+        const __mmask16 keep = (__mmask16)((1u << nw) - 1);
+        interleave_rows(w, o, wu, ws, ws + Q8_W * nb);
+        int r0 = 0;
+        for (; r0 + Q8_R <= a->n; r0 += Q8_R) rows_r(Q8_R, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep);
+        switch (a->n - r0) {
+        case 0: break;
+        case 1: rows_r(1, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        case 2: rows_r(2, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        case 3: rows_r(3, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        case 4: rows_r(4, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        case 5: rows_r(5, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        case 6: rows_r(6, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        default: rows_r(7, w->type, out + o, ldo, a, r0, wu, ws, ws + Q8_W * nb, keep); break;
+        }
+    }
+}
+#endif
+
+void qmatmul_q8act_cpu(int vnni, float *out, const float *x, const qmatrix *w, int n)
+{
+    const int64_t O = w->rows;
+    const int par = O * w->cols >= Q8_PAR_MIN && !omp_in_parallel();
+    #pragma omp parallel if (par)
+    {
+        q8_acts *a = q8_acts_for(n, w->cols);
+        for (int r = 0; r < n; r++) quantize_row(a, vnni, w->type, x + r * w->cols, r);
+        #pragma omp for schedule(static)
+        for (int64_t o0 = 0; o0 < O; o0 += Q8_OCHUNK) {
+            const int64_t o1 = o0 + Q8_OCHUNK < O ? o0 + Q8_OCHUNK : O;
+#if Q8_X86
+            if (vnni) {
+                rows_vnni(w, out, O, a, o0, o1);
+                continue;
+            }
+#endif
+            rows_c(w, out, O, a, o0, o1);
+        }
+    }
+}
