@@ -190,10 +190,11 @@ static ALWAYS_INLINE T_AVX512 void transpose_keys16(float *kt, const float *cons
 }
 
 /* Keys j0 .. j0 + DA_KB - 1 transposed into kt, DA_KB/16 blocks of hd x 16 floats: element t of key
- * j0 + 16 s + i at kt[(s * hd + t) * 16 + i]. Keys past n repeat key n - 1 (their scores are not used). */
+ * j0 + 16 s + i at kt[(s * hd + t) * 16 + i]. Keys past n repeat key n - 1, and blocks wholly past n
+ * are left as they were (their scores are not used). */
 static T_AVX512 void gather_keys(float *kt, const da_rows *r, int j0)
 {
-    for (int s = 0; s < DA_KB / 16; s++) {
+    for (int s = 0; s < DA_KB / 16 && j0 + 16 * s < r->n; s++) {
         const float *rows[16];
         for (int i = 0; i < 16; i++) {
             const int j = j0 + 16 * s + i;
@@ -613,6 +614,7 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
         float *sc = kv_malloc(sizeof(float) * sc_n * (wide ? 2 * DA_MAX_GROUP : 1));
         float *kt = wide ? aligned_alloc(64, sizeof(float) * DA_KB * hd) : NULL;
         if (wide && !kt) kv_die("out of memory (decode attention)");
+        if (wide) memset(kt, 0, sizeof(float) * DA_KB * hd); /* blocks past a short tail stay zeros, not garbage */
 #if DA_X86
 #pragma omp for schedule(dynamic)
         for (int it = 0; it < pl.n_items; it++) dense_item(&pl, it, kt, ks, hd, scale);

@@ -174,35 +174,62 @@ static void rows_c(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, 
 #define T_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define Q8_INLINE inline __attribute__((always_inline))
 
+/* Bytes off .. off + 15 of the 16 rows row[l]: out[j] holds dword j of row l in lane l (four rows
+ * per vector with one load each, their dwords regrouped, then a 4x4 transpose of 128-bit lanes). */
+static inline __attribute__((always_inline)) T_VNNI void dwords16x4(const uint8_t *const *row, size_t off,
+                                                                   __m512i out[4])
+{
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512i a[4];
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(row[4 * k] + off)));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(row[4 * k + 1] + off)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(row[4 * k + 2] + off)), 2);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(row[4 * k + 3] + off)), 3);
+        a[k] = _mm512_permutexvar_epi32(perm, v); /* 128-bit lane j: dword j of rows 4k .. 4k + 3 */
+    }
+    const __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], 0x44), t1 = _mm512_shuffle_i32x4(a[0], a[1], 0xee);
+    const __m512i t2 = _mm512_shuffle_i32x4(a[2], a[3], 0x44), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xee);
+    out[0] = _mm512_shuffle_i32x4(t0, t2, 0x88), out[1] = _mm512_shuffle_i32x4(t0, t2, 0xdd);
+    out[2] = _mm512_shuffle_i32x4(t1, t3, 0x88), out[3] = _mm512_shuffle_i32x4(t1, t3, 0xdd);
+}
+
 /* The 16 weight rows o .. o + 15 (rows past the matrix repeat its last) interleaved into wu: for block
  * b, 8 vectors, vector c holding bytes 4c .. 4c + 3 of each row's unsigned quants in its lane; their d
  * and m in dw/mw [b][16]. */
 static T_VNNI void interleave_rows(const qmatrix *w, int64_t o, uint8_t *wu, float *dw, float *mw)
 {
     const int64_t nb = w->cols / QTYPE_BLOCK;
-    const size_t bb = block_bytes(w->type);
+    const size_t bb = block_bytes(w->type), hdr = w->type == QTYPE_Q4_1 ? 4 : 2;
+    const uint8_t *row[Q8_W];
     int32_t idx[Q8_W];
-    for (int l = 0; l < Q8_W; l++) idx[l] = (int32_t)((o + l < w->rows ? l : w->rows - 1 - o) * w->row_bytes);
+    for (int l = 0; l < Q8_W; l++) {
+        const int64_t r = o + l < w->rows ? o + l : w->rows - 1;
+        row[l] = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        idx[l] = (int32_t)((r - o) * (int64_t)w->row_bytes);
+    }
     const __m512i vi = _mm512_loadu_si512(idx), low4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
     const uint8_t *base = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = base + b * bb;
         uint8_t *ub = wu + b * 8 * 64;
-        const __m512i head = _mm512_i32gather_epi32(vi, blk, 1); /* d | m << 16 (Q4_1), d | q0 q1 (Q8_0) */
+        const __m512i head = _mm512_i32gather_epi32(vi, base + b * bb, 1); /* d | m << 16 (Q4_1), d | q0 q1 (Q8_0) */
         _mm512_storeu_ps(dw + b * Q8_W, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head)));
+        __m512i v[4];
         if (w->type == QTYPE_Q8_0) {
-            for (int c = 0; c < 8; c++)
-                _mm512_storeu_si512(ub + c * 64, _mm512_xor_si512(_mm512_i32gather_epi32(vi, blk + 2 + 4 * c, 1), flip));
+            for (int half = 0; half < 2; half++) {
+                dwords16x4(row, b * bb + hdr + 16 * half, v);
+                for (int c = 0; c < 4; c++) _mm512_storeu_si512(ub + (4 * half + c) * 64, _mm512_xor_si512(v[c], flip));
+            }
             continue;
         }
         _mm512_storeu_ps(mw + b * Q8_W, w->type == QTYPE_Q4_1
                                             ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head, 16)))
                                             : _mm512_setzero_ps());
-        const uint8_t *nib = blk + (w->type == QTYPE_Q4_1 ? 4 : 2);
-        for (int p = 0; p < 4; p++) { /* nibble bytes 4p .. 4p + 3: values 4p.. (low) and 16 + 4p.. (high) */
-            const __m512i v = _mm512_i32gather_epi32(vi, nib + 4 * p, 1);
-            _mm512_storeu_si512(ub + p * 64, _mm512_and_si512(v, low4));
-            _mm512_storeu_si512(ub + (p + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+        dwords16x4(row, b * bb + hdr, v); /* nibble bytes 4p .. 4p + 3: values 4p.. (low) and 16 + 4p.. (high) */
+        for (int p = 0; p < 4; p++) {
+            _mm512_storeu_si512(ub + p * 64, _mm512_and_si512(v[p], low4));
+            _mm512_storeu_si512(ub + (p + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v[p], 4), low4));
         }
     }
 }
