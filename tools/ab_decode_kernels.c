@@ -5,12 +5,14 @@
  *   decode attention: the 26 views of a real prefill (cached in VIEWS after the first run) over a
  *     random prefix store of the model's shape (30 layers x 2,048 positions x 3 KV heads x 64), 16
  *     tail tokens each: one step = 30 calls with B = 26.
- *   weights: SmolLM2's matrices in Q4_1 (7 a layer x 30) and the Q8_0 lm_head, random blocks, x of 26 rows.
+ *   weights: SmolLM2's matrices in Q4_1 (7 a layer x 30) and the Q8_0 lm_head, random blocks, x of 26 rows;
+ *     then this tree's 8-bit-activation kernels (qmatmul_q8act_cpu, --activations q8) on the same.
  * build (BASE: the commit to compare with):
  *   git show BASE:kernels/cpu/decode_attention.c > /tmp/da_old.c; git show BASE:kernels/cpu/qmatmul.c > /tmp/qm_old.c
  *   R="-Dqmatmul_fused_cpu=qmatmul_fused_old -Dqmm_isa_name=qmm_isa_name_old -Dqmm_isa_available=qmm_isa_available_old
  *      -Dqmm_isa_default=qmm_isa_default_old -Dqmatrix_dequant_cpu=qmatrix_dequant_old
- *      -Ddecode_attention_cpu=decode_attention_old -Ddecode_tail_store_cpu=decode_tail_store_old"
+ *      -Ddecode_attention_cpu=decode_attention_old -Ddecode_tail_store_cpu=decode_tail_store_old
+ *      -Ddecode_attention_cpu_isa=decode_attention_isa_old"
  *   mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I. $R -c /tmp/da_old.c -o /tmp/da_old.o
  *   mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I. $R -c /tmp/qm_old.c -o /tmp/qm_old.o
  *   mpicc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -I. tools/ab_decode_kernels.c /tmp/da_old.o /tmp/qm_old.o \
@@ -165,6 +167,17 @@ static void weights_ab(int rounds)
            same ? "bit-identical (lm_head)" : "OUTPUTS DIFFER");
     if (flush) printf("  (weights from memory, AB_COLD: 512 MiB written before each side; means old %.1f ms, new %.1f ms)\n",
                       cold_old / rounds * 1e3, cold_new / rounds * 1e3);
+    /* this tree's 8-bit-activation kernels (--activations q8) on the same matrices and rows */
+    const int vnni = qmm_vnni_available();
+    double best_q8 = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = thread_cpu();
+        for (int i = 0; i < nw; i++) qmatmul_q8act_cpu(vnni, o1, x, &ws[i], NV);
+        double t = thread_cpu() - t0;
+        best_q8 = t < best_q8 ? t : best_q8;
+    }
+    printf("weights of one step with 8-bit activations (%s, 1 thread, best of %d): %.1f ms (new fp32 / q8: %.2fx)\n",
+           vnni ? "vnni" : "c", rounds, best_q8 * 1e3, best_new / best_q8);
     for (int i = 0; i < nw; i++) free(ws[i].data);
     free(x), free(o1), free(o2), free(flush);
 }

@@ -1,5 +1,6 @@
-/* fma_peak (dev-only): this CPU's fused multiply-add throughput on one core, 512-bit and 256-bit —
- * the arithmetic ceiling next to the byte bound of a batched decode step (BENCHMARKS §5.7.1).
+/* fma_peak (dev-only): this CPU's fused multiply-add throughput on one core, 512-bit and 256-bit, and
+ * of VNNI's vpdpbusd (64 / 32 int8 multiply-adds into int32 lanes) — the arithmetic ceilings next to
+ * the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2).
  * 12 independent chains (more than latency x ports), so the loop is bound by throughput.
  * build and run: gcc -O2 tools/fma_peak.c -o /tmp/fma_peak && /tmp/fma_peak */
 #include <immintrin.h>
@@ -17,14 +18,14 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* FMAs per second of CHAINS independent chains of vector type V (set1, fmadd: its intrinsics);
- * the lanes summed into *sink keep the loop live. */
-#define FMA_RATE(name, isa, V, set1, fmadd, lanes)                                                    \
+/* Operations per second of CHAINS independent chains a = op(a, m, c) of vector type V (set1: its
+ * broadcast of m0, c0 and the chains' starts); the lanes summed into *sink keep the loop live. */
+#define FMA_RATE(name, isa, V, set1, fmadd, lanes, start, m0, c0)                                     \
     __attribute__((target(isa))) static double name(float *sink)                                    \
     {                                                                                                   \
         V a[CHAINS];                                                                                    \
-        for (int i = 0; i < CHAINS; i++) a[i] = set1(i * 0.001f);                                       \
-        const V m = set1(0.9999f), c = set1(0.0001f);                                                   \
+        for (int i = 0; i < CHAINS; i++) a[i] = set1(start);                                            \
+        const V m = set1(m0), c = set1(c0);                                                             \
         double t0 = now();                                                                              \
         for (long n = 0; n < ITERS; n++) {                                                              \
             _Pragma("GCC unroll 12") for (int i = 0; i < CHAINS; i++) a[i] = fmadd(a[i], m, c);         \
@@ -40,8 +41,12 @@ static double now(void)
         return ITERS * CHAINS / t;                                                                      \
     }
 
-FMA_RATE(zmm_rate, "avx512f,fma", __m512, _mm512_set1_ps, _mm512_fmadd_ps, 16)
-FMA_RATE(ymm_rate, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
+FMA_RATE(zmm_rate, "avx512f,fma", __m512, _mm512_set1_ps, _mm512_fmadd_ps, 16, i * 0.001f, 0.9999f, 0.0001f)
+FMA_RATE(ymm_rate, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, 8, i * 0.001f, 0.9999f, 0.0001f)
+FMA_RATE(zmm_dp_rate, "avx512f,avx512vnni", __m512i, _mm512_set1_epi32, _mm512_dpbusd_epi32, 16, i, 0x01020304,
+         0x01010101)
+FMA_RATE(ymm_dp_rate, "avx512f,avx512vl,avx512vnni", __m256i, _mm256_set1_epi32, _mm256_dpbusd_epi32, 8, i,
+         0x01020304, 0x01010101)
 
 int main(void)
 {
@@ -53,6 +58,11 @@ int main(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         double y = ymm_rate(&sink);
         printf("256-bit: %.2f G FMA/s = %.1f G lane-FMA/s\n", y / 1e9, y * 8 / 1e9);
+    }
+    if (__builtin_cpu_supports("avx512vnni")) {
+        double z = zmm_dp_rate(&sink), y = ymm_dp_rate(&sink);
+        printf("vpdpbusd 512-bit: %.2f G/s = %.1f G int8 multiply-adds/s; 256-bit: %.2f G/s = %.1f G\n", z / 1e9,
+               z * 64 / 1e9, y / 1e9, y * 32 / 1e9);
     }
     return sink == 12345.0f; /* keeps the sums live */
 }
