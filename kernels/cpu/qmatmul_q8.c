@@ -6,8 +6,8 @@
  * activation quants sum exactly in int32 (Q4_0: nibbles, minus 8 Σq; Q8_0: q + 128, minus 128 Σq;
  * Q4_1: nibbles, its offset m added as m * (d Σq)); each block's sum is scaled and accumulated in fp32
  * with one fused multiply-add: acc = fma((float)I, d_x * d_w, acc) [+ fma(d_x Σq, m, acc)], block after
- * block. The AVX-512 VNNI version keeps 16 weight rows in the lanes of a vector (gathered and
- * interleaved once per call, then reused by every activation row); each lane does the scalar
+ * block. The AVX-512 VNNI version keeps 16 weight rows in the lanes of a vector (interleaved once
+ * per call by loads and lane permutes, then reused by every activation row); each lane does the scalar
  * sequence of its output, so a row's outputs have the same bits alone or in a batch, and in the
  * portable C version. */
 #include "kernels/qmatmul.h"
