@@ -29,9 +29,7 @@
 #define DA_MAX_GROUP 4  /* query heads taken together (more sharing a view go in several groups) */
 #define DA_KB 64        /* keys per block of the AVX-512 scores: four vectors of 16 */
 #define DA_MAX_HD 256   /* head dims the AVX-512 version takes (multiples of 16) */
-#ifndef DA_DENSE_DIV
 #define DA_DENSE_DIV 4  /* views keeping >= 1/DA_DENSE_DIV of the prompt take its dense scores */
-#endif
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* The rows of one query head: np kept prompt positions pos[] of the KV head at offset off, then the tail. */
@@ -474,12 +472,15 @@ static int dense_extent(const decode_seq *seqs, int B, int H, const float *k, in
 static int dense_mark(const decode_seq *seqs, int B, int H, const float *k, int *row_of)
 {
     int max_len = 0;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H && seqs[b].k_prefix == k; h++) max_len = seqs[b].len[h] > max_len ? seqs[b].len[h] : max_len;
+    for (int b = 0; b < B; b++) {
+        if (seqs[b].k_prefix != k) continue;
+        for (int h = 0; h < H; h++) max_len = seqs[b].len[h] > max_len ? seqs[b].len[h] : max_len;
+    }
     const int np = dense_extent(seqs, B, H, k, (max_len + DA_DENSE_DIV - 1) / DA_DENSE_DIV);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H && seqs[b].k_prefix == k; h++)
-            row_of[b * H + h] = np > 0 && (long)seqs[b].len[h] * DA_DENSE_DIV >= np ? 0 : -1;
+    for (int b = 0; b < B; b++) {
+        if (seqs[b].k_prefix != k) continue;
+        for (int h = 0; h < H; h++) row_of[b * H + h] = np > 0 && (long)seqs[b].len[h] * DA_DENSE_DIV >= np ? 0 : -1;
+    }
     return np;
 }
 

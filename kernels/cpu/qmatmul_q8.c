@@ -53,7 +53,15 @@ int qmm_vnni_available(void)
 #endif
 }
 
-static size_t block_bytes(int type) { return type == QTYPE_Q8_0 ? 34 : type == QTYPE_Q4_0 ? 18 : 20; }
+static size_t block_bytes(int type) { return qtype_row_bytes(type, QTYPE_BLOCK); }
+
+/* Slot s's scale d, the weight type's correction and d Σq, from the block's quants summing to sum. */
+static void set_block_scale(q8_acts *a, int type, size_t s, float d, int32_t sum)
+{
+    a->d[s] = d;
+    a->corr[s] = type == QTYPE_Q4_0 ? 8 * sum : type == QTYPE_Q8_0 ? 128 * sum : 0;
+    a->dsum[s] = d * (float)sum;
+}
 
 /* Block b of activation row r (32 values at x). */
 static void quantize_block(q8_acts *a, int type, int r, int64_t b, const float *x)
@@ -69,9 +77,7 @@ static void quantize_block(q8_acts *a, int type, int r, int64_t b, const float *
         q[k] = (int8_t)v;
         sum += v;
     }
-    a->d[s] = d;
-    a->corr[s] = type == QTYPE_Q4_0 ? 8 * sum : type == QTYPE_Q8_0 ? 128 * sum : 0;
-    a->dsum[s] = d * (float)sum;
+    set_block_scale(a, type, s, d, sum);
 }
 
 #if Q8_X86
@@ -88,10 +94,7 @@ static __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_block_
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
     _mm_storeu_si128((__m128i *)(a->q + s * QTYPE_BLOCK), _mm512_cvtepi32_epi8(q0));
     _mm_storeu_si128((__m128i *)(a->q + s * QTYPE_BLOCK + 16), _mm512_cvtepi32_epi8(q1));
-    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    a->d[s] = d;
-    a->corr[s] = type == QTYPE_Q4_0 ? 8 * sum : type == QTYPE_Q8_0 ? 128 * sum : 0;
-    a->dsum[s] = d * (float)sum;
+    set_block_scale(a, type, s, d, _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)));
 }
 #endif
 
@@ -150,19 +153,28 @@ static void unpack_block(int type, const uint8_t *blk, uint8_t u[QTYPE_BLOCK], f
 
 static void rows_c(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
 {
-    uint8_t u[QTYPE_BLOCK];
+    static _Thread_local uint8_t *u; /* one weight row unpacked, then used by every activation row */
+    static _Thread_local float *dw;  /* its blocks' d, then m */
+    static _Thread_local int64_t cap;
+    if (cap < a->nb) {
+        free(u), free(dw);
+        u = malloc((size_t)a->nb * QTYPE_BLOCK), dw = malloc(sizeof(float) * 2 * a->nb);
+        if (!u || !dw) abort();
+        cap = a->nb;
+    }
+    const float *mw = dw + a->nb;
     for (int64_t o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        for (int64_t b = 0; b < a->nb; b++)
+            unpack_block(w->type, row + b * block_bytes(w->type), u + b * QTYPE_BLOCK, &dw[b], &dw[a->nb + b]);
         for (int r = 0; r < a->n; r++) {
             float acc = 0;
             for (int64_t b = 0; b < a->nb; b++) {
                 const size_t s = (size_t)r * a->nb + b;
-                float dw, mw;
-                unpack_block(w->type, row + b * block_bytes(w->type), u, &dw, &mw);
                 int32_t isum = 0;
-                for (int k = 0; k < QTYPE_BLOCK; k++) isum += u[k] * a->q[s * QTYPE_BLOCK + k];
-                acc = fmaf((float)(isum - a->corr[s]), a->d[s] * dw, acc);
-                if (w->type == QTYPE_Q4_1) acc = fmaf(a->dsum[s], mw, acc);
+                for (int k = 0; k < QTYPE_BLOCK; k++) isum += u[b * QTYPE_BLOCK + k] * a->q[s * QTYPE_BLOCK + k];
+                acc = fmaf((float)(isum - a->corr[s]), a->d[s] * dw[b], acc);
+                if (w->type == QTYPE_Q4_1) acc = fmaf(a->dsum[s], mw[b], acc);
             }
             out[r * ldo + o] = acc;
         }
