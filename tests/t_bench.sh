@@ -44,4 +44,19 @@ expect_fail "--variants with another word" "expects 'all' or 'batched'" $KVBENCH
 expect_fail "--shard with --variants" "FullKV only" $KVBENCH "${args[@]}" --shard 3 --variants all
 expect_fail "--shard with --tensor-parallel" "exclude each other" $KVBENCH "${args[@]}" --shard 3 --tensor-parallel 3
 expect_fail "--shard 2 does not divide 9 query heads" "must divide" $KVBENCH "${args[@]}" --shard 2
+# OpenMP waits (harness/cli/wait_policy.c): a policy the user set is kept; unset, waits are passive,
+# and spinning (bounded) only when the cores look free: never with another rank of the job on the
+# node or more threads than CPUs.
+waits() { sed -n 's/^model: .*(.*; \(OpenMP waits [^)]*\)), prompt.*/\1/p'; }
+pol() { env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$@" $KVBENCH "${args[@]}" 2>&1 | waits; }
+check "a wait policy the user set is kept and reported" \
+    test "$(OMP_WAIT_POLICY=active $KVBENCH "${args[@]}" 2>&1 | waits)" = "OpenMP waits active"
+check "unset: passive, no spinning with two ranks of the job on the node" \
+    test "$(pol OMPI_COMM_WORLD_LOCAL_SIZE=2)" = "OpenMP waits passive"
+check "unset: passive, no spinning with more threads than CPUs" \
+    test "$(pol OMP_NUM_THREADS=$(($(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) + 1)))" = "OpenMP waits passive"
+check "unset: passive, at most a bounded spin when alone" \
+    grep -qxE "OpenMP waits passive(, spin 10000)?" <<<"$(pol)"
+check "GOMP_SPINCOUNT alone is the user's choice: no policy added" \
+    test "$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5 $KVBENCH "${args[@]}" 2>&1 | waits)" = "OpenMP waits default, spin 5"
 finish

@@ -218,6 +218,27 @@ static void test_argmax(void)
     argmax_cpu(out, &x[0][0], 2, 6);
     CHECK(out[0] == 1, "argmax tie -> lowest index, got %d", out[0]);
     CHECK(out[1] == 1, "argmax tie with -inf -> lowest index, got %d", out[1]);
+    /* every instruction set against the scalar loop: rows of 1..67 values (tails past the vectors),
+     * drawn from a few values so that ties are common, with NaNs, -0/+0 and -inf mixed in */
+    enum { ROWS = 400, N = 67 };
+    static float r[ROWS][N];
+    static const float pool[] = {0.0f, -0.0f, 1.5f, -2.0f, 1.5f, -INFINITY, NAN, 3.25f};
+    int want[ROWS], got[ROWS];
+    for (int i = 0; i < ROWS; i++)
+        for (int j = 0; j < N; j++) r[i][j] = (i % 3 == 0) ? pool[(rng = rng * 1103515245u + 12345u) >> 16 & 7] : frand();
+    for (int isa = 0; isa < QMM_ISA_COUNT; isa++) {
+        if (!qmm_isa_available(isa)) continue;
+        int same = 1;
+        for (int n = 1; n <= N; n++) {
+            for (int i = 0; i < ROWS; i++) {
+                argmax_cpu_isa(QMM_ISA_C, &want[i], r[i], 1, n);
+                argmax_cpu_isa(isa, &got[i], r[i], 1, n);
+                same &= want[i] == got[i];
+            }
+        }
+        CHECK(same, "argmax %s equals the scalar loop on %d rows of 1..%d values (ties, NaN, +-0, -inf)",
+              qmm_isa_name(isa), ROWS, N);
+    }
 }
 
 /* The decode kernel before keys went four at a time (one key, one scalar dot product at a time):

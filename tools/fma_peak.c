@@ -1,6 +1,7 @@
 /* fma_peak (dev-only): this CPU's fused multiply-add throughput on one core, 512-bit and 256-bit, and
  * of VNNI's vpdpbusd (64 / 32 int8 multiply-adds into int32 lanes) — the arithmetic ceilings next to
- * the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2).
+ * the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2); and how long one `pause` takes,
+ * the unit of libgomp's GOMP_SPINCOUNT (harness/cli/wait_policy.c).
  * 12 independent chains (more than latency x ports), so the loop is bound by throughput.
  * build and run: gcc -O2 tools/fma_peak.c -o /tmp/fma_peak && /tmp/fma_peak */
 #include <immintrin.h>
@@ -48,6 +49,15 @@ FMA_RATE(zmm_dp_rate, "avx512f,avx512vnni", __m512i, _mm512_set1_epi32, _mm512_d
 FMA_RATE(ymm_dp_rate, "avx512f,avx512vl,avx512vnni", __m256i, _mm256_set1_epi32, _mm256_dpbusd_epi32, 8, i,
          0x01020304, 0x01010101)
 
+/* Nanoseconds one `pause` takes (what a spinning libgomp thread executes per GOMP_SPINCOUNT unit). */
+static double pause_ns(void)
+{
+    const long n = 10000000;
+    double t0 = now();
+    for (long i = 0; i < n; i++) _mm_pause();
+    return (now() - t0) / n * 1e9;
+}
+
 int main(void)
 {
     float sink = 0;
@@ -64,5 +74,6 @@ int main(void)
         printf("vpdpbusd 512-bit: %.2f G/s = %.1f G int8 multiply-adds/s; 256-bit: %.2f G/s = %.1f G\n", z / 1e9,
                z * 64 / 1e9, y / 1e9, y * 32 / 1e9);
     }
+    printf("pause: %.1f ns\n", pause_ns());
     return sink == 12345.0f; /* keeps the sums live */
 }

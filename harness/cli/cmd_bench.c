@@ -74,6 +74,14 @@ static void print_transfers(const gen_timing *tm, int n_layers)
            tm->decode_to_host / 1e6, tm->decode_to_device / 1e6);
 }
 
+/* How idle OpenMP threads wait (harness/cli/wait_policy.c), for the runs' header line. */
+static const char *omp_waits(char *buf, size_t cap)
+{
+    const char *pol = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    snprintf(buf, cap, "OpenMP waits %s%s%s", pol ? pol : "default", spin ? ", spin " : "", spin ? spin : "");
+    return buf;
+}
+
 /* The weights held, the kernels and activations of decode, the dequantize scratch and the peak RSS. */
 static void print_memory(engine *e)
 {
@@ -110,8 +118,10 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
     double params = roofline_params(c);
     const roofline_device *dev = roofline_device_find(engine_device(e));
     if (tp_launch_rank() == 0) {
-        printf("model: %s (%.1fM params), backend %s (%s), prompt %d tokens, %d generated, %d runs (medians)\n",
-               c->name, params / 1e6, engine_backend_name(e), engine_device(e), L, gen, runs);
+        char waits[96];
+        printf("model: %s (%.1fM params), backend %s (%s; %s), prompt %d tokens, %d generated, %d runs (medians)\n",
+               c->name, params / 1e6, engine_backend_name(e), engine_device(e), omp_waits(waits, sizeof waits), L,
+               gen, runs);
         if (shard) printf("shard: 1 of %d (tensor-parallel shapes, %.1fM params on this device, no collectives)\n",
                           ea_tp, roofline_shard_params(c, ea_tp) / 1e6);
         /* a TP group computes the whole model in p; a shard alone its part */
@@ -221,8 +231,10 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, i
     }
     double b = kv_median(tb, runs), s = kv_median(ts, runs);
     if (tp_launch_rank() == 0) {
+        char waits[96];
         printf("variants: %d (FullKV + 5 methods x budgets 128..2048), prompt %d tokens, %d generated each, "
-               "backend %s, %d runs (medians)\n", nv, L, gen, engine_backend_name(e), runs);
+               "backend %s (%s), %d runs (medians)\n", nv, L, gen, engine_backend_name(e), omp_waits(waits, sizeof waits),
+               runs);
         if (compare) printf("one by one (prefill per variant): %.2f s\n", s);
         printf("shared prefill + batched decode:  %.2f s\n", b);
         printf("shared run (the last): prefill %.2f s, statistics + selection %.2f s, decode %.2f s (%d steps)\n",

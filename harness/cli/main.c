@@ -5,14 +5,7 @@
 #include <unistd.h>
 
 #include "harness/cli/commands.h"
-
-/* Valgrind's client request, when its header is installed (see omp_wait_policy_default). */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-
+#include "harness/cli/wait_policy.h"
 
 typedef struct {
     const char *name;
@@ -43,34 +36,9 @@ static void usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
-/* OpenMP threads that spin while waiting lose 3-10x when ranks share cores (mpirun on a node,
- * a shared CI machine; measured in BENCHMARKS.md). libgomp reads OMP_WAIT_POLICY before main runs,
- * so when the user has not chosen one we set "passive" and re-execute ourselves once. */
-static void omp_wait_policy_default(char **argv)
-{
-    if (getenv("OMP_WAIT_POLICY")) return;
-    /* Not under valgrind: it shows the client as /proc/self/exe, and the re-executed program would
-     * run natively, outside memcheck (it does not follow exec by default), checking nothing. */
-#ifdef RUNNING_ON_VALGRIND
-    if (RUNNING_ON_VALGRIND) return;
-#endif
-    const char *preload = getenv("LD_PRELOAD");
-    if (preload && strstr(preload, "vgpreload")) return; /* the same, when built without valgrind.h */
-    /* Only when /proc/self/exe is this program, not another loader running it. */
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return;
-    self[n] = 0;
-    const char *a = strrchr(argv[0], '/'), *b = strrchr(self, '/');
-    if (strcmp(a ? a + 1 : argv[0], b ? b + 1 : self)) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv(self, argv);
-    /* exec failed: carry on with the default policy */
-}
-
 int main(int argc, char **argv)
 {
-    omp_wait_policy_default(argv);
+    wait_policy_default(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

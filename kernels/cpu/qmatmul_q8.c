@@ -28,7 +28,8 @@
 
 #define Q8_R 8          /* activation rows per pass over a group of weight rows (independent chains) */
 #define Q8_W 16         /* weight rows per vector (the lanes) */
-#define Q8_OCHUNK 64    /* output rows per OpenMP work unit */
+#define Q8_OCHUNK 16    /* output rows per OpenMP work unit: one vector of weight rows, so that the 192-row K and V
+                         * projections split 6/6 over two threads, not 2/1 */
 #define Q8_PAR_MIN (1 << 15)
 
 /* The quantized activations, row after row: q (n, K), and per block (n, K/32) its scale d, the

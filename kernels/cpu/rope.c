@@ -27,10 +27,14 @@ void rope_inv_freq(float *inv_freq, int head_dim, double theta, int llama3, doub
     }
 }
 
+/* Rows below which one thread does them all: a decode step's few rows (~1 us of cos/sin each) cost
+ * less than waking a sleeping thread (tens of microseconds on a VM; BENCHMARKS §5.7.3). */
+#define ROPE_PAR_ROWS 64
+
 void rope_cpu(float *x, int n_rows, int n_heads, int head_dim, const int *positions, const float *inv_freq)
 {
     int half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (n_rows > 8)
+#pragma omp parallel for schedule(static) if (n_rows > ROPE_PAR_ROWS)
     for (int r = 0; r < n_rows; r++) {
         float cs[512], sn[512];
         for (int i = 0; i < half; i++) {
