@@ -119,27 +119,39 @@ static void attend_head(float *o, const float *qv, const da_rows *r, float scale
 #if DA_X86
 #define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
-/* softmax_probs with the max and the exponentials 8 at a time (the same bits: a max is a max, exp8 is
- * expf), the double sum still in key order. */
-static T_AVX512 void softmax_probs_avx512(float *sc, int n)
+/* softmax_probs for NH heads at once (their rows sc[h] of n[h] scores), the max and the exponentials
+ * 8 at a time (the same bits: a max is a max, exp8 is expf): the same steps per head, but the double sums, each a chain of adds in key order, run side by side. */
+static ALWAYS_INLINE T_AVX512 void softmax_multi(int NH, float *const *sc, const int *n)
 {
-    __m512 mv = _mm512_set1_ps(-FLT_MAX);
-    int j = 0;
-    for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(sc + j));
-    float m = _mm512_reduce_max_ps(mv);
-    for (; j < n; j++) m = sc[j] > m ? sc[j] : m;
-    const __m256 mm = _mm256_set1_ps(m);
-    double sum = 0;
-    for (j = 0; j + 8 <= n; j += 8) {
-        exp8_store(sc + j, _mm256_sub_ps(_mm256_loadu_ps(sc + j), mm));
-        #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) sum += sc[j + i];
+    double sum[DA_MAX_GROUP];
+    int n_min = n[0];
+    #pragma GCC unroll 4
+    for (int h = 0; h < NH; h++) {
+        float *s = sc[h];
+        __m512 mv = _mm512_set1_ps(-FLT_MAX);
+        int j = 0;
+        for (; j + 16 <= n[h]; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
+        float m = _mm512_reduce_max_ps(mv);
+        for (; j < n[h]; j++) m = s[j] > m ? s[j] : m;
+        const __m256 mm = _mm256_set1_ps(m);
+        for (j = 0; j + 8 <= n[h]; j += 8) exp8_store(s + j, _mm256_sub_ps(_mm256_loadu_ps(s + j), mm));
+        for (; j < n[h]; j++) s[j] = expf(s[j] - m);
+        sum[h] = 0;
+        n_min = n[h] < n_min ? n[h] : n_min;
     }
-    for (; j < n; j++) sum += (sc[j] = expf(sc[j] - m));
-    const float inv = (float)(1.0 / sum);
-    const __m512 vi = _mm512_set1_ps(inv);
-    for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(sc + j, _mm512_mul_ps(_mm512_loadu_ps(sc + j), vi));
-    for (; j < n; j++) sc[j] *= inv;
+    for (int j = 0; j < n_min; j++)
+        #pragma GCC unroll 4
+        for (int h = 0; h < NH; h++) sum[h] += sc[h][j];
+    #pragma GCC unroll 4
+    for (int h = 0; h < NH; h++) {
+        float *s = sc[h];
+        for (int j = n_min; j < n[h]; j++) sum[h] += s[j];
+        const float inv = (float)(1.0 / sum[h]);
+        const __m512 vi = _mm512_set1_ps(inv);
+        int j = 0;
+        for (; j + 16 <= n[h]; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), vi));
+        for (; j < n[h]; j++) s[j] *= inv;
+    }
 }
 
 /* r[0..15] transposed in place: afterwards lane i of r[t] is what lane t of r[i] was. */
@@ -285,6 +297,18 @@ static ALWAYS_INLINE T_AVX512 void pick_scores(int NH, float *const *sc, const f
         for (int h = 0; h < NH; h++) sc[h][j] = dense[h][pos[j]];
 }
 
+/* Probabilities of NH heads with n scores each (sc[h]). */
+static ALWAYS_INLINE T_AVX512 void softmax_group(int NH, float *const *sc, int n, int exp_fast)
+{
+    if (!exp_fast) {
+        for (int h = 0; h < NH; h++) softmax_probs(sc[h], n);
+        return;
+    }
+    int ns[DA_MAX_GROUP];
+    for (int h = 0; h < NH; h++) ns[h] = n;
+    softmax_multi(NH, sc, ns);
+}
+
 /* NH query heads sharing the view r: scores (from dense, the heads' rows of all prompt scores, when
  * non-NULL: then only the tail's keys are read here), probabilities, values. */
 static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float *const *qs, const da_rows *r,
@@ -306,13 +330,8 @@ static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float
             scores_block(NH, sc, qs, kt, r->hd, j0, scale);
         }
     }
-    for (int h = 0; h < NH; h++) {
-        if (exp_fast)
-            softmax_probs_avx512(sc[h], r->n);
-        else
-            softmax_probs(sc[h], r->n);
-    }
-    if (!values) return;
+    if (!values) return; /* a head with a view of its own: values_singles takes its softmax too */
+    softmax_group(NH, sc, r->n, exp_fast);
     for (int c = 0; c < r->hd; c += 64) {
         switch ((r->hd - c) / 16) {
         case 1: values_chunk(NH, 1, o, (const float *const *)sc, r, c); break;
@@ -372,28 +391,36 @@ static ALWAYS_INLINE T_AVX512 void values_multi(int NG, int NV, float *const *o,
     }
 }
 
-static ALWAYS_INLINE T_AVX512 void singles_ng(int NG, float *const *o, const float *const *p, const da_rows *const *r)
+static ALWAYS_INLINE T_AVX512 void singles_ng(int NG, float *const *o, float *const *p, const da_rows *const *r,
+                                              int exp_fast)
 {
+    int n[DA_MAX_GROUP];
+    for (int g = 0; g < NG; g++) {
+        n[g] = r[g]->n;
+        if (!exp_fast) softmax_probs(p[g], n[g]);
+    }
+    if (exp_fast) softmax_multi(NG, p, n);
     for (int c = 0; c < r[0]->hd; c += 64) {
         switch ((r[0]->hd - c) / 16) {
-        case 1: values_multi(NG, 1, o, p, r, c); break;
-        case 2: values_multi(NG, 2, o, p, r, c); break;
-        case 3: values_multi(NG, 3, o, p, r, c); break;
-        default: values_multi(NG, 4, o, p, r, c); break;
+        case 1: values_multi(NG, 1, o, (const float *const *)p, r, c); break;
+        case 2: values_multi(NG, 2, o, (const float *const *)p, r, c); break;
+        case 3: values_multi(NG, 3, o, (const float *const *)p, r, c); break;
+        default: values_multi(NG, 4, o, (const float *const *)p, r, c); break;
         }
     }
 }
 
-/* The values of ng (1 .. DA_MAX_GROUP) query heads whose probabilities p[g] over views r[g] are done. */
-static T_AVX512 void values_singles(int ng, float *const *o, const float *const *p, const da_rows *r)
+/* The softmax and values of ng (1 .. DA_MAX_GROUP) query heads whose scores p[g] over views r[g] are
+ * done (turned into probabilities in place). */
+static T_AVX512 void values_singles(int ng, float *const *o, float *const *p, const da_rows *r, int exp_fast)
 {
     const da_rows *rs[DA_MAX_GROUP];
     for (int g = 0; g < ng; g++) rs[g] = &r[g];
     switch (ng) {
-    case 1: singles_ng(1, o, p, rs); break;
-    case 2: singles_ng(2, o, p, rs); break;
-    case 3: singles_ng(3, o, p, rs); break;
-    default: singles_ng(4, o, p, rs); break;
+    case 1: singles_ng(1, o, p, rs, exp_fast); break;
+    case 2: singles_ng(2, o, p, rs, exp_fast); break;
+    case 3: singles_ng(3, o, p, rs, exp_fast); break;
+    default: singles_ng(4, o, p, rs, exp_fast); break;
     }
 }
 
@@ -580,9 +607,9 @@ static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int
         attend_group_avx512(nh, o, qs, &r, scale, s, kt, exp_fast, dn[0] ? dn : NULL);
         if (nh > 1) continue;
         so[ns] = o[0], sp[ns] = s[0], sr[ns++] = r;
-        if (ns == DA_MAX_GROUP) values_singles(ns, so, (const float *const *)sp, sr), ns = 0;
+        if (ns == DA_MAX_GROUP) values_singles(ns, so, sp, sr, exp_fast), ns = 0;
     }
-    if (ns) values_singles(ns, so, (const float *const *)sp, sr);
+    if (ns) values_singles(ns, so, sp, sr, exp_fast);
 #else
     (void)out, (void)q, (void)sq, (void)h0, (void)n_rep, (void)hd, (void)ks, (void)scale, (void)sc, (void)sc_n;
     (void)kt, (void)exp_fast, (void)pl, (void)row_of;
