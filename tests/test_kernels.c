@@ -58,6 +58,25 @@ static void test_rope_rotation(void)
     }
     CHECK(ok0, "rope at position 0 must not change x");
     CHECK(ok1, "rope rotate-half pairs (i, i+d/2) by pos*inv_freq[i]");
+    /* Few rows keep their cos/sin for the next call; many rows (the prefill) compute their own. The
+     * same rows must get the same bits either way, also after the positions or frequencies change. */
+    enum { R = 65, HD = 64 };
+    static float big[R * HD], small[R * HD], again[R * HD], inv2[HD / 2];
+    int ps[R];
+    rope_inv_freq(inv2, HD, 10000.0, 0, 0, 0, 0, 0);
+    int same = 1;
+    for (int round = 0; round < 3; round++) {
+        for (int r = 0; r < R; r++) ps[r] = r * 31 + (round == 1 ? 5 : 0);
+        if (round == 2) inv2[3] *= 1.5f;
+        for (int i = 0; i < R * HD; i++) big[i] = small[i] = again[i] = frand();
+        rope_cpu(big, R, 1, HD, ps, inv2); /* 65 rows: the parallel path */
+        for (int r = 0; r < R; r += 16) {  /* each chunk twice: computed, then taken from the memo */
+            rope_cpu(small + r * HD, R - r < 16 ? R - r : 16, 1, HD, ps + r, inv2);
+            rope_cpu(again + r * HD, R - r < 16 ? R - r : 16, 1, HD, ps + r, inv2);
+        }
+        same &= !memcmp(big, small, sizeof big) && !memcmp(big, again, sizeof big);
+    }
+    CHECK(same, "rope: few-row calls (cos/sin kept between calls) equal the many-row path bit for bit");
 }
 
 static void test_rmsnorm_swiglu(void)
@@ -80,6 +99,31 @@ static void test_rmsnorm_swiglu(void)
     ok = 1;
     for (int i = 0; i < 5; i++) ok &= check_close(o[i], g[i] / (1 + exp(-g[i])) * u[i], TOL_F32_ATOL, TOL_F32_RTOL);
     CHECK(ok, "swiglu = silu(gate)*up");
+    /* every instruction set, serial (few values) and split over threads (many), bit for bit the scalar
+     * expression, with values past exp8's range (|g| >= 88: expf lane by lane), +-0 and tails */
+    enum { N = 40007 };
+    static float G[N], U[N], want[N], got[N];
+    static const float special[] = {0.0f, -0.0f, 88.0f, -88.0f, 87.99f, -87.99f, 100.0f, -100.0f, 1e-30f, -1e-30f};
+    for (int i = 0; i < N; i++) {
+        G[i] = i % 97 == 0 ? special[(i / 97) % 10] : frand() * (i % 5 == 0 ? 60.0f : 6.0f);
+        U[i] = frand();
+    }
+    for (int i = 0; i < N; i++) want[i] = G[i] / (1.0f + expf(-G[i])) * U[i];
+    for (int isa = 0; isa < QMM_ISA_COUNT; isa++) {
+        if (!qmm_isa_available(isa)) continue;
+        int same = 1;
+        for (long n = 1; n <= N; n = n < 64 ? n + 1 : n * 3) {
+            swiglu_cpu_isa(isa, got, G, U, n);
+            same &= !memcmp(got, want, sizeof(float) * n);
+        }
+        /* thread splits that end on 8-value boundaries short of n (8192 a thread for 2 or 3 threads) */
+        static const long odd[] = {16385, 24577, 32769, N};
+        for (int k = 0; k < 4; k++) {
+            swiglu_cpu_isa(isa, got, G, U, odd[k]);
+            same &= !memcmp(got, want, sizeof(float) * odd[k]);
+        }
+        CHECK(same, "swiglu %s: bit for bit g / (1 + expf(-g)) * u on 1..%d values", qmm_isa_name(isa), N);
+    }
 }
 
 /* Naive causal attention in double, GQA by h / n_rep. */
