@@ -224,7 +224,14 @@ static T_VNNI void interleave_rows(const qmatrix *w, int64_t o, uint8_t *wu, flo
     }
     const __m512i vi = _mm512_loadu_si512(idx), low4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
     const uint8_t *base = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+    /* The next 16 rows (contiguous, the thread's next work unit) are prefetched a slice per block: the
+     * 16 row streams here are more than the hardware prefetcher follows, and weights read from memory
+     * ran at 2-4 GB/s without it. */
+    const size_t next_lines = o + Q8_W < w->rows ? (Q8_W * w->row_bytes + 63) / 64 : 0;
+    const uint8_t *next = base + Q8_W * w->row_bytes;
     for (int64_t b = 0; b < nb; b++) {
+        for (size_t i = next_lines * b / nb; i < next_lines * (b + 1) / nb; i++)
+            _mm_prefetch((const char *)(next + 64 * i), _MM_HINT_T0);
         uint8_t *ub = wu + b * 8 * 64;
         const __m512i head = _mm512_i32gather_epi32(vi, base + b * bb, 1); /* d | m << 16 (Q4_1), d | q0 q1 (Q8_0) */
         _mm512_storeu_ps(dw + b * Q8_W, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head)));
