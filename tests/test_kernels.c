@@ -94,6 +94,25 @@ static void test_rmsnorm_swiglu(void)
             ok &= check_close(y[r * dim + i], w[i] * x[r * dim + i] / sqrt(ss / dim + 1e-5), TOL_F32_ATOL, TOL_F32_RTOL);
     }
     CHECK(ok, "rmsnorm");
+    /* bit for bit one row at a time (each row's double sum in element order), for any row count */
+    enum { MR = 21, MD = 576 };
+    static float X[MR * MD], Y[MR * MD], W[MD];
+    for (int i = 0; i < MR * MD; i++) X[i] = frand() * (i % 13 == 0 ? 40.0f : 2.0f);
+    for (int i = 0; i < MD; i++) W[i] = frand();
+    int same_rows = 1;
+    for (int n = 1; n <= MR; n++) {
+        rmsnorm_cpu(Y, X, W, n, MD, 1e-5f);
+        for (int r = 0; r < n; r++) {
+            double ss = 0;
+            for (int i = 0; i < MD; i++) ss += (double)X[r * MD + i] * X[r * MD + i];
+            const float scale = (float)(1.0 / sqrt(ss / MD + 1e-5f));
+            for (int i = 0; i < MD; i++) {
+                const float want = W[i] * (X[r * MD + i] * scale);
+                same_rows &= !memcmp(&want, &Y[r * MD + i], sizeof want);
+            }
+        }
+    }
+    CHECK(same_rows, "rmsnorm of 1..%d rows equals the one-row loop bit for bit", MR);
     float g[5] = {-3, -0.5f, 0, 0.5f, 4}, u[5] = {1, 2, 3, -1, 0.25f}, o[5];
     swiglu_cpu(o, g, u, 5);
     ok = 1;

@@ -27,10 +27,12 @@
  * project's Xeon VM (tools/fma_peak.c), longer than the gaps between a decode step's regions. */
 #define SPIN_PAUSES "10000"
 
-/* Ranks of this job on this node, from the launcher (Open MPI, MPICH/Hydra, Slurm); 1 if none. */
+/* Ranks of this job on this node, from the launcher (Open MPI, MPICH/Hydra, Slurm's srun: "4(x2)" or
+ * "2,1" start with this node's count); 1 if none. */
 static int local_ranks(void)
 {
-    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"};
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_STEP_TASKS_PER_NODE",
+                                 "SLURM_NTASKS_PER_NODE"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
         if (v && atoi(v) > 0) return atoi(v);
