@@ -158,6 +158,9 @@ decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B)
     db->gate = be->alloc(c, sizeof(float) * B * e->F), db->up = be->alloc(c, sizeof(float) * B * e->F);
     db->logits = be->alloc(c, sizeof(float) * B * e->vocab);
     db->ds = kv_malloc(sizeof *db->ds * e->n_layers * B);
+    /* one fresh view id per layer of this batch (decode_seq.view_id): kernels may keep their plans */
+    static unsigned long last_view_id;
+    const unsigned long id0 = __atomic_add_fetch(&last_view_id, (unsigned long)e->n_layers, __ATOMIC_RELAXED);
     for (int l = 0; l < e->n_layers; l++) {
         for (int b = 0; b < B; b++) {
             const decode_state *s = &seqs[b];
@@ -173,6 +176,7 @@ decode_batch *decode_batch_new(engine *e, const decode_state *seqs, int B)
                 .v_tail = s->v_tail + (long)l * s->tail_cap * ks,
                 .n_tail = s->tail_cap, /* the bound; the length itself is read from d_tail */
                 .n_tail_at = db->d_tail + b,
+                .view_id = id0 - (unsigned long)e->n_layers + 1 + (unsigned long)l,
             };
         }
     }

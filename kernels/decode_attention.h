@@ -14,6 +14,11 @@ typedef struct {
      * n_tail only bounds it: a decode step captured once in a CUDA graph is replayed with a new
      * count uploaded before each launch, the descriptors (kernel parameters) unchanged. */
     const int *n_tail_at;
+    /* Nonzero: every sequence of a call carries the same id, and a later call with that id (and the
+     * same descriptors) has the same views — pos, len, prefixes — so a kernel may keep what it derived
+     * from them (the CPU keeps its plan of shared work). The engine gives each layer of each decode
+     * batch a fresh id; 0: nothing is kept. */
+    unsigned long view_id;
 } decode_seq;
 
 /* The tail length the kernels use. */

@@ -215,7 +215,7 @@ static void test_decode_attention(void)
                 if ((j * (h + 2) + b) % 3 == 0 || j < 2) pos[b][h * L + n++] = j; /* each head its own set */
             len[b][h] = n;
         }
-        seqs[b] = (decode_seq){kp, vp, pos[b], len[b], L, kt[b], vt[b], T - b, NULL};
+        seqs[b] = (decode_seq){kp, vp, pos[b], len[b], L, kt[b], vt[b], T - b, NULL, 0};
     }
     decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
     int ok = 1;
@@ -363,7 +363,7 @@ static void test_decode_blocked(int H, int Hkv, int hd, int L, float qscale)
                 if (b == 2 && h % 3 == 2 ? j % 7 == 3 : b == 0 || (j * (key + 2)) % 3 != 1) pos[(b * H + h) * L + n++] = j;
             len[b * H + h] = n;
         }
-        seqs[b] = (decode_seq){kp, vp, pos + b * H * L, len + b * H, L, kt + b * T * kvd, vt + b * T * kvd, T - b, NULL};
+        seqs[b] = (decode_seq){kp, vp, pos + b * H * L, len + b * H, L, kt + b * T * kvd, vt + b * T * kvd, T - b, NULL, 0};
     }
     decode_attention_scalar(o2, q, seqs, B, H, Hkv, hd, sc);
     for (int isa = 0; isa < QMM_ISA_COUNT; isa++) {
@@ -372,6 +372,22 @@ static void test_decode_blocked(int H, int Hkv, int hd, int L, float qscale)
         CHECK(!memcmp(o1, o2, sizeof(float) * B * H * hd), "decode attention (%s) H=%d Hkv=%d hd=%d L=%d: "
               "bit-identical to one key at a time (query scale %g)", qmm_isa_name(isa), H, Hkv, hd, L, qscale);
     }
+    /* With a view id the plan is kept between calls: the next "step" (new queries, a longer tail)
+     * takes it from the slot, and a new id (other views) builds its own. Bits as without. */
+    static unsigned long next_id = 1000;
+    const unsigned long id = ++next_id;
+    int kept = 1;
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < B * H * hd; i++) q[i] = frand() * qscale;
+        for (int b = 0; b < B; b++) seqs[b].view_id = step < 2 ? id : ++next_id, seqs[b].n_tail = T - b - (step == 0);
+        for (int b = 1; b < B && step == 2; b++) seqs[b].view_id = seqs[0].view_id;
+        if (step == 2) len[H + 1] -= 5; /* other views under the new id */
+        decode_attention_scalar(o2, q, seqs, B, H, Hkv, hd, sc);
+        decode_attention_cpu_isa(qmm_isa_default(), o1, q, seqs, B, H, Hkv, hd);
+        kept &= !memcmp(o1, o2, sizeof(float) * B * H * hd);
+    }
+    CHECK(kept, "decode attention H=%d Hkv=%d hd=%d L=%d: plans kept per view id give the same bits, and a new id "
+          "new views", H, Hkv, hd, L);
     free(kp), free(vp), free(kt), free(vt), free(q), free(o1), free(o2), free(sc), free(pos), free(len);
 }
 

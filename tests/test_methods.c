@@ -728,7 +728,7 @@ static void test_view_vs_compacted(void)
     for (int i = 0; i < H * hd; i++) qn[i] = 2 * frand();
     for (int i = 0; i < Hkv * hd; i++) kn[i] = 2 * frand(), vn[i] = frand();
     for (int m = 0; m < NV; m++) {
-        decode_seq seq = {k, v, views[m].pos, views[m].len, views[m].cap, kn, vn, 1, NULL};
+        decode_seq seq = {k, v, views[m].pos, views[m].len, views[m].cap, kn, vn, 1, NULL, 0};
         decode_attention_cpu(out, qn, &seq, 1, H, Hkv, hd);
         int ok = 1;
         double max_err = 0;

@@ -454,11 +454,13 @@ typedef struct {
 typedef struct {
     int n_sets, n_rows, n_items, ld;
     da_dense_set *set;
-    const float **q; /* per dense row: its query head */
-    float **row;     /* per dense row: its scores (ld floats) */
+    long *q_off;     /* per dense row: its query head's offset in q */
     int *row_of;     /* (B * H): dense row of query head (b, h), or -1 */
     int *item_set, *item_j0; /* per block of DA_KB positions to score: its set and first position */
-    float *s;
+    int *same_as;    /* (B * H): the first head of (b, h)'s KV head with the same view as (b, h) */
+    /* bound to the call (plan_bind): */
+    const float **q; /* per dense row: its query head */
+    float **row;     /* per dense row: its scores (ld floats) */
 } da_dense_plan;
 
 #if DA_X86
@@ -511,13 +513,35 @@ static int dense_mark(const decode_seq *seqs, int B, int H, const float *k, int 
     return np;
 }
 
-static void dense_plan_build(da_dense_plan *pl, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd)
+/* Query heads a and b of a sequence keep the same prompt positions (the same row, or equal rows). */
+static int same_view(const decode_seq *sq, int a, int b)
+{
+    if (sq->len[a] != sq->len[b]) return 0;
+    const int *pa = sq->pos + (long)a * sq->cap, *pb = sq->pos + (long)b * sq->cap;
+    return pa == pb || !memcmp(pa, pb, sizeof(int) * sq->len[a]);
+}
+
+/* same_as[b * H + h]: the first head of h's KV head in sequence b whose view equals h's. */
+static void same_views(int *same_as, const decode_seq *seqs, int B, int H, int n_rep)
+{
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int first = h;
+            for (int k = h - h % n_rep; k < h && first == h; k++)
+                if (same_view(&seqs[b], k, h)) first = same_as[b * H + k];
+            same_as[b * H + h] = first;
+        }
+}
+
+static void dense_plan_build(da_dense_plan *pl, const decode_seq *seqs, int B, int H, int Hkv, int hd)
 {
     const int n_rep = H / Hkv;
     memset(pl, 0, sizeof *pl);
     pl->row_of = kv_malloc(sizeof(int) * B * H);
     pl->set = kv_malloc(sizeof(da_dense_set) * B * Hkv);
-    pl->q = kv_malloc(sizeof(float *) * B * H);
+    pl->q_off = kv_malloc(sizeof(long) * B * H);
+    pl->same_as = kv_malloc(sizeof(int) * B * H);
+    same_views(pl->same_as, seqs, B, H, n_rep);
     for (int i = 0; i < B * H; i++) pl->row_of[i] = -2;
     int *np_of = kv_malloc(sizeof(int) * B);
     for (int b = 0; b < B; b++) np_of[b] = pl->row_of[b * H] == -2 ? dense_mark(seqs, B, H, seqs[b].k_prefix, pl->row_of) : 0;
@@ -531,7 +555,7 @@ static void dense_plan_build(da_dense_plan *pl, const float *q, const decode_seq
                 for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {
                     if (pl->row_of[c * H + h] < 0) continue;
                     pl->row_of[c * H + h] = pl->n_rows;
-                    pl->q[pl->n_rows++] = q + ((long)c * H + h) * hd;
+                    pl->q_off[pl->n_rows++] = ((long)c * H + h) * hd;
                 }
             }
             st->count = pl->n_rows - st->first;
@@ -543,9 +567,8 @@ static void dense_plan_build(da_dense_plan *pl, const float *q, const decode_seq
     }
     free(np_of);
     pl->ld = (pl->ld + DA_KB - 1) / DA_KB * DA_KB;
-    pl->s = kv_malloc(sizeof(float) * ((size_t)pl->n_rows * pl->ld + 1));
+    pl->q = kv_malloc(sizeof(float *) * (pl->n_rows + 1));
     pl->row = kv_malloc(sizeof(float *) * (pl->n_rows + 1));
-    for (int i = 0; i < pl->n_rows; i++) pl->row[i] = pl->s + (size_t)i * pl->ld;
     pl->item_set = kv_malloc(sizeof(int) * (pl->n_items + 1));
     pl->item_j0 = kv_malloc(sizeof(int) * (pl->n_items + 1));
     for (int i = 0, it = 0; i < pl->n_sets; i++)
@@ -554,7 +577,52 @@ static void dense_plan_build(da_dense_plan *pl, const float *q, const decode_seq
 
 static void dense_plan_free(da_dense_plan *pl)
 {
-    free(pl->row_of), free(pl->set), free(pl->q), free(pl->s), free(pl->row), free(pl->item_set), free(pl->item_j0);
+    free(pl->row_of), free(pl->set), free(pl->q_off), free(pl->same_as), free(pl->q), free(pl->row);
+    free(pl->item_set), free(pl->item_j0);
+}
+
+/* The plan's query and score rows for this call: queries in q, scores in the calling thread's
+ * buffer (grown as needed, kept for the thread's life). */
+static void plan_bind(da_dense_plan *pl, const float *q)
+{
+    static _Thread_local float *s;
+    static _Thread_local size_t cap;
+    const size_t need = (size_t)pl->n_rows * pl->ld + 1;
+    if (cap < need) free(s), s = kv_malloc(sizeof(float) * need), cap = need;
+    for (int i = 0; i < pl->n_rows; i++) pl->q[i] = q + pl->q_off[i], pl->row[i] = s + (size_t)i * pl->ld;
+}
+
+/* Plans kept per view id (decode_seq.view_id: the same id, the same views), a slot each for the
+ * layers of the batch being decoded: the plan and the equal-view test run once per batch and layer
+ * instead of once per step (their scans were 2% of a batched step). */
+#define DA_PLAN_SLOTS 256
+typedef struct {
+    unsigned long id;
+    const decode_seq *seqs;
+    int B, H, Hkv, hd;
+    da_dense_plan pl;
+} da_plan_slot;
+
+/* The plan of this call's views: kept in a slot when they have an id, else built into *own (which
+ * the caller frees). */
+static da_dense_plan *plan_for(const decode_seq *seqs, int B, int H, int Hkv, int hd, da_dense_plan *own)
+{
+    const unsigned long id = seqs[0].view_id;
+    for (int b = 1; b < B && id; b++)
+        if (seqs[b].view_id != id) kv_die("decode attention: one call's sequences have different view ids");
+    if (!id) {
+        dense_plan_build(own, seqs, B, H, Hkv, hd);
+        return own;
+    }
+    static _Thread_local da_plan_slot *slots;
+    if (!slots) slots = kv_calloc(DA_PLAN_SLOTS, sizeof *slots);
+    da_plan_slot *sl = &slots[id % DA_PLAN_SLOTS];
+    if (sl->id != id || sl->seqs != seqs || sl->B != B || sl->H != H || sl->Hkv != Hkv || sl->hd != hd) {
+        if (sl->id) dense_plan_free(&sl->pl);
+        dense_plan_build(&sl->pl, seqs, B, H, Hkv, hd);
+        *sl = (da_plan_slot){id, seqs, B, H, Hkv, hd, sl->pl};
+    }
+    return &sl->pl;
 }
 
 #if DA_X86
@@ -568,19 +636,11 @@ static T_AVX512 void dense_item(const da_dense_plan *pl, int it, float *kt, int 
 }
 #endif
 
-/* Query heads a and b of a sequence keep the same prompt positions (the same row, or equal rows). */
-static int same_view(const decode_seq *sq, int a, int b)
-{
-    if (sq->len[a] != sq->len[b]) return 0;
-    const int *pa = sq->pos + (long)a * sq->cap, *pb = sq->pos + (long)b * sq->cap;
-    return pa == pb || !memcmp(pa, pb, sizeof(int) * sq->len[a]);
-}
-
 /* The query heads h0 .. h0 + n_rep - 1 of one KV head (AVX-512): heads whose views coincide in
  * groups of up to DA_MAX_GROUP, each group reading its keys and values once. */
 static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int h0, int n_rep, int hd, int ks,
                            float scale, float *sc, size_t sc_n, float *kt, int exp_fast, const da_dense_plan *pl,
-                           const int *row_of)
+                           const int *row_of, const int *same_as)
 {
 #if DA_X86
     unsigned long long taken = 0;
@@ -594,7 +654,7 @@ static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int
         const float *qs[DA_MAX_GROUP], *dn[DA_MAX_GROUP];
         int nh = 0;
         for (int k = i; k < n_rep && nh < DA_MAX_GROUP; k++) {
-            if (taken >> k & 1 || (k != i && !same_view(sq, h0 + i, h0 + k))) continue;
+            if (taken >> k & 1 || same_as[h0 + k] != same_as[h0 + i]) continue;
             taken |= 1ull << k;
             o[nh] = out + (long)(h0 + k) * hd, qs[nh] = q + (long)(h0 + k) * hd, s[nh] = sc + nh * sc_n;
             dn[nh] = row_of[h0 + k] >= 0 ? pl->row[row_of[h0 + k]] : NULL;
@@ -612,7 +672,7 @@ static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int
     if (ns) values_singles(ns, so, sp, sr, exp_fast);
 #else
     (void)out, (void)q, (void)sq, (void)h0, (void)n_rep, (void)hd, (void)ks, (void)scale, (void)sc, (void)sc_n;
-    (void)kt, (void)exp_fast, (void)pl, (void)row_of;
+    (void)kt, (void)exp_fast, (void)pl, (void)row_of, (void)same_as;
 #endif
 }
 
@@ -635,8 +695,8 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
 #endif
     /* whole key blocks, and one more for the tail's block after kept positions picked from dense rows */
     const size_t sc_n = ((size_t)max_n + DA_KB - 1) / DA_KB * DA_KB + DA_KB;
-    da_dense_plan pl = {0};
-    if (wide) dense_plan_build(&pl, q, seqs, B, H, Hkv, hd);
+    da_dense_plan own = {0}, *pl = wide ? plan_for(seqs, B, H, Hkv, hd, &own) : &own;
+    if (wide) plan_bind(pl, q);
 #pragma omp parallel
     {
         float *sc = kv_malloc(sizeof(float) * sc_n * (wide ? 2 * DA_MAX_GROUP : 1));
@@ -645,7 +705,7 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
         if (wide) memset(kt, 0, sizeof(float) * DA_KB * hd); /* blocks past a short tail stay zeros, not garbage */
 #if DA_X86
 #pragma omp for schedule(dynamic)
-        for (int it = 0; it < pl.n_items; it++) dense_item(&pl, it, kt, ks, hd, scale);
+        for (int it = 0; it < pl->n_items; it++) dense_item(pl, it, kt, ks, hd, scale);
 #endif
         /* KV head outermost: the work items that follow each other read the same KV head's rows of
          * the prefix (the sequences share it), which stay in cache between them */
@@ -656,7 +716,7 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
                 if (wide) {
                     const long seq = (long)b * H * hd;
                     attend_kv_head(out + seq, q + seq, sq, g * n_rep, n_rep, hd, ks, scale, sc, sc_n, kt, exp_fast,
-                                   &pl, pl.row_of + b * H);
+                                   pl, pl->row_of + b * H, pl->same_as + b * H);
                     continue;
                 }
                 for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {
@@ -668,7 +728,7 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
         }
         free(sc), free(kt);
     }
-    if (wide) dense_plan_free(&pl);
+    if (pl == &own) dense_plan_free(&own);
 }
 
 void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd)

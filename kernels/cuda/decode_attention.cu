@@ -18,7 +18,7 @@ extern "C" {
 }
 
 #define DA_WARPS 4
-#define DA_MAX_SEQS 32 /* per launch: 32 descriptors of 72 bytes stay under the 4 KiB parameter limit */
+#define DA_MAX_SEQS 32 /* per launch: 32 descriptors of 80 bytes stay under the 4 KiB parameter limit */
 #define DA_MIN_SPLIT 64
 
 typedef struct {

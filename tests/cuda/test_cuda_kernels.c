@@ -309,9 +309,9 @@ static void run_decode_case(int L, int B, int H, int Hkv, int hd, int cap, int c
         }
         int nt = 1 + (int)(rnd() * 5);
         float *kt = rand_array(nt * ks, 2), *vt = rand_array(nt * ks, 1);
-        hs[b] = (decode_seq){kp, vp, pos, len, cap, kt, vt, nt, NULL};
+        hs[b] = (decode_seq){kp, vp, pos, len, cap, kt, vt, nt, NULL, 0};
         ds[b] = (decode_seq){dkp, dvp, up(&G, pos, sizeof(int) * H * cap), up(&G, len, sizeof(int) * H), cap,
-                             up(&G, kt, sizeof(float) * nt * ks), up(&G, vt, sizeof(float) * nt * ks), nt, NULL};
+                             up(&G, kt, sizeof(float) * nt * ks), up(&G, vt, sizeof(float) * nt * ks), nt, NULL, 0};
         if (count_on_device) {
             /* as a captured decode step sees it: the length in device memory, n_tail a bound */
             ds[b].n_tail_at = up(&G, &nt, sizeof(int));
