@@ -2,7 +2,7 @@
  *
  * Spinning waits lose 3-14x when more threads want the cores than there are (mpirun ranks on a
  * node, a shared CI machine; BENCHMARKS §2), so waits are passive: a thread with nothing to do
- * sleeps at once. But a decode step opens ~300 parallel regions, and waking a sleeping thread costs
+ * sleeps at once. But a decode step opens ~450 parallel regions, and waking a sleeping thread costs
  * tens of microseconds on a VM, a third of a 26-variant batched step (BENCHMARKS §5.7.3). So when
  * the cores are ours alone at start-up (no other rank of this job on the node, nothing else
  * runnable, no more threads than CPUs), a thread first spins for a bounded while (GOMP_SPINCOUNT
