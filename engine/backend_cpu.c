@@ -86,15 +86,7 @@ static void cpu_close(void *ctx)
     free(c);
 }
 
-/* Pages touched now, not on first write: a decode step writes each sequence's new tail rows into
- * fresh pages of its K/V tail, and their faults were 2% of a batched step (BENCHMARKS §5.7.3). */
-static void *cpu_alloc(void *ctx, size_t bytes)
-{
-    (void)ctx;
-    void *p = kv_malloc(bytes);
-    memset(p, 0, bytes);
-    return p;
-}
+static void *cpu_alloc(void *ctx, size_t bytes) { (void)ctx; return kv_malloc(bytes); }
 static void cpu_free(void *ctx, void *p) { (void)ctx; free(p); }
 static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
 {
