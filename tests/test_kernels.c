@@ -304,8 +304,8 @@ static void test_argmax(void)
     }
 }
 
-/* The decode kernel before keys went four at a time (one key, one scalar dot product at a time):
- * the blocked kernel must give exactly these bits. */
+/* The decode kernel before keys went four at a time (one key, one scalar dot product at a time, a
+ * fused multiply-add per term): the blocked kernel must give exactly these bits. */
 static void decode_attention_scalar(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd,
                                     float *sc)
 {
@@ -321,7 +321,7 @@ static void decode_attention_scalar(float *out, const float *q, const decode_seq
             for (int j = 0; j < n; j++) {
                 const float *kr = j < np ? sq->k_prefix + (long)pos[j] * ks + off : sq->k_tail + (long)(j - np) * ks + off;
                 float d = 0;
-                for (int t = 0; t < hd; t++) d += qv[t] * kr[t];
+                for (int t = 0; t < hd; t++) d = fmaf(qv[t], kr[t], d);
                 sc[j] = d * scale;
                 m = sc[j] > m ? sc[j] : m;
             }
@@ -332,7 +332,7 @@ static void decode_attention_scalar(float *out, const float *q, const decode_seq
             for (int j = 0; j < n; j++) {
                 const float *vr = j < np ? sq->v_prefix + (long)pos[j] * ks + off : sq->v_tail + (long)(j - np) * ks + off;
                 float p = sc[j] * inv;
-                for (int t = 0; t < hd; t++) o[t] += p * vr[t];
+                for (int t = 0; t < hd; t++) o[t] = fmaf(p, vr[t], o[t]);
             }
         }
     }

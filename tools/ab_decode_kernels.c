@@ -102,7 +102,7 @@ static void attention_ab(const int *len, const int *pos, int rounds)
             ds[l * NV + v] = (decode_seq){kp + (long)l * L * ks, vp + (long)l * L * ks,
                                           pos + ((long)v * NL * H + l * H) * L, len + (v * NL + l) * H, L,
                                           kt + ((long)v * NL + l) * TAIL * ks, vt + ((long)v * NL + l) * TAIL * ks,
-                                          TAIL, NULL, 0};
+                                          TAIL, NULL, (unsigned long)l + 1}; /* plans kept per layer, as the engine does */
     double best_old = 1e30, best_new = 1e30;
     int same = 1;
     for (int r = 0; r < rounds; r++) {

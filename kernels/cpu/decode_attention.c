@@ -1,8 +1,10 @@
 /* decode_attention (CPU): for each sequence and query head, softmax attention of the new query over
  * the kept prompt positions (read through the view, no copy) followed by the generated tail.
  *
- * Every version gives the bits of the scalar loop (one key at a time: d += q[t]*k[t] in t order,
- * max, expf, a double sum, p = e * (1/sum), o[t] += p*v[t] in key order). The AVX-512 version puts
+ * Every version gives the bits of the scalar loop (one key at a time: d = fmaf(q[t], k[t], d) in t
+ * order, max, expf, a double sum, p = e * (1/sum), o[t] = fmaf(p, v[t], o[t]) in key order). Fused
+ * multiply-adds round once where a multiply and an add round twice, and they are half the vector
+ * instructions of the step's largest kernel (BENCHMARKS §5.7.4). The AVX-512 version puts
  * 16 keys in the lanes of a vector (a 16x16 transpose of their rows), so that each lane runs the
  * scalar dot product in its own order, and takes the query heads of one KV head whose views
  * coincide (same kept positions: FullKV, StreamingLLM, CircuitKV's shared set) together, reading
@@ -31,6 +33,8 @@
 #define DA_MAX_HD 256   /* head dims the AVX-512 version takes (multiples of 16) */
 #define DA_DENSE_DIV 4  /* views keeping >= 1/DA_DENSE_DIV of the prompt take its dense scores */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+/* the scalar loops again where the CPU has FMA: fmaf becomes one instruction instead of a libm call */
+#define T_FMA __attribute__((target("avx2,fma")))
 
 /* The rows of one query head: np kept prompt positions pos[] of the KV head at offset off, then the tail. */
 typedef struct {
@@ -51,41 +55,41 @@ static inline const float *da_value(const da_rows *r, int j)
                      : r->sq->v_tail + (long)(j - r->np) * r->ks + r->off;
 }
 
-/* Keys j..j+3 at once: four independent sums, each in the scalar loop's order with separate
- * multiply and add, so the adds overlap instead of waiting on one chain. Bit for bit one at a time. */
-static void scores4(float *sc, const float *qv, const da_rows *r, int j, float scale)
+/* Keys j..j+3 at once: four independent sums, each in the scalar loop's order, so the fused
+ * multiply-adds overlap instead of waiting on one chain. Bit for bit one at a time. */
+static ALWAYS_INLINE void scores4(float *sc, const float *qv, const da_rows *r, int j, float scale)
 {
     const float *k0 = da_key(r, j), *k1 = da_key(r, j + 1), *k2 = da_key(r, j + 2), *k3 = da_key(r, j + 3);
     float d0 = 0, d1 = 0, d2 = 0, d3 = 0;
     for (int t = 0; t < r->hd; t++) {
         const float x = qv[t];
-        d0 += x * k0[t];
-        d1 += x * k1[t];
-        d2 += x * k2[t];
-        d3 += x * k3[t];
+        d0 = fmaf(x, k0[t], d0);
+        d1 = fmaf(x, k1[t], d1);
+        d2 = fmaf(x, k2[t], d2);
+        d3 = fmaf(x, k3[t], d3);
     }
     sc[j] = d0 * scale, sc[j + 1] = d1 * scale, sc[j + 2] = d2 * scale, sc[j + 3] = d3 * scale;
 }
 
 /* o += Σ p_j v_j over values j..j+3, added to each o[t] in the order j, j+1, j+2, j+3 (as one at a
  * time) with o[t] loaded and stored once. */
-static void values4(float *o, const float *p, const da_rows *r, int j)
+static ALWAYS_INLINE void values4(float *o, const float *p, const da_rows *r, int j)
 {
     const float *v0 = da_value(r, j), *v1 = da_value(r, j + 1), *v2 = da_value(r, j + 2), *v3 = da_value(r, j + 3);
     const float p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
 #pragma omp simd
     for (int t = 0; t < r->hd; t++) {
         float x = o[t];
-        x += p0 * v0[t];
-        x += p1 * v1[t];
-        x += p2 * v2[t];
-        x += p3 * v3[t];
+        x = fmaf(p0, v0[t], x);
+        x = fmaf(p1, v1[t], x);
+        x = fmaf(p2, v2[t], x);
+        x = fmaf(p3, v3[t], x);
         o[t] = x;
     }
 }
 
 /* Turn scores sc[0..n) into probabilities in place: max, expf, a double sum in key order, p = e * (1/sum). */
-static void softmax_probs(float *sc, int n)
+static ALWAYS_INLINE void softmax_probs(float *sc, int n)
 {
     float m = -FLT_MAX;
     for (int j = 0; j < n; j++) m = sc[j] > m ? sc[j] : m;
@@ -95,7 +99,7 @@ static void softmax_probs(float *sc, int n)
     for (int j = 0; j < n; j++) sc[j] *= inv; /* p_j, as the scalar loop's sc[j] * inv */
 }
 
-static void attend_head(float *o, const float *qv, const da_rows *r, float scale, float *sc)
+static ALWAYS_INLINE void attend_head(float *o, const float *qv, const da_rows *r, float scale, float *sc)
 {
     const int n = r->n, hd = r->hd;
     int j = 0;
@@ -103,7 +107,7 @@ static void attend_head(float *o, const float *qv, const da_rows *r, float scale
     for (; j < n; j++) {
         const float *kr = da_key(r, j);
         float d = 0;
-        for (int t = 0; t < hd; t++) d += qv[t] * kr[t];
+        for (int t = 0; t < hd; t++) d = fmaf(qv[t], kr[t], d);
         sc[j] = d * scale;
     }
     softmax_probs(sc, n);
@@ -112,9 +116,22 @@ static void attend_head(float *o, const float *qv, const da_rows *r, float scale
     for (; j < n; j++) {
         const float *vr = da_value(r, j);
 #pragma omp simd
-        for (int t = 0; t < hd; t++) o[t] += sc[j] * vr[t];
+        for (int t = 0; t < hd; t++) o[t] = fmaf(sc[j], vr[t], o[t]);
     }
 }
+
+/* One query head at a time: portable, and compiled again for CPUs with FMA. */
+static void attend_head_c(float *o, const float *qv, const da_rows *r, float scale, float *sc)
+{
+    attend_head(o, qv, r, scale, sc);
+}
+
+#if DA_X86
+static T_FMA void attend_head_fma(float *o, const float *qv, const da_rows *r, float scale, float *sc)
+{
+    attend_head(o, qv, r, scale, sc);
+}
+#endif
 
 #if DA_X86
 #define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -229,7 +246,7 @@ static T_AVX512 void prefix_keys(float *kt, const float *kbase, int ks, int hd, 
 }
 
 /* Scores of keys j0 .. j0 + DA_KB - 1 for NH query heads: each lane the scalar dot product of one
- * key, in t order with separate multiply and add, then times scale. */
+ * key, fused multiply-adds in t order, then times scale. */
 static ALWAYS_INLINE T_AVX512 void scores_block(int NH, float *const *sc, const float *const *qs, const float *kt,
                                                 int hd, int j0, float scale)
 {
@@ -246,7 +263,7 @@ static ALWAYS_INLINE T_AVX512 void scores_block(int NH, float *const *sc, const 
         for (int h = 0; h < NH; h++) {
             const __m512 x = _mm512_set1_ps(qs[h][t]);
             #pragma GCC unroll 4
-            for (int s = 0; s < DA_KB / 16; s++) acc[h][s] = _mm512_add_ps(acc[h][s], _mm512_mul_ps(x, k[s]));
+            for (int s = 0; s < DA_KB / 16; s++) acc[h][s] = _mm512_fmadd_ps(x, k[s], acc[h][s]);
         }
     }
     const __m512 vs = _mm512_set1_ps(scale);
@@ -274,7 +291,7 @@ static ALWAYS_INLINE T_AVX512 void values_chunk(int NH, int NV, float *const *o,
         for (int h = 0; h < NH; h++) {
             const __m512 x = _mm512_set1_ps(p[h][j]);
             #pragma GCC unroll 4
-            for (int i = 0; i < NV; i++) acc[h][i] = _mm512_add_ps(acc[h][i], _mm512_mul_ps(x, vv[i]));
+            for (int i = 0; i < NV; i++) acc[h][i] = _mm512_fmadd_ps(x, vv[i], acc[h][i]);
         }
     }
     #pragma GCC unroll 16
@@ -375,7 +392,7 @@ static ALWAYS_INLINE T_AVX512 void values_multi(int NG, int NV, float *const *o,
             const float *v = da_value(r[g], j) + c;
             const __m512 x = _mm512_set1_ps(p[g][j]);
             #pragma GCC unroll 4
-            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_add_ps(acc[g][i], _mm512_mul_ps(x, _mm512_loadu_ps(v + 16 * i)));
+            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_fmadd_ps(x, _mm512_loadu_ps(v + 16 * i), acc[g][i]);
         }
     }
     #pragma GCC unroll 16
@@ -384,7 +401,7 @@ static ALWAYS_INLINE T_AVX512 void values_multi(int NG, int NV, float *const *o,
             const float *v = da_value(r[g], j) + c;
             const __m512 x = _mm512_set1_ps(p[g][j]);
             #pragma GCC unroll 4
-            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_add_ps(acc[g][i], _mm512_mul_ps(x, _mm512_loadu_ps(v + 16 * i)));
+            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_fmadd_ps(x, _mm512_loadu_ps(v + 16 * i), acc[g][i]);
         }
         #pragma GCC unroll 4
         for (int i = 0; i < NV; i++) _mm512_storeu_ps(o[g] + c + 16 * i, acc[g][i]);
@@ -722,7 +739,15 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
                 for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {
                     const da_rows r = {sq, sq->pos + (long)h * sq->cap, sq->len[h], sq->len[h] + decode_seq_tail(sq),
                                        g * hd, ks, hd};
-                    attend_head(out + ((long)b * H + h) * hd, q + ((long)b * H + h) * hd, &r, scale, sc);
+                    float *o = out + ((long)b * H + h) * hd;
+                    const float *qh = q + ((long)b * H + h) * hd;
+#if DA_X86
+                    if (isa != QMM_ISA_C) {
+                        attend_head_fma(o, qh, &r, scale, sc);
+                        continue;
+                    }
+#endif
+                    attend_head_c(o, qh, &r, scale, sc);
                 }
             }
         }
