@@ -122,6 +122,8 @@ variant 's/max_new_tokens: 4/max_new_tokens: four/' type_engine
 variant 's/samples: 2/sample: 2/' unknown_key
 variant 's/family: smollm2/family: smollm2\n    colour: blue/' unknown_model_key
 variant 's/max_new_tokens: 4/max_new_tokens: 4, speed: 11/' unknown_engine_key
+variant 's/max_new_tokens: 4/max_new_tokens: 4, activations: int4/' bad_activations
+variant 's/family: smollm2/family: smollm2\n    weights: q4_k/' bad_weights
 variant 's/name: ok/name: ok\nname: again/' dup_key
 variant 's/snapkv\]/snapkvv]/' unknown_method
 variant 's/snapkv\]/{name: snapkv, windw: 8}]/' unknown_knob
@@ -169,6 +171,8 @@ sweep_cases() { # sweep_cases CMD
     expect_error "$c: unknown key" "unknown key 'sample' .*\(.*unknown_key.yaml:4:1\): one of: " "$KVBENCH" "$c" "$T/unknown_key.yaml" --output "$T/out_$c"
     expect_error "$c: unknown model key" "unknown key 'colour' .*$Y: one of: " "$KVBENCH" "$c" "$T/unknown_model_key.yaml" --output "$T/out_$c"
     expect_error "$c: unknown engine key" "unknown key 'speed' .*$Y: one of: " "$KVBENCH" "$c" "$T/unknown_engine_key.yaml" --output "$T/out_$c"
+    expect_error "$c: unknown activations" "'activations' is not valid \(.*bad_activations$Y: unknown activations 'int4' \(expected f32 or q8\)" "$KVBENCH" "$c" "$T/bad_activations.yaml" --output "$T/out_$c"
+    expect_error "$c: unknown weight format" "'weights' is not valid \(.*bad_weights.yaml:11:14\): .*q4_k.*as-stored" "$KVBENCH" "$c" "$T/bad_weights.yaml" --output "$T/out_$c"
     expect_error "$c: duplicate key" "duplicate key 'name' \(.*dup_key.yaml:2:1\)" "$KVBENCH" "$c" "$T/dup_key.yaml" --output "$T/out_$c"
     expect_error "$c: unknown method" "unknown method 'snapkvv' \(.*$Y: one of: .*snapkv" "$KVBENCH" "$c" "$T/unknown_method.yaml" --output "$T/out_$c"
     expect_error "$c: unknown knob" "windw.*$Y: .*window" "$KVBENCH" "$c" "$T/unknown_knob.yaml" --output "$T/out_$c"

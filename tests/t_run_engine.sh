@@ -46,6 +46,22 @@ check "mpirun -np 2: identical tables" cmp -s "$T/one/tables.md" "$T/two/tables.
 check "mpirun -np 2: identical predictions" test "$csv" = "$("$KVBENCH" show "$T/two" --samples --format csv)"
 out=$("$KVBENCH" run "$T/s.yaml" --output "$T/one" 2>&1)
 check "rerun: nothing to do" grep -q "0 items to do (12 results already stored)" <<<"$out"
+# The sweep chooses how the CPU holds the weights (models: weights) and decode's activations
+# (engine: activations); the items record what was used.
+if command -v h5dump >/dev/null; then
+    sed 's/tasks: \[trec, lcc\]/tasks: [trec]/; s/max_prompt_tokens: 1500}/max_prompt_tokens: 1500, weights: f32}/' \
+        "$T/s.yaml" > "$T/f32.yaml"
+    sed 's/tasks: \[trec, lcc\]/tasks: [trec]/; s/max_new_tokens: 4}/max_new_tokens: 4, activations: q8}/' "$T/s.yaml" > "$T/q8.yaml"
+    for v in f32 q8; do
+        "$KVBENCH" run "$T/$v.yaml" --output "$T/$v" --quiet > "$T/$v.log" 2>&1
+        check "weights/activations from the sweep ($v): exit 0, 6 predictions" \
+            python3 -c "import json, sys; assert len(json.load(sys.stdin)) == 6" <<<"$("$KVBENCH" show "$T/$v" --samples --format json)"
+    done
+    check "provenance: weights converted at load (weights: f32)" \
+        grep -q '"f32"' <<<"$(h5dump -a /weights "$(find "$T/f32/items" -name '*.h5' | head -n 1)")"
+    check "provenance: 8-bit activations recorded (activations: q8)" \
+        grep -qE '"q8_0\+q4_1, activations q8 \((vnni|c)\)"' <<<"$(h5dump -a /weights "$(find "$T/q8/items" -name '*.h5' | head -n 1)")"
+fi
 # --backend overrides the sweep's engine.backend: asking for the GPU on a machine without one fails
 # with the reason and stores nothing; an unknown backend is refused before anything runs.
 if ! nvidia-smi -L >/dev/null 2>&1; then

@@ -214,7 +214,8 @@ static int ensure_model(exec_ctx *c, int mi, exec_timing *t)
     c->loaded_model = -1;
     const sweep_model *m = &c->s->models[mi];
     engine_opts o = {.backend = c->s->engine.backend, .threads = c->s->engine.threads, .dtype = m->dtype, .tp = c->tp,
-                     .tp_rank = c->tp_rank, .tp_mpi_comm = c->tp_comm};
+                     .tp_rank = c->tp_rank, .tp_mpi_comm = c->tp_comm, .weights = m->weights,
+                     .activations = c->s->engine.activations};
     double t0 = kv_now();
     if (engine_open(m->path, &o, &c->engine) != KV_OK) {
         char msg[1024];
@@ -431,7 +432,11 @@ int exec_item_run(exec_ctx *c, item_exec_fn fn, const work_item *it, exec_timing
     p->dtype = kv_strdup(c->engine ? engine_dtype(c->engine) : m->dtype); /* what was computed in */
     engine_memory mem = {.formats = ""};
     if (c->engine) engine_memory_info(c->engine, &mem);
-    p->weights = kv_strdup(mem.formats); /* the weight matrices as held ("" for the fake executor) */
+    /* the weight matrices as held ("" for the fake executor), and 8-bit activations where decode used them */
+    char held[160];
+    const int q8 = mem.activations[0] && strcmp(mem.activations, "f32");
+    snprintf(held, sizeof held, "%s%s%s", mem.formats, q8 ? ", activations " : "", q8 ? mem.activations : "");
+    p->weights = kv_strdup(held);
     p->chat = kv_strdup(m->chat ? m->chat : "preset");
     p->max_prompt_tokens = m->max_prompt_tokens;
     p->tensor_parallel = m->tensor_parallel;

@@ -23,7 +23,8 @@
 
 /* Provenance: the root attributes of an item file, in file order, X(KIND, name). The sweep and
  * its file hash; the model (name, path, SHA-256 of the weight headers, family, engine precision,
- * the formats its weight matrices were held and computed in ("q4_1+q8_0" as stored, "f32", ...),
+ * the formats its weight matrices were held and computed in ("q4_1+q8_0" as stored, "f32", ...;
+ * "q4_1+q8_0, activations q8 (vnni)" when decode quantized its activations),
  * chat wrapper or "preset", truncation length, ranks per copy, the configured extra stop ids after
  * the tokenizer's eos: [] = eos only); the task and its data file with FNV-1a hash; the preset and the generation cap
  * override (0 = the task's); where it ran (git describe of the build, host, device, backend, rank,

@@ -12,7 +12,9 @@
 #include <yaml.h>
 
 #include "util/util.h"
+#include "engine/engine.h"
 #include "engine/layer_stats.h"
+#include "engine/model.h"
 #include "harness/longbench/longbench.h"
 #include "harness/longbench/needle.h"
 #include "harness/sweep/sweep_yaml.h"
@@ -158,6 +160,17 @@ int syaml_unknown_key(yparse *y, yaml_node_t *k, const char *section, const char
     return syaml_err(y, k, known, "unknown key '%s' in %s", k->type == YAML_SCALAR_NODE ? syaml_scalar(k) : "?", section);
 }
 
+
+/* A key whose value an engine option parser checks (weights, activations): its message says what
+ * the choices are. */
+static int syaml_choice(yparse *y, yaml_node_t *v, const char *key, int (*parse)(const char *, int *), int *out)
+{
+    if (v->type != YAML_SCALAR_NODE) return syaml_err(y, v, "a string", "'%s' has the wrong type", key);
+    if (parse(syaml_scalar(v), out) == KV_OK) return KV_OK;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", kv_lasterr());
+    return syaml_err(y, v, msg, "'%s' is not valid", key);
+}
 
 static int parse_tasks(yparse *y, yaml_node_t *n, sweep *s)
 {
@@ -349,7 +362,7 @@ static int safe_name(const char *s)
 
 static int parse_model(yparse *y, yaml_node_t *n, sweep_model *m)
 {
-    const char *known = "one of: name, path, family, chat, dtype, max_prompt_tokens, tensor_parallel, stop_ids";
+    const char *known = "one of: name, path, family, chat, dtype, weights, max_prompt_tokens, tensor_parallel, stop_ids";
     where(y, n, m->where, sizeof m->where);
     if (n->type != YAML_MAPPING_NODE) return syaml_err(y, n, "a mapping with name and path", "model entry has the wrong type");
     m->tensor_parallel = 1;
@@ -378,7 +391,9 @@ static int parse_model(yparse *y, yaml_node_t *n, sweep_model *m)
             rc = syaml_string(y, v, key, &m->dtype);
             if (rc == KV_OK && strcmp(m->dtype, "fp32") && strcmp(m->dtype, "bf16") && strcmp(m->dtype, "fp16"))
                 return syaml_err(y, v, "one of: fp32, bf16, fp16", "unknown dtype '%s'", m->dtype);
-        } else if (!strcmp(key, "max_prompt_tokens"))
+        } else if (!strcmp(key, "weights"))
+            rc = syaml_choice(y, v, key, model_wformat_parse, &m->weights);
+        else if (!strcmp(key, "max_prompt_tokens"))
             rc = syaml_int(y, v, key, 16, 1 << 24, &m->max_prompt_tokens);
         else if (!strcmp(key, "tensor_parallel"))
             rc = syaml_int(y, v, key, 1, 1024, &m->tensor_parallel);
@@ -421,8 +436,8 @@ static int parse_models(yparse *y, yaml_node_t *n, sweep *s)
 
 static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
 {
-    const char *known = "one of: backend, threads, max_new_tokens, samples_per_item, on_signal, fake, fake_ms_per_ktok, "
-                        "attention_recall, store_kept";
+    const char *known = "one of: backend, threads, activations, max_new_tokens, samples_per_item, on_signal, fake, "
+                        "fake_ms_per_ktok, attention_recall, store_kept";
     if (n->type != YAML_MAPPING_NODE) return syaml_err(y, n, "a mapping", "'engine' has the wrong type");
     FOR_PAIRS(y, n, k, v)
     {
@@ -434,6 +449,8 @@ static int parse_engine(yparse *y, yaml_node_t *n, sweep_engine *e)
                 return syaml_err(y, v, "one of: cpu, cuda, auto", "unknown backend '%s'", e->backend);
         } else if (!strcmp(key, "threads"))
             rc = syaml_int(y, v, key, 0, 4096, &e->threads);
+        else if (!strcmp(key, "activations"))
+            rc = syaml_choice(y, v, key, engine_activations_parse, &e->activations);
         else if (!strcmp(key, "max_new_tokens"))
             rc = syaml_int(y, v, key, 1, 1 << 20, &e->max_new_tokens);
         else if (!strcmp(key, "samples_per_item"))

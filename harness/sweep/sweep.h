@@ -28,6 +28,7 @@ typedef struct {
     char *family;            /* "llama3", "llama3.1", "llama3.3", "smollm2", "other" */
     char *chat;              /* "none", "llama3", "chatml", "native" or NULL = preset's rule */
     char *dtype;             /* "fp32", "bf16", "fp16" (engine precision; recorded) */
+    int weights;             /* model_wformat: as stored (default) or converted at load (CPU backend) */
     int max_prompt_tokens;   /* 0 = the family's reference value */
     int tensor_parallel;     /* ranks per copy of the model (1 = no TP) */
     int stop_ids[SWEEP_MAX_STOP_IDS];
@@ -45,6 +46,7 @@ typedef struct {
 typedef struct {
     char *backend;           /* "cpu", "cuda", "auto" */
     int threads;             /* 0 = OpenMP default */
+    int activations;         /* ENGINE_ACTS_F32 (default) or ENGINE_ACTS_Q8: decode's activations (CPU backend) */
     int max_new_tokens;      /* 0 = the task's value; > 0 caps it (demo and tests only) */
     int samples_per_item;    /* samples per work item (one prefill each, decoded together) */
     int fake;                /* TEST SEAM: deterministic fake predictions, no model (never real numbers) */
