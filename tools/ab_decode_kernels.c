@@ -5,7 +5,7 @@
  *   decode attention: the 26 views of a real prefill (cached in VIEWS after the first run) over a
  *     random prefix store of the model's shape (30 layers x 2,048 positions x 3 KV heads x 64), 16
  *     tail tokens each: one step = 30 calls with B = 26.
- *   weights: SmolLM2's matrices in Q4_1 (7 a layer x 30) and the Q8_0 lm_head, random blocks, x of 26 rows;
+ *   weights: SmolLM2's matrices in Q4_1 (7 a layer x 30) and the Q8_0 lm_head, random blocks, x of 21 rows (the variants decoded);
  *     then this tree's 8-bit-activation kernels (qmatmul_q8act_cpu, --activations q8) on the same.
  * build (BASE: the commit to compare with):
  *   git show BASE:kernels/cpu/decode_attention.c > /tmp/da_old.c; git show BASE:kernels/cpu/qmatmul.c > /tmp/qm_old.c
@@ -34,6 +34,7 @@ void decode_attention_old(float *out, const float *q, const decode_seq *seqs, in
 void qmatmul_fused_old(int isa, float *out, const float *x, const qmatrix *w, int n);
 
 enum { L = 2048, NL = 30, H = 9, HKV = 3, HD = 64, NV = 26, TAIL = 16 };
+enum { NW = 21 }; /* activation rows of the weights: the variants a step decodes (5 of the 26 are twins) */
 
 static double thread_cpu(void)
 {
@@ -139,9 +140,9 @@ static void weights_ab(int rounds)
     for (int l = 0; l < NL; l++)
         for (int i = 0; i < 7; i++) ws[nw++] = random_qmatrix(QTYPE_Q4_1, shapes[i][0], shapes[i][1], &s);
     ws[nw++] = random_qmatrix(QTYPE_Q8_0, 49152, 576, &s);
-    float *x = kv_malloc(sizeof(float) * NV * 1536), *o1 = kv_malloc(sizeof(float) * NV * 49152);
-    float *o2 = kv_malloc(sizeof(float) * NV * 49152);
-    for (int i = 0; i < NV * 1536; i++) x[i] = frnd(&s);
+    float *x = kv_malloc(sizeof(float) * NW * 1536), *o1 = kv_malloc(sizeof(float) * NW * 49152);
+    float *o2 = kv_malloc(sizeof(float) * NW * 49152);
+    for (int i = 0; i < NW * 1536; i++) x[i] = frnd(&s);
     const int isa = qmm_isa_default();
     double best_old = 1e30, best_new = 1e30;
     int same = 1;
@@ -153,17 +154,17 @@ static void weights_ab(int rounds)
     for (int r = 0; r < rounds; r++) {
         if (flush) memset(flush, r, flush_n);
         double t0 = thread_cpu();
-        for (int i = 0; i < nw; i++) qmatmul_fused_old(isa, o1, x, &ws[i], NV);
+        for (int i = 0; i < nw; i++) qmatmul_fused_old(isa, o1, x, &ws[i], NW);
         double t1 = thread_cpu(), t_old = t1 - t0;
         if (flush) memset(flush, r + 1, flush_n), cold_old += t_old, t1 = thread_cpu();
-        for (int i = 0; i < nw; i++) qmatmul_fused_cpu(isa, o2, x, &ws[i], NV);
+        for (int i = 0; i < nw; i++) qmatmul_fused_cpu(isa, o2, x, &ws[i], NW);
         double t2 = thread_cpu();
         if (flush) cold_new += t2 - t1;
-        same &= !memcmp(o1, o2, sizeof(float) * NV * 49152);
+        same &= !memcmp(o1, o2, sizeof(float) * NW * 49152);
         best_old = t_old < best_old ? t_old : best_old, best_new = t2 - t1 < best_new ? t2 - t1 : best_new;
     }
-    printf("weights of one step (26 rows, %s, 1 thread, best of %d): old %.1f ms, new %.1f ms (%.2fx); %s\n",
-           qmm_isa_name(isa), rounds, best_old * 1e3, best_new * 1e3, best_old / best_new,
+    printf("weights of one step (%d rows, %s, 1 thread, best of %d): old %.1f ms, new %.1f ms (%.2fx); %s\n",
+           NW, qmm_isa_name(isa), rounds, best_old * 1e3, best_new * 1e3, best_old / best_new,
            same ? "bit-identical (lm_head)" : "OUTPUTS DIFFER");
     if (flush) printf("  (weights from memory, AB_COLD: 512 MiB written before each side; means old %.1f ms, new %.1f ms)\n",
                       cold_old / rounds * 1e3, cold_new / rounds * 1e3);
@@ -172,7 +173,7 @@ static void weights_ab(int rounds)
     double best_q8 = 1e30;
     for (int r = 0; r < rounds; r++) {
         double t0 = thread_cpu();
-        for (int i = 0; i < nw; i++) qmatmul_q8act_cpu(vnni, o1, x, &ws[i], NV);
+        for (int i = 0; i < nw; i++) qmatmul_q8act_cpu(vnni, o1, x, &ws[i], NW);
         double t = thread_cpu() - t0;
         best_q8 = t < best_q8 ? t : best_q8;
     }

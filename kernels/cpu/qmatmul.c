@@ -95,6 +95,14 @@ static float tail_dot(int type, const uint8_t *row, const float *x, int64_t k0, 
     return s;
 }
 
+/* Rows in the group starting at row r0 of n: groups of QMM_GROUP, the last five as 3 + 2, so that
+ * only a product of one row has a group of one (its sums go differently: R = 1 below). */
+static inline int group_rows(int n, int r0)
+{
+    const int left = n - r0;
+    return left == QMM_GROUP + 1 ? QMM_GROUP - 1 : left < QMM_GROUP ? left : QMM_GROUP;
+}
+
 /* ---- portable C ---- */
 
 static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n, int64_t o0,
@@ -245,10 +253,10 @@ static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, 
     const int64_t K = w->cols;
     for (int64_t o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
-        for (int r0 = 0; r0 < n; r0 += QMM_GROUP) {
+        for (int r0 = 0, g; r0 < n; r0 += g) {
             const float *xg = x + r0 * K;
             float *og = out + r0 * ldo + o;
-            switch (n - r0 < QMM_GROUP ? n - r0 : QMM_GROUP) {
+            switch (g = group_rows(n, r0)) {
             case 1: avx2_group(type, 1, og, ldo, xg, K, row); break;
             case 2: avx2_group(type, 2, og, ldo, xg, K, row); break;
             case 3: avx2_group(type, 3, og, ldo, xg, K, row); break;
@@ -380,10 +388,10 @@ static ALWAYS_INLINE T_AVX512 void avx512_rows_t(int type, float *out, int64_t l
     const int64_t K = w->cols;
     for (int64_t o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
-        for (int r0 = 0; r0 < n; r0 += QMM_GROUP) {
+        for (int r0 = 0, g; r0 < n; r0 += g) {
             const float *xg = x + r0 * K;
             float *og = out + r0 * ldo + o;
-            switch (n - r0 < QMM_GROUP ? n - r0 : QMM_GROUP) {
+            switch (g = group_rows(n, r0)) {
             case 1: avx512_group(type, 1, og, ldo, xg, K, row); break;
             case 2: avx512_group(type, 2, og, ldo, xg, K, row); break;
             case 3: avx512_group(type, 3, og, ldo, xg, K, row); break;
@@ -531,22 +539,13 @@ static ALWAYS_INLINE T_AVX512 void many_avx512_t(int type, float *out, int64_t l
     }
 }
 
-/* n >= MM_MANY activation rows: every row but one left alone by avx512_rows_t's groups of 4 (R = 1 sums
- * differently) through the tiles. */
-static ALWAYS_INLINE T_AVX512 void many_rows_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
-                                               int n, int64_t o0, int64_t o1)
-{
-    const int tiled = n % QMM_GROUP == 1 ? n - 1 : n;
-    many_avx512_t(type, out, ldo, x, w, tiled, o0, o1);
-    if (tiled < n) avx512_rows_t(type, out + tiled * ldo, ldo, x + tiled * w->cols, w, 1, o0, o1);
-}
-
-/* The tiles from MM_MANY activation rows, the 4-row groups below. */
+/* The tiles from MM_MANY activation rows (every row: avx512_rows_t leaves none alone then), the 4-row
+ * groups below. */
 static ALWAYS_INLINE T_AVX512 void avx512_any_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
                                                 int n, int64_t o0, int64_t o1)
 {
     if (n >= MM_MANY)
-        many_rows_t(type, out, ldo, x, w, n, o0, o1);
+        many_avx512_t(type, out, ldo, x, w, n, o0, o1);
     else
         avx512_rows_t(type, out, ldo, x, w, n, o0, o1);
 }
