@@ -81,7 +81,8 @@ static void check_grouping(int isa, const qmatrix *w, const float *x, int n, con
         qmatmul_fused_cpu(isa, o2, x2, w, 2);
         same &= !memcmp(o2, out + r * rows, sizeof(float) * rows);
     }
-    CHECK(same, "%s %s %lldx%lld n=%d: every row bit-identical to its row in a 2-row product", qtype_name(w->type), qmm_isa_name(isa), (long long)rows, (long long)cols, n);
+    CHECK(same, "%s %s %lldx%lld n=%d: every row bit-identical to its row in a 2-row product", qtype_name(w->type),
+          qmm_isa_name(isa), (long long)rows, (long long)cols, n);
     free(x2), free(o2);
 }
 

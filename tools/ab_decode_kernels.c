@@ -5,7 +5,8 @@
  *   decode attention: the 26 views of a real prefill (cached in VIEWS after the first run) over a
  *     random prefix store of the model's shape (30 layers x 2,048 positions x 3 KV heads x 64), 16
  *     tail tokens each: one step = 30 calls with B = 26.
- *   weights: SmolLM2's matrices in Q4_1 (7 a layer x 30) and the Q8_0 lm_head, random blocks, x of 21 rows (the variants decoded);
+ *   weights: SmolLM2's matrices in Q4_1 (7 a layer x 30) and the Q8_0 lm_head, random blocks, x of 21
+ *     rows (the variants a step decodes);
  *     then this tree's 8-bit-activation kernels (qmatmul_q8act_cpu, --activations q8) on the same.
  * build (BASE: the commit to compare with):
  *   git show BASE:kernels/cpu/decode_attention.c > /tmp/da_old.c; git show BASE:kernels/cpu/qmatmul.c > /tmp/qm_old.c
