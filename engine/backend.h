@@ -83,7 +83,7 @@ typedef struct backend {
                        int Hkv, int hd, int W, int mode, int fp16);
     /* Optional (NULL: the backend has no such option): decode's linear layers on Q8_0/Q4_0/Q4_1 weights
      * with activations quantized to 8 bits (q8 = 1; kernels/qmatmul.h qmatmul_q8act_cpu) instead of
-     * fp32 (q8 = 0, the default). Returns the name of the kernels used ("vnni" or "c"). */
+     * fp32 (q8 = 0, the default). Returns the name of the kernels used ("vnni", "avx2" or "c"). */
     const char *(*set_q8_activations)(void *ctx, int q8);
     /* Optional (NULL: none): the peak bytes of scratch the backend has held for dequantized weights. */
     size_t (*scratch_peak)(void *ctx);

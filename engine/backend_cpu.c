@@ -35,7 +35,7 @@ typedef struct {
 typedef struct {
     int isa;          /* qmm_isa of the fused kernels */
     int q8_acts;      /* decode with 8-bit activations on Q8_0/Q4_0/Q4_1 weights (set_q8_activations) */
-    int vnni;         /* ... through the AVX-512 VNNI kernels (else the portable C ones) */
+    int q8_kern;      /* ... through these kernels (qmm_q8_kernel) */
     cpu_scratch_slot slot[CPU_SCRATCH_SLOTS];
     unsigned long tick;
     size_t held, peak; /* scratch bytes now and at most */
@@ -74,9 +74,8 @@ static const char *cpu_set_q8_activations(void *ctx, int q8)
 {
     cpu_ctx *c = ctx;
     c->q8_acts = q8;
-    /* KVBENCH_CPU_ISA=c|avx2 (the portable versions, as for the fp32 kernels) keeps the C kernels */
-    c->vnni = qmm_vnni_available() && c->isa == QMM_ISA_AVX512;
-    return c->vnni ? "vnni" : "c";
+    c->q8_kern = qmm_q8_for_isa(c->isa);
+    return qmm_q8_name(c->q8_kern);
 }
 
 static void cpu_close(void *ctx)
@@ -129,7 +128,7 @@ static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int
     if (q->type == QTYPE_F32) /* the fp32 oracle: BLAS, exactly as before compact weights */
         matmul_cpu(out, x, q->data, n, in_dim, out_dim);
     else if (n <= QMM_MAX_FUSED_ROWS && c->q8_acts && qmm_q8_supported(q->type))
-        qmatmul_q8act_cpu(c->vnni, out, x, q, n);
+        qmatmul_q8act_cpu(c->q8_kern, out, x, q, n);
     else if (n <= QMM_MAX_FUSED_ROWS)
         qmatmul_fused_cpu(c->isa, out, x, q, n);
     else

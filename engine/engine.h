@@ -60,7 +60,7 @@ const char *engine_model_hash(const engine *e);
 typedef struct {
     size_t weight_bytes, scratch_peak_bytes, step_read_bytes, largest_matrix_f32_bytes;
     char formats[64];      /* the matrices' formats, e.g. "q4_1+q8_0" */
-    char activations[16];  /* decode's activations: "f32", or "q8 (vnni)" / "q8 (c)" */
+    char activations[16];  /* decode's activations: "f32", or "q8 (vnni)", "q8 (avx2)" / "q8 (c)" */
 } engine_memory;
 void engine_memory_info(const engine *e, engine_memory *out);
 

@@ -40,7 +40,7 @@ struct engine {
     comm tp_comm;     /* opened by engine_open after the backend, closed by engine_close */
     int tp_size, tp_rank;
     char backend_name[16];
-    char activations[16]; /* decode's activations: "f32", "q8 (vnni)" or "q8 (c)" */
+    char activations[16]; /* decode's activations: "f32", "q8 (vnni)", "q8 (avx2)" or "q8 (c)" */
     double compress_s; /* last prefill: compression statistics, their transfers and the selection */
     int decode_graphs; /* record decode steps as CUDA graphs (backend has them, KVBENCH_CUDA_GRAPHS != 0) */
     long graph_captures, graph_replays; /* decode steps recorded and replayed since engine_open */

@@ -26,9 +26,9 @@ static inline int decode_seq_tail(const decode_seq *s) { return s->n_tail_at ? *
 
 /* out, q: (B, H*hd). The best version for this CPU (qmm_isa_default). */
 void decode_attention_cpu(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd);
-/* The version for isa (a qmm_isa this CPU runs): QMM_ISA_AVX512 puts 16 keys in the lanes of a vector
- * and reads a KV head's rows once for the query heads whose views coincide; the others take one query
- * head at a time. All give the same bits. */
+/* The version for isa (a qmm_isa this CPU runs): QMM_ISA_AVX512 and QMM_ISA_AVX2 put 16 or 8 keys in
+ * the lanes of a vector (head dims a multiple of that) and read a KV head's rows once for the query
+ * heads whose views coincide; QMM_ISA_C takes one query head at a time. All give the same bits. */
 void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv,
                               int hd);
 void decode_attention_cuda(float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv, int hd,

@@ -30,11 +30,14 @@ void qmatmul_fused_cpu(int isa, float *out, const float *x, const qmatrix *w, in
  * in fp32 with one fused multiply-add (kernels/cpu/qmatmul_q8.c gives the exact sequence). Fewer
  * arithmetic instructions per weight than fp32 activations (4 multiply-adds per lane), at the cost
  * of rounding the activations to ~2 decimal digits per block. A row's outputs have the same bits
- * alone or in a batch, and in both versions: AVX-512 VNNI (vnni = 1, needs qmm_vnni_available) and
- * portable C (vnni = 0). */
+ * alone or in a batch, and in every version: portable C, AVX2 (byte multiply-adds) and AVX-512 VNNI. */
+typedef enum { QMM_Q8_C, QMM_Q8_AVX2, QMM_Q8_VNNI, QMM_Q8_COUNT } qmm_q8_kernel;
 int qmm_q8_supported(int type);  /* Q8_0, Q4_0, Q4_1 */
-int qmm_vnni_available(void);
-void qmatmul_q8act_cpu(int vnni, float *out, const float *x, const qmatrix *w, int n);
+int qmm_q8_available(int kern);
+const char *qmm_q8_name(int kern); /* "c", "avx2", "vnni" */
+/* The best q8 kernels for the fp32 kernels' version isa (KVBENCH_CPU_ISA=c keeps the C ones). */
+int qmm_q8_for_isa(int isa);
+void qmatmul_q8act_cpu(int kern, float *out, const float *x, const qmatrix *w, int n);
 
 /* The whole matrix dequantized to fp32 (w->rows * w->cols floats), OpenMP over rows; bit-identical
  * to qtype_dequant_row. */

@@ -35,7 +35,7 @@ check "--variants batched: the batched step without the one-by-one runs" \
 q8=$($KVBENCH bench --random smollm2-135m --weights q8_0 --activations q8 --backend cpu --prompt-tokens 16 --gen 2 \
     --runs 1 --variants all 2>&1)
 check "--activations q8: the memory line names the activations and their kernels" \
-    grep -qE '^memory: weights [0-9.]+ MB held \(q8_0; CPU kernels [a-z0-9]+, decode activations q8 \((vnni|c)\)\)' \
+    grep -qE '^memory: weights [0-9.]+ MB held \(q8_0; CPU kernels [a-z0-9]+, decode activations q8 \((vnni|avx2|c)\)\)' \
     <<<"$($KVBENCH "${args[@]}" --weights q8_0 --activations q8 2>&1)"
 check "--activations q8 --variants all: 0 mismatches with one by one" \
     grep -qE '^mismatches vs one-by-one: 0 of 26 variant runs, 0 of [0-9]+ tokens' <<<"$q8"

@@ -61,7 +61,7 @@ if command -v h5dump >/dev/null; then
     check "provenance: weights converted at load (weights: f32)" \
         grep -q '"f32"' <<<"$(h5dump -a /weights "$(find "$T/f32/items" -name '*.h5' | head -n 1)")"
     check "provenance: 8-bit activations recorded (activations: q8)" \
-        grep -qE '"q8_0\+q4_1, activations q8 \((vnni|c)\)"' <<<"$(h5dump -a /weights "$(find "$T/q8/items" -name '*.h5' | head -n 1)")"
+        grep -qE '"q8_0\+q4_1, activations q8 \((vnni|avx2|c)\)"' <<<"$(h5dump -a /weights "$(find "$T/q8/items" -name '*.h5' | head -n 1)")"
 fi
 # --backend overrides the sweep's engine.backend: asking for the GPU on a machine without one fails
 # with the reason and stores nothing; an unknown backend is refused before anything runs.

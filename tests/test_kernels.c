@@ -436,6 +436,7 @@ int main(void)
     test_decode_blocked(8, 2, 128, 77, 2);  /* Llama-3's 4 query heads per KV head */
     test_decode_blocked(16, 2, 64, 70, 2);  /* 8 query heads per KV head: two groups of 4 */
     test_decode_blocked(6, 2, 80, 40, 2);   /* a head dim of 64 + 16 */
+    test_decode_blocked(6, 2, 24, 40, 2);   /* 3 vectors of 8: the AVX2 version's alone */
     test_decode_blocked(4, 4, 16, 77, 2);   /* no sharing */
     test_argmax();
     return check_report("test_kernels");

@@ -270,7 +270,18 @@ static float q8_reference(int type, const uint8_t *row, const float *x, int64_t 
     return acc;
 }
 
-/* qmatmul_q8act_cpu, C and AVX-512 VNNI: bit for bit the reference sequence above, so every row has
+/* Every third Q8_0 row's blocks set to the extreme quants (-128 where even, 127 where odd, a block
+ * of -128s every 5th): the largest byte products the AVX2 version's 16-bit pair sums must hold. */
+static void q8_extremes(qmatrix *w)
+{
+    for (int64_t r = 0; r < w->rows; r += 3)
+        for (int64_t b = 0; b < w->cols / 32; b++) {
+            int8_t *q = (int8_t *)((uint8_t *)w->data + r * w->row_bytes + b * 34 + 2);
+            for (int k = 0; k < 32; k++) q[k] = (int8_t)((b % 5 == 0 || k % 2 == 0) ? -128 : 127);
+        }
+}
+
+/* qmatmul_q8act_cpu, every version this CPU has (C, AVX2, AVX-512 VNNI): bit for bit the reference sequence above, so every row has
  * the same bits alone and in any batch; within the activations' rounding bound of the exact product. */
 static void test_q8_kernels(void)
 {
@@ -282,6 +293,7 @@ static void test_q8_kernels(void)
             const int type = types[t];
             const int64_t rows = shapes[s][0], cols = shapes[s][1];
             qmatrix w = random_matrix(type, rows, cols);
+            if (type == QTYPE_Q8_0) q8_extremes(&w);
             float *deq = kv_malloc(sizeof(float) * rows * cols);
             for (int64_t r = 0; r < rows; r++)
                 qtype_dequant_row(type, (uint8_t *)w.data + r * w.row_bytes, deq + r * cols, cols);
@@ -289,9 +301,9 @@ static void test_q8_kernels(void)
                 const int n = ns[k];
                 float *x = kv_malloc(sizeof(float) * n * cols), *out = kv_malloc(sizeof(float) * n * rows);
                 for (int64_t i = 0; i < n * cols; i++) x[i] = rng_f() * (i % 97 == 0 ? 8.0f : 1.0f);
-                for (int vnni = 0; vnni < 2; vnni++) {
-                    if (vnni && !qmm_vnni_available()) continue;
-                    qmatmul_q8act_cpu(vnni, out, x, &w, n);
+                for (int kern = 0; kern < QMM_Q8_COUNT; kern++) {
+                    if (!qmm_q8_available(kern)) continue;
+                    qmatmul_q8act_cpu(kern, out, x, &w, n);
                     int exact = 1, close = 1;
                     for (int r = 0; r < n; r++)
                         for (int64_t o = 0; o < rows; o++) {
@@ -307,15 +319,16 @@ static void test_q8_kernels(void)
                             close &= fabs(out[r * rows + o] - e) <= bound + TOL_QMM_REL_SUMABS * mag * 8;
                         }
                     CHECK(exact, "q8 activations %s %s %lldx%lld n=%d: bit-identical to the reference sequence",
-                          qtype_name(type), vnni ? "vnni" : "c", (long long)rows, (long long)cols, n);
+                          qtype_name(type), qmm_q8_name(kern), (long long)rows, (long long)cols, n);
                     CHECK(close, "q8 activations %s %s %lldx%lld n=%d: within the activations' rounding bound of the "
-                          "exact product", qtype_name(type), vnni ? "vnni" : "c", (long long)rows, (long long)cols, n);
+                          "exact product", qtype_name(type), qmm_q8_name(kern), (long long)rows, (long long)cols, n);
                 }
                 free(x), free(out);
             }
             free(deq), free(w.data);
         }
-    printf("ok q8 activation kernels: c tested, vnni %s\n", qmm_vnni_available() ? "tested" : "not on this CPU");
+    for (int kern = 0; kern < QMM_Q8_COUNT; kern++)
+        printf("ok q8 activation kernels: %s %s\n", qmm_q8_name(kern), qmm_q8_available(kern) ? "tested" : "not on this CPU");
 }
 
 static const int PROMPT[] = {1, 504, 3458, 282, 4649, 314, 5248, 30, 378, 3458, 282, 4649, 314, 5248, 30, 2, 1,

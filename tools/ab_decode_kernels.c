@@ -170,16 +170,16 @@ static void weights_ab(int rounds)
     if (flush) printf("  (weights from memory, AB_COLD: 512 MiB written before each side; means old %.1f ms, new %.1f ms)\n",
                       cold_old / rounds * 1e3, cold_new / rounds * 1e3);
     /* this tree's 8-bit-activation kernels (--activations q8) on the same matrices and rows */
-    const int vnni = qmm_vnni_available();
+    const int kern = qmm_q8_for_isa(isa);
     double best_q8 = 1e30;
     for (int r = 0; r < rounds; r++) {
         double t0 = thread_cpu();
-        for (int i = 0; i < nw; i++) qmatmul_q8act_cpu(vnni, o1, x, &ws[i], NW);
+        for (int i = 0; i < nw; i++) qmatmul_q8act_cpu(kern, o1, x, &ws[i], NW);
         double t = thread_cpu() - t0;
         best_q8 = t < best_q8 ? t : best_q8;
     }
     printf("weights of one step with 8-bit activations (%s, 1 thread, best of %d): %.1f ms (new fp32 / q8: %.2fx)\n",
-           vnni ? "vnni" : "c", rounds, best_q8 * 1e3, best_new / best_q8);
+           qmm_q8_name(kern), rounds, best_q8 * 1e3, best_new / best_q8);
     for (int i = 0; i < nw; i++) free(ws[i].data);
     free(x), free(o1), free(o2), free(flush);
 }

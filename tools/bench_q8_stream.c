@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     for (int m = 0; m < nm; m++) w[m] = random_q4_1(rows, cols);
     float *x = malloc(sizeof(float) * n * cols), *o = malloc(sizeof(float) * n * rows);
     for (int i = 0; i < n * cols; i++) x[i] = rand() / (float)RAND_MAX - 0.5f;
-    const int kern = qmm_vnni_available();
+    const int kern = qmm_q8_for_isa(qmm_isa_default());
     double best = 1e30;
     for (int r = 0; r < 5; r++) {
         const double t0 = now();
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
         best = t < best ? t : best;
     }
     printf("%s, %d threads, %d matrices of %dx%d, %d rows: %.1f us a product (%.1f GMAC/s, %.2f GB/s of weights)\n",
-           kern ? "vnni" : "c", omp_get_max_threads(), nm, rows, cols, n, best / nm * 1e6,
+           qmm_q8_name(kern), omp_get_max_threads(), nm, rows, cols, n, best / nm * 1e6,
            (double)rows * cols * n * nm / best / 1e9, (double)w[0].row_bytes * rows * nm / best / 1e9);
     return 0;
 }

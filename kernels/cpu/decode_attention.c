@@ -4,19 +4,22 @@
  * Every version gives the bits of the scalar loop (one key at a time: d = fmaf(q[t], k[t], d) in t
  * order, max, expf, a double sum, p = e * (1/sum), o[t] = fmaf(p, v[t], o[t]) in key order). Fused
  * multiply-adds round once where a multiply and an add round twice, and they are half the vector
- * instructions of the step's largest kernel (BENCHMARKS §5.7.4). The AVX-512 version puts
- * 16 keys in the lanes of a vector (a 16x16 transpose of their rows), so that each lane runs the
- * scalar dot product in its own order, and takes the query heads of one KV head whose views
- * coincide (same kept positions: FullKV, StreamingLLM, CircuitKV's shared set) together, reading
- * each K and V row once for all of them. Heads with views of their own go one at a time. */
+ * instructions of the step's largest kernel (BENCHMARKS §5.7.4). The vector versions (AVX-512 and
+ * AVX2, one body: kernels/cpu/decode_attention_wide.h) put 16 or 8 keys in the lanes of a vector (a
+ * transpose of their rows), so that each lane runs the scalar dot product in its own order, and take
+ * the query heads of one KV head whose views coincide (same kept positions: FullKV, StreamingLLM,
+ * CircuitKV's shared set) together, reading each K and V row once for all of them. Heads with views
+ * of their own go one at a time. */
 #include "kernels/decode_attention.h"
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/expf_avx2.h"
 #include "kernels/cpu/expf_simd.h"
 #include "kernels/qmatmul.h"
 #include "util/util.h"
@@ -29,12 +32,14 @@
 #endif
 
 #define DA_MAX_GROUP 4  /* query heads taken together (more sharing a view go in several groups) */
-#define DA_KB 64        /* keys per block of the AVX-512 scores: four vectors of 16 */
-#define DA_MAX_HD 256   /* head dims the AVX-512 version takes (multiples of 16) */
+#define DA_KB 64        /* keys per block of the vector scores: 4 vectors of 16 or 8 of 8 */
+#define DA_MAX_HD 256   /* head dims the vector versions take (multiples of their lanes) */
+#define DA_AHEAD 8      /* keys ahead that a values pass fetches the rows of */
 #define DA_DENSE_DIV 4  /* views keeping >= 1/DA_DENSE_DIV of the prompt take its dense scores */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
-/* the scalar loops again where the CPU has FMA: fmaf becomes one instruction instead of a libm call */
-#define T_FMA __attribute__((target("avx2,fma")))
+/* the scalar loops again where the CPU has FMA (fmaf one instruction instead of a libm call), and
+ * the AVX2 vector version */
+#define T_AVX2 __attribute__((target("avx2,fma")))
 
 /* The rows of one query head: np kept prompt positions pos[] of the KV head at offset off, then the tail. */
 typedef struct {
@@ -127,337 +132,13 @@ static void attend_head_c(float *o, const float *qv, const da_rows *r, float sca
 }
 
 #if DA_X86
-static T_FMA void attend_head_fma(float *o, const float *qv, const da_rows *r, float scale, float *sc)
+static T_AVX2 void attend_head_fma(float *o, const float *qv, const da_rows *r, float scale, float *sc)
 {
     attend_head(o, qv, r, scale, sc);
 }
 #endif
 
-#if DA_X86
-#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-
-/* softmax_probs for NH heads at once (their rows sc[h] of n[h] scores), the max and the exponentials
- * 8 at a time (the same bits: a max is a max, exp8 is expf): the same steps per head, but the double sums, each a chain of adds in key order, run side by side. */
-static ALWAYS_INLINE T_AVX512 void softmax_multi(int NH, float *const *sc, const int *n)
-{
-    double sum[DA_MAX_GROUP];
-    int n_min = n[0];
-    #pragma GCC unroll 4
-    for (int h = 0; h < NH; h++) {
-        float *s = sc[h];
-        __m512 mv = _mm512_set1_ps(-FLT_MAX);
-        int j = 0;
-        for (; j + 16 <= n[h]; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
-        float m = _mm512_reduce_max_ps(mv);
-        for (; j < n[h]; j++) m = s[j] > m ? s[j] : m;
-        const __m256 mm = _mm256_set1_ps(m);
-        for (j = 0; j + 8 <= n[h]; j += 8) exp8_store(s + j, _mm256_sub_ps(_mm256_loadu_ps(s + j), mm));
-        for (; j < n[h]; j++) s[j] = expf(s[j] - m);
-        sum[h] = 0;
-        n_min = n[h] < n_min ? n[h] : n_min;
-    }
-    for (int j = 0; j < n_min; j++)
-        #pragma GCC unroll 4
-        for (int h = 0; h < NH; h++) sum[h] += sc[h][j];
-    #pragma GCC unroll 4
-    for (int h = 0; h < NH; h++) {
-        float *s = sc[h];
-        for (int j = n_min; j < n[h]; j++) sum[h] += s[j];
-        const float inv = (float)(1.0 / sum[h]);
-        const __m512 vi = _mm512_set1_ps(inv);
-        int j = 0;
-        for (; j + 16 <= n[h]; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), vi));
-        for (; j < n[h]; j++) s[j] *= inv;
-    }
-}
-
-/* r[0..15] transposed in place: afterwards lane i of r[t] is what lane t of r[i] was. */
-static ALWAYS_INLINE T_AVX512 void tr16(__m512 r[16])
-{
-    __m512 t[16];
-    #pragma GCC unroll 16
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* a0 b0 a1 b1 per 128-bit lane */
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
-    }
-    #pragma GCC unroll 16
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);         /* a0 b0 c0 d0 */
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);     /* a1 b1 c1 d1 */
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44); /* a2 .. d2 */
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee); /* a3 .. d3 */
-    }
-    #pragma GCC unroll 16
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);       /* columns i and i + 8, rows 0-7 */
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);   /* columns i + 4 and i + 12 */
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88); /* the same, rows 8-15 */
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    #pragma GCC unroll 16
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-    }
-}
-
-/* 16 key rows of hd floats transposed into kt (hd x 16): element t of rows[i] at kt[t * 16 + i]. */
-static ALWAYS_INLINE T_AVX512 void transpose_keys16(float *kt, const float *const *rows, int hd)
-{
-    for (int c = 0; c < hd; c += 16) {
-        __m512 v[16];
-        #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_ps(rows[i] + c);
-        tr16(v);
-        #pragma GCC unroll 16
-        for (int t = 0; t < 16; t++) _mm512_store_ps(kt + (size_t)(c + t) * 16, v[t]);
-    }
-}
-
-/* Keys j0 .. j0 + DA_KB - 1 transposed into kt, DA_KB/16 blocks of hd x 16 floats: element t of key
- * j0 + 16 s + i at kt[(s * hd + t) * 16 + i]. Keys past n repeat key n - 1, and blocks wholly past n
- * are left as they were (their scores are not used). */
-static T_AVX512 void gather_keys(float *kt, const da_rows *r, int j0)
-{
-    for (int s = 0; s < DA_KB / 16 && j0 + 16 * s < r->n; s++) {
-        const float *rows[16];
-        for (int i = 0; i < 16; i++) {
-            const int j = j0 + 16 * s + i;
-            rows[i] = da_key(r, j < r->n ? j : r->n - 1);
-        }
-        transpose_keys16(kt + (size_t)s * r->hd * 16, rows, r->hd);
-    }
-}
-
-/* Prompt positions j0 .. j0 + DA_KB - 1 of one KV head (rows of ks floats from kbase, positions past
- * np repeating np - 1), transposed into kt as gather_keys does. */
-static T_AVX512 void prefix_keys(float *kt, const float *kbase, int ks, int hd, int j0, int np)
-{
-    for (int s = 0; s < DA_KB / 16; s++) {
-        const float *rows[16];
-        for (int i = 0; i < 16; i++) {
-            const int j = j0 + 16 * s + i;
-            rows[i] = kbase + (long)(j < np ? j : np - 1) * ks;
-        }
-        transpose_keys16(kt + (size_t)s * hd * 16, rows, hd);
-    }
-}
-
-/* Scores of keys j0 .. j0 + DA_KB - 1 for NH query heads: each lane the scalar dot product of one
- * key, fused multiply-adds in t order, then times scale. */
-static ALWAYS_INLINE T_AVX512 void scores_block(int NH, float *const *sc, const float *const *qs, const float *kt,
-                                                int hd, int j0, float scale)
-{
-    __m512 acc[DA_MAX_GROUP][DA_KB / 16];
-    #pragma GCC unroll 16
-    for (int h = 0; h < NH; h++)
-        #pragma GCC unroll 4
-        for (int s = 0; s < DA_KB / 16; s++) acc[h][s] = _mm512_setzero_ps();
-    for (int t = 0; t < hd; t++) {
-        __m512 k[DA_KB / 16];
-        #pragma GCC unroll 4
-        for (int s = 0; s < DA_KB / 16; s++) k[s] = _mm512_load_ps(kt + ((size_t)s * hd + t) * 16);
-        #pragma GCC unroll 16
-        for (int h = 0; h < NH; h++) {
-            const __m512 x = _mm512_set1_ps(qs[h][t]);
-            #pragma GCC unroll 4
-            for (int s = 0; s < DA_KB / 16; s++) acc[h][s] = _mm512_fmadd_ps(x, k[s], acc[h][s]);
-        }
-    }
-    const __m512 vs = _mm512_set1_ps(scale);
-    #pragma GCC unroll 16
-    for (int h = 0; h < NH; h++)
-        #pragma GCC unroll 4
-        for (int s = 0; s < DA_KB / 16; s++) _mm512_storeu_ps(sc[h] + j0 + 16 * s, _mm512_mul_ps(acc[h][s], vs));
-}
-
-/* o[h][c .. c + 16 NV) = Σ_j p[h][j] v_j over every key in order, each V row read once for the NH heads. */
-static ALWAYS_INLINE T_AVX512 void values_chunk(int NH, int NV, float *const *o, const float *const *p,
-                                                const da_rows *r, int c)
-{
-    __m512 acc[DA_MAX_GROUP][4];
-    #pragma GCC unroll 16
-    for (int h = 0; h < NH; h++)
-        #pragma GCC unroll 4
-        for (int i = 0; i < NV; i++) acc[h][i] = _mm512_setzero_ps();
-    for (int j = 0; j < r->n; j++) {
-        const float *v = da_value(r, j) + c;
-        __m512 vv[4];
-        #pragma GCC unroll 4
-        for (int i = 0; i < NV; i++) vv[i] = _mm512_loadu_ps(v + 16 * i);
-        #pragma GCC unroll 16
-        for (int h = 0; h < NH; h++) {
-            const __m512 x = _mm512_set1_ps(p[h][j]);
-            #pragma GCC unroll 4
-            for (int i = 0; i < NV; i++) acc[h][i] = _mm512_fmadd_ps(x, vv[i], acc[h][i]);
-        }
-    }
-    #pragma GCC unroll 16
-    for (int h = 0; h < NH; h++)
-        #pragma GCC unroll 4
-        for (int i = 0; i < NV; i++) _mm512_storeu_ps(o[h] + c + 16 * i, acc[h][i]);
-}
-
-/* Scores of the np kept prompt positions of NH heads picked from their rows of all prompt scores. */
-static ALWAYS_INLINE T_AVX512 void pick_scores(int NH, float *const *sc, const float *const *dense, const int *pos,
-                                               int np)
-{
-    int j = 0;
-    for (; j + 16 <= np; j += 16) {
-        const __m512i ix = _mm512_loadu_si512(pos + j);
-        #pragma GCC unroll 16
-        for (int h = 0; h < NH; h++) _mm512_storeu_ps(sc[h] + j, _mm512_i32gather_ps(ix, dense[h], 4));
-    }
-    for (; j < np; j++)
-        for (int h = 0; h < NH; h++) sc[h][j] = dense[h][pos[j]];
-}
-
-/* Probabilities of NH heads with n scores each (sc[h]). */
-static ALWAYS_INLINE T_AVX512 void softmax_group(int NH, float *const *sc, int n, int exp_fast)
-{
-    if (!exp_fast) {
-        for (int h = 0; h < NH; h++) softmax_probs(sc[h], n);
-        return;
-    }
-    int ns[DA_MAX_GROUP];
-    for (int h = 0; h < NH; h++) ns[h] = n;
-    softmax_multi(NH, sc, ns);
-}
-
-/* NH query heads sharing the view r: scores (from dense, the heads' rows of all prompt scores, when
- * non-NULL: then only the tail's keys are read here), probabilities, values. */
-static ALWAYS_INLINE T_AVX512 void group_nh(int NH, float *const *o, const float *const *qs, const da_rows *r,
-                                            float scale, float *const *sc, float *kt, int exp_fast,
-                                            const float *const *dense, int values)
-{
-    if (dense) {
-        pick_scores(NH, sc, dense, r->pos, r->np);
-        const da_rows tail = {r->sq, r->pos, 0, r->n - r->np, r->off, r->ks, r->hd};
-        float *st[DA_MAX_GROUP];
-        for (int h = 0; h < NH; h++) st[h] = sc[h] + r->np;
-        for (int j0 = 0; j0 < tail.n; j0 += DA_KB) {
-            gather_keys(kt, &tail, j0);
-            scores_block(NH, st, qs, kt, r->hd, j0, scale);
-        }
-    } else {
-        for (int j0 = 0; j0 < r->n; j0 += DA_KB) {
-            gather_keys(kt, r, j0);
-            scores_block(NH, sc, qs, kt, r->hd, j0, scale);
-        }
-    }
-    if (!values) return; /* a head with a view of its own: values_singles takes its softmax too */
-    softmax_group(NH, sc, r->n, exp_fast);
-    for (int c = 0; c < r->hd; c += 64) {
-        switch ((r->hd - c) / 16) {
-        case 1: values_chunk(NH, 1, o, (const float *const *)sc, r, c); break;
-        case 2: values_chunk(NH, 2, o, (const float *const *)sc, r, c); break;
-        case 3: values_chunk(NH, 3, o, (const float *const *)sc, r, c); break;
-        default: values_chunk(NH, 4, o, (const float *const *)sc, r, c); break;
-        }
-    }
-}
-
-/* nh (1 .. DA_MAX_GROUP) query heads with the same view r: outputs o[h], queries qs[h], scores sc[h]. */
-static T_AVX512 void attend_group_avx512(int nh, float *const *o, const float *const *qs, const da_rows *r,
-                                         float scale, float *const *sc, float *kt, int exp_fast,
-                                         const float *const *dense)
-{
-    switch (nh) {
-    case 1: group_nh(1, o, qs, r, scale, sc, kt, exp_fast, dense, 0); break; /* values: values_singles */
-    case 2: group_nh(2, o, qs, r, scale, sc, kt, exp_fast, dense, 1); break;
-    case 3: group_nh(3, o, qs, r, scale, sc, kt, exp_fast, dense, 1); break;
-    default: group_nh(4, o, qs, r, scale, sc, kt, exp_fast, dense, 1); break;
-    }
-}
-
-/* o[g][c .. c + 16 NV) = Σ_j p[g][j] v_j for NG query heads with views of their own (r[g]), each in
- * its own key order as values_chunk takes it: one head alone is a chain of adds waiting on each other
- * (4 vectors for hd = 64), so heads go side by side over their common length, then each finishes alone. */
-static ALWAYS_INLINE T_AVX512 void values_multi(int NG, int NV, float *const *o, const float *const *p,
-                                                const da_rows *const *r, int c)
-{
-    __m512 acc[DA_MAX_GROUP][4];
-    int n_min = r[0]->n;
-    #pragma GCC unroll 16
-    for (int g = 0; g < NG; g++) {
-        n_min = r[g]->n < n_min ? r[g]->n : n_min;
-        #pragma GCC unroll 4
-        for (int i = 0; i < NV; i++) acc[g][i] = _mm512_setzero_ps();
-    }
-    for (int j = 0; j < n_min; j++) {
-        #pragma GCC unroll 16
-        for (int g = 0; g < NG; g++) {
-            const float *v = da_value(r[g], j) + c;
-            const __m512 x = _mm512_set1_ps(p[g][j]);
-            #pragma GCC unroll 4
-            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_fmadd_ps(x, _mm512_loadu_ps(v + 16 * i), acc[g][i]);
-        }
-    }
-    #pragma GCC unroll 16
-    for (int g = 0; g < NG; g++) {
-        for (int j = n_min; j < r[g]->n; j++) {
-            const float *v = da_value(r[g], j) + c;
-            const __m512 x = _mm512_set1_ps(p[g][j]);
-            #pragma GCC unroll 4
-            for (int i = 0; i < NV; i++) acc[g][i] = _mm512_fmadd_ps(x, _mm512_loadu_ps(v + 16 * i), acc[g][i]);
-        }
-        #pragma GCC unroll 4
-        for (int i = 0; i < NV; i++) _mm512_storeu_ps(o[g] + c + 16 * i, acc[g][i]);
-    }
-}
-
-static ALWAYS_INLINE T_AVX512 void singles_ng(int NG, float *const *o, float *const *p, const da_rows *const *r,
-                                              int exp_fast)
-{
-    int n[DA_MAX_GROUP];
-    for (int g = 0; g < NG; g++) {
-        n[g] = r[g]->n;
-        if (!exp_fast) softmax_probs(p[g], n[g]);
-    }
-    if (exp_fast) softmax_multi(NG, p, n);
-    for (int c = 0; c < r[0]->hd; c += 64) {
-        switch ((r[0]->hd - c) / 16) {
-        case 1: values_multi(NG, 1, o, (const float *const *)p, r, c); break;
-        case 2: values_multi(NG, 2, o, (const float *const *)p, r, c); break;
-        case 3: values_multi(NG, 3, o, (const float *const *)p, r, c); break;
-        default: values_multi(NG, 4, o, (const float *const *)p, r, c); break;
-        }
-    }
-}
-
-/* The softmax and values of ng (1 .. DA_MAX_GROUP) query heads whose scores p[g] over views r[g] are
- * done (turned into probabilities in place). */
-static T_AVX512 void values_singles(int ng, float *const *o, float *const *p, const da_rows *r, int exp_fast)
-{
-    const da_rows *rs[DA_MAX_GROUP];
-    for (int g = 0; g < ng; g++) rs[g] = &r[g];
-    switch (ng) {
-    case 1: singles_ng(1, o, p, rs, exp_fast); break;
-    case 2: singles_ng(2, o, p, rs, exp_fast); break;
-    case 3: singles_ng(3, o, p, rs, exp_fast); break;
-    default: singles_ng(4, o, p, rs, exp_fast); break;
-    }
-}
-
-/* Scores of prompt positions j0 .. j0 + DA_KB - 1 (their keys transposed in kt) for the nq query
- * heads qs[], into their dense rows, DA_MAX_GROUP heads at a time. */
-static T_AVX512 void dense_block(int nq, float *const *rows, const float *const *qs, const float *kt, int hd, int j0,
-                                 float scale)
-{
-    for (int i = 0; i < nq; i += DA_MAX_GROUP) {
-        switch (nq - i < DA_MAX_GROUP ? nq - i : DA_MAX_GROUP) {
-        case 1: scores_block(1, rows + i, qs + i, kt, hd, j0, scale); break;
-        case 2: scores_block(2, rows + i, qs + i, kt, hd, j0, scale); break;
-        case 3: scores_block(3, rows + i, qs + i, kt, hd, j0, scale); break;
-        default: scores_block(4, rows + i, qs + i, kt, hd, j0, scale); break;
-        }
-    }
-}
-#endif /* DA_X86 */
-
-/* The query heads whose prompt scores are computed for every prompt position at once (AVX-512): per
+/* The query heads whose prompt scores are computed for every prompt position at once (vector versions): per
  * KV head of each distinct prefix store, the heads that keep at least 1/DA_DENSE_DIV of the positions
  * up to the last one kept. Their keys are then read and transposed once a step for all of them (all
  * the variants of a prompt) instead of once per view, and the kept positions' scores picked out; a
@@ -481,13 +162,16 @@ typedef struct {
 } da_dense_plan;
 
 #if DA_X86
-/* The largest of pos[0..n), at least m (16 at a time: this runs over every long view each step). */
-static T_AVX512 int max_position(const int *pos, int n, int m)
+/* The largest of pos[0..n), at least m (8 at a time: this runs over every long view once a batch and
+ * layer; AVX2 is there whenever a vector version is). */
+static T_AVX2 int max_position(const int *pos, int n, int m)
 {
-    __m512i mv = _mm512_set1_epi32(m);
+    __m256i mv = _mm256_set1_epi32(m);
     int j = 0;
-    for (; j + 16 <= n; j += 16) mv = _mm512_max_epi32(mv, _mm512_loadu_si512(pos + j));
-    m = _mm512_reduce_max_epi32(mv);
+    for (; j + 8 <= n; j += 8) mv = _mm256_max_epi32(mv, _mm256_loadu_si256((const __m256i *)(pos + j)));
+    int lane[8];
+    _mm256_storeu_si256((__m256i *)lane, mv);
+    for (int i = 0; i < 8; i++) m = lane[i] > m ? lane[i] : m;
     for (; j < n; j++) m = pos[j] > m ? pos[j] : m;
     return m;
 }
@@ -642,62 +326,143 @@ static da_dense_plan *plan_for(const decode_seq *seqs, int B, int H, int Hkv, in
     return &sl->pl;
 }
 
-#if DA_X86
-/* Work item it of the plan: the scores of its DA_KB prompt positions for all the set's dense heads. */
-static T_AVX512 void dense_item(const da_dense_plan *pl, int it, float *kt, int ks, int hd, float scale)
-{
-    const da_dense_set *st = &pl->set[pl->item_set[it]];
-    const int j0 = pl->item_j0[it];
-    prefix_keys(kt, st->kbase, ks, hd, j0, st->np);
-    dense_block(st->count, pl->row + st->first, pl->q + st->first, kt, hd, j0, scale);
-}
-#endif
-
-/* The query heads h0 .. h0 + n_rep - 1 of one KV head (AVX-512): heads whose views coincide in
- * groups of up to DA_MAX_GROUP, each group reading its keys and values once. */
-static void attend_kv_head(float *out, const float *q, const decode_seq *sq, int h0, int n_rep, int hd, int ks,
+/* The vector version for one instruction set (kernels/cpu/decode_attention_wide.h, included below once
+ * per set), chosen per call. */
+typedef struct {
+    int lanes; /* floats in a vector: the head dim must be a multiple */
+    void (*dense_item)(const da_dense_plan *pl, int it, float *kt, int ks, int hd, float scale);
+    void (*attend_kv_head)(float *out, const float *q, const decode_seq *sq, int h0, int n_rep, int hd, int ks,
                            float scale, float *sc, size_t sc_n, float *kt, int exp_fast, const da_dense_plan *pl,
-                           const int *row_of, const int *same_as)
-{
+                           const int *row_of, const int *same_as);
+} da_wide;
+
 #if DA_X86
-    unsigned long long taken = 0;
-    /* heads with views of their own: probabilities in sc slots DA_MAX_GROUP + k, values side by side */
-    float *so[DA_MAX_GROUP], *sp[DA_MAX_GROUP];
-    da_rows sr[DA_MAX_GROUP];
-    int ns = 0;
-    for (int i = 0; i < n_rep; i++) {
-        if (taken >> i & 1) continue;
-        float *o[DA_MAX_GROUP], *s[DA_MAX_GROUP];
-        const float *qs[DA_MAX_GROUP], *dn[DA_MAX_GROUP];
-        int nh = 0;
-        for (int k = i; k < n_rep && nh < DA_MAX_GROUP; k++) {
-            if (taken >> k & 1 || same_as[h0 + k] != same_as[h0 + i]) continue;
-            taken |= 1ull << k;
-            o[nh] = out + (long)(h0 + k) * hd, qs[nh] = q + (long)(h0 + k) * hd, s[nh] = sc + nh * sc_n;
-            dn[nh] = row_of[h0 + k] >= 0 ? pl->row[row_of[h0 + k]] : NULL;
-            nh++;
-        }
-        const int h = h0 + i;
-        const da_rows r = {sq, sq->pos + (long)h * sq->cap, sq->len[h], sq->len[h] + decode_seq_tail(sq),
-                           (h0 / n_rep) * hd, ks, hd};
-        if (nh == 1) s[0] = sc + (DA_MAX_GROUP + ns) * sc_n;
-        attend_group_avx512(nh, o, qs, &r, scale, s, kt, exp_fast, dn[0] ? dn : NULL);
-        if (nh > 1) continue;
-        so[ns] = o[0], sp[ns] = s[0], sr[ns++] = r;
-        if (ns == DA_MAX_GROUP) values_singles(ns, so, sp, sr, exp_fast), ns = 0;
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+/* The 16x16 transpose's steps across 128-bit lanes, from its 4x4 blocks in r (t scratch). */
+static ALWAYS_INLINE T_AVX512 void tr16_lanes(__m512 r[16], __m512 t[16])
+{
+    #pragma GCC unroll 16
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);       /* columns i and i + 8, rows 0-7 */
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);   /* columns i + 4 and i + 12 */
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88); /* the same, rows 8-15 */
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
     }
-    if (ns) values_singles(ns, so, sp, sr, exp_fast);
-#else
-    (void)out, (void)q, (void)sq, (void)h0, (void)n_rep, (void)hd, (void)ks, (void)scale, (void)sc, (void)sc_n;
-    (void)kt, (void)exp_fast, (void)pl, (void)row_of, (void)same_as;
-#endif
+    #pragma GCC unroll 16
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
 }
+
+/* AVX-512: 16 keys a vector; 32 registers hold a whole block (4 key vectors) for 4 heads, and 4 value
+ * vectors for 4 heads, in one pass. */
+#define DW(name) name##_avx512
+#define DW_T T_AVX512
+#define DW_F __m512
+#define DW_I __m512i
+#define DW_VL 16
+#define DW_SB(nh) 4
+#define DW_NV(nh) 4
+#define dw_load _mm512_load_ps
+#define dw_loadu _mm512_loadu_ps
+#define dw_store _mm512_store_ps
+#define dw_storeu _mm512_storeu_ps
+#define dw_set1 _mm512_set1_ps
+#define dw_zero _mm512_setzero_ps
+#define dw_fmadd _mm512_fmadd_ps
+#define dw_mul _mm512_mul_ps
+#define dw_max _mm512_max_ps
+#define dw_reduce_max _mm512_reduce_max_ps
+#define dw_iloadu(p) _mm512_loadu_si512(p)
+#define dw_gather(ix, base) _mm512_i32gather_ps(ix, base, 4)
+#define dw_unpacklo _mm512_unpacklo_ps
+#define dw_unpackhi _mm512_unpackhi_ps
+#define dw_shuffle _mm512_shuffle_ps
+#define dw_cross_lanes tr16_lanes
+#define dw_exp8_store exp8_store
+#include "kernels/cpu/decode_attention_wide.h"
+
+/* The 8x8 transpose's step across the two 128-bit lanes: column i is the low halves of r[i] and
+ * r[i + 4], column i + 4 their high halves. */
+static ALWAYS_INLINE T_AVX2 void tr8_lanes(__m256 r[8], __m256 t[8])
+{
+    #pragma GCC unroll 8
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) r[i] = t[i];
+}
+
+static ALWAYS_INLINE T_AVX2 float max8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+/* AVX2: 8 keys a vector and 16 registers, so the passes narrow as heads are added, keeping 8
+ * independent chains of fused multiply-adds (their latency over their throughput) where they fit:
+ * 8 key or value vectors for one head, 4 for two, 2 for three or four. */
+#define DW(name) name##_avx2
+#define DW_T T_AVX2
+#define DW_F __m256
+#define DW_I __m256i
+#define DW_VL 8
+#define DW_SB(nh) ((nh) == 1 ? 8 : (nh) == 2 ? 4 : 2)
+#define DW_NV(nh) ((nh) == 1 ? 8 : (nh) <= 3 ? 4 : 2)
+#define dw_load _mm256_load_ps
+#define dw_loadu _mm256_loadu_ps
+#define dw_store _mm256_store_ps
+#define dw_storeu _mm256_storeu_ps
+#define dw_set1 _mm256_set1_ps
+#define dw_zero _mm256_setzero_ps
+#define dw_fmadd _mm256_fmadd_ps
+#define dw_mul _mm256_mul_ps
+#define dw_max _mm256_max_ps
+#define dw_reduce_max max8
+#define dw_iloadu(p) _mm256_loadu_si256((const __m256i *)(p))
+#define dw_gather(ix, base) _mm256_i32gather_ps(base, ix, 4)
+#define dw_unpacklo _mm256_unpacklo_ps
+#define dw_unpackhi _mm256_unpackhi_ps
+#define dw_shuffle _mm256_shuffle_ps
+#define dw_cross_lanes tr8_lanes
+#define dw_exp8_store exp8_store_avx2
+#include "kernels/cpu/decode_attention_wide.h"
+
+static int exp_avx2_agrees;
+static void exp_avx2_init(void) { exp_avx2_agrees = expf_avx2_agrees(); }
+
+/* The vector version of isa, or NULL; *exp_fast: its exponentials 8 at a time give expf's bits here. */
+static const da_wide *wide_for(int isa, int *exp_fast)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
+    switch (isa) {
+    case QMM_ISA_AVX512: *exp_fast = expf_simd_ok(); return &da_wide_avx512;
+    case QMM_ISA_AVX2: pthread_once(&once, exp_avx2_init), *exp_fast = exp_avx2_agrees; return &da_wide_avx2;
+    default: return NULL;
+    }
+}
+#else
+static const da_wide *wide_for(int isa, int *exp_fast)
+{
+    (void)isa, (void)exp_fast;
+    return NULL;
+}
+#endif /* DA_X86 */
 
 void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_seq *seqs, int B, int H, int Hkv,
                               int hd)
 {
     const int n_rep = H / Hkv, ks = Hkv * hd;
-    const int wide = DA_X86 && isa == QMM_ISA_AVX512 && hd % 16 == 0 && hd <= DA_MAX_HD && n_rep <= 64;
+    int exp_fast = 0;
+    const da_wide *vw = wide_for(isa, &exp_fast);
+    const int wide = vw && hd % vw->lanes == 0 && hd <= DA_MAX_HD && n_rep <= 64;
     const float scale = 1.0f / sqrtf((float)hd);
     int max_n = 1;
     for (int b = 0; b < B; b++) {
@@ -706,10 +471,6 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
             max_n = n > max_n ? n : max_n;
         }
     }
-    int exp_fast = 0;
-#if DA_X86
-    if (wide) exp_fast = expf_simd_ok();
-#endif
     /* whole key blocks, and one more for the tail's block after kept positions picked from dense rows */
     const size_t sc_n = ((size_t)max_n + DA_KB - 1) / DA_KB * DA_KB + DA_KB;
     da_dense_plan own = {0}, *pl = wide ? plan_for(seqs, B, H, Hkv, hd, &own) : &own;
@@ -720,10 +481,8 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
         float *kt = wide ? aligned_alloc(64, sizeof(float) * DA_KB * hd) : NULL;
         if (wide && !kt) kv_die("out of memory (decode attention)");
         if (wide) memset(kt, 0, sizeof(float) * DA_KB * hd); /* blocks past a short tail stay zeros, not garbage */
-#if DA_X86
 #pragma omp for schedule(dynamic)
-        for (int it = 0; it < pl->n_items; it++) dense_item(pl, it, kt, ks, hd, scale);
-#endif
+        for (int it = 0; it < (wide ? pl->n_items : 0); it++) vw->dense_item(pl, it, kt, ks, hd, scale);
         /* KV head outermost: the work items that follow each other read the same KV head's rows of
          * the prefix (the sequences share it), which stay in cache between them */
 #pragma omp for schedule(dynamic) collapse(2)
@@ -732,8 +491,8 @@ void decode_attention_cpu_isa(int isa, float *out, const float *q, const decode_
                 const decode_seq *sq = &seqs[b];
                 if (wide) {
                     const long seq = (long)b * H * hd;
-                    attend_kv_head(out + seq, q + seq, sq, g * n_rep, n_rep, hd, ks, scale, sc, sc_n, kt, exp_fast,
-                                   pl, pl->row_of + b * H, pl->same_as + b * H);
+                    vw->attend_kv_head(out + seq, q + seq, sq, g * n_rep, n_rep, hd, ks, scale, sc, sc_n, kt,
+                                       exp_fast, pl, pl->row_of + b * H, pl->same_as + b * H);
                     continue;
                 }
                 for (int h = g * n_rep; h < (g + 1) * n_rep; h++) {

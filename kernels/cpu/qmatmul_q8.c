@@ -9,7 +9,7 @@
  * block. The AVX-512 VNNI version keeps 16 weight rows in the lanes of a vector (interleaved once
  * per call by loads and lane permutes, then reused by every activation row); each lane does the scalar
  * sequence of its output, so a row's outputs have the same bits alone or in a batch, and in the
- * portable C version. */
+ * portable C version. The AVX2 version does the same with 8 rows and byte multiply-adds. */
 #include "kernels/qmatmul.h"
 
 #include <math.h>
@@ -31,6 +31,7 @@
 #define Q8_OCHUNK 16    /* output rows per OpenMP work unit: one vector of weight rows, so that the 192-row K and V
                          * projections split 6/6 over two threads, not 2/1 */
 #define Q8_PAR_MIN (1 << 15)
+#define Q8_INLINE inline __attribute__((always_inline))
 
 /* The quantized activations, row after row: q (n, K), and per block (n, K/32) its scale d, the
  * correction the weight type subtracts from the integer sum (8 Σq for Q4_0, 128 Σq for Q8_0, 0 for
@@ -45,13 +46,29 @@ typedef struct {
 
 int qmm_q8_supported(int type) { return type == QTYPE_Q8_0 || type == QTYPE_Q4_0 || type == QTYPE_Q4_1; }
 
-int qmm_vnni_available(void)
+int qmm_q8_available(int kern)
 {
+    switch (kern) {
+    case QMM_Q8_C: return 1;
 #if Q8_X86
-    return qmm_isa_available(QMM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
-#else
-    return 0;
+    case QMM_Q8_AVX2: return qmm_isa_available(QMM_ISA_AVX2);
+    case QMM_Q8_VNNI: return qmm_isa_available(QMM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
 #endif
+    default: return 0;
+    }
+}
+
+const char *qmm_q8_name(int kern)
+{
+    static const char *const names[QMM_Q8_COUNT] = {"c", "avx2", "vnni"};
+    return kern >= 0 && kern < QMM_Q8_COUNT ? names[kern] : "?";
+}
+
+int qmm_q8_for_isa(int isa)
+{
+    if (isa == QMM_ISA_AVX512 && qmm_q8_available(QMM_Q8_VNNI)) return QMM_Q8_VNNI;
+    if (isa != QMM_ISA_C && qmm_q8_available(QMM_Q8_AVX2)) return QMM_Q8_AVX2;
+    return QMM_Q8_C;
 }
 
 static size_t block_bytes(int type) { return qtype_row_bytes(type, QTYPE_BLOCK); }
@@ -97,6 +114,33 @@ static __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_block_
     _mm_storeu_si128((__m128i *)(a->q + s * QTYPE_BLOCK + 16), _mm512_cvtepi32_epi8(q1));
     set_block_scale(a, type, s, d, _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)));
 }
+
+/* The same 8 values at a time (AVX2). */
+static __attribute__((target("avx2,fma"))) void quantize_block_avx2(q8_acts *a, int type, int r, int64_t b,
+                                                                   const float *x)
+{
+    const size_t s = (size_t)r * a->nb + b;
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 xv[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) xv[i] = _mm256_loadu_ps(x + 8 * i), m = _mm256_max_ps(m, _mm256_and_ps(xv[i], abs_mask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(xv[i], vid));
+    /* |q| <= 127: the saturating packs are exact; they interleave 128-bit lanes, the permute undoes it */
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)(a->q + s * QTYPE_BLOCK),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0x4e));
+    t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0xb1));
+    set_block_scale(a, type, s, d, _mm_cvtsi128_si32(t4));
+}
 #endif
 
 /* The calling thread's buffers for n rows of K values (grown as needed, kept for the thread's life):
@@ -121,17 +165,39 @@ static q8_acts *q8_acts_for(int n, int64_t K)
 }
 
 /* Activation row r quantized (row r of x, K values). */
-static void quantize_row(q8_acts *a, int vnni, int type, const float *x, int r)
+static void quantize_row(q8_acts *a, int kern, int type, const float *x, int r)
 {
     for (int64_t b = 0; b < a->nb; b++) {
 #if Q8_X86
-        if (vnni) {
+        if (kern == QMM_Q8_VNNI) {
             quantize_block_avx512(a, type, r, b, x + b * QTYPE_BLOCK);
+            continue;
+        }
+        if (kern == QMM_Q8_AVX2) {
+            quantize_block_avx2(a, type, r, b, x + b * QTYPE_BLOCK);
             continue;
         }
 #endif
         quantize_block(a, type, r, b, x + b * QTYPE_BLOCK);
     }
+}
+
+/* The calling thread's interleaved weight rows (*wu, at least wu_bytes) and their scales (*ws, at least
+ * ws_floats), 64-byte aligned; grown as needed and kept for the thread's life. */
+static void interleave_scratch(size_t wu_bytes, size_t ws_floats, uint8_t **wu, float **ws)
+{
+    static _Thread_local uint8_t *u;
+    static _Thread_local float *f;
+    static _Thread_local size_t u_cap, f_cap;
+    if (u_cap < wu_bytes) {
+        free(u), u = aligned_alloc(64, (wu_bytes + 63) / 64 * 64), u_cap = wu_bytes;
+        if (!u) abort();
+    }
+    if (f_cap < ws_floats) {
+        free(f), f = aligned_alloc(64, (ws_floats * sizeof(float) + 63) / 64 * 64), f_cap = ws_floats;
+        if (!f) abort();
+    }
+    *wu = u, *ws = f;
 }
 
 /* ---- portable C ---- */
@@ -185,11 +251,10 @@ static void rows_c(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, 
 /* ---- AVX-512 VNNI: 16 weight rows in the lanes ---- */
 #if Q8_X86
 #define T_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-#define Q8_INLINE inline __attribute__((always_inline))
 
 /* Bytes off .. off + 15 of the 16 rows row[l]: out[j] holds dword j of row l in lane l (four rows
  * per vector with one load each, their dwords regrouped, then a 4x4 transpose of 128-bit lanes). */
-static inline __attribute__((always_inline)) T_VNNI void dwords16x4(const uint8_t *const *row, size_t off,
+static Q8_INLINE T_VNNI void dwords16x4(const uint8_t *const *row, size_t off,
                                                                    __m512i out[4])
 {
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -296,16 +361,9 @@ static Q8_INLINE T_VNNI void rows_r(int R, int type, float *out, int64_t ldo, co
 static T_VNNI void rows_vnni(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
 {
     const int64_t nb = w->cols / QTYPE_BLOCK;
-    static _Thread_local uint8_t *wu; /* per thread, grown as needed, kept for the thread's life */
-    static _Thread_local float *ws;
-    static _Thread_local int64_t cap;
-    if (cap < nb) {
-        free(wu), free(ws);
-        wu = aligned_alloc(64, (size_t)nb * 8 * 64);
-        ws = aligned_alloc(64, sizeof(float) * 2 * Q8_W * nb);
-        if (!wu || !ws) abort();
-        cap = nb;
-    }
+    uint8_t *wu;
+    float *ws;
+    interleave_scratch((size_t)nb * 8 * 64, (size_t)2 * Q8_W * nb, &wu, &ws);
     for (int64_t o = o0; o < o1; o += Q8_W) {
         const int nw = o1 - o < Q8_W ? (int)(o1 - o) : Q8_W;
         const __mmask16 keep = (__mmask16)((1u << nw) - 1);
@@ -326,20 +384,184 @@ static T_VNNI void rows_vnni(const qmatrix *w, float *out, int64_t ldo, const q8
 }
 #endif
 
-void qmatmul_q8act_cpu(int vnni, float *out, const float *x, const qmatrix *w, int n)
+/* ---- AVX2: 8 weight rows in the lanes, byte multiply-adds ----
+ * vpmaddubsw multiplies unsigned weight bytes by signed activation bytes and adds pairs into int16
+ * (saturating), vpmaddwd with ones adds those pairs into int32: the 4-byte dot product of one lane
+ * that VNNI does in one instruction. Nothing saturates: a Q4 pair is at most 2 * 15 * 127 = 3,810, so
+ * even the 8 pairs of a block summed in int16 stay below 32,767; Q8_0 (signed quants) multiplies
+ * |q| by x with q's sign (the pair at most 2 * 128 * 127 = 32,512) and sums Σ q x directly, which is
+ * the C version's Σ (q + 128) x - 128 Σx. So the integers, and the fp32 steps after them, are the
+ * C version's. */
+#if Q8_X86
+#define T_AVX2Q __attribute__((target("avx2,fma,f16c")))
+#define Q8_W2 8 /* weight rows per vector */
+#define Q8_G2 2 /* groups of 8 rows per pass over an activation row */
+
+/* Bytes off .. off + 15 of the 8 rows row[l]: out[j] holds dword j of row l in lane l. */
+static Q8_INLINE T_AVX2Q void dwords8x4(const uint8_t *const *row, size_t off, __m256i out[4])
+{
+    __m256i a[4]; /* rows k (low half) and k + 4 (high half) */
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        a[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row[k] + off))),
+                                       _mm_loadu_si128((const __m128i *)(row[k + 4] + off)), 1);
+    const __m256i t0 = _mm256_unpacklo_epi32(a[0], a[1]), t1 = _mm256_unpackhi_epi32(a[0], a[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(a[2], a[3]), t3 = _mm256_unpackhi_epi32(a[2], a[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t2), out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3), out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* The halves in bytes 2h, 2h + 1 of each lane of head (the first 4 bytes of a block of each of 8
+ * rows), to fp32. */
+static Q8_INLINE T_AVX2Q __m256 halves8(__m256i head, int h)
+{
+    const __m256i pick = h ? _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, 2, 3, 6, 7,
+                                              10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1)
+                           : _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5,
+                                              8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(head, pick), 0x08); /* qwords 0 and 2 */
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(p));
+}
+
+/* The 8 weight rows o .. o + 7 (rows past the matrix repeat its last) interleaved into wu: for block b,
+ * 8 vectors of 32 bytes, vector c holding bytes 4c .. 4c + 3 of each row's unsigned quants (Q8_0:
+ * |q|, and q itself in the 8 vectors after them) in its lane; their d and m in dw/mw [b][8]. */
+static T_AVX2Q void interleave_rows8(const qmatrix *w, int64_t o, uint8_t *wu, float *dw, float *mw)
+{
+    const int64_t nb = w->cols / QTYPE_BLOCK;
+    const size_t bb = block_bytes(w->type), hdr = w->type == QTYPE_Q4_1 ? 4 : 2;
+    const int q8 = w->type == QTYPE_Q8_0;
+    const uint8_t *row[Q8_W2];
+    int32_t idx[Q8_W2];
+    for (int l = 0; l < Q8_W2; l++) {
+        const int64_t r = o + l < w->rows ? o + l : w->rows - 1;
+        row[l] = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        idx[l] = (int32_t)((r - o) * (int64_t)w->row_bytes);
+    }
+    const __m256i vi = _mm256_loadu_si256((const __m256i *)idx), low4 = _mm256_set1_epi8(0x0f);
+    /* the next 8 rows prefetched a slice per block, as interleave_rows does for its 16 */
+    const size_t next_lines = o + Q8_W2 < w->rows ? (Q8_W2 * w->row_bytes + 63) / 64 : 0;
+    const uint8_t *next = row[0] + Q8_W2 * w->row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        for (size_t i = next_lines * b / nb; i < next_lines * (b + 1) / nb; i++)
+            _mm_prefetch((const char *)(next + 64 * i), _MM_HINT_T0);
+        uint8_t *ub = wu + b * (q8 ? 16 : 8) * 32;
+        const __m256i head = _mm256_i32gather_epi32((const int *)(row[0] + b * bb), vi, 1); /* d | m << 16 (Q4_1) */
+        _mm256_storeu_ps(dw + b * Q8_W2, halves8(head, 0));
+        __m256i v[4];
+        if (q8) {
+            for (int half = 0; half < 2; half++) {
+                dwords8x4(row, b * bb + hdr + 16 * half, v);
+                for (int c = 0; c < 4; c++) {
+                    _mm256_storeu_si256((__m256i *)(ub + (4 * half + c) * 32), _mm256_abs_epi8(v[c]));
+                    _mm256_storeu_si256((__m256i *)(ub + (8 + 4 * half + c) * 32), v[c]);
+                }
+            }
+            continue;
+        }
+        _mm256_storeu_ps(mw + b * Q8_W2, w->type == QTYPE_Q4_1 ? halves8(head, 1) : _mm256_setzero_ps());
+        dwords8x4(row, b * bb + hdr, v); /* nibble bytes 4p .. 4p + 3: values 4p.. (low) and 16 + 4p.. (high) */
+        for (int p = 0; p < 4; p++) {
+            _mm256_storeu_si256((__m256i *)(ub + p * 32), _mm256_and_si256(v[p], low4));
+            _mm256_storeu_si256((__m256i *)(ub + (p + 4) * 32), _mm256_and_si256(_mm256_srli_epi16(v[p], 4), low4));
+        }
+    }
+}
+
+/* Activation row r against NG groups of 8 interleaved weight rows (group g: wu[g], dw[g], mw[g]):
+ * out[8 g .. 8 g + 8) where keep[g]. One accumulator a group; each activation dword is broadcast once
+ * for all the groups (the broadcasts, not the products, bound one group alone). */
+static Q8_INLINE T_AVX2Q void row_groups(int NG, int type, float *out, const q8_acts *a, int r,
+                                         const uint8_t *const *wu, const float *const *dw, const float *const *mw,
+                                         const __m256i *keep)
+{
+    const int q8 = type == QTYPE_Q8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[Q8_G2];
+    #pragma GCC unroll 2
+    for (int g = 0; g < NG; g++) acc[g] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < a->nb; b++) {
+        const size_t s = (size_t)r * a->nb + b, bs = (size_t)b * (q8 ? 16 : 8) * 32;
+        const int8_t *xq = a->q + s * QTYPE_BLOCK;
+        __m256i isum[Q8_G2];
+        #pragma GCC unroll 2
+        for (int g = 0; g < NG; g++) isum[g] = _mm256_setzero_si256();
+        #pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            int32_t xd;
+            memcpy(&xd, xq + 4 * c, 4);
+            const __m256i xv = _mm256_set1_epi32(xd);
+            #pragma GCC unroll 2
+            for (int g = 0; g < NG; g++) {
+                const uint8_t *ub = wu[g] + bs;
+                const __m256i wv = _mm256_load_si256((const __m256i *)(ub + c * 32));
+                if (q8) { /* int32 per product: a Q8_0 pair leaves no room to add 8 of them in int16 */
+                    const __m256i sv = _mm256_sign_epi8(xv, _mm256_load_si256((const __m256i *)(ub + (8 + c) * 32)));
+                    isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, sv), ones));
+                } else {
+                    isum[g] = _mm256_add_epi16(isum[g], _mm256_maddubs_epi16(wv, xv));
+                }
+            }
+        }
+        const __m256 dx = _mm256_set1_ps(a->d[s]);
+        #pragma GCC unroll 2
+        for (int g = 0; g < NG; g++) {
+            const __m256i in = q8 ? isum[g] : _mm256_sub_epi32(_mm256_madd_epi16(isum[g], ones), _mm256_set1_epi32(a->corr[s]));
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(in), _mm256_mul_ps(_mm256_load_ps(dw[g] + b * Q8_W2), dx), acc[g]);
+            if (type == QTYPE_Q4_1)
+                acc[g] = _mm256_fmadd_ps(_mm256_set1_ps(a->dsum[s]), _mm256_load_ps(mw[g] + b * Q8_W2), acc[g]);
+        }
+    }
+    #pragma GCC unroll 2
+    for (int g = 0; g < NG; g++) _mm256_maskstore_ps(out + 8 * g, keep[g], acc[g]);
+}
+
+static T_AVX2Q void rows_avx2q(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
+{
+    const int64_t nb = w->cols / QTYPE_BLOCK;
+    uint8_t *buf;
+    float *ws;
+    interleave_scratch((size_t)Q8_G2 * nb * 16 * 32, (size_t)Q8_G2 * 2 * Q8_W2 * nb, &buf, &ws);
+    const uint8_t *wu[Q8_G2];
+    const float *dw[Q8_G2], *mw[Q8_G2];
+    __m256i keep[Q8_G2];
+    for (int64_t o = o0; o < o1; o += Q8_G2 * Q8_W2) {
+        int ng = 0;
+        for (; ng < Q8_G2 && o + Q8_W2 * ng < o1; ng++) {
+            const int64_t og = o + Q8_W2 * ng;
+            uint8_t *u = buf + (size_t)ng * nb * 16 * 32;
+            float *d = ws + (size_t)ng * 2 * Q8_W2 * nb;
+            interleave_rows8(w, og, u, d, d + Q8_W2 * nb);
+            wu[ng] = u, dw[ng] = d, mw[ng] = d + Q8_W2 * nb;
+            const int nw = o1 - og < Q8_W2 ? (int)(o1 - og) : Q8_W2;
+            keep[ng] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nw), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        }
+        for (int r = 0; r < a->n; r++) {
+            if (ng == 2) row_groups(2, w->type, out + r * ldo + o, a, r, wu, dw, mw, keep);
+            else row_groups(1, w->type, out + r * ldo + o, a, r, wu, dw, mw, keep);
+        }
+    }
+}
+#endif
+
+void qmatmul_q8act_cpu(int kern, float *out, const float *x, const qmatrix *w, int n)
 {
     const int64_t O = w->rows;
     const int par = O * w->cols >= Q8_PAR_MIN && !omp_in_parallel();
     #pragma omp parallel if (par)
     {
         q8_acts *a = q8_acts_for(n, w->cols);
-        for (int r = 0; r < n; r++) quantize_row(a, vnni, w->type, x + r * w->cols, r);
+        for (int r = 0; r < n; r++) quantize_row(a, kern, w->type, x + r * w->cols, r);
         #pragma omp for schedule(static)
         for (int64_t o0 = 0; o0 < O; o0 += Q8_OCHUNK) {
             const int64_t o1 = o0 + Q8_OCHUNK < O ? o0 + Q8_OCHUNK : O;
 #if Q8_X86
-            if (vnni) {
+            if (kern == QMM_Q8_VNNI) {
                 rows_vnni(w, out, O, a, o0, o1);
+                continue;
+            }
+            if (kern == QMM_Q8_AVX2) {
+                rows_avx2q(w, out, O, a, o0, o1);
                 continue;
             }
 #endif
