@@ -172,7 +172,7 @@ static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w
     case QTYPE_Q8_0: {
         uint16_t h;
         memcpy(&h, p, 2);
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
         #pragma GCC unroll 8
         for (int i = 0; i < 4; i++)
             w[i] = _mm256_mul_ps(
@@ -183,19 +183,22 @@ static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w
     case QTYPE_Q4_1: {
         uint16_t h;
         memcpy(&h, p, 2);
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)h)); /* a broadcast half, then 8 conversions */
         const int q0 = type == QTYPE_Q4_0 ? 2 : 4;
-        const __m128i bytes = _mm_loadu_si128((const __m128i *)(p + q0)), m4 = _mm_set1_epi8(0x0f);
-        const __m128i lo = _mm_and_si128(bytes, m4), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m4);
-        __m256i q[4] = {_mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
-                        _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
+        /* bytes 0-7 and 8-15 widened to 32 bits as they are loaded: their low nibbles are values 0-7 and
+         * 8-15, their high nibbles (a shift, the rest being zeros) values 16-23 and 24-31 */
+        const __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + q0)));
+        const __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + q0 + 8)));
+        const __m256i m4 = _mm256_set1_epi32(0x0f);
+        __m256i q[4] = {_mm256_and_si256(b0, m4), _mm256_and_si256(b1, m4), _mm256_srli_epi32(b0, 4),
+                        _mm256_srli_epi32(b1, 4)};
         if (type == QTYPE_Q4_0) {
             #pragma GCC unroll 8
             for (int i = 0; i < 4; i++)
                 w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], _mm256_set1_epi32(8))), d);
         } else {
             memcpy(&h, p + 2, 2);
-            const __m256 m = _mm256_set1_ps(_cvtsh_ss(h));
+            const __m256 m = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
             #pragma GCC unroll 8
             for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
         }
