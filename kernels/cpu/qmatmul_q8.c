@@ -254,8 +254,7 @@ static void rows_c(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, 
 
 /* Bytes off .. off + 15 of the 16 rows row[l]: out[j] holds dword j of row l in lane l (four rows
  * per vector with one load each, their dwords regrouped, then a 4x4 transpose of 128-bit lanes). */
-static Q8_INLINE T_VNNI void dwords16x4(const uint8_t *const *row, size_t off,
-                                                                   __m512i out[4])
+static Q8_INLINE T_VNNI void dwords16x4(const uint8_t *const *row, size_t off, __m512i out[4])
 {
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i a[4];
@@ -470,7 +469,7 @@ static T_AVX2Q void interleave_rows8(const qmatrix *w, int64_t o, uint8_t *wu, f
 
 /* Activation row r against NG groups of 8 interleaved weight rows (group g: wu[g], dw[g], mw[g]):
  * out[8 g .. 8 g + 8) where keep[g]. One accumulator a group; each activation dword is broadcast once
- * for all the groups (the broadcasts, not the products, bound one group alone). */
+ * for all the groups, so one broadcast load serves NG products. */
 static Q8_INLINE T_AVX2Q void row_groups(int NG, int type, float *out, const q8_acts *a, int r,
                                          const uint8_t *const *wu, const float *const *dw, const float *const *mw,
                                          const __m256i *keep)
