@@ -399,24 +399,27 @@ static void test_expf_shifted(void)
     float *x = malloc(sizeof(float) * N), *e = malloc(sizeof(float) * N);
     for (int i = 0; i < N; i++) x[i] = i % 97 == 0 ? 3.5f : i % 89 == 0 ? -120.0f + frand() : -90.0f * frand();
     const float shift = 1.25f;
-    for (int n = 0; n <= N; n += n < 20 ? 1 : 1021) {
-        expf_shifted_cpu(e, x, shift, n);
+    for (int isa = 0; isa < QMM_ISA_COUNT; isa++) {
+        if (!qmm_isa_available(isa)) continue;
         int same = 1;
-        for (int j = 0; j < n; j++) {
+        for (int n = 0; n <= N; n += n < 20 ? 1 : 1021) {
+            expf_shifted_cpu_isa(isa, e, x, shift, n);
+            for (int j = 0; j < n; j++) {
+                const float want = expf(x[j] - shift);
+                same &= !memcmp(&want, &e[j], sizeof want);
+            }
+        }
+        CHECK(same, "expf_shifted_cpu %s: expf(x - shift) bit for bit, n = 0..%d (8-wide %s)", qmm_isa_name(isa), N,
+              expf_wide_for(isa) ? "on" : "off: this CPU, instruction set or libm");
+        memcpy(e, x, sizeof(float) * N);
+        expf_shifted_cpu_isa(isa, e, e, shift, N); /* in place, as the softmaxes call it */
+        same = 1;
+        for (int j = 0; j < N; j++) {
             const float want = expf(x[j] - shift);
             same &= !memcmp(&want, &e[j], sizeof want);
         }
-        CHECK(same, "expf_shifted_cpu: expf(x - shift) bit for bit, n = %d (8-wide %s)", n,
-              expf_simd_ok() ? "on" : "off: this CPU or libm");
+        CHECK(same, "expf_shifted_cpu %s in place", qmm_isa_name(isa));
     }
-    memcpy(e, x, sizeof(float) * N);
-    expf_shifted_cpu(e, e, shift, N); /* in place, as the softmaxes call it */
-    int same = 1;
-    for (int j = 0; j < N; j++) {
-        const float want = expf(x[j] - shift);
-        same &= !memcmp(&want, &e[j], sizeof want);
-    }
-    CHECK(same, "expf_shifted_cpu in place");
     free(x), free(e);
 }
 

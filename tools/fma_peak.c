@@ -27,12 +27,20 @@ static double now(void)
         V a[CHAINS];                                                                                    \
         for (int i = 0; i < CHAINS; i++) a[i] = set1(start);                                            \
         const V m = set1(m0), c = set1(c0);                                                             \
+        /* named locals, not a[]: GCC keeps an array in memory and stores it every iteration, and one \
+         * 256/512-bit store per cycle then bounds the loop at one FMA per cycle */                       \
+        V a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5];                               \
+        V a6 = a[6], a7 = a[7], a8 = a[8], a9 = a[9], a10 = a[10], a11 = a[11];                           \
         double t0 = now();                                                                              \
         for (long n = 0; n < ITERS; n++) {                                                              \
-            _Pragma("GCC unroll 12") for (int i = 0; i < CHAINS; i++) a[i] = fmadd(a[i], m, c);         \
-            __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]), \
-                             "+v"(a[6]), "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]), "+v"(a[11]));  \
+            a0 = fmadd(a0, m, c), a1 = fmadd(a1, m, c), a2 = fmadd(a2, m, c), a3 = fmadd(a3, m, c);       \
+            a4 = fmadd(a4, m, c), a5 = fmadd(a5, m, c), a6 = fmadd(a6, m, c), a7 = fmadd(a7, m, c);       \
+            a8 = fmadd(a8, m, c), a9 = fmadd(a9, m, c), a10 = fmadd(a10, m, c), a11 = fmadd(a11, m, c);   \
+            __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6),   \
+                             "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));                        \
         }                                                                                               \
+        a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3, a[4] = a4, a[5] = a5;                                 \
+        a[6] = a6, a[7] = a7, a[8] = a8, a[9] = a9, a[10] = a10, a[11] = a11;                             \
         double t = now() - t0;                                                                          \
         float s[lanes];                                                                                 \
         for (int i = 0; i < CHAINS; i++) {                                                              \

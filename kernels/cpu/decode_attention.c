@@ -14,7 +14,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,16 +434,13 @@ static ALWAYS_INLINE T_AVX2 float max8(__m256 v)
 #define dw_exp8_store exp8_store_avx2
 #include "kernels/cpu/decode_attention_wide.h"
 
-static int exp_avx2_agrees;
-static void exp_avx2_init(void) { exp_avx2_agrees = expf_avx2_agrees(); }
-
 /* The vector version of isa, or NULL; *exp_fast: its exponentials 8 at a time give expf's bits here. */
 static const da_wide *wide_for(int isa, int *exp_fast)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
+    *exp_fast = expf_wide_for(isa);
     switch (isa) {
-    case QMM_ISA_AVX512: *exp_fast = expf_simd_ok(); return &da_wide_avx512;
-    case QMM_ISA_AVX2: pthread_once(&once, exp_avx2_init), *exp_fast = exp_avx2_agrees; return &da_wide_avx2;
+    case QMM_ISA_AVX512: return &da_wide_avx512;
+    case QMM_ISA_AVX2: return &da_wide_avx2;
     default: return NULL;
     }
 }

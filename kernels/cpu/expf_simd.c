@@ -1,6 +1,7 @@
-/* expf_simd (CPU): the table of exp8, its run-time check against the libm in use, and
+/* expf_simd (CPU): the table of exp8 and exp8_avx2, their run-time checks against the libm in use, and
  * expf_shifted_cpu (see expf_simd.h). */
 #include "kernels/cpu/expf_simd.h"
+#include "kernels/cpu/expf_avx2.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -44,14 +45,13 @@ static EXPF_AVX512 int exp_simd_check(void)
     return exp_simd_check_range(0x80000000u, 0xc2afffffu) && exp_simd_check_range(0x00000000u, 0x42afffffu);
 }
 
-/* Set once by exp_simd_init: exp8 agrees with expf here; and expf_shifted_cpu takes it (it also
- * needs the AVX-512 kernels chosen, KVBENCH_CPU_ISA). */
-static int exp_simd_agrees, exp_simd_wide;
+/* Set once by exp_simd_init: exp8 (AVX-512) and exp8_avx2 agree with expf here. */
+static int exp_simd_agrees, exp_avx2_ok;
 
 static void exp_simd_init(void)
 {
     exp_simd_agrees = qmm_isa_available(QMM_ISA_AVX512) && exp_simd_check();
-    exp_simd_wide = exp_simd_agrees && qmm_isa_default() == QMM_ISA_AVX512;
+    exp_avx2_ok = qmm_isa_available(QMM_ISA_AVX2) && expf_avx2_agrees();
 }
 
 static pthread_once_t exp_simd_once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
@@ -62,30 +62,50 @@ int expf_simd_ok(void)
     return exp_simd_agrees;
 }
 
-static int expf_simd_wide(void)
+int expf_avx2_ok(void)
 {
     pthread_once(&exp_simd_once, exp_simd_init);
-    return exp_simd_wide;
+    return exp_avx2_ok;
 }
 
-static EXPF_AVX512 void shifted_avx512(float *e, const float *x, float shift, int n)
+int expf_wide_for(int isa)
 {
-    const __m256 s = _mm256_set1_ps(shift);
-    int j = 0;
-    for (; j + 8 <= n; j += 8) exp8_store(e + j, _mm256_sub_ps(_mm256_loadu_ps(x + j), s));
-    for (; j < n; j++) e[j] = expf(x[j] - shift);
+    switch (isa) {
+    case QMM_ISA_AVX512: return expf_simd_ok();
+    case QMM_ISA_AVX2: return expf_avx2_ok();
+    default: return 0;
+    }
 }
+
+/* e[j] = expf(x[j] - shift) 8 at a time with exp8_store-like STORE (TARGET's), the tail one by one */
+#define SHIFTED_WIDE(name, TARGET, STORE)                                                \
+    static TARGET void name(float *e, const float *x, float shift, int n)               \
+    {                                                                                   \
+        const __m256 s = _mm256_set1_ps(shift);                                         \
+        int j = 0;                                                                      \
+        for (; j + 8 <= n; j += 8) STORE(e + j, _mm256_sub_ps(_mm256_loadu_ps(x + j), s)); \
+        for (; j < n; j++) e[j] = expf(x[j] - shift);                                   \
+    }
+SHIFTED_WIDE(shifted_avx512, EXPF_AVX512, exp8_store)
+SHIFTED_WIDE(shifted_avx2, EXPF_AVX2, exp8_store_avx2)
 #else
 int expf_simd_ok(void) { return 0; }
+int expf_avx2_ok(void) { return 0; }
+int expf_wide_for(int isa) { (void)isa; return 0; }
 #endif
 
-void expf_shifted_cpu(float *e, const float *x, float shift, int n)
+void expf_shifted_cpu_isa(int isa, float *e, const float *x, float shift, int n)
 {
 #if defined(__x86_64__)
-    if (expf_simd_wide()) {
-        shifted_avx512(e, x, shift, n);
+    if (expf_wide_for(isa)) {
+        if (isa == QMM_ISA_AVX512)
+            shifted_avx512(e, x, shift, n);
+        else
+            shifted_avx2(e, x, shift, n);
         return;
     }
 #endif
     for (int j = 0; j < n; j++) e[j] = expf(x[j] - shift);
 }
+
+void expf_shifted_cpu(float *e, const float *x, float shift, int n) { expf_shifted_cpu_isa(qmm_isa_default(), e, x, shift, n); }

@@ -1,6 +1,6 @@
 /* expf_simd (CPU): expf 8 floats at a time, bit for bit glibc's — for the softmaxes whose exponentials
  * (L²/2 per head and layer at prefill) would otherwise go through expf one at a time. The inline
- * exp8 for AVX-512 kernels, and expf_shifted_cpu for any caller. */
+ * exp8 for AVX-512 kernels (exp8_avx2 for AVX2 ones: expf_avx2.h), and expf_shifted_cpu for any caller. */
 #ifndef KV_EXPF_SIMD_H
 #define KV_EXPF_SIMD_H
 
@@ -8,11 +8,16 @@
 #include <stdint.h>
 
 /* e[j] = expf(x[j] - shift), j < n (e may be x): the bits of that scalar expression, 8 at a time
- * where this CPU has AVX-512 and exp8 agrees with the libm in use (expf_simd_ok). */
+ * with the kernels of qmm_isa_default (AVX-512 or AVX2) where their exp8 agrees with the libm in use
+ * (expf_wide_for); _isa: with those of isa (tests run each). */
 void expf_shifted_cpu(float *e, const float *x, float shift, int n);
+void expf_shifted_cpu_isa(int isa, float *e, const float *x, float shift, int n);
 
-/* 1 when exp8 gives this process's expf bits on a sample of its range (checked once per process). */
+/* 1 when exp8 (AVX-512) / exp8_avx2 gives this process's expf bits on a sample of its range (checked
+ * once per process); expf_wide_for: the one of a qmm_isa, 0 for the portable C. */
 int expf_simd_ok(void);
+int expf_avx2_ok(void);
+int expf_wide_for(int isa);
 
 #if defined(__x86_64__)
 #include <immintrin.h>
