@@ -515,7 +515,9 @@ static Q8_INLINE T_AVX2Q void row_groups(int NG, int type, float *out, const q8_
     for (int g = 0; g < NG; g++) _mm256_maskstore_ps(out + 8 * g, keep[g], acc[g]);
 }
 
-static T_AVX2Q void rows_avx2q(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
+/* TYPE: w->type as a constant, so that each weight type gets its own loop with nothing to test in it */
+static Q8_INLINE T_AVX2Q void rows_avx2q_t(int TYPE, const qmatrix *w, float *out, int64_t ldo, const q8_acts *a,
+                                           int64_t o0, int64_t o1)
 {
     const int64_t nb = w->cols / QTYPE_BLOCK;
     uint8_t *buf;
@@ -536,9 +538,18 @@ static T_AVX2Q void rows_avx2q(const qmatrix *w, float *out, int64_t ldo, const 
             keep[ng] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nw), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         }
         for (int r = 0; r < a->n; r++) {
-            if (ng == 2) row_groups(2, w->type, out + r * ldo + o, a, r, wu, dw, mw, keep);
-            else row_groups(1, w->type, out + r * ldo + o, a, r, wu, dw, mw, keep);
+            if (ng == 2) row_groups(2, TYPE, out + r * ldo + o, a, r, wu, dw, mw, keep);
+            else row_groups(1, TYPE, out + r * ldo + o, a, r, wu, dw, mw, keep);
         }
+    }
+}
+
+static T_AVX2Q void rows_avx2q(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
+{
+    switch (w->type) {
+    case QTYPE_Q8_0: rows_avx2q_t(QTYPE_Q8_0, w, out, ldo, a, o0, o1); break;
+    case QTYPE_Q4_0: rows_avx2q_t(QTYPE_Q4_0, w, out, ldo, a, o0, o1); break;
+    default: rows_avx2q_t(QTYPE_Q4_1, w, out, ldo, a, o0, o1); break;
     }
 }
 #endif
