@@ -3,7 +3,8 @@
  * step, and with N = 1 from cache (BENCHMARKS §5.7.3). Wall time, best of 5, the threads OpenMP gives.
  * build (after make): gcc -O2 -fopenmp -I. tools/bench_q8_stream.c build/lib/libkv_kernels.a \
  *   build/lib/libkv_util.a -lm -o /tmp/bench_q8_stream
- * run:   OMP_NUM_THREADS=2 /tmp/bench_q8_stream ROWS COLS ACT_ROWS N     e.g. 1536 576 21 160 */
+ * run:   OMP_NUM_THREADS=2 /tmp/bench_q8_stream ROWS COLS ACT_ROWS N [f32]    e.g. 1536 576 21 160
+ *        (f32: qmatmul_fused_cpu, the default fp32-activation kernels, instead) */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +38,8 @@ static qmatrix random_q4_1(int rows, int cols)
 
 int main(int argc, char **argv)
 {
-    if (argc < 5) return fprintf(stderr, "usage: bench_q8_stream ROWS COLS ACT_ROWS N\n"), 2;
+    if (argc < 5) return fprintf(stderr, "usage: bench_q8_stream ROWS COLS ACT_ROWS N [f32]\n"), 2;
+    const int f32 = argc > 5 && !strcmp(argv[5], "f32"); /* the fp32-activation kernels instead */
     const int rows = atoi(argv[1]), cols = atoi(argv[2]), n = atoi(argv[3]), nm = atoi(argv[4]);
     if (rows < 1 || cols < 32 || cols % 32 || n < 1 || nm < 1) return fprintf(stderr, "bad arguments\n"), 2;
     qmatrix *w = malloc(sizeof *w * nm);
@@ -48,12 +50,14 @@ int main(int argc, char **argv)
     double best = 1e30;
     for (int r = 0; r < 5; r++) {
         const double t0 = now();
-        for (int m = 0; m < nm; m++) qmatmul_q8act_cpu(kern, o, x, &w[m], n);
+        for (int m = 0; m < nm; m++)
+            if (f32) qmatmul_fused_cpu(qmm_isa_default(), o, x, &w[m], n);
+            else qmatmul_q8act_cpu(kern, o, x, &w[m], n);
         const double t = now() - t0;
         best = t < best ? t : best;
     }
     printf("%s, %d threads, %d matrices of %dx%d, %d rows: %.1f us a product (%.1f GMAC/s, %.2f GB/s of weights)\n",
-           qmm_q8_name(kern), omp_get_max_threads(), nm, rows, cols, n, best / nm * 1e6,
+           f32 ? "fp32 activations" : qmm_q8_name(kern), omp_get_max_threads(), nm, rows, cols, n, best / nm * 1e6,
            (double)rows * cols * n * nm / best / 1e9, (double)w[0].row_bytes * rows * nm / best / 1e9);
     return 0;
 }
