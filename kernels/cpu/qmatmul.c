@@ -22,7 +22,8 @@
 #define QMM_X86 0
 #endif
 
-#define QMM_GROUP 4      /* activation rows per pass over a weight row */
+#define QMM_GROUP 4      /* activation rows per pass over a weight row (AVX-512, C) */
+#define QMM_GROUP2 6     /* the same for AVX2: 12 accumulators, and a block dequantized once per 6 rows */
 #define QMM_OCHUNK 16    /* output rows per OpenMP work unit */
 #define QMM_PAR_MIN (1 << 15) /* weights below which one thread does the whole product */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -97,10 +98,15 @@ static float tail_dot(int type, const uint8_t *row, const float *x, int64_t k0, 
 
 /* Rows in the group starting at row r0 of n: groups of QMM_GROUP, the last five as 3 + 2, so that
  * only a product of one row has a group of one (its sums go differently: R = 1 below). */
-static inline int group_rows(int n, int r0)
+static inline int group_rows_of(int G, int n, int r0)
 {
     const int left = n - r0;
-    return left == QMM_GROUP + 1 ? QMM_GROUP - 1 : left < QMM_GROUP ? left : QMM_GROUP;
+    return left == G + 1 ? G - 1 : left < G ? left : G;
+}
+
+static inline int group_rows(int n, int r0)
+{
+    return group_rows_of(QMM_GROUP, n, r0);
 }
 
 /* ---- portable C ---- */
@@ -225,7 +231,7 @@ static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t
 {
     const int NA = R == 1 ? 4 : 2;
     const int64_t nb = K / QTYPE_BLOCK;
-    __m256 acc[QMM_GROUP][4];
+    __m256 acc[QMM_GROUP2][4];
     #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
         #pragma GCC unroll 8
@@ -250,20 +256,25 @@ static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t
     }
 }
 
+/* Activation groups outside, weight rows inside: a group's rows (6 x K floats) stay in L1 for the
+ * o1 - o0 weight rows of the call instead of every weight row walking all n rows from L2. */
 static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
                                              int n, int64_t o0, int64_t o1)
 {
     const int64_t K = w->cols;
-    for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
-        for (int r0 = 0, g; r0 < n; r0 += g) {
-            const float *xg = x + r0 * K;
+    for (int r0 = 0, g; r0 < n; r0 += g) {
+        const float *xg = x + r0 * K;
+        g = group_rows_of(QMM_GROUP2, n, r0);
+        for (int64_t o = o0; o < o1; o++) {
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
             float *og = out + r0 * ldo + o;
-            switch (g = group_rows(n, r0)) {
+            switch (g) {
             case 1: avx2_group(type, 1, og, ldo, xg, K, row); break;
             case 2: avx2_group(type, 2, og, ldo, xg, K, row); break;
             case 3: avx2_group(type, 3, og, ldo, xg, K, row); break;
-            default: avx2_group(type, 4, og, ldo, xg, K, row); break;
+            case 4: avx2_group(type, 4, og, ldo, xg, K, row); break;
+            case 5: avx2_group(type, 5, og, ldo, xg, K, row); break;
+            default: avx2_group(type, 6, og, ldo, xg, K, row); break;
             }
         }
     }
