@@ -2,7 +2,7 @@
  *
  * out[r][o] = sum_k x[r][k] * W[o][k]. Each thread takes a range of output rows o; for each row it
  * walks the weights block by block (32 weights), dequantizes the block into registers once per
- * group of up to 4 activation rows and accumulates with FMAs. A weight row (at most a few KiB)
+ * group of up to 4 activation rows (6 with AVX2) and accumulates with FMAs. A weight row (at most a few KiB)
  * stays in L1 between the groups, so memory reads each stored byte once per call. The AVX-512
  * and AVX2 versions are compiled with target attributes and picked at run time; the C version is
  * the portable fallback. All three dequantize exactly as qtype_dequant_row: Q8_0/Q4_0 as
@@ -96,7 +96,7 @@ static float tail_dot(int type, const uint8_t *row, const float *x, int64_t k0, 
     return s;
 }
 
-/* Rows in the group starting at row r0 of n: groups of QMM_GROUP, the last five as 3 + 2, so that
+/* Rows in the group starting at row r0 of n: groups of G, the last G + 1 as (G - 1) + 2, so that
  * only a product of one row has a group of one (its sums go differently: R = 1 below). */
 static inline int group_rows_of(int G, int n, int r0)
 {
