@@ -2,8 +2,9 @@
  *
  * out[r][o] = sum_k x[r][k] * W[o][k]. Each thread takes a range of output rows o; for each row it
  * walks the weights block by block (32 weights), dequantizes the block into registers once per
- * group of up to 4 activation rows (6 with AVX2) and accumulates with FMAs. A weight row (at most a few KiB)
- * stays in L1 between the groups, so memory reads each stored byte once per call. The AVX-512
+ * group of up to 4 activation rows (6 with AVX2) and accumulates with FMAs. A weight row (at most a
+ * few KiB; with AVX2 the 16 rows of a call, the groups walking them in turn) stays in cache between
+ * the groups, so memory reads each stored byte once per call. The AVX-512
  * and AVX2 versions are compiled with target attributes and picked at run time; the C version is
  * the portable fallback. All three dequantize exactly as qtype_dequant_row: Q8_0/Q4_0 as
  * (float)q * d, Q4_1 as (float)q * d + m (no fused multiply-add, so the weights are the same
