@@ -56,13 +56,13 @@ static void exp_simd_init(void)
 
 static pthread_once_t exp_simd_once = PTHREAD_ONCE_INIT; /* callers on several threads see one finished result */
 
-int expf_simd_ok(void)
+static int expf_simd_ok(void)
 {
     pthread_once(&exp_simd_once, exp_simd_init);
     return exp_simd_agrees;
 }
 
-int expf_avx2_ok(void)
+static int expf_avx2_ok(void)
 {
     pthread_once(&exp_simd_once, exp_simd_init);
     return exp_avx2_ok;
@@ -89,8 +89,6 @@ int expf_wide_for(int isa)
 SHIFTED_WIDE(shifted_avx512, EXPF_AVX512, exp8_store)
 SHIFTED_WIDE(shifted_avx2, EXPF_AVX2, exp8_store_avx2)
 #else
-int expf_simd_ok(void) { return 0; }
-int expf_avx2_ok(void) { return 0; }
 int expf_wide_for(int isa) { (void)isa; return 0; }
 #endif
 

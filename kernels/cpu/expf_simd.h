@@ -13,10 +13,8 @@
 void expf_shifted_cpu(float *e, const float *x, float shift, int n);
 void expf_shifted_cpu_isa(int isa, float *e, const float *x, float shift, int n);
 
-/* 1 when exp8 (AVX-512) / exp8_avx2 gives this process's expf bits on a sample of its range (checked
- * once per process); expf_wide_for: the one of a qmm_isa, 0 for the portable C. */
-int expf_simd_ok(void);
-int expf_avx2_ok(void);
+/* 1 when the exp8 of the kernels of isa (a qmm_isa: exp8 for AVX-512, exp8_avx2 for AVX2) gives this
+ * process's expf bits on a sample of its range (checked once per process); 0 for the portable C. */
 int expf_wide_for(int isa);
 
 #if defined(__x86_64__)
@@ -27,7 +25,7 @@ int expf_wide_for(int isa);
 /* expf of 8 floats in (-88, 0], bit for bit glibc's expf on a CPU with FMA (__expf_fma, glibc 2.27 and
  * later: x/ln2 * 32 = k + r, 2^(k/32) from a table, a cubic in r, all in double with these fused
  * multiply-adds). Checked against every float of that range once (0 of 1,118,830,592 differ with glibc
- * 2.36) and, at run time, against the libm in use on a sample (expf_simd_ok); lanes outside the range
+ * 2.36) and, at run time, against the libm in use on a sample (expf_wide_for); lanes outside the range
  * go through expf itself. */
 extern const uint64_t expf_simd_tab[32]; /* 2^(i/32) as bits, less i << 47 */
 
