@@ -425,12 +425,14 @@ static Q8_INLINE T_AVX2Q __m256 halves8(__m256i head, int h)
 
 /* The 8 weight rows o .. o + 7 (rows past the matrix repeat its last) interleaved into wu: for block b,
  * 8 vectors of 32 bytes, vector c holding bytes 4c .. 4c + 3 of each row's unsigned quants (Q8_0:
- * |q|, and q itself in the 8 vectors after them) in its lane; their d and m in dw/mw [b][8]. */
-static T_AVX2Q void interleave_rows8(const qmatrix *w, int64_t o, uint8_t *wu, float *dw, float *mw)
+ * |q|, and q itself in the 8 vectors after them) in its lane; their d and m in dw/mw [b][8]. TYPE is
+ * w->type as a constant (no test in the loop); with one activation row this loop, not the products,
+ * is most of a decode step. */
+static Q8_INLINE T_AVX2Q void interleave_rows8_t(int TYPE, const qmatrix *w, int64_t o, uint8_t *wu, float *dw,
+                                                 float *mw)
 {
     const int64_t nb = w->cols / QTYPE_BLOCK;
-    const size_t bb = block_bytes(w->type), hdr = w->type == QTYPE_Q4_1 ? 4 : 2;
-    const int q8 = w->type == QTYPE_Q8_0;
+    const size_t bb = block_bytes(TYPE), hdr = TYPE == QTYPE_Q4_1 ? 4 : 2;
     const uint8_t *row[Q8_W2];
     int32_t idx[Q8_W2];
     for (int l = 0; l < Q8_W2; l++) {
@@ -439,19 +441,24 @@ static T_AVX2Q void interleave_rows8(const qmatrix *w, int64_t o, uint8_t *wu, f
         idx[l] = (int32_t)((r - o) * (int64_t)w->row_bytes);
     }
     const __m256i vi = _mm256_loadu_si256((const __m256i *)idx), low4 = _mm256_set1_epi8(0x0f);
-    /* the next 8 rows prefetched a slice per block, as interleave_rows does for its 16 */
+    /* the next 8 rows prefetched a few lines per block (no division in the loop: it cost as much as
+     * the rest of a block) */
     const size_t next_lines = o + Q8_W2 < w->rows ? (Q8_W2 * w->row_bytes + 63) / 64 : 0;
+    const size_t per_block = (next_lines + nb - 1) / nb;
     const uint8_t *next = row[0] + Q8_W2 * w->row_bytes;
+    size_t line = 0;
     for (int64_t b = 0; b < nb; b++) {
-        for (size_t i = next_lines * b / nb; i < next_lines * (b + 1) / nb; i++)
-            _mm_prefetch((const char *)(next + 64 * i), _MM_HINT_T0);
-        uint8_t *ub = wu + b * (q8 ? 16 : 8) * 32;
+        for (size_t end = line + per_block < next_lines ? line + per_block : next_lines; line < end; line++)
+            _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+        uint8_t *ub = wu + b * (TYPE == QTYPE_Q8_0 ? 16 : 8) * 32;
         const __m256i head = _mm256_i32gather_epi32((const int *)(row[0] + b * bb), vi, 1); /* d | m << 16 (Q4_1) */
         _mm256_storeu_ps(dw + b * Q8_W2, halves8(head, 0));
         __m256i v[4];
-        if (q8) {
+        if (TYPE == QTYPE_Q8_0) {
+            #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
                 dwords8x4(row, b * bb + hdr + 16 * half, v);
+                #pragma GCC unroll 4
                 for (int c = 0; c < 4; c++) {
                     _mm256_storeu_si256((__m256i *)(ub + (4 * half + c) * 32), _mm256_abs_epi8(v[c]));
                     _mm256_storeu_si256((__m256i *)(ub + (8 + 4 * half + c) * 32), v[c]);
@@ -459,8 +466,9 @@ static T_AVX2Q void interleave_rows8(const qmatrix *w, int64_t o, uint8_t *wu, f
             }
             continue;
         }
-        _mm256_storeu_ps(mw + b * Q8_W2, w->type == QTYPE_Q4_1 ? halves8(head, 1) : _mm256_setzero_ps());
+        _mm256_storeu_ps(mw + b * Q8_W2, TYPE == QTYPE_Q4_1 ? halves8(head, 1) : _mm256_setzero_ps());
         dwords8x4(row, b * bb + hdr, v); /* nibble bytes 4p .. 4p + 3: values 4p.. (low) and 16 + 4p.. (high) */
+        #pragma GCC unroll 4
         for (int p = 0; p < 4; p++) {
             _mm256_storeu_si256((__m256i *)(ub + p * 32), _mm256_and_si256(v[p], low4));
             _mm256_storeu_si256((__m256i *)(ub + (p + 4) * 32), _mm256_and_si256(_mm256_srli_epi16(v[p], 4), low4));
@@ -562,7 +570,7 @@ static Q8_INLINE T_AVX2Q void rows_avx2q_t(int TYPE, const qmatrix *w, float *ou
             const int64_t og = o + Q8_W2 * ng;
             uint8_t *u = buf + (size_t)ng * nb * 16 * 32;
             float *d = ws + (size_t)ng * 2 * Q8_W2 * nb;
-            interleave_rows8(w, og, u, d, d + Q8_W2 * nb);
+            interleave_rows8_t(TYPE, w, og, u, d, d + Q8_W2 * nb);
             wu[ng] = u, dw[ng] = d, mw[ng] = d + Q8_W2 * nb;
             const int nw = o1 - og < Q8_W2 ? (int)(o1 - og) : Q8_W2;
             keep[ng] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nw), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
