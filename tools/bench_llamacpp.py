@@ -60,7 +60,7 @@ def python_binding(a):
 
 def run_kvbench(a, prompt_tokens):
     cmd = [a.kvbench, "bench", "--model", a.model, "--prompt-tokens", str(prompt_tokens), "--gen", str(a.gen),
-           "--threads", str(a.threads), "--runs", str(a.runs)]
+           "--threads", str(a.threads), "--runs", str(a.runs)] + a.kvbench_args.split()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     pre = float(re.search(r"^prefill: ([0-9.]+) tok/s", out, re.M).group(1))
     ms = float(re.search(r"^decode: .*?([0-9.]+) ms/step", out, re.M).group(1))
@@ -123,6 +123,8 @@ def main():
                     help="decode compared after this many context tokens: llama.cpp tg with -d, kvbench bench with a "
                          "prompt of that length (1 for 0)")
     ap.add_argument("--kvbench", default="build/kvbench")
+    ap.add_argument("--kvbench-args", default="",
+                    help="extra kvbench bench options, e.g. '--activations q8' (8-bit activations, as llama.cpp's CPU decode)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the two tools (--llama-bench)")
     a = ap.parse_args()
     if a.llama_bench:
