@@ -14,7 +14,7 @@ run_one() {
     if [ -n "${KVBENCH_TEST_SKIP:-}" ] && [[ $name =~ ^(${KVBENCH_TEST_SKIP})$ ]]; then
         echo "skipped: $name (KVBENCH_TEST_SKIP)"; return
     fi
-    local out rc line p f
+    local out rc line p f start=$SECONDS
     out=$("$@" 2>&1); rc=$?
     line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -n "$line" ]; then
@@ -26,9 +26,9 @@ run_one() {
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ "$f" -ne 0 ]; then
         printf '%s\n' "$out" | grep -vE '^ok ' | tail -n 40
-        echo "FAILED: $name (exit $rc)"
+        echo "FAILED: $name (exit $rc) in $((SECONDS - start)) s"
     else
-        echo "ok: $name ($p passed)"
+        echo "ok: $name ($p passed) in $((SECONDS - start)) s"
     fi
     passed=$((passed + p)); failed=$((failed + f))
 }

@@ -10,6 +10,8 @@ Two ways to run llama.cpp:
                       (prefill tok/s ratio, decode speed ratio = llama.cpp ms/step / kvbench ms/step).
                       Decode is compared at one context depth, --tg-depth (default 0): kvbench bench
                       runs again with a 1-token prompt (or --tg-depth tokens) for its decode figure.
+                      --kvbench-args '--activations q8' runs kvbench with 8-bit activations, the scheme
+                      llama.cpp's CPU decode itself uses (Q8_1/Q8_0 activations against Q4/Q8 blocks).
   (default)           llama-cpp-python (built from source by pip), this process alone.
 
 Setup (dev-only):  python3 -m venv /work/venv-llama && /work/venv-llama/bin/pip install llama-cpp-python
