@@ -45,6 +45,11 @@ typedef struct backend {
     void (*embedding)(void *ctx, float *out, const void *table, const int *ids, int n, int dim);
     void (*rmsnorm)(void *ctx, float *out, const float *x, const float *w, int n_rows, int dim, float eps);
     void (*matmul)(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim);
+    /* out[i] = matmul of x by w[i] (out_dim[i] rows) for count (<= 4) weights reading the same x, with
+     * the bits of count matmul calls: one parallel region on the CPU instead of count. NULL where a
+     * backend has nothing to gain (the engine then calls matmul count times). */
+    void (*matmul_multi)(void *ctx, float *const *out, const float *x, const void *const *w, int count, int n,
+                         int in_dim, const int *out_dim);
     void (*rope)(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
                  const float *inv_freq);
     void (*swiglu)(void *ctx, float *out, const float *gate, const float *up, long n);

@@ -134,6 +134,20 @@ static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int
     else
         matmul_cpu(out, x, cpu_scratch_f32(c, q), n, in_dim, out_dim);
 }
+static void cpu_matmul_multi(void *ctx, float *const *out, const float *x, const void *const *w, int count, int n,
+                             int in_dim, const int *out_dim)
+{
+    cpu_ctx *c = ctx;
+    const qmatrix *const *q = (const qmatrix *const *)w;
+    if (n <= QMM_MAX_FUSED_ROWS && qmm_multi_fusable(q, count) && q[0]->type != QTYPE_F32) {
+        if (c->q8_acts && qmm_q8_supported(q[0]->type))
+            qmatmul_q8act_multi_cpu(c->q8_kern, out, x, q, count, n);
+        else
+            qmatmul_fused_multi_cpu(c->isa, out, x, q, count, n);
+        return;
+    }
+    for (int i = 0; i < count; i++) cpu_matmul(ctx, out[i], x, w[i], n, in_dim, out_dim[i]);
+}
 static void cpu_rope(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
                      const float *inv_freq)
 {
@@ -236,6 +250,7 @@ int backend_cpu_open(int threads, backend *b)
     b->embedding = cpu_embedding;
     b->rmsnorm = cpu_rmsnorm;
     b->matmul = cpu_matmul;
+    b->matmul_multi = cpu_matmul_multi;
     b->rope = cpu_rope;
     b->swiglu = cpu_swiglu;
     b->add = cpu_add;

@@ -202,6 +202,18 @@ void decode_batch_free(engine *e, decode_batch *db)
     free(db);
 }
 
+/* out[i] = x w[i]^T for count weights reading the same x (a layer's q, k, v; gate, up): one backend
+ * call where it fuses them, the same bits either way. */
+static void matmul_same_input(backend *be, float *const *out, const float *x, const void *const *w, int count, int n,
+                              int in_dim, const int *out_dim)
+{
+    if (be->matmul_multi) {
+        be->matmul_multi(be->ctx, out, x, w, count, n, in_dim, out_dim);
+        return;
+    }
+    for (int i = 0; i < count; i++) be->matmul(be->ctx, out[i], x, w[i], n, in_dim, out_dim[i]);
+}
+
 /* The step's operations, reading only the batch's buffers: recorded once as a graph, or run as
  * they are issued on backends without graphs. */
 static int decode_record(engine *e, decode_batch *db)
@@ -216,9 +228,12 @@ static int decode_record(engine *e, decode_batch *db)
     for (int l = 0; l < e->n_layers && status == KV_OK; l++) {
         const decode_seq *ds = db->ds + (long)l * B;
         be->rmsnorm(c, db->xn, db->x, e->w.attn_norm + (long)l * dim, B, dim, eps);
-        be->matmul(c, db->q, db->xn, e->w.wq[l], B, dim, (int)qs);
-        be->matmul(c, db->kn, db->xn, e->w.wk[l], B, dim, (int)ks);
-        be->matmul(c, db->vn, db->xn, e->w.wv[l], B, dim, (int)ks);
+        {
+            float *const out[3] = {db->q, db->kn, db->vn};
+            const void *const w[3] = {e->w.wq[l], e->w.wk[l], e->w.wv[l]};
+            const int od[3] = {(int)qs, (int)ks, (int)ks};
+            matmul_same_input(be, out, db->xn, w, 3, B, dim, od);
+        }
         be->rope(c, db->q, B, H, hd, db->d_pos, e->w.inv_freq);
         be->rope(c, db->kn, B, Hkv, hd, db->d_pos, e->w.inv_freq);
         be->tail_store(c, ds, B, db->kn, db->vn, (int)ks);
@@ -228,8 +243,12 @@ static int decode_record(engine *e, decode_batch *db)
         status = tp_allreduce(e, db->tmp, (long)B * dim);
         be->add(c, db->x, db->tmp, (long)B * dim);
         be->rmsnorm(c, db->xn, db->x, e->w.ffn_norm + (long)l * dim, B, dim, eps);
-        be->matmul(c, db->gate, db->xn, e->w.w_gate[l], B, dim, F);
-        be->matmul(c, db->up, db->xn, e->w.w_up[l], B, dim, F);
+        {
+            float *const out[2] = {db->gate, db->up};
+            const void *const w[2] = {e->w.w_gate[l], e->w.w_up[l]};
+            const int od[2] = {F, F};
+            matmul_same_input(be, out, db->xn, w, 2, B, dim, od);
+        }
         be->swiglu(c, db->gate, db->gate, db->up, (long)B * F);
         be->matmul(c, db->tmp, db->gate, e->w.w_down[l], B, F, dim);
         if (status == KV_OK) status = tp_allreduce(e, db->tmp, (long)B * dim);

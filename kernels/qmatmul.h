@@ -39,6 +39,21 @@ const char *qmm_q8_name(int kern); /* "c", "avx2", "vnni" */
 int qmm_q8_for_isa(int isa);
 void qmatmul_q8act_cpu(int kern, float *out, const float *x, const qmatrix *w, int n);
 
+/* out[i] (n, w[i]->rows) = x (n, K) · w[i]^T for count (1 .. QMM_MULTI_MAX) matrices of K columns
+ * and one type reading the same x (a layer's q, k and v, or gate and up): each out[i] has the bits of
+ * its own qmatmul_fused_cpu / qmatmul_q8act_cpu call, in one parallel region instead of count (and,
+ * for q8, x quantized once a thread instead of count times). Matrices of different types or widths
+ * are done one call each. */
+#define QMM_MULTI_MAX 4
+void qmatmul_fused_multi_cpu(int isa, float *const *out, const float *x, const qmatrix *const *w, int count, int n);
+void qmatmul_q8act_multi_cpu(int kern, float *const *out, const float *x, const qmatrix *const *w, int count, int n);
+/* 1 when the count matrices share type and width (what the multi kernels fuse) and count <= QMM_MULTI_MAX. */
+int qmm_multi_fusable(const qmatrix *const *w, int count);
+/* The work list of the multi kernels: first[i] is the index of matrix i's first chunk of `chunk`
+ * output rows among all count matrices' chunks, first[count] their number. Returns the weights'
+ * element count (what decides whether the product is worth threads). */
+int64_t qmm_chunk_list(const qmatrix *const *w, int count, int64_t chunk, int64_t *first);
+
 /* The whole matrix dequantized to fp32 (w->rows * w->cols floats), OpenMP over rows; bit-identical
  * to qtype_dequant_row. */
 void qmatrix_dequant_cpu(int isa, const qmatrix *w, float *out);

@@ -331,6 +331,58 @@ static void test_q8_kernels(void)
         printf("ok q8 activation kernels: %s %s\n", qmm_q8_name(kern), qmm_q8_available(kern) ? "tested" : "not on this CPU");
 }
 
+/* The multi kernels (a layer's q, k, v from one x): each output bit-identical to its own one-matrix
+ * call, for every fp32 and q8 version; matrices of different types fall back to one call each. */
+static void test_multi_kernels(void)
+{
+    static const int64_t rows[3] = {72, 24, 24}; /* q, k, v of a GQA layer: 4.5 and 1.5 chunks of 16 */
+    static const int ns[] = {1, 2, 5, 21};
+    static const int types[][3] = {{QTYPE_Q4_1, QTYPE_Q4_1, QTYPE_Q4_1}, {QTYPE_Q8_0, QTYPE_Q8_0, QTYPE_Q8_0},
+                                   {QTYPE_Q4_0, QTYPE_Q4_0, QTYPE_Q4_0}, {QTYPE_Q4_1, QTYPE_Q4_1, QTYPE_Q8_0},
+                                   {QTYPE_BF16, QTYPE_BF16, QTYPE_BF16}};
+    const int64_t cols = 576;
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        qmatrix w[3];
+        const qmatrix *wp[3];
+        for (int i = 0; i < 3; i++) w[i] = random_matrix(types[t][i], rows[i], cols), wp[i] = &w[i];
+        const int q8 = qmm_q8_supported(types[t][0]) && qmm_q8_supported(types[t][1]) && qmm_q8_supported(types[t][2]);
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            const int n = ns[k];
+            float *x = kv_malloc(sizeof(float) * n * cols), *one = kv_malloc(sizeof(float) * n * rows[0]);
+            float *out[3];
+            for (int i = 0; i < 3; i++) out[i] = kv_malloc(sizeof(float) * n * rows[i]);
+            for (int64_t i = 0; i < n * cols; i++) x[i] = rng_f();
+            for (int isa = 0; isa < QMM_ISA_COUNT; isa++) {
+                if (!qmm_isa_available(isa)) continue;
+                qmatmul_fused_multi_cpu(isa, out, x, wp, 3, n);
+                int same = 1;
+                for (int i = 0; i < 3; i++) {
+                    qmatmul_fused_cpu(isa, one, x, wp[i], n);
+                    same &= !memcmp(one, out[i], sizeof(float) * n * rows[i]);
+                }
+                CHECK(same, "multi %s/%s/%s %s n=%d: each output bit-identical to its own product",
+                      qtype_name(types[t][0]), qtype_name(types[t][1]), qtype_name(types[t][2]), qmm_isa_name(isa), n);
+            }
+            for (int kern = 0; q8 && kern < QMM_Q8_COUNT; kern++) {
+                if (!qmm_q8_available(kern)) continue;
+                qmatmul_q8act_multi_cpu(kern, out, x, wp, 3, n);
+                int same = 1;
+                for (int i = 0; i < 3; i++) {
+                    qmatmul_q8act_cpu(kern, one, x, wp[i], n);
+                    same &= !memcmp(one, out[i], sizeof(float) * n * rows[i]);
+                }
+                CHECK(same, "multi q8 activations %s/%s/%s %s n=%d: each output bit-identical to its own product",
+                      qtype_name(types[t][0]), qtype_name(types[t][1]), qtype_name(types[t][2]), qmm_q8_name(kern), n);
+            }
+            for (int i = 0; i < 3; i++) free(out[i]);
+            free(x), free(one);
+        }
+        CHECK(qmm_multi_fusable(wp, 3) == (types[t][0] == types[t][2]), "multi %s/%s/%s: fused only when one type",
+              qtype_name(types[t][0]), qtype_name(types[t][1]), qtype_name(types[t][2]));
+        for (int i = 0; i < 3; i++) free(w[i].data);
+    }
+}
+
 static const int PROMPT[] = {1, 504, 3458, 282, 4649, 314, 5248, 30, 378, 3458, 282, 4649, 314, 5248, 30, 2, 1,
                              9690, 198, 2683, 253, 4082, 3223, 1717, 30, 2, 198, 1, 4093, 198, 1780, 314};
 #define PROMPT_LEN ((int)(sizeof PROMPT / sizeof *PROMPT))
@@ -430,6 +482,7 @@ int main(void)
     test_conversions();
     test_kernels();
     test_q8_kernels();
+    test_multi_kernels();
     test_load_formats();
     test_engine_formats();
     test_engine_q8_activations();

@@ -572,21 +572,52 @@ static T_AVX512 void rows_avx512(int type, float *out, int64_t ldo, const float 
 }
 #endif /* QMM_X86 */
 
-void qmatmul_fused_cpu(int isa, float *out, const float *x, const qmatrix *w, int n)
+int qmm_multi_fusable(const qmatrix *const *w, int count)
 {
-    const int64_t O = w->rows, ldo = w->rows;
-    const int par = O * w->cols >= QMM_PAR_MIN && !omp_in_parallel();
+    if (count < 1 || count > QMM_MULTI_MAX) return 0;
+    for (int i = 1; i < count; i++)
+        if (w[i]->type != w[0]->type || w[i]->cols != w[0]->cols) return 0;
+    return 1;
+}
+
+int64_t qmm_chunk_list(const qmatrix *const *w, int count, int64_t chunk, int64_t *first)
+{
+    int64_t work = 0;
+    first[0] = 0;
+    for (int i = 0; i < count; i++) {
+        first[i + 1] = first[i] + (w[i]->rows + chunk - 1) / chunk;
+        work += w[i]->rows * w[i]->cols;
+    }
+    return work;
+}
+
+void qmatmul_fused_multi_cpu(int isa, float *const *out, const float *x, const qmatrix *const *w, int count, int n)
+{
+    if (!qmm_multi_fusable(w, count)) {
+        for (int i = 0; i < count; i++) qmatmul_fused_multi_cpu(isa, &out[i], x, &w[i], 1, n);
+        return;
+    }
+    int64_t first[QMM_MULTI_MAX + 1];
+    const int par = qmm_chunk_list(w, count, QMM_OCHUNK, first) >= QMM_PAR_MIN && !omp_in_parallel();
     #pragma omp parallel for schedule(static) if (par)
-    for (int64_t o0 = 0; o0 < O; o0 += QMM_OCHUNK) {
-        const int64_t o1 = o0 + QMM_OCHUNK < O ? o0 + QMM_OCHUNK : O;
+    for (int64_t ch = 0; ch < first[count]; ch++) {
+        int i = 0;
+        while (ch >= first[i + 1]) i++;
+        const qmatrix *wi = w[i];
+        const int64_t O = wi->rows, o0 = (ch - first[i]) * QMM_OCHUNK, o1 = o0 + QMM_OCHUNK < O ? o0 + QMM_OCHUNK : O;
         switch (isa) {
 #if QMM_X86
-        case QMM_ISA_AVX512: rows_avx512(w->type, out, ldo, x, w, n, o0, o1); break;
-        case QMM_ISA_AVX2: rows_avx2(w->type, out, ldo, x, w, n, o0, o1); break;
+        case QMM_ISA_AVX512: rows_avx512(wi->type, out[i], O, x, wi, n, o0, o1); break;
+        case QMM_ISA_AVX2: rows_avx2(wi->type, out[i], O, x, wi, n, o0, o1); break;
 #endif
-        default: rows_c(w->type, out, ldo, x, w, n, o0, o1); break;
+        default: rows_c(wi->type, out[i], O, x, wi, n, o0, o1); break;
         }
     }
+}
+
+void qmatmul_fused_cpu(int isa, float *out, const float *x, const qmatrix *w, int n)
+{
+    qmatmul_fused_multi_cpu(isa, &out, x, &w, 1, n);
 }
 
 void qmatrix_dequant_cpu(int isa, const qmatrix *w, float *out)

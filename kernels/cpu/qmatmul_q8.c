@@ -597,28 +597,40 @@ static T_AVX2Q void rows_avx2q(const qmatrix *w, float *out, int64_t ldo, const 
 }
 #endif
 
-void qmatmul_q8act_cpu(int kern, float *out, const float *x, const qmatrix *w, int n)
+void qmatmul_q8act_multi_cpu(int kern, float *const *out, const float *x, const qmatrix *const *w, int count, int n)
 {
-    const int64_t O = w->rows;
-    const int par = O * w->cols >= Q8_PAR_MIN && !omp_in_parallel();
+    if (!qmm_multi_fusable(w, count)) {
+        for (int i = 0; i < count; i++) qmatmul_q8act_multi_cpu(kern, &out[i], x, &w[i], 1, n);
+        return;
+    }
+    int64_t first[QMM_MULTI_MAX + 1];
+    const int par = qmm_chunk_list(w, count, Q8_OCHUNK, first) >= Q8_PAR_MIN && !omp_in_parallel();
     #pragma omp parallel if (par)
     {
-        q8_acts *a = q8_acts_for(n, w->cols);
-        for (int r = 0; r < n; r++) quantize_row(a, kern, w->type, x + r * w->cols, r);
+        q8_acts *a = q8_acts_for(n, w[0]->cols);
+        for (int r = 0; r < n; r++) quantize_row(a, kern, w[0]->type, x + r * w[0]->cols, r);
         #pragma omp for schedule(static)
-        for (int64_t o0 = 0; o0 < O; o0 += Q8_OCHUNK) {
-            const int64_t o1 = o0 + Q8_OCHUNK < O ? o0 + Q8_OCHUNK : O;
+        for (int64_t ch = 0; ch < first[count]; ch++) {
+            int i = 0;
+            while (ch >= first[i + 1]) i++;
+            const qmatrix *wi = w[i];
+            const int64_t O = wi->rows, o0 = (ch - first[i]) * Q8_OCHUNK, o1 = o0 + Q8_OCHUNK < O ? o0 + Q8_OCHUNK : O;
 #if Q8_X86
             if (kern == QMM_Q8_VNNI) {
-                rows_vnni(w, out, O, a, o0, o1);
+                rows_vnni(wi, out[i], O, a, o0, o1);
                 continue;
             }
             if (kern == QMM_Q8_AVX2) {
-                rows_avx2q(w, out, O, a, o0, o1);
+                rows_avx2q(wi, out[i], O, a, o0, o1);
                 continue;
             }
 #endif
-            rows_c(w, out, O, a, o0, o1);
+            rows_c(wi, out[i], O, a, o0, o1);
         }
     }
+}
+
+void qmatmul_q8act_cpu(int kern, float *out, const float *x, const qmatrix *w, int n)
+{
+    qmatmul_q8act_multi_cpu(kern, &out, x, &w, 1, n);
 }
