@@ -164,6 +164,37 @@ static q8_acts *q8_acts_for(int n, int64_t K)
     return &a;
 }
 
+/* Rows o .. o + W - 1 of w (rows past the matrix repeat its last): their addresses, and their byte
+ * offsets from row o for a gather of their block headers. */
+static Q8_INLINE void rows_from(const qmatrix *w, int64_t o, int W, const uint8_t **row, int32_t *idx)
+{
+    for (int l = 0; l < W; l++) {
+        const int64_t r = o + l < w->rows ? o + l : w->rows - 1;
+        row[l] = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        idx[l] = (int32_t)((r - o) * (int64_t)w->row_bytes);
+    }
+}
+
+/* The W rows after rows o .. o + W - 1 (the thread's next group), prefetched a few cache lines per
+ * block of this group: next_rows_step once a block. No division in the block loop: two of them per
+ * block cost as much as the rest of an AVX2 interleave. */
+typedef struct {
+    const uint8_t *next;
+    size_t lines, per_block, line;
+} next_rows;
+
+static Q8_INLINE next_rows next_rows_of(const qmatrix *w, int64_t o, int W, int64_t nb)
+{
+    const size_t lines = o + W < w->rows ? (W * w->row_bytes + 63) / 64 : 0;
+    return (next_rows){(const uint8_t *)w->data + (size_t)(o + W) * w->row_bytes, lines, (lines + nb - 1) / nb, 0};
+}
+
+static Q8_INLINE void next_rows_step(next_rows *p)
+{
+    for (size_t end = p->line + p->per_block < p->lines ? p->line + p->per_block : p->lines; p->line < end; p->line++)
+        __builtin_prefetch(p->next + 64 * p->line, 0, 3); /* prefetcht0 */
+}
+
 /* Activation row r quantized (row r of x, K values). */
 static void quantize_row(q8_acts *a, int kern, int type, const float *x, int r)
 {
@@ -281,11 +312,7 @@ static T_VNNI void interleave_rows(const qmatrix *w, int64_t o, uint8_t *wu, flo
     const size_t bb = block_bytes(w->type), hdr = w->type == QTYPE_Q4_1 ? 4 : 2;
     const uint8_t *row[Q8_W];
     int32_t idx[Q8_W];
-    for (int l = 0; l < Q8_W; l++) {
-        const int64_t r = o + l < w->rows ? o + l : w->rows - 1;
-        row[l] = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        idx[l] = (int32_t)((r - o) * (int64_t)w->row_bytes);
-    }
+    rows_from(w, o, Q8_W, row, idx);
     const __m512i vi = _mm512_loadu_si512(idx), low4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
     const uint8_t *base = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
     /* The next 16 rows (contiguous, the thread's next work unit) are prefetched a slice per block: the
@@ -435,21 +462,11 @@ static Q8_INLINE T_AVX2Q void interleave_rows8_t(int TYPE, const qmatrix *w, int
     const size_t bb = block_bytes(TYPE), hdr = TYPE == QTYPE_Q4_1 ? 4 : 2;
     const uint8_t *row[Q8_W2];
     int32_t idx[Q8_W2];
-    for (int l = 0; l < Q8_W2; l++) {
-        const int64_t r = o + l < w->rows ? o + l : w->rows - 1;
-        row[l] = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        idx[l] = (int32_t)((r - o) * (int64_t)w->row_bytes);
-    }
+    rows_from(w, o, Q8_W2, row, idx);
     const __m256i vi = _mm256_loadu_si256((const __m256i *)idx), low4 = _mm256_set1_epi8(0x0f);
-    /* the next 8 rows prefetched a few lines per block (no division in the loop: it cost as much as
-     * the rest of a block) */
-    const size_t next_lines = o + Q8_W2 < w->rows ? (Q8_W2 * w->row_bytes + 63) / 64 : 0;
-    const size_t per_block = (next_lines + nb - 1) / nb;
-    const uint8_t *next = row[0] + Q8_W2 * w->row_bytes;
-    size_t line = 0;
+    next_rows pf = next_rows_of(w, o, Q8_W2, nb);
     for (int64_t b = 0; b < nb; b++) {
-        for (size_t end = line + per_block < next_lines ? line + per_block : next_lines; line < end; line++)
-            _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+        next_rows_step(&pf);
         uint8_t *ub = wu + b * (TYPE == QTYPE_Q8_0 ? 16 : 8) * 32;
         const __m256i head = _mm256_i32gather_epi32((const int *)(row[0] + b * bb), vi, 1); /* d | m << 16 (Q4_1) */
         _mm256_storeu_ps(dw + b * Q8_W2, halves8(head, 0));
@@ -587,8 +604,71 @@ static Q8_INLINE T_AVX2Q void rows_avx2q_t(int TYPE, const qmatrix *w, float *ou
     }
 }
 
+/* One activation row (single-sequence decode): each group of 8 weight rows is unpacked into registers
+ * exactly as interleave_rows8_t unpacks it and multiplied there, block by block, instead of going
+ * through the scratch and a second pass; the integers and the fp32 steps are row_tile's with NR = 1,
+ * so the same bits. */
+static Q8_INLINE T_AVX2Q void one_row_t(int TYPE, const qmatrix *w, float *out, const q8_acts *a, int64_t o0,
+                                        int64_t o1)
+{
+    const int64_t nb = w->cols / QTYPE_BLOCK;
+    const size_t bb = block_bytes(TYPE), hdr = TYPE == QTYPE_Q4_1 ? 4 : 2;
+    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int64_t o = o0; o < o1; o += Q8_W2) {
+        const uint8_t *row[Q8_W2];
+        int32_t idx[Q8_W2];
+        rows_from(w, o, Q8_W2, row, idx);
+        const __m256i vi = _mm256_loadu_si256((const __m256i *)idx);
+        next_rows pf = next_rows_of(w, o, Q8_W2, nb);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            next_rows_step(&pf);
+            const __m256i head = _mm256_i32gather_epi32((const int *)(row[0] + b * bb), vi, 1);
+            const int8_t *xq = a->q + b * QTYPE_BLOCK;
+            __m256i isum = _mm256_setzero_si256(), v[4];
+            if (TYPE == QTYPE_Q8_0) {
+                #pragma GCC unroll 2
+                for (int half = 0; half < 2; half++) {
+                    dwords8x4(row, b * bb + hdr + 16 * half, v);
+                    #pragma GCC unroll 4
+                    for (int c = 0; c < 4; c++) {
+                        int32_t xd;
+                        memcpy(&xd, xq + 4 * (4 * half + c), 4);
+                        const __m256i sv = _mm256_sign_epi8(_mm256_set1_epi32(xd), v[c]);
+                        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v[c]), sv), ones));
+                    }
+                }
+            } else {
+                dwords8x4(row, b * bb + hdr, v);
+                #pragma GCC unroll 4
+                for (int p = 0; p < 4; p++) {
+                    int32_t xlo, xhi;
+                    memcpy(&xlo, xq + 4 * p, 4), memcpy(&xhi, xq + 16 + 4 * p, 4);
+                    isum = _mm256_add_epi16(isum, _mm256_maddubs_epi16(_mm256_and_si256(v[p], low4), _mm256_set1_epi32(xlo)));
+                    isum = _mm256_add_epi16(isum, _mm256_maddubs_epi16(
+                                                      _mm256_and_si256(_mm256_srli_epi16(v[p], 4), low4), _mm256_set1_epi32(xhi)));
+                }
+            }
+            const __m256i pairs = TYPE == QTYPE_Q8_0 ? isum : _mm256_madd_epi16(isum, ones);
+            const __m256i in = TYPE == QTYPE_Q4_0 ? _mm256_sub_epi32(pairs, _mm256_set1_epi32(a->corr[b])) : pairs;
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(in), _mm256_mul_ps(halves8(head, 0), _mm256_set1_ps(a->d[b])), acc);
+            if (TYPE == QTYPE_Q4_1) acc = _mm256_fmadd_ps(_mm256_set1_ps(a->dsum[b]), halves8(head, 1), acc);
+        }
+        const int nw = o1 - o < Q8_W2 ? (int)(o1 - o) : Q8_W2;
+        _mm256_maskstore_ps(out + o, _mm256_cmpgt_epi32(_mm256_set1_epi32(nw), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+                            acc);
+    }
+}
+
 static T_AVX2Q void rows_avx2q(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, int64_t o0, int64_t o1)
 {
+    if (a->n == 1) {
+        switch (w->type) {
+        case QTYPE_Q8_0: one_row_t(QTYPE_Q8_0, w, out, a, o0, o1); return;
+        case QTYPE_Q4_0: one_row_t(QTYPE_Q4_0, w, out, a, o0, o1); return;
+        default: one_row_t(QTYPE_Q4_1, w, out, a, o0, o1); return;
+        }
+    }
     switch (w->type) {
     case QTYPE_Q8_0: rows_avx2q_t(QTYPE_Q8_0, w, out, ldo, a, o0, o1); break;
     case QTYPE_Q4_0: rows_avx2q_t(QTYPE_Q4_0, w, out, ldo, a, o0, o1); break;
