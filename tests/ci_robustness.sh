@@ -4,8 +4,9 @@
 #   fuzz      every libFuzzer target for $FUZZ_SECONDS s (default 60) under ASan + UBSan
 #   faults    tests/t_faults.sh with 10 kills of a worker, 10 of the coordinator, 4 SIGTERMs
 #   valgrind  tests/valgrind.sh (short generate and a one-rank demo sweep under memcheck)
-# Usage: tests/ci_robustness.sh [tier...]   (default: all four). About 60 minutes on 2 cores of an AMD
-# EPYC VM (asan 35, fuzz 12.5, faults 2, valgrind 11.5), the most of .ci/run's 77.
+# Usage: tests/ci_robustness.sh [tier...]   (default: all four). 47 minutes on 2 cores of an AMD EPYC VM
+# in the last clean-clone run (asan 25, fuzz 10, faults 2, valgrind 10), the most of .ci/run's 61;
+# 60 of 77 in a slower one.
 # Ends with "ci_robustness: N passed, N failed" (one count per tier).
 set -u
 cd "$(dirname "$0")/.."
