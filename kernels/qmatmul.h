@@ -53,6 +53,16 @@ int qmm_multi_fusable(const qmatrix *const *w, int count);
  * output rows among all count matrices' chunks, first[count] their number. Returns the weights'
  * element count (what decides whether the product is worth threads). */
 int64_t qmm_chunk_list(const qmatrix *const *w, int count, int64_t chunk, int64_t *first);
+/* Chunk ch of that list: its matrix (returned) and output rows [*o0, *o1). */
+static inline int qmm_chunk_at(const qmatrix *const *w, const int64_t *first, int64_t chunk, int64_t ch, int64_t *o0,
+                               int64_t *o1)
+{
+    int i = 0;
+    while (ch >= first[i + 1]) i++;
+    *o0 = (ch - first[i]) * chunk;
+    *o1 = *o0 + chunk < w[i]->rows ? *o0 + chunk : w[i]->rows;
+    return i;
+}
 
 /* The whole matrix dequantized to fp32 (w->rows * w->cols floats), OpenMP over rows; bit-identical
  * to qtype_dequant_row. */

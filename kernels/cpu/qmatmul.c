@@ -601,10 +601,10 @@ void qmatmul_fused_multi_cpu(int isa, float *const *out, const float *x, const q
     const int par = qmm_chunk_list(w, count, QMM_OCHUNK, first) >= QMM_PAR_MIN && !omp_in_parallel();
     #pragma omp parallel for schedule(static) if (par)
     for (int64_t ch = 0; ch < first[count]; ch++) {
-        int i = 0;
-        while (ch >= first[i + 1]) i++;
+        int64_t o0, o1;
+        const int i = qmm_chunk_at(w, first, QMM_OCHUNK, ch, &o0, &o1);
         const qmatrix *wi = w[i];
-        const int64_t O = wi->rows, o0 = (ch - first[i]) * QMM_OCHUNK, o1 = o0 + QMM_OCHUNK < O ? o0 + QMM_OCHUNK : O;
+        const int64_t O = wi->rows;
         switch (isa) {
 #if QMM_X86
         case QMM_ISA_AVX512: rows_avx512(wi->type, out[i], O, x, wi, n, o0, o1); break;

@@ -450,6 +450,28 @@ static Q8_INLINE T_AVX2Q __m256 halves8(__m256i head, int h)
     return _mm256_cvtph_ps(_mm256_castsi256_si128(p));
 }
 
+/* Block quants at offset off of the 8 rows row[l], unpacked with row l in lane l: u[c] holds bytes
+ * 4c .. 4c + 3 of each row's unsigned quants (Q4: the nibbles, values 4p.. low and 16 + 4p.. high; Q8_0:
+ * |q|), for Q8_0 u[8 + c] the signed q. What the interleave stores and the one-row kernel multiplies. */
+static Q8_INLINE T_AVX2Q void unpack_block8_t(int TYPE, const uint8_t *const *row, size_t off, __m256i u[16])
+{
+    __m256i v[4];
+    if (TYPE == QTYPE_Q8_0) {
+        #pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            dwords8x4(row, off + 16 * half, v);
+            #pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) u[4 * half + c] = _mm256_abs_epi8(v[c]), u[8 + 4 * half + c] = v[c];
+        }
+        return;
+    }
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    dwords8x4(row, off, v); /* nibble bytes 4p .. 4p + 3 */
+    #pragma GCC unroll 4
+    for (int p = 0; p < 4; p++)
+        u[p] = _mm256_and_si256(v[p], low4), u[p + 4] = _mm256_and_si256(_mm256_srli_epi16(v[p], 4), low4);
+}
+
 /* The 8 weight rows o .. o + 7 (rows past the matrix repeat its last) interleaved into wu: for block b,
  * 8 vectors of 32 bytes, vector c holding bytes 4c .. 4c + 3 of each row's unsigned quants (Q8_0:
  * |q|, and q itself in the 8 vectors after them) in its lane; their d and m in dw/mw [b][8]. TYPE is
@@ -463,33 +485,20 @@ static Q8_INLINE T_AVX2Q void interleave_rows8_t(int TYPE, const qmatrix *w, int
     const uint8_t *row[Q8_W2];
     int32_t idx[Q8_W2];
     rows_from(w, o, Q8_W2, row, idx);
-    const __m256i vi = _mm256_loadu_si256((const __m256i *)idx), low4 = _mm256_set1_epi8(0x0f);
+    const __m256i vi = _mm256_loadu_si256((const __m256i *)idx);
     next_rows pf = next_rows_of(w, o, Q8_W2, nb);
     for (int64_t b = 0; b < nb; b++) {
         next_rows_step(&pf);
-        uint8_t *ub = wu + b * (TYPE == QTYPE_Q8_0 ? 16 : 8) * 32;
+        const int nu = TYPE == QTYPE_Q8_0 ? 16 : 8;
+        uint8_t *ub = wu + b * nu * 32;
         const __m256i head = _mm256_i32gather_epi32((const int *)(row[0] + b * bb), vi, 1); /* d | m << 16 (Q4_1) */
         _mm256_storeu_ps(dw + b * Q8_W2, halves8(head, 0));
-        __m256i v[4];
-        if (TYPE == QTYPE_Q8_0) {
-            #pragma GCC unroll 2
-            for (int half = 0; half < 2; half++) {
-                dwords8x4(row, b * bb + hdr + 16 * half, v);
-                #pragma GCC unroll 4
-                for (int c = 0; c < 4; c++) {
-                    _mm256_storeu_si256((__m256i *)(ub + (4 * half + c) * 32), _mm256_abs_epi8(v[c]));
-                    _mm256_storeu_si256((__m256i *)(ub + (8 + 4 * half + c) * 32), v[c]);
-                }
-            }
-            continue;
-        }
-        _mm256_storeu_ps(mw + b * Q8_W2, TYPE == QTYPE_Q4_1 ? halves8(head, 1) : _mm256_setzero_ps());
-        dwords8x4(row, b * bb + hdr, v); /* nibble bytes 4p .. 4p + 3: values 4p.. (low) and 16 + 4p.. (high) */
-        #pragma GCC unroll 4
-        for (int p = 0; p < 4; p++) {
-            _mm256_storeu_si256((__m256i *)(ub + p * 32), _mm256_and_si256(v[p], low4));
-            _mm256_storeu_si256((__m256i *)(ub + (p + 4) * 32), _mm256_and_si256(_mm256_srli_epi16(v[p], 4), low4));
-        }
+        if (TYPE != QTYPE_Q8_0)
+            _mm256_storeu_ps(mw + b * Q8_W2, TYPE == QTYPE_Q4_1 ? halves8(head, 1) : _mm256_setzero_ps());
+        __m256i u[16];
+        unpack_block8_t(TYPE, row, b * bb + hdr, u);
+        #pragma GCC unroll 16
+        for (int c = 0; c < nu; c++) _mm256_storeu_si256((__m256i *)(ub + c * 32), u[c]);
     }
 }
 
@@ -613,7 +622,7 @@ static Q8_INLINE T_AVX2Q void one_row_t(int TYPE, const qmatrix *w, float *out, 
 {
     const int64_t nb = w->cols / QTYPE_BLOCK;
     const size_t bb = block_bytes(TYPE), hdr = TYPE == QTYPE_Q4_1 ? 4 : 2;
-    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t o = o0; o < o1; o += Q8_W2) {
         const uint8_t *row[Q8_W2];
         int32_t idx[Q8_W2];
@@ -625,29 +634,17 @@ static Q8_INLINE T_AVX2Q void one_row_t(int TYPE, const qmatrix *w, float *out, 
             next_rows_step(&pf);
             const __m256i head = _mm256_i32gather_epi32((const int *)(row[0] + b * bb), vi, 1);
             const int8_t *xq = a->q + b * QTYPE_BLOCK;
-            __m256i isum = _mm256_setzero_si256(), v[4];
-            if (TYPE == QTYPE_Q8_0) {
-                #pragma GCC unroll 2
-                for (int half = 0; half < 2; half++) {
-                    dwords8x4(row, b * bb + hdr + 16 * half, v);
-                    #pragma GCC unroll 4
-                    for (int c = 0; c < 4; c++) {
-                        int32_t xd;
-                        memcpy(&xd, xq + 4 * (4 * half + c), 4);
-                        const __m256i sv = _mm256_sign_epi8(_mm256_set1_epi32(xd), v[c]);
-                        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v[c]), sv), ones));
-                    }
-                }
-            } else {
-                dwords8x4(row, b * bb + hdr, v);
-                #pragma GCC unroll 4
-                for (int p = 0; p < 4; p++) {
-                    int32_t xlo, xhi;
-                    memcpy(&xlo, xq + 4 * p, 4), memcpy(&xhi, xq + 16 + 4 * p, 4);
-                    isum = _mm256_add_epi16(isum, _mm256_maddubs_epi16(_mm256_and_si256(v[p], low4), _mm256_set1_epi32(xlo)));
-                    isum = _mm256_add_epi16(isum, _mm256_maddubs_epi16(
-                                                      _mm256_and_si256(_mm256_srli_epi16(v[p], 4), low4), _mm256_set1_epi32(xhi)));
-                }
+            __m256i isum = _mm256_setzero_si256(), u[16];
+            unpack_block8_t(TYPE, row, b * bb + hdr, u);
+            #pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                int32_t xd;
+                memcpy(&xd, xq + 4 * c, 4);
+                const __m256i xv = _mm256_set1_epi32(xd);
+                if (TYPE == QTYPE_Q8_0) /* int32 per product, as in row_tile */
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(u[c], _mm256_sign_epi8(xv, u[8 + c])), ones));
+                else
+                    isum = _mm256_add_epi16(isum, _mm256_maddubs_epi16(u[c], xv));
             }
             const __m256i pairs = TYPE == QTYPE_Q8_0 ? isum : _mm256_madd_epi16(isum, ones);
             const __m256i in = TYPE == QTYPE_Q4_0 ? _mm256_sub_epi32(pairs, _mm256_set1_epi32(a->corr[b])) : pairs;
@@ -691,10 +688,10 @@ void qmatmul_q8act_multi_cpu(int kern, float *const *out, const float *x, const 
         for (int r = 0; r < n; r++) quantize_row(a, kern, w[0]->type, x + r * w[0]->cols, r);
         #pragma omp for schedule(static)
         for (int64_t ch = 0; ch < first[count]; ch++) {
-            int i = 0;
-            while (ch >= first[i + 1]) i++;
+            int64_t o0, o1;
+            const int i = qmm_chunk_at(w, first, Q8_OCHUNK, ch, &o0, &o1);
             const qmatrix *wi = w[i];
-            const int64_t O = wi->rows, o0 = (ch - first[i]) * Q8_OCHUNK, o1 = o0 + Q8_OCHUNK < O ? o0 + Q8_OCHUNK : O;
+            const int64_t O = wi->rows;
 #if Q8_X86
             if (kern == QMM_Q8_VNNI) {
                 rows_vnni(wi, out[i], O, a, o0, o1);
