@@ -88,7 +88,7 @@ static void check_grouping(int isa, const qmatrix *w, const float *x, int n, con
 
 static void test_kernels(void)
 {
-    static const int64_t shapes[][2] = {{37, 64}, {200, 576}, {5, 1536}, {130, 100}, {17, 8}};
+    static const int64_t shapes[][2] = {{37, 64}, {200, 576}, {5, 1536}, {130, 100}, {17, 8}, {9, 96}}; /* 96: an odd number of blocks */
     static const int ns[] = {1, 2, 3, 5, 26, 33, 64};
     for (int type = 0; type < QTYPE_COUNT; type++)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {

@@ -8,12 +8,16 @@
  * and AVX2 versions are compiled with target attributes and picked at run time; the C version is
  * the portable fallback. All three dequantize exactly as qtype_dequant_row: Q8_0/Q4_0 as
  * (float)q * d, Q4_1 as (float)q * d + m (no fused multiply-add, so the weights are the same
- * floats as ggml's). */
+ * floats as ggml's) — except AVX2's product of one activation row (decode) with Q8_0/Q4_0/Q4_1
+ * weights, which takes each block's d and m out of its sum (avx2_row1_q): with nothing to share the
+ * dequantized block with, making its floats cost as much as the dot product. */
 #include "kernels/qmatmul.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/util.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -159,6 +163,35 @@ static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmat
 /* ---- AVX2 + FMA + F16C: a block is 4 vectors of 8 ---- */
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+/* The half at p in all 8 lanes (a broadcast half, then 8 conversions). */
+static ALWAYS_INLINE T_AVX2 __m256 avx2_half(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+}
+
+/* The 32 quants of a Q8_0/Q4_0/Q4_1 block as floats, unscaled: Q8_0's -128..127, Q4's nibbles 0..15. */
+static ALWAYS_INLINE T_AVX2 void avx2_quants(int type, const uint8_t *p, __m256 f[4])
+{
+    if (type == QTYPE_Q8_0) {
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++)
+            f[i] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * i))));
+        return;
+    }
+    const int q0 = type == QTYPE_Q4_0 ? 2 : 4;
+    /* bytes 0-7 and 8-15 widened to 32 bits as they are loaded: their low nibbles are values 0-7 and
+     * 8-15, their high nibbles (a shift, the rest being zeros) values 16-23 and 24-31 */
+    const __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + q0)));
+    const __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + q0 + 8)));
+    const __m256i m4 = _mm256_set1_epi32(0x0f);
+    f[0] = _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4));
+    f[1] = _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4));
+    f[2] = _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4));
+    f[3] = _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4));
+}
+
 static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w[4])
 {
     switch (type) {
@@ -177,38 +210,24 @@ static ALWAYS_INLINE T_AVX2 void avx2_block(int type, const uint8_t *p, __m256 w
         for (int i = 0; i < 4; i++) w[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * i)));
         break;
     case QTYPE_Q8_0: {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+        const __m256 d = avx2_half(p);
+        avx2_quants(type, p, w);
         #pragma GCC unroll 8
-        for (int i = 0; i < 4; i++)
-            w[i] = _mm256_mul_ps(
-                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * i)))), d);
+        for (int i = 0; i < 4; i++) w[i] = _mm256_mul_ps(w[i], d);
         break;
     }
-    case QTYPE_Q4_0:
+    case QTYPE_Q4_0: {
+        const __m256 d = avx2_half(p), eight = _mm256_set1_ps(8.0f);
+        avx2_quants(type, p, w);
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) w[i] = _mm256_mul_ps(_mm256_sub_ps(w[i], eight), d); /* q - 8 is exact */
+        break;
+    }
     case QTYPE_Q4_1: {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)h)); /* a broadcast half, then 8 conversions */
-        const int q0 = type == QTYPE_Q4_0 ? 2 : 4;
-        /* bytes 0-7 and 8-15 widened to 32 bits as they are loaded: their low nibbles are values 0-7 and
-         * 8-15, their high nibbles (a shift, the rest being zeros) values 16-23 and 24-31 */
-        const __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + q0)));
-        const __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + q0 + 8)));
-        const __m256i m4 = _mm256_set1_epi32(0x0f);
-        __m256i q[4] = {_mm256_and_si256(b0, m4), _mm256_and_si256(b1, m4), _mm256_srli_epi32(b0, 4),
-                        _mm256_srli_epi32(b1, 4)};
-        if (type == QTYPE_Q4_0) {
-            #pragma GCC unroll 8
-            for (int i = 0; i < 4; i++)
-                w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], _mm256_set1_epi32(8))), d);
-        } else {
-            memcpy(&h, p + 2, 2);
-            const __m256 m = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
-            #pragma GCC unroll 8
-            for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
-        }
+        const __m256 d = avx2_half(p), m = avx2_half(p + 2);
+        avx2_quants(type, p, w);
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(_mm256_mul_ps(w[i], d), m);
         break;
     }
     default: /* unreachable: every qtype is handled above */
@@ -257,15 +276,74 @@ static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t
     }
 }
 
+/* Lane sums of each block of x (xs[8 b .. 8 b + 8): its 4 vectors added), for avx2_row1_q; in the
+ * calling thread's buffer, grown as needed and kept for its life. */
+static T_AVX2 const float *avx2_block_sums(const float *x, int64_t K)
+{
+    static _Thread_local float *xs;
+    static _Thread_local int64_t cap;
+    const int64_t nb = K / QTYPE_BLOCK;
+    if (cap < nb) free(xs), xs = kv_malloc(sizeof(float) * 8 * nb), cap = nb;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * QTYPE_BLOCK;
+        const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+                                       _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+        _mm256_storeu_ps(xs + 8 * b, s);
+    }
+    return xs;
+}
+
+/* acc + block b (at p) times its 32 activations in x (lane sums at xs + 8 b): avx2_row1_q's step. */
+static ALWAYS_INLINE T_AVX2 __m256 avx2_row1_block(int type, __m256 acc, const uint8_t *p, const float *x,
+                                                  const float *xs, int64_t b)
+{
+    const float *xb = x + b * QTYPE_BLOCK;
+    __m256 f[4];
+    avx2_quants(type, p, f);
+    /* two short chains, so that consecutive blocks overlap */
+    __m256 s = _mm256_mul_ps(f[0], _mm256_loadu_ps(xb)), t = _mm256_mul_ps(f[2], _mm256_loadu_ps(xb + 16));
+    s = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(xb + 8), s);
+    t = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(xb + 24), t);
+    s = _mm256_add_ps(s, t);
+    if (type == QTYPE_Q4_0) s = _mm256_fmadd_ps(_mm256_set1_ps(-8.0f), _mm256_loadu_ps(xs + 8 * b), s);
+    acc = _mm256_fmadd_ps(s, avx2_half(p), acc);
+    if (type == QTYPE_Q4_1) acc = _mm256_fmadd_ps(avx2_half(p + 2), _mm256_loadu_ps(xs + 8 * b), acc);
+    return acc;
+}
+
+/* One activation row against one Q8_0/Q4_0/Q4_1 weight row with each block's scale taken out of its
+ * sum: Σ x (d q + m) = d Σ q x + m Σ x (Q4_0: m = -8 d). A product of one row (decode) makes each
+ * block's floats for a single use, so the multiply and add per weight that make them cost as much
+ * as the dot product itself; here a block costs one multiply-add for d and one for m instead,
+ * with its lane sums xs (avx2_block_sums). The floats are not the dequantized weights', so the sum
+ * rounds differently, within the same tolerance. */
+static ALWAYS_INLINE T_AVX2 float avx2_row1_q(int type, const float *x, int64_t K, const uint8_t *row,
+                                             const float *xs)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b += 2) { /* blocks in pairs, one accumulator each, held in registers */
+        #pragma GCC unroll 2
+        for (int i = 0; i < 2; i++)
+            if (b + i < nb) acc[i] = avx2_row1_block(type, acc[i], row + block_offset(type, b + i), x, xs, b + i);
+    }
+    return avx2_hsum(_mm256_add_ps(acc[0], acc[1]));
+}
+
 /* Activation groups outside, weight rows inside: a group's rows (6 x K floats) stay in L1 for the
  * o1 - o0 weight rows of the call instead of every weight row walking all n rows from L2. */
-static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
-                                             int n, int64_t o0, int64_t o1)
+static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, const float *x, const float *xs,
+                                             const qmatrix *w, int n, int64_t o0, int64_t o1)
 {
     const int64_t K = w->cols;
     for (int r0 = 0, g; r0 < n; r0 += g) {
         const float *xg = x + r0 * K;
         g = group_rows_of(QMM_GROUP2, n, r0);
+        if (g == 1 && (type == QTYPE_Q8_0 || type == QTYPE_Q4_0 || type == QTYPE_Q4_1)) { /* n = 1 */
+            for (int64_t o = o0; o < o1; o++)
+                out[r0 * ldo + o] = avx2_row1_q(type, xg, K, (const uint8_t *)w->data + (size_t)o * w->row_bytes, xs);
+            continue;
+        }
         for (int64_t o = o0; o < o1; o++) {
             const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
             float *og = out + r0 * ldo + o;
@@ -281,10 +359,11 @@ static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, 
     }
 }
 
-static T_AVX2 void rows_avx2(int type, float *out, int64_t ldo, const float *x, const qmatrix *w, int n, int64_t o0,
-                             int64_t o1)
+/* xs: row1_sums's block sums of x when n = 1 (Q4_0, Q4_1), else unused. */
+static T_AVX2 void rows_avx2(int type, float *out, int64_t ldo, const float *x, const float *xs, const qmatrix *w,
+                             int n, int64_t o0, int64_t o1)
 {
-    BY_TYPE(avx2_rows_t, type, out, ldo, x, w, n, o0, o1);
+    BY_TYPE(avx2_rows_t, type, out, ldo, x, xs, w, n, o0, o1);
 }
 
 static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_t K)
@@ -572,6 +651,18 @@ static T_AVX512 void rows_avx512(int type, float *out, int64_t ldo, const float 
 }
 #endif /* QMM_X86 */
 
+/* The block sums avx2_row1_q needs (one activation row, Q4_0/Q4_1 weights, AVX2), made once per
+ * thread and call for all its chunks; NULL where they are not needed. */
+static const float *row1_sums(int isa, const qmatrix *w, const float *x, int n)
+{
+#if QMM_X86
+    if (isa == QMM_ISA_AVX2 && n == 1 && (w->type == QTYPE_Q4_0 || w->type == QTYPE_Q4_1))
+        return avx2_block_sums(x, w->cols);
+#endif
+    (void)isa, (void)w, (void)x, (void)n;
+    return NULL;
+}
+
 int qmm_multi_fusable(const qmatrix *const *w, int count)
 {
     if (count < 1 || count > QMM_MULTI_MAX) return 0;
@@ -591,6 +682,23 @@ int64_t qmm_chunk_list(const qmatrix *const *w, int count, int64_t chunk, int64_
     return work;
 }
 
+/* Work unit ch of a call: its rows of one of the matrices. */
+static void chunk_rows(int isa, float *const *out, const float *x, const float *xs, const qmatrix *const *w,
+                       const int64_t *first, int n, int64_t ch)
+{
+    int64_t o0, o1;
+    const int i = qmm_chunk_at(w, first, QMM_OCHUNK, ch, &o0, &o1);
+    const qmatrix *wi = w[i];
+    const int64_t O = wi->rows;
+    switch (isa) {
+#if QMM_X86
+    case QMM_ISA_AVX512: rows_avx512(wi->type, out[i], O, x, wi, n, o0, o1); break;
+    case QMM_ISA_AVX2: rows_avx2(wi->type, out[i], O, x, xs, wi, n, o0, o1); break;
+#endif
+    default: (void)xs, rows_c(wi->type, out[i], O, x, wi, n, o0, o1); break;
+    }
+}
+
 void qmatmul_fused_multi_cpu(int isa, float *const *out, const float *x, const qmatrix *const *w, int count, int n)
 {
     if (!qmm_multi_fusable(w, count)) {
@@ -599,19 +707,11 @@ void qmatmul_fused_multi_cpu(int isa, float *const *out, const float *x, const q
     }
     int64_t first[QMM_MULTI_MAX + 1];
     const int par = qmm_chunk_list(w, count, QMM_OCHUNK, first) >= QMM_PAR_MIN && !omp_in_parallel();
-    #pragma omp parallel for schedule(static) if (par)
-    for (int64_t ch = 0; ch < first[count]; ch++) {
-        int64_t o0, o1;
-        const int i = qmm_chunk_at(w, first, QMM_OCHUNK, ch, &o0, &o1);
-        const qmatrix *wi = w[i];
-        const int64_t O = wi->rows;
-        switch (isa) {
-#if QMM_X86
-        case QMM_ISA_AVX512: rows_avx512(wi->type, out[i], O, x, wi, n, o0, o1); break;
-        case QMM_ISA_AVX2: rows_avx2(wi->type, out[i], O, x, wi, n, o0, o1); break;
-#endif
-        default: rows_c(wi->type, out[i], O, x, wi, n, o0, o1); break;
-        }
+    #pragma omp parallel if (par)
+    {
+        const float *xs = row1_sums(isa, w[0], x, n);
+        #pragma omp for schedule(static)
+        for (int64_t ch = 0; ch < first[count]; ch++) chunk_rows(isa, out, x, xs, w, first, n, ch);
     }
 }
 
