@@ -160,8 +160,103 @@ static void rows_c(int type, float *out, int64_t ldo, const float *x, const qmat
         }                                                                                          \
     } while (0)
 
+/* ---- The many-row versions (a batch of variants), AVX2 and AVX-512 ----
+ * MM_TO weight rows at a time dequantized once into an fp32 buffer (L1), then register tiles of MM_TO
+ * weight rows x MM_TR activation rows: each x vector loaded once for MM_TO rows and each weight once
+ * per tile, where the groups dequantize every block again for each group of rows. */
+#define MM_TO 4
+#define MM_TR 3
+#define MM_MANY 8 /* activation rows from which the tiles are used */
+
+/* The fp32 buffer of MM_TO weight rows of K floats (per thread, grown as needed, kept for the thread's life). */
+static float *tile_buffer(int64_t K)
+{
+    static _Thread_local float *buf;
+    static _Thread_local int64_t cap;
+    if (cap < K) {
+        free(buf);
+        buf = malloc(sizeof(float) * MM_TO * (size_t)K);
+        if (!buf) abort();
+        cap = K;
+    }
+    return buf;
+}
+
+/* The next tile's weight rows (after rows o .. o + MM_TO - 1 of o1) on their way from memory while
+ * this one computes: between these bursts the hardware prefetcher stops, and the dequantization
+ * waited on every line. */
+static inline void prefetch_next_tile(const qmatrix *w, int64_t o, int64_t o1)
+{
+    if (o + MM_TO >= o1) return;
+    const char *next = (const char *)w->data + (size_t)(o + MM_TO) * w->row_bytes;
+    const size_t nbytes = (size_t)(o1 - o - MM_TO < MM_TO ? o1 - o - MM_TO : MM_TO) * w->row_bytes;
+    for (size_t off = 0; off < nbytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+}
+
+/* TILES(sfx, T, SPLIT): tile_rows_sfx and tiles_sfx, for target T, the dispatch of no (1 .. MM_TO)
+ * dequantized weight rows wb against n activation rows to tile_sums(NO, NR, SPLIT, ...) with both
+ * counts constant. */
+#define TILES(sfx, T, SPLIT)                                                                                      \
+    static ALWAYS_INLINE T void tile_rows_##sfx(int NO, int nr, float *out, int64_t ldo, const float *x,          \
+                                                int64_t K, const float *wb, int type,                             \
+                                                const uint8_t *const *rows)                                       \
+    {                                                                                                             \
+        switch (nr) {                                                                                             \
+        case 1: tile_sums(NO, 1, SPLIT, out, ldo, x, K, wb, type, rows); break;                                   \
+        case 2: tile_sums(NO, 2, SPLIT, out, ldo, x, K, wb, type, rows); break;                                   \
+        default: tile_sums(NO, 3, SPLIT, out, ldo, x, K, wb, type, rows); break;                                  \
+        }                                                                                                         \
+    }                                                                                                             \
+    static T void tiles_##sfx(int no, float *out, int64_t ldo, const float *x, int n, int64_t K,                  \
+                              const float *wb, int type, const uint8_t *const *rows)                              \
+    {                                                                                                             \
+        for (int r0 = 0; r0 < n; r0 += MM_TR) {                                                                   \
+            const int nr = n - r0 < MM_TR ? n - r0 : MM_TR;                                                       \
+            float *og = out + r0 * ldo;                                                                           \
+            const float *xg = x + r0 * K;                                                                         \
+            switch (no) {                                                                                         \
+            case 1: tile_rows_##sfx(1, nr, og, ldo, xg, K, wb, type, rows); break;                                \
+            case 2: tile_rows_##sfx(2, nr, og, ldo, xg, K, wb, type, rows); break;                                \
+            case 3: tile_rows_##sfx(3, nr, og, ldo, xg, K, wb, type, rows); break;                                \
+            default: tile_rows_##sfx(4, nr, og, ldo, xg, K, wb, type, rows); break;                               \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+
 /* ---- AVX2 + FMA + F16C: a block is 4 vectors of 8 ---- */
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+/* Quarters QA and QA + 1 of every block (its cache line QA / 2) for NO x NR outputs: each output's a
+ * chain over the blocks in order, of both quarters in turn (SPLIT 0: acc[o][r][0], AVX2's sums) or of
+ * each quarter (SPLIT 1: acc[o][r][q], the two 8-lane halves of AVX-512's 16-lane chain — 256-bit
+ * FMAs, of which that CPU runs two a cycle at a higher clock against one 512-bit FMA). 12 accumulators
+ * (AVX2), 3 x vectors and a weight vector: AVX2's 16 registers. */
+static ALWAYS_INLINE T_AVX2 void tile_quarters(int NO, int NR, int QA, int SPLIT, __m256 acc[MM_TO][MM_TR][2],
+                                               const float *x, int64_t K, const float *wb)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    #pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) acc[o][r][0] = acc[o][r][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        #pragma GCC unroll 2
+        for (int q = 0; q < 2; q++) {
+            const int64_t k = b * QTYPE_BLOCK + 8 * (QA + q);
+            __m256 xv[MM_TR];
+            #pragma GCC unroll 8
+            for (int r = 0; r < NR; r++) xv[r] = _mm256_loadu_ps(x + r * K + k);
+            #pragma GCC unroll 8
+            for (int o = 0; o < NO; o++) {
+                const __m256 wv = _mm256_loadu_ps(wb + o * K + k);
+                #pragma GCC unroll 8
+                for (int r = 0; r < NR; r++) acc[o][r][q * SPLIT] = _mm256_fmadd_ps(wv, xv[r], acc[o][r][q * SPLIT]);
+            }
+        }
+    }
+}
+
 
 /* The half at p in all 8 lanes (a broadcast half, then 8 conversions). */
 static ALWAYS_INLINE T_AVX2 __m256 avx2_half(const uint8_t *p)
@@ -245,7 +340,8 @@ static ALWAYS_INLINE T_AVX2 float avx2_hsum(__m256 v)
 }
 
 /* R activation rows (x, stride K) against one weight row; NA accumulators per row (4 when R = 1
- * to hide the FMA latency, else 2). */
+ * to hide the FMA latency, else 2: weights 0-15 of every block in the first, 16-31 in the second,
+ * a cache line of the block each, which is how the tiles' two passes split it). */
 static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t ldo, const float *x, int64_t K,
                                             const uint8_t *row)
 {
@@ -263,7 +359,10 @@ static ALWAYS_INLINE T_AVX2 void avx2_group(int type, int R, float *out, int64_t
         for (int r = 0; r < R; r++) {
             const float *xr = x + r * K + b * QTYPE_BLOCK;
             #pragma GCC unroll 8
-            for (int i = 0; i < 4; i++) acc[r][i % NA] = _mm256_fmadd_ps(w[i], _mm256_loadu_ps(xr + 8 * i), acc[r][i % NA]);
+            for (int i = 0; i < 4; i++) {
+                const int a = i * NA / 4;
+                acc[r][a] = _mm256_fmadd_ps(w[i], _mm256_loadu_ps(xr + 8 * i), acc[r][a]);
+            }
         }
     }
     #pragma GCC unroll 8
@@ -330,11 +429,100 @@ static ALWAYS_INLINE T_AVX2 float avx2_row1_q(int type, const float *x, int64_t 
     return avx2_hsum(_mm256_add_ps(acc[0], acc[1]));
 }
 
+/* A row dequantized into out (the type a constant where this is inlined). */
+static ALWAYS_INLINE T_AVX2 void dequant_avx2_t(int type, const uint8_t *row, float *out, int64_t K)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 w[4];
+        avx2_block(type, row + block_offset(type, b), w);
+        #pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + b * QTYPE_BLOCK + 8 * i, w[i]);
+    }
+    if (nb * QTYPE_BLOCK < K)
+        qtype_dequant_row(type, row + (size_t)nb * QTYPE_BLOCK * (type == QTYPE_F32 ? 4 : 2), out + nb * QTYPE_BLOCK,
+                          K - nb * QTYPE_BLOCK);
+}
+
+static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_t K)
+{
+    dequant_avx2_t(type, row, out, K);
+}
+
+/* The sum of a 16-lane accumulator held as two halves (lanes 0-7, 8-15), in _mm512_reduce_add_ps's
+ * order: upper half + lower half, then the 128-bit halves, then pairs. */
+static ALWAYS_INLINE T_AVX2 float reduce16(__m256 lo, __m256 hi)
+{
+    const __m256 t3 = _mm256_add_ps(hi, lo);
+    const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+    const __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(t8) + _mm_cvtss_f32(_mm_shuffle_ps(t8, t8, _MM_SHUFFLE(0, 1, 0, 1)));
+}
+
+/* NO x NR outputs of the dequantized weight rows wb: each output's two chains (a block's first and second
+ * cache lines), added, then reduced — SPLIT 0: avx2_group's sums for R > 1 (avx2_hsum); SPLIT 1:
+ * avx512_group's (lanes 0-7 of the 16-lane halves are quarters 0 and 2, lanes 8-15 quarters 1 and 3;
+ * reduce16) — so the bits do not depend on how the rows are grouped. */
+static ALWAYS_INLINE T_AVX2 void tile_sums(int NO, int NR, int SPLIT, float *out, int64_t ldo, const float *x,
+                                           int64_t K, const float *wb, int type, const uint8_t *const *rows)
+{
+    const int64_t nb = K / QTYPE_BLOCK;
+    __m256 first[MM_TO][MM_TR][2], second[MM_TO][MM_TR][2];
+    tile_quarters(NO, NR, 0, SPLIT, first, x, K, wb);
+    tile_quarters(NO, NR, 2, SPLIT, second, x, K, wb);
+    #pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) {
+            float t = SPLIT ? reduce16(_mm256_add_ps(first[o][r][0], second[o][r][0]),
+                                       _mm256_add_ps(first[o][r][1], second[o][r][1]))
+                            : avx2_hsum(_mm256_add_ps(first[o][r][0], second[o][r][0]));
+            if (nb * QTYPE_BLOCK < K) t += tail_dot(type, rows[o], x + r * K, nb * QTYPE_BLOCK, K);
+            out[r * ldo + o] = t;
+        }
+}
+
+/* The AVX2 tiles for rows of at most this many weights. A tile's 4 dequantized weight rows stay in L1
+ * while every activation row streams past them from L2: for SmolLM2's rows of 576 that costs less
+ * than the group kernel's dequantizing every block again for each group of 6 rows (bench_q8_stream
+ * 1536 576 21 160 f32, 2 threads: 1.25x faster), for its 1,536 (the weight rows 24 KiB of the
+ * 32 KiB L1) more (576 1536 21 160: 0.94x). */
+#define A2_TILE_MAX_K 1024
+
+TILES(avx2, T_AVX2, 0)
+TILES(avx512, T_AVX512, 1)
+
+/* The many-row version: MM_TO weight rows at a time dequantized once into the tile buffer, then the
+ * tiles — SPLIT 1 with avx512_group's sums (called only where AVX-512 is), 0 with avx2_group's. */
+static ALWAYS_INLINE T_AVX2 void many_t(int type, int SPLIT, float *out, int64_t ldo, const float *x, const qmatrix *w,
+                                        int n, int64_t o0, int64_t o1)
+{
+    const int64_t K = w->cols;
+    float *wb = tile_buffer(K);
+    for (int64_t o = o0; o < o1; o += MM_TO) {
+        const int no = o1 - o < MM_TO ? (int)(o1 - o) : MM_TO;
+        prefetch_next_tile(w, o, o1);
+        const uint8_t *rows[MM_TO];
+        for (int i = 0; i < no; i++) {
+            rows[i] = (const uint8_t *)w->data + (size_t)(o + i) * w->row_bytes;
+            dequant_avx2_t(type, rows[i], wb + i * K, K);
+        }
+        if (SPLIT)
+            tiles_avx512(no, out + o, ldo, x, n, K, wb, type, rows);
+        else
+            tiles_avx2(no, out + o, ldo, x, n, K, wb, type, rows);
+    }
+}
+
 /* Activation groups outside, weight rows inside: a group's rows (6 x K floats) stay in L1 for the
  * o1 - o0 weight rows of the call instead of every weight row walking all n rows from L2. */
 static ALWAYS_INLINE T_AVX2 void avx2_rows_t(int type, float *out, int64_t ldo, const float *x, const float *xs,
                                              const qmatrix *w, int n, int64_t o0, int64_t o1)
 {
+    if (n >= MM_MANY && w->cols <= A2_TILE_MAX_K) {
+        many_t(type, 0, out, ldo, x, w, n, o0, o1);
+        return;
+    }
     const int64_t K = w->cols;
     for (int r0 = 0, g; r0 < n; r0 += g) {
         const float *xg = x + r0 * K;
@@ -366,22 +554,8 @@ static T_AVX2 void rows_avx2(int type, float *out, int64_t ldo, const float *x, 
     BY_TYPE(avx2_rows_t, type, out, ldo, x, xs, w, n, o0, o1);
 }
 
-static T_AVX2 void dequant_avx2(int type, const uint8_t *row, float *out, int64_t K)
-{
-    const int64_t nb = K / QTYPE_BLOCK;
-    for (int64_t b = 0; b < nb; b++) {
-        __m256 w[4];
-        avx2_block(type, row + block_offset(type, b), w);
-        #pragma GCC unroll 8
-        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + b * QTYPE_BLOCK + 8 * i, w[i]);
-    }
-    if (nb * QTYPE_BLOCK < K)
-        qtype_dequant_row(type, row + (size_t)nb * QTYPE_BLOCK * (type == QTYPE_F32 ? 4 : 2), out + nb * QTYPE_BLOCK,
-                          K - nb * QTYPE_BLOCK);
-}
 
 /* ---- AVX-512: a block is 2 vectors of 16 ---- */
-#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 static ALWAYS_INLINE T_AVX512 void avx512_block(int type, const uint8_t *p, __m512 w[2])
 {
@@ -495,143 +669,7 @@ static ALWAYS_INLINE T_AVX512 void avx512_rows_t(int type, float *out, int64_t l
     }
 }
 
-/* The many-row version (a batch of variants): MM_TO weight rows at a time dequantized once into an fp32
- * buffer (L1), then register tiles of MM_TO weight rows x MM_TR activation rows, each x vector loaded
- * once for MM_TO rows and each weight once per tile. Per output the sums are avx512_group's with R > 1
- * (two accumulators: the first and second 16 weights of each block, added, then reduced), so the
- * bits do not depend on how the rows are grouped. */
-#define MM_TO 4
-#define MM_TR 3
-#define MM_MANY 8 /* activation rows from which the tiles are used */
 
-/* The sum of a 16-lane accumulator held as two halves (lanes 0-7, 8-15), in _mm512_reduce_add_ps's
- * order: upper half + lower half, then the 128-bit halves, then pairs. */
-static ALWAYS_INLINE T_AVX512 float reduce16(__m256 lo, __m256 hi)
-{
-    const __m256 t3 = _mm256_add_ps(hi, lo);
-    const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
-    const __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm_cvtss_f32(t8) + _mm_cvtss_f32(_mm_shuffle_ps(t8, t8, _MM_SHUFFLE(0, 1, 0, 1)));
-}
-
-/* Lanes 8 QA .. 8 QA + 15 of every block (quarters QA and QA + 1 of its 32 weights) for NO x NR
- * outputs, each quarter its own chain over the blocks in order. 256-bit FMAs: this CPU runs two a
- * cycle at a higher clock, against one 512-bit FMA (a 16-lane chain done as two 8-lane halves keeps
- * its bits). */
-static ALWAYS_INLINE T_AVX512 void tile_quarters(int NO, int NR, int QA, __m256 acc[MM_TO][MM_TR][2], const float *x,
-                                                 int64_t K, const float *wb)
-{
-    const int64_t nb = K / QTYPE_BLOCK;
-    #pragma GCC unroll 8
-    for (int o = 0; o < NO; o++)
-        #pragma GCC unroll 8
-        for (int r = 0; r < NR; r++) acc[o][r][0] = acc[o][r][1] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        #pragma GCC unroll 2
-        for (int q = 0; q < 2; q++) {
-            const int64_t k = b * QTYPE_BLOCK + 8 * (QA + q);
-            __m256 xv[MM_TR];
-            #pragma GCC unroll 8
-            for (int r = 0; r < NR; r++) xv[r] = _mm256_loadu_ps(x + r * K + k);
-            #pragma GCC unroll 8
-            for (int o = 0; o < NO; o++) {
-                const __m256 wv = _mm256_loadu_ps(wb + o * K + k);
-                #pragma GCC unroll 8
-                for (int r = 0; r < NR; r++) acc[o][r][q] = _mm256_fmadd_ps(wv, xv[r], acc[o][r][q]);
-            }
-        }
-    }
-}
-
-/* NO x NR outputs: as the 16-lane kernel's two accumulators per output (the first and second 16
- * weights of each block, added, then reduced), each done as quarters 0-1 then 2-3. */
-static ALWAYS_INLINE T_AVX512 void tile_avx512(int NO, int NR, float *out, int64_t ldo, const float *x, int64_t K,
-                                               const float *wb, int type, const uint8_t *const *rows)
-{
-    const int64_t nb = K / QTYPE_BLOCK;
-    __m256 first[MM_TO][MM_TR][2], second[MM_TO][MM_TR][2];
-    tile_quarters(NO, NR, 0, first, x, K, wb);
-    tile_quarters(NO, NR, 2, second, x, K, wb);
-    #pragma GCC unroll 8
-    for (int o = 0; o < NO; o++)
-        #pragma GCC unroll 8
-        for (int r = 0; r < NR; r++) {
-            /* lanes 0-7 of block halves 0 and 1 are quarters 0 and 2; lanes 8-15 quarters 1 and 3 */
-            float t = reduce16(_mm256_add_ps(first[o][r][0], second[o][r][0]),
-                               _mm256_add_ps(first[o][r][1], second[o][r][1]));
-            if (nb * QTYPE_BLOCK < K) t += tail_dot(type, rows[o], x + r * K, nb * QTYPE_BLOCK, K);
-            out[r * ldo + o] = t;
-        }
-}
-
-static ALWAYS_INLINE T_AVX512 void tile_rows(int NO, int nr, float *out, int64_t ldo, const float *x, int64_t K,
-                                             const float *wb, int type, const uint8_t *const *rows)
-{
-    switch (nr) {
-    case 1: tile_avx512(NO, 1, out, ldo, x, K, wb, type, rows); break;
-    case 2: tile_avx512(NO, 2, out, ldo, x, K, wb, type, rows); break;
-    default: tile_avx512(NO, 3, out, ldo, x, K, wb, type, rows); break;
-    }
-}
-
-/* no (1 .. MM_TO) dequantized weight rows wb against the n activation rows x. */
-static T_AVX512 void tiles_avx512(int no, float *out, int64_t ldo, const float *x, int n, int64_t K, const float *wb,
-                                  int type, const uint8_t *const *rows)
-{
-    for (int r0 = 0; r0 < n; r0 += MM_TR) {
-        const int nr = n - r0 < MM_TR ? n - r0 : MM_TR;
-        float *og = out + r0 * ldo;
-        const float *xg = x + r0 * K;
-        switch (no) {
-        case 1: tile_rows(1, nr, og, ldo, xg, K, wb, type, rows); break;
-        case 2: tile_rows(2, nr, og, ldo, xg, K, wb, type, rows); break;
-        case 3: tile_rows(3, nr, og, ldo, xg, K, wb, type, rows); break;
-        default: tile_rows(4, nr, og, ldo, xg, K, wb, type, rows); break;
-        }
-    }
-}
-
-/* The fp32 buffer of MM_TO weight rows of K floats (per thread, grown as needed, kept for the thread's life). */
-static float *tile_buffer(int64_t K)
-{
-    static _Thread_local float *buf;
-    static _Thread_local int64_t cap;
-    if (cap < K) {
-        free(buf);
-        buf = malloc(sizeof(float) * MM_TO * (size_t)K);
-        if (!buf) abort();
-        cap = K;
-    }
-    return buf;
-}
-
-static ALWAYS_INLINE T_AVX512 void many_avx512_t(int type, float *out, int64_t ldo, const float *x, const qmatrix *w,
-                                                 int n, int64_t o0, int64_t o1)
-{
-    const int64_t K = w->cols, nb = K / QTYPE_BLOCK;
-    float *wb = tile_buffer(K);
-    for (int64_t o = o0; o < o1; o += MM_TO) {
-        const int no = o1 - o < MM_TO ? (int)(o1 - o) : MM_TO;
-        /* the next rows' bytes come from memory while the tiles below compute: between these bursts
-         * the hardware prefetcher stops, and the dequantization waited on every line */
-        if (o + MM_TO < o1) {
-            const char *next = (const char *)w->data + (size_t)(o + MM_TO) * w->row_bytes;
-            const size_t nbytes = (size_t)(o1 - o - MM_TO < MM_TO ? o1 - o - MM_TO : MM_TO) * w->row_bytes;
-            for (size_t off = 0; off < nbytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
-        }
-        const uint8_t *rows[MM_TO];
-        for (int i = 0; i < no; i++) {
-            rows[i] = (const uint8_t *)w->data + (size_t)(o + i) * w->row_bytes;
-            for (int64_t b = 0; b < nb; b++) {
-                __m512 v[2];
-                avx512_block(type, rows[i] + block_offset(type, b), v);
-                _mm512_storeu_ps(wb + i * K + b * QTYPE_BLOCK, v[0]);
-                _mm512_storeu_ps(wb + i * K + b * QTYPE_BLOCK + 16, v[1]);
-            }
-        }
-        tiles_avx512(no, out + o, ldo, x, n, K, wb, type, rows);
-    }
-}
 
 /* The tiles from MM_MANY activation rows (every row: avx512_rows_t leaves none alone then), the 4-row
  * groups below. */
@@ -639,7 +677,7 @@ static ALWAYS_INLINE T_AVX512 void avx512_any_t(int type, float *out, int64_t ld
                                                 int n, int64_t o0, int64_t o1)
 {
     if (n >= MM_MANY)
-        many_avx512_t(type, out, ldo, x, w, n, o0, o1);
+        many_t(type, 1, out, ldo, x, w, n, o0, o1);
     else
         avx512_rows_t(type, out, ldo, x, w, n, o0, o1);
 }
