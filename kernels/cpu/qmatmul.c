@@ -4,7 +4,9 @@
  * walks the weights block by block (32 weights), dequantizes the block into registers once per
  * group of up to 4 activation rows (6 with AVX2) and accumulates with FMAs. A weight row (at most a
  * few KiB; with AVX2 the 16 rows of a call, the groups walking them in turn) stays in cache between
- * the groups, so memory reads each stored byte once per call. The AVX-512
+ * the groups, so memory reads each stored byte once per call. From MM_MANY (8) activation rows the
+ * x86 versions dequantize 4 weight rows once into an fp32 buffer and run register tiles over them
+ * instead (AVX2: rows of up to A2_TILE_MAX_K weights). The AVX-512
  * and AVX2 versions are compiled with target attributes and picked at run time; the C version is
  * the portable fallback. All three dequantize exactly as qtype_dequant_row: Q8_0/Q4_0 as
  * (float)q * d, Q4_1 as (float)q * d + m (no fused multiply-add, so the weights are the same
