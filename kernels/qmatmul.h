@@ -2,7 +2,9 @@
  * activations (decode: batch 1 up to a batch of variants) fused dequantize-dot kernels read each
  * weight byte once, OpenMP over output rows, in three versions chosen at run time: AVX-512, AVX2
  * (+FMA, F16C) and portable C. Every version dequantizes exactly like qtype_dequant_row and
- * accumulates in fp32; only the summation order differs from a dequantize-then-dot reference. */
+ * accumulates in fp32; only the summation order differs from a dequantize-then-dot reference —
+ * except AVX2 with one activation row and Q8_0/Q4_0/Q4_1 weights, which sums d Σ q x + m Σ x per
+ * block (kernels/cpu/qmatmul.c, avx2_row1_q). */
 #ifndef KV_QMATMUL_H
 #define KV_QMATMUL_H
 
