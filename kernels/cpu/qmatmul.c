@@ -175,12 +175,7 @@ static float *tile_buffer(int64_t K)
 {
     static _Thread_local float *buf;
     static _Thread_local int64_t cap;
-    if (cap < K) {
-        free(buf);
-        buf = malloc(sizeof(float) * MM_TO * (size_t)K);
-        if (!buf) abort();
-        cap = K;
-    }
+    if (cap < K) free(buf), buf = kv_malloc(sizeof(float) * MM_TO * (size_t)K), cap = K;
     return buf;
 }
 
@@ -258,7 +253,6 @@ static ALWAYS_INLINE T_AVX2 void tile_quarters(int NO, int NR, int QA, int SPLIT
         }
     }
 }
-
 
 /* The half at p in all 8 lanes (a broadcast half, then 8 conversions). */
 static ALWAYS_INLINE T_AVX2 __m256 avx2_half(const uint8_t *p)
