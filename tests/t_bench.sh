@@ -47,10 +47,12 @@ expect_fail "--shard 2 does not divide 9 query heads" "must divide" $KVBENCH "${
 # OpenMP waits (harness/cli/wait_policy.c): a policy the user set is kept; unset, waits are passive,
 # and spinning (bounded) only when the cores look free: never with another rank of the job on the
 # node or more threads than CPUs.
+# The policy is settled before the model loads: the tiny model keeps these five runs short.
 waits() { sed -n 's/^model: .*(.*; \(OpenMP waits [^)]*\)), prompt.*/\1/p'; }
-pol() { env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$@" $KVBENCH "${args[@]}" 2>&1 | waits; }
+tiny=(bench --model tests/data/bad/tiny.gguf --backend cpu --prompt-tokens 8 --gen 2 --runs 1)
+pol() { env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$@" $KVBENCH "${tiny[@]}" 2>&1 | waits; }
 check "a wait policy the user set is kept and reported" \
-    test "$(OMP_WAIT_POLICY=active $KVBENCH "${args[@]}" 2>&1 | waits)" = "OpenMP waits active"
+    test "$(OMP_WAIT_POLICY=active $KVBENCH "${tiny[@]}" 2>&1 | waits)" = "OpenMP waits active"
 check "unset: passive, no spinning with two ranks of the job on the node" \
     test "$(pol OMPI_COMM_WORLD_LOCAL_SIZE=2)" = "OpenMP waits passive"
 check "unset: passive, no spinning with more threads than CPUs" \
@@ -58,5 +60,5 @@ check "unset: passive, no spinning with more threads than CPUs" \
 check "unset: passive, at most a bounded spin when alone" \
     grep -qxE "OpenMP waits passive(, spin 10000)?" <<<"$(pol)"
 check "GOMP_SPINCOUNT alone is the user's choice: no policy added" \
-    test "$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5 $KVBENCH "${args[@]}" 2>&1 | waits)" = "OpenMP waits default, spin 5"
+    test "$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5 $KVBENCH "${tiny[@]}" 2>&1 | waits)" = "OpenMP waits default, spin 5"
 finish
