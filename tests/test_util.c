@@ -1,13 +1,16 @@
 /* test_util: the bottom layer's one definition of each shared utility (issue 14) — FNV-1a against
  * the published FNV test vectors, and the IEEE half conversions on every one of the 65536 bit
- * patterns (exact decode, round trip, round-to-nearest-even ties). */
+ * patterns (exact decode, round trip, round-to-nearest-even ties); kv_malloc's large buffers on 2 MiB
+ * boundaries. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/check.h"
 #include "util/half.h"
 #include "util/hash.h"
+#include "util/util.h"
 
 static void test_fnv1a(void)
 {
@@ -56,9 +59,34 @@ static void test_half(void)
     CHECK(isnan(half_to_float(half_from_float(NAN))), "NaN stays NaN");
 }
 
+/* kv_malloc: large buffers start on a 2 MiB boundary (where THP can back them), writable to their
+ * last byte and freed by free(); small ones stay plain malloc. Whether the kernel grants huge pages
+ * is its business (t_bench.sh checks the bench line where THP is on). */
+static void test_malloc_large(void)
+{
+    const size_t sizes[] = {(size_t)4 << 20, ((size_t)4 << 20) + 1, (size_t)9 << 20};
+    for (int i = 0; i < 3; i++) {
+        unsigned char *p = kv_malloc(sizes[i]);
+#ifdef __linux__
+        CHECK((uintptr_t)p % ((uintptr_t)2 << 20) == 0, "kv_malloc(%zu) on a 2 MiB boundary", sizes[i]);
+#endif
+        memset(p, 0xa5, sizes[i]);
+        CHECK(p[0] == 0xa5 && p[sizes[i] - 1] == 0xa5, "kv_malloc(%zu) writable to its end", sizes[i]);
+        free(p);
+    }
+    void *small = kv_malloc(100);
+    CHECK(small != NULL, "a small kv_malloc");
+    free(small);
+    const long long huge = kv_huge_page_bytes();
+#ifdef __linux__
+    CHECK(huge >= 0, "AnonHugePages is readable on Linux (got %lld)", huge);
+#endif
+}
+
 int main(void)
 {
     test_fnv1a();
     test_half();
+    test_malloc_large();
     return check_report("test_util");
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -54,11 +55,41 @@ void kv_die(const char *fmt, ...)
     _exit(1);
 }
 
+/* Buffers from KV_HUGE_MIN bytes up (weights, the prefix store, decode scratch) start on a 2 MiB
+ * boundary and ask the kernel for transparent huge pages: decode attention reads kept rows scattered
+ * over each layer's K/V, and with 4 KiB pages every few rows cost a TLB walk (the batched step
+ * took 1.12x as long, BENCHMARKS §5.7.9). Where THP is "madvise" (Debian's default) nothing else
+ * would give them; "never" ignores the advice. Still one free() each. */
+#define KV_HUGE_PAGE ((size_t)2 << 20)
+#define KV_HUGE_MIN ((size_t)4 << 20)
+
 void *kv_malloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    void *p;
+#ifdef MADV_HUGEPAGE
+    if (n >= KV_HUGE_MIN && n <= SIZE_MAX - KV_HUGE_PAGE) {
+        const size_t whole = (n + KV_HUGE_PAGE - 1) / KV_HUGE_PAGE * KV_HUGE_PAGE;
+        p = aligned_alloc(KV_HUGE_PAGE, whole);
+        if (!p) kv_die("out of memory allocating %zu bytes", n);
+        (void)madvise(p, whole, MADV_HUGEPAGE); /* advice: refused (no THP), the pages stay small */
+        return p;
+    }
+#endif
+    p = malloc(n ? n : 1);
     if (!p) kv_die("out of memory allocating %zu bytes", n);
     return p;
+}
+
+long long kv_huge_page_bytes(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return -1;
+    char line[256];
+    long long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %lld kB", &kib) == 1) break;
+    fclose(f);
+    return kib < 0 ? -1 : kib * 1024;
 }
 
 void *kv_calloc(size_t n, size_t size)

@@ -20,7 +20,11 @@ void kv_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 void kv_set_fatal_hook(void (*hook)(int code));
 void kv_set_rank(int rank);
 
-void *kv_malloc(size_t n);               /* dies on out-of-memory; never returns NULL */
+void *kv_malloc(size_t n);               /* dies on out-of-memory; never returns NULL; from 4 MiB up on
+                                          * transparent huge pages where the kernel grants them */
+/* Bytes of this process's memory on transparent huge pages now (AnonHugePages of
+ * /proc/self/smaps_rollup), or -1 where the kernel does not say. */
+long long kv_huge_page_bytes(void);
 void *kv_calloc(size_t n, size_t size);
 void *kv_realloc(void *p, size_t n);
 char *kv_strdup(const char *s);

@@ -89,10 +89,14 @@ static void print_memory(engine *e)
     engine_memory_info(e, &mem);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    const long long huge = kv_huge_page_bytes();
+    char huge_s[48] = "unknown";
+    if (huge >= 0) snprintf(huge_s, sizeof huge_s, "%.1f MB", huge / 1e6);
     printf("memory: weights %.1f MB held (%s; CPU kernels %s, decode activations %s); dequantize scratch peak "
-           "%.1f MB (largest matrix in fp32 %.1f MB); peak RSS %.1f MB\n", mem.weight_bytes / 1e6, mem.formats,
-           qmm_isa_name(qmm_isa_default()), mem.activations, mem.scratch_peak_bytes / 1e6,
-           mem.largest_matrix_f32_bytes / 1e6, ru.ru_maxrss * 1024.0 / 1e6); /* ru_maxrss: KiB */
+           "%.1f MB (largest matrix in fp32 %.1f MB); peak RSS %.1f MB, on huge pages now %s\n",
+           mem.weight_bytes / 1e6, mem.formats, qmm_isa_name(qmm_isa_default()), mem.activations,
+           mem.scratch_peak_bytes / 1e6, mem.largest_matrix_f32_bytes / 1e6, ru.ru_maxrss * 1024.0 / 1e6, /* KiB */
+           huge_s);
 }
 
 static int bench_single(engine *e, const variant *vp, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
