@@ -60,7 +60,7 @@ static void test_half(void)
 }
 
 /* kv_malloc: large buffers start on a 2 MiB boundary (where THP can back them), writable to their
- * last byte and freed by free(); small ones stay plain malloc. Whether the kernel grants huge pages
+ * last byte and freed by free(). Whether the kernel grants huge pages
  * is its business (t_bench.sh checks the bench line where THP is on). */
 static void test_malloc_large(void)
 {
@@ -74,9 +74,6 @@ static void test_malloc_large(void)
         CHECK(p[0] == 0xa5 && p[sizes[i] - 1] == 0xa5, "kv_malloc(%zu) writable to its end", sizes[i]);
         free(p);
     }
-    void *small = kv_malloc(100);
-    CHECK(small != NULL, "a small kv_malloc");
-    free(small);
     const long long huge = kv_huge_page_bytes();
 #ifdef __linux__
     CHECK(huge >= 0, "AnonHugePages is readable on Linux (got %lld)", huge);

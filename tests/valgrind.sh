@@ -55,7 +55,7 @@ vg() {
     fi
 }
 
-# Without the chat template the prompt is 6 tokens, not 37: memcheck runs ~300x slower than native,
+# Without the chat template the prompt is a few tokens, not 37: memcheck runs ~300x slower than native,
 # and the code paths are the same.
 vg generate "$KVBENCH" generate --model "$MODEL" --prompt "The capital of France is" --chat none \
     --max-new-tokens 4 --threads 1 --backend cpu

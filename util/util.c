@@ -57,8 +57,8 @@ void kv_die(const char *fmt, ...)
 
 /* Buffers from KV_HUGE_MIN bytes up (weights, the prefix store, decode scratch) start on a 2 MiB
  * boundary and ask the kernel for transparent huge pages: decode attention reads kept rows scattered
- * over each layer's K/V, and with 4 KiB pages every few rows cost a TLB walk (the batched step
- * took 1.12x as long, BENCHMARKS §5.7.9). Where THP is "madvise" (Debian's default) nothing else
+ * over each layer's K/V, and with 4 KiB pages every few rows cost a TLB walk (batched step 1.08x
+ * faster with q8 activations, 1.31x with fp32, medians of a noisy VM: BENCHMARKS §5.7.9). Where THP is "madvise" (Debian's default) nothing else
  * would give them; "never" ignores the advice. Still one free() each. */
 #define KV_HUGE_PAGE ((size_t)2 << 20)
 #define KV_HUGE_MIN ((size_t)4 << 20)
