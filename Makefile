@@ -81,6 +81,15 @@ TEST_ENV := ASAN_OPTIONS=$${ASAN_OPTIONS:-fast_unwind_on_malloc=0} \
             UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1}
 endif
 
+ifeq ($(AVX512_EMU),1)
+# The kernels' AVX-512 and VNNI versions on a CPU without them (tests only): SIMDe's intrinsics
+# (libsimde-dev) forced before every source, the AVX-512 versions compiled for AVX2 and reported
+# available (kernels/cpu/avx512_emu.h, kernels/cpu/isa_targets.h). `make AVX512_EMU=1 test-avx512-emu`.
+BUILD := build/avx512emu
+CFLAGS += -mavx2 -mfma -mf16c -Wno-psabi -DKV_AVX512_EMU -include kernels/cpu/avx512_emu.h
+$(info make: AVX512_EMU=1: AVX-512 emulated by SIMDe in $(BUILD))
+endif
+
 # CUDA decision: CUDA=1 requires nvcc, CUDA=0 disables, default follows detection.
 ifeq ($(CUDA),1)
 ifeq ($(NVCC),)
@@ -169,7 +178,7 @@ LAYER_LIB = $(BUILD)/lib/libkv_$(1).a
 LIBS_TOPDOWN := $(foreach L,cli sweep longbench engine kernels util,$(call LAYER_LIB,$(L)))
 OBJS := $(MAIN_OBJ) $(foreach L,$(LAYERS),$($(L)_OBJS))
 
-.PHONY: all test test-cuda cuda-check device-bundle bundle-install layer-check print-ldlibs bench format clean
+.PHONY: all test test-avx512-emu test-cuda cuda-check device-bundle bundle-install layer-check print-ldlibs bench format clean
 all: $(BUILD)/kvbench $(TEST_BINS) layer-check
 
 # V=1 prints the full commands.
@@ -236,6 +245,15 @@ $(CUDA_OBJ_DIR)/%.o: %.cu
 
 test: all
 	@$(TEST_ENV) BUILD=$(BUILD) KV_CC="$(CC)" KV_LDLIBS="$(LDLIBS)" bash tests/run_tests.sh
+
+# The kernel tests that check every available version's bits against the portable C, with AVX-512
+# and VNNI emulated (AVX512_EMU=1 above): the AVX-512 code paths tested on an AVX2 CPU.
+AVX512_EMU_TESTS := test_kernels test_qweights
+test-avx512-emu: $(patsubst %,$(BUILD)/tests/%,$(AVX512_EMU_TESTS))
+ifneq ($(AVX512_EMU),1)
+	@echo "make: $@ needs AVX512_EMU=1 (make AVX512_EMU=1 $@)" >&2; exit 1
+endif
+	@BUILD=$(BUILD) KVBENCH_TEST_ONLY='test_kernels|test_qweights' bash tests/run_tests.sh
 
 # Compiles every CUDA source for Hopper (sm_90) and links kvbench and the CUDA tests against
 # cudart/cuBLAS; runs on any machine with nvcc, GPU or not.

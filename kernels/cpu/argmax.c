@@ -14,7 +14,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-static __attribute__((target("avx512f"))) int argmax_row_avx512(const float *row, int n)
+#include "kernels/cpu/isa_targets.h"
+
+static KV_T_AVX512 int argmax_row_avx512(const float *row, int n)
 {
     if (isnan(row[0])) return 0;
     __m512 m = _mm512_set1_ps(row[0]);

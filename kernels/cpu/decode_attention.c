@@ -25,6 +25,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/cpu/isa_targets.h"
 #define DA_X86 1
 #else
 #define DA_X86 0
@@ -336,7 +338,7 @@ typedef struct {
 } da_wide;
 
 #if DA_X86
-#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define T_AVX512 KV_T_AVX512
 
 /* The 16x16 transpose's steps across 128-bit lanes, from its 4x4 blocks in r (t scratch). */
 static ALWAYS_INLINE T_AVX512 void tr16_lanes(__m512 r[16], __m512 t[16])

@@ -19,7 +19,9 @@ int expf_wide_for(int isa);
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define EXPF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+#include "kernels/cpu/isa_targets.h"
+#define EXPF_AVX512 KV_T_AVX512
 #define EXPF_INLINE inline __attribute__((always_inline))
 
 /* expf of 8 floats in (-88, 0], bit for bit glibc's expf on a CPU with FMA (__expf_fma, glibc 2.27 and

@@ -24,6 +24,8 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
+
+#include "kernels/cpu/isa_targets.h"
 #define QMM_X86 1
 #else
 #define QMM_X86 0
@@ -56,6 +58,7 @@ int qmm_isa_available(int isa)
     case QMM_ISA_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case QMM_ISA_AVX512:
+        if (KV_AVX512_EMULATED) return qmm_isa_available(QMM_ISA_AVX2);
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && qmm_isa_available(QMM_ISA_AVX2);
 #endif
@@ -222,7 +225,7 @@ static inline void prefetch_next_tile(const qmatrix *w, int64_t o, int64_t o1)
 
 /* ---- AVX2 + FMA + F16C: a block is 4 vectors of 8 ---- */
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define T_AVX512 KV_T_AVX512
 
 /* Quarters QA and QA + 1 of every block (its cache line QA / 2) for NO x NR outputs: each output's a
  * chain over the blocks in order, of both quarters in turn (SPLIT 0: acc[o][r][0], AVX2's sums) or of

@@ -21,6 +21,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/cpu/isa_targets.h"
 #define Q8_X86 1
 #else
 #define Q8_X86 0
@@ -52,7 +54,8 @@ int qmm_q8_available(int kern)
     case QMM_Q8_C: return 1;
 #if Q8_X86
     case QMM_Q8_AVX2: return qmm_isa_available(QMM_ISA_AVX2);
-    case QMM_Q8_VNNI: return qmm_isa_available(QMM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+    case QMM_Q8_VNNI:
+        return qmm_isa_available(QMM_ISA_AVX512) && (KV_AVX512_EMULATED || __builtin_cpu_supports("avx512vnni"));
 #endif
     default: return 0;
     }
@@ -101,8 +104,7 @@ static void quantize_block(q8_acts *a, int type, int r, int64_t b, const float *
 #if Q8_X86
 /* quantize_block 32 values at a time: the same max, scale and products; the conversion rounds to
  * nearest even as lrintf does (the default rounding mode), so the same bits. */
-static __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_block_avx512(q8_acts *a, int type, int r,
-                                                                                     int64_t b, const float *x)
+static KV_T_AVX512 void quantize_block_avx512(q8_acts *a, int type, int r, int64_t b, const float *x)
 {
     const size_t s = (size_t)r * a->nb + b;
     const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
@@ -281,7 +283,7 @@ static void rows_c(const qmatrix *w, float *out, int64_t ldo, const q8_acts *a, 
 
 /* ---- AVX-512 VNNI: 16 weight rows in the lanes ---- */
 #if Q8_X86
-#define T_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define T_VNNI KV_T_VNNI
 
 /* Bytes off .. off + 15 of the 16 rows row[l]: out[j] holds dword j of row l in lane l (four rows
  * per vector with one load each, their dwords regrouped, then a 4x4 transpose of 128-bit lanes). */
