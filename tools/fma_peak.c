@@ -1,6 +1,6 @@
 /* fma_peak (dev-only): this CPU's fused multiply-add throughput on one core, 512-bit and 256-bit, and
- * of VNNI's vpdpbusd (64 / 32 int8 multiply-adds into int32 lanes) — the arithmetic ceilings next to
- * the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2); and how long one `pause` takes,
+ * of VNNI's vpdpbusd (64 / 32 int8 multiply-adds into int32 lanes) and AVX2's vpmaddubsw (32) — the
+ * arithmetic ceilings next to the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2); and how long one `pause` takes,
  * the unit of libgomp's GOMP_SPINCOUNT (harness/cli/wait_policy.c).
  * 12 independent chains (more than latency x ports), so the loop is bound by throughput.
  * build and run: gcc -O2 tools/fma_peak.c -o /tmp/fma_peak && /tmp/fma_peak */
@@ -57,6 +57,15 @@ FMA_RATE(zmm_dp_rate, "avx512f,avx512vnni", __m512i, _mm512_set1_epi32, _mm512_d
 FMA_RATE(ymm_dp_rate, "avx512f,avx512vl,avx512vnni", __m256i, _mm256_set1_epi32, _mm256_dpbusd_epi32, 8, i,
          0x01020304, 0x01010101)
 
+/* AVX2's int8 multiply-add as the 8-bit-activation kernels use it (qmatmul_q8.c, Q4 weights): 32
+ * products summed in pairs (vpmaddubsw), then added into 16-bit lanes. The chain runs through the
+ * products' unsigned operand, so that they cannot be hoisted out of the loop. */
+static inline __attribute__((target("avx2"), always_inline)) __m256i maddubs_add(__m256i a, __m256i m, __m256i c)
+{
+    return _mm256_add_epi16(m, _mm256_maddubs_epi16(a, c));
+}
+FMA_RATE(ymm_mb_rate, "avx2", __m256i, _mm256_set1_epi32, maddubs_add, 8, i, 0x01020304, 0x01010101)
+
 /* Nanoseconds one `pause` takes (what a spinning libgomp thread executes per GOMP_SPINCOUNT unit). */
 static double pause_ns(void)
 {
@@ -76,6 +85,10 @@ int main(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         double y = ymm_rate(&sink);
         printf("256-bit: %.2f G FMA/s = %.1f G lane-FMA/s\n", y / 1e9, y * 8 / 1e9);
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        double y = ymm_mb_rate(&sink);
+        printf("vpmaddubsw 256-bit: %.2f G/s = %.1f G int8 multiply-adds/s\n", y / 1e9, y * 32 / 1e9);
     }
     if (__builtin_cpu_supports("avx512vnni")) {
         double z = zmm_dp_rate(&sink), y = ymm_dp_rate(&sink);
