@@ -424,7 +424,7 @@ static T_VNNI void rows_vnni(const qmatrix *w, float *out, int64_t ldo, const q8
 #define T_AVX2Q __attribute__((target("avx2,fma,f16c")))
 #define Q8_W2 8 /* weight rows per vector */
 #define Q8_G2 2 /* groups of 8 rows per pass over an activation row */
-#define Q8_T2 2 /* activation rows per pass over the groups */
+#define Q8_T2 3 /* activation rows per pass over the groups */
 
 /* Bytes off .. off + 15 of the 8 rows row[l]: out[j] holds dword j of row l in lane l. */
 static Q8_INLINE T_AVX2Q void dwords8x4(const uint8_t *const *row, size_t off, __m256i out[4])
@@ -508,8 +508,9 @@ static Q8_INLINE T_AVX2Q void interleave_rows8_t(int TYPE, const qmatrix *w, int
  * dw[g], mw[g]): out[i ldo + 8 g .. + 8) where keep[g]. One accumulator per row and group; each weight
  * vector is loaded once for the NR rows and each activation dword broadcast once for the NG groups, so
  * a 2 x 2 tile does 4 byte multiply-adds for 4 loads where one row did 2 for 3 (the loads, not the
- * multiplies, bound this loop on Zen 3: llvm-mca -mcpu=znver3). Each output's sequence is the one row
- * version's, so the same bits. */
+ * multiplies, bound this loop on Zen 3: llvm-mca -mcpu=znver3), and a 3 x 2 tile 6 for 5 (1.19x faster
+ * than 2 x 2 on a 1536 x 576 Q4_1 matrix of 21 rows, 1.05x on the Q8_0 lm_head, 2 threads, medians of
+ * 8 alternations: BENCHMARKS §5.7.10). Each output's sequence is the one row version's, so the same bits. */
 static Q8_INLINE T_AVX2Q void row_tile(int NR, int NG, int type, float *out, int64_t ldo, const q8_acts *a, int r,
                                        const uint8_t *const *wu, const float *const *dw, const float *const *mw,
                                        const __m256i *keep)
@@ -517,53 +518,53 @@ static Q8_INLINE T_AVX2Q void row_tile(int NR, int NG, int type, float *out, int
     const int q8 = type == QTYPE_Q8_0;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[Q8_T2][Q8_G2];
-    #pragma GCC unroll 2
+    #pragma GCC unroll 4
     for (int i = 0; i < NR; i++)
-        #pragma GCC unroll 2
+        #pragma GCC unroll 4
         for (int g = 0; g < NG; g++) acc[i][g] = _mm256_setzero_ps();
     for (int64_t b = 0; b < a->nb; b++) {
         const size_t bs = (size_t)b * (q8 ? 16 : 8) * 32;
         __m256i isum[Q8_T2][Q8_G2];
-        #pragma GCC unroll 2
+        #pragma GCC unroll 4
         for (int i = 0; i < NR; i++)
-            #pragma GCC unroll 2
+            #pragma GCC unroll 4
             for (int g = 0; g < NG; g++) isum[i][g] = _mm256_setzero_si256();
         #pragma GCC unroll 8
         for (int c = 0; c < 8; c++) {
             __m256i xv[Q8_T2];
-            #pragma GCC unroll 2
+            #pragma GCC unroll 4
             for (int i = 0; i < NR; i++) {
                 int32_t xd;
                 memcpy(&xd, a->q + ((size_t)(r + i) * a->nb + b) * QTYPE_BLOCK + 4 * c, 4);
                 xv[i] = _mm256_set1_epi32(xd);
             }
-            #pragma GCC unroll 2
+            #pragma GCC unroll 4
             for (int g = 0; g < NG; g++) {
                 const uint8_t *ub = wu[g] + bs;
                 const __m256i wv = _mm256_load_si256((const __m256i *)(ub + c * 32));
                 if (q8) { /* int32 per product: a Q8_0 pair leaves no room to add 8 of them in int16 */
                     const __m256i wq = _mm256_load_si256((const __m256i *)(ub + (8 + c) * 32));
-                    #pragma GCC unroll 2
+                    #pragma GCC unroll 4
                     for (int i = 0; i < NR; i++)
                         isum[i][g] = _mm256_add_epi32(
                             isum[i][g], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, _mm256_sign_epi8(xv[i], wq)), ones));
                 } else {
-                    #pragma GCC unroll 2
+                    #pragma GCC unroll 4
                     for (int i = 0; i < NR; i++) isum[i][g] = _mm256_add_epi16(isum[i][g], _mm256_maddubs_epi16(wv, xv[i]));
                 }
             }
             /* keep the sums in registers: left free, GCC reassociates these exact integer adds into trees
              * whose 32 partial products no longer fit the 16 registers */
-            #pragma GCC unroll 2
+            #pragma GCC unroll 4
             for (int i = 0; i < NR; i++)
-                #pragma GCC unroll 2
+                #pragma GCC unroll 4
                 for (int g = 0; g < NG; g++) __asm__("" : "+x"(isum[i][g]));
         }
-        #pragma GCC unroll 2
+        #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) {
             const size_t s = (size_t)(r + i) * a->nb + b;
             const __m256 dx = _mm256_set1_ps(a->d[s]);
-            #pragma GCC unroll 2
+            #pragma GCC unroll 4
             for (int g = 0; g < NG; g++) {
                 const __m256i pairs = q8 ? isum[i][g] : _mm256_madd_epi16(isum[i][g], ones);
                 /* Q4_1's correction is 0 */
@@ -575,9 +576,9 @@ static Q8_INLINE T_AVX2Q void row_tile(int NR, int NG, int type, float *out, int
             }
         }
     }
-    #pragma GCC unroll 2
+    #pragma GCC unroll 4
     for (int i = 0; i < NR; i++)
-        #pragma GCC unroll 2
+        #pragma GCC unroll 4
         for (int g = 0; g < NG; g++) _mm256_maskstore_ps(out + i * ldo + 8 * g, keep[g], acc[i][g]);
 }
 
@@ -608,7 +609,7 @@ static Q8_INLINE T_AVX2Q void rows_avx2q_t(int TYPE, const qmatrix *w, float *ou
             if (ng == 2) row_tile(Q8_T2, 2, TYPE, out + r * ldo + o, ldo, a, r, wu, dw, mw, keep);
             else row_tile(Q8_T2, 1, TYPE, out + r * ldo + o, ldo, a, r, wu, dw, mw, keep);
         }
-        if (r < a->n) {
+        for (; r < a->n; r++) {
             if (ng == 2) row_tile(1, 2, TYPE, out + r * ldo + o, ldo, a, r, wu, dw, mw, keep);
             else row_tile(1, 1, TYPE, out + r * ldo + o, ldo, a, r, wu, dw, mw, keep);
         }
