@@ -249,11 +249,12 @@ test: all
 # The kernel tests that check every available version's bits against the portable C, with AVX-512
 # and VNNI emulated (AVX512_EMU=1 above): the AVX-512 code paths tested on an AVX2 CPU.
 AVX512_EMU_TESTS := test_kernels test_qweights
+SPACE := $(subst ,, )
 test-avx512-emu: $(patsubst %,$(BUILD)/tests/%,$(AVX512_EMU_TESTS))
 ifneq ($(AVX512_EMU),1)
 	@echo "make: $@ needs AVX512_EMU=1 (make AVX512_EMU=1 $@)" >&2; exit 1
 endif
-	@BUILD=$(BUILD) KVBENCH_TEST_ONLY='test_kernels|test_qweights' bash tests/run_tests.sh
+	@BUILD=$(BUILD) KVBENCH_TEST_ONLY='$(subst $(SPACE),|,$(AVX512_EMU_TESTS))' bash tests/run_tests.sh
 
 # Compiles every CUDA source for Hopper (sm_90) and links kvbench and the CUDA tests against
 # cudart/cuBLAS; runs on any machine with nvcc, GPU or not.

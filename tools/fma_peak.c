@@ -1,7 +1,8 @@
 /* fma_peak (dev-only): this CPU's fused multiply-add throughput on one core, 512-bit and 256-bit, and
  * of VNNI's vpdpbusd (64 / 32 int8 multiply-adds into int32 lanes) and AVX2's vpmaddubsw (32) — the
- * arithmetic ceilings next to the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2); and how long one `pause` takes,
- * the unit of libgomp's GOMP_SPINCOUNT (harness/cli/wait_policy.c).
+ * arithmetic ceilings next to the byte bound of a batched decode step (BENCHMARKS §5.7.1, §5.7.2,
+ * §5.7.10); and how long one `pause` takes, the unit of libgomp's GOMP_SPINCOUNT
+ * (harness/cli/wait_policy.c).
  * 12 independent chains (more than latency x ports), so the loop is bound by throughput.
  * build and run: gcc -O2 tools/fma_peak.c -o /tmp/fma_peak && /tmp/fma_peak */
 #include <immintrin.h>

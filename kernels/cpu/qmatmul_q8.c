@@ -508,9 +508,9 @@ static Q8_INLINE T_AVX2Q void interleave_rows8_t(int TYPE, const qmatrix *w, int
  * dw[g], mw[g]): out[i ldo + 8 g .. + 8) where keep[g]. One accumulator per row and group; each weight
  * vector is loaded once for the NR rows and each activation dword broadcast once for the NG groups, so
  * a 2 x 2 tile does 4 byte multiply-adds for 4 loads where one row did 2 for 3 (the loads, not the
- * multiplies, bound this loop on Zen 3: llvm-mca -mcpu=znver3), and a 3 x 2 tile 6 for 5 (1.19x faster
- * than 2 x 2 on a 1536 x 576 Q4_1 matrix of 21 rows, 1.05x on the Q8_0 lm_head, 2 threads, medians of
- * 8 alternations: BENCHMARKS §5.7.10). Each output's sequence is the one row version's, so the same bits. */
+ * multiplies, bound this loop on Zen 3: llvm-mca -mcpu=znver3), and a 3 x 2 tile 6 for 5 (1.11x faster
+ * than 2 x 2: tools/bench_q8_stream 1536 576 21 160, 2 threads, BENCHMARKS §5.7.10). Each output's
+ * sequence is the one row version's, so the same bits. */
 static Q8_INLINE T_AVX2Q void row_tile(int NR, int NG, int type, float *out, int64_t ldo, const q8_acts *a, int r,
                                        const uint8_t *const *wu, const float *const *dw, const float *const *mw,
                                        const __m256i *keep)
