@@ -92,6 +92,10 @@ typedef struct backend {
     const char *(*set_q8_activations)(void *ctx, int q8);
     /* Optional (NULL: none): the peak bytes of scratch the backend has held for dequantized weights. */
     size_t (*scratch_peak)(void *ctx);
+    /* Optional (NULL: none; a backend whose kernels run asynchronously cannot time them without
+     * waiting for each): wall seconds spent so far in the weight products (matmul, matmul_multi) and
+     * in decode_attention, cumulative. */
+    void (*kernel_seconds)(void *ctx, double *weights_s, double *attention_s);
     /* Counters of host <-> backend copies, owned by ctx (never NULL after backend_open). */
     backend_traffic *traffic;
     /* Free and total bytes of backend memory now (cudaMemGetInfo; on the CPU the host's available

@@ -40,6 +40,7 @@ typedef struct {
     unsigned long tick;
     size_t held, peak; /* scratch bytes now and at most */
     backend_traffic traffic;
+    double weights_s, attention_s; /* kernel_seconds: wall time in the weight products and decode attention */
 } cpu_ctx;
 
 /* w in fp32: a slot already holding it, else the least recently used slot refilled. */
@@ -121,10 +122,9 @@ static void cpu_rmsnorm(void *ctx, float *out, const float *x, const float *w, i
     (void)ctx;
     rmsnorm_cpu(out, x, w, n_rows, dim, eps);
 }
-static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim)
+static void cpu_matmul_untimed(cpu_ctx *c, float *out, const float *x, const qmatrix *q, int n, int in_dim,
+                               int out_dim)
 {
-    cpu_ctx *c = ctx;
-    const qmatrix *q = w;
     if (q->type == QTYPE_F32) /* the fp32 oracle: BLAS, exactly as before compact weights */
         matmul_cpu(out, x, q->data, n, in_dim, out_dim);
     else if (n <= QMM_MAX_FUSED_ROWS && c->q8_acts && qmm_q8_supported(q->type))
@@ -134,19 +134,28 @@ static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int
     else
         matmul_cpu(out, x, cpu_scratch_f32(c, q), n, in_dim, out_dim);
 }
+static void cpu_matmul(void *ctx, float *out, const float *x, const void *w, int n, int in_dim, int out_dim)
+{
+    cpu_ctx *c = ctx;
+    const double t0 = kv_now();
+    cpu_matmul_untimed(c, out, x, w, n, in_dim, out_dim);
+    c->weights_s += kv_now() - t0;
+}
 static void cpu_matmul_multi(void *ctx, float *const *out, const float *x, const void *const *w, int count, int n,
                              int in_dim, const int *out_dim)
 {
     cpu_ctx *c = ctx;
     const qmatrix *const *q = (const qmatrix *const *)w;
+    const double t0 = kv_now();
     if (n <= QMM_MAX_FUSED_ROWS && qmm_multi_fusable(q, count) && q[0]->type != QTYPE_F32) {
         if (c->q8_acts && qmm_q8_supported(q[0]->type))
             qmatmul_q8act_multi_cpu(c->q8_kern, out, x, q, count, n);
         else
             qmatmul_fused_multi_cpu(c->isa, out, x, q, count, n);
-        return;
+    } else {
+        for (int i = 0; i < count; i++) cpu_matmul_untimed(c, out[i], x, q[i], n, in_dim, out_dim[i]);
     }
-    for (int i = 0; i < count; i++) cpu_matmul(ctx, out[i], x, w[i], n, in_dim, out_dim[i]);
+    c->weights_s += kv_now() - t0;
 }
 static void cpu_rope(void *ctx, float *x, int n_rows, int n_heads, int head_dim, const int *positions,
                      const float *inv_freq)
@@ -173,8 +182,15 @@ static void cpu_attention_prefill(void *ctx, float *out, float *lse, const float
 static void cpu_decode_attention(void *ctx, float *out, const float *q, const decode_seq *seqs, int B, int H,
                                  int Hkv, int hd)
 {
-    (void)ctx;
+    cpu_ctx *c = ctx;
+    const double t0 = kv_now();
     decode_attention_cpu(out, q, seqs, B, H, Hkv, hd);
+    c->attention_s += kv_now() - t0;
+}
+static void cpu_kernel_seconds(void *ctx, double *weights_s, double *attention_s)
+{
+    const cpu_ctx *c = ctx;
+    *weights_s = c->weights_s, *attention_s = c->attention_s;
 }
 static void cpu_attention_recall(void *ctx, float *out, const float *q, const recall_seq *seqs, int B, int H,
                                  int Hkv, int hd)
@@ -218,6 +234,7 @@ int backend_cpu_open(int threads, backend *b)
     b->ctx = c;
     b->close = cpu_close;
     b->scratch_peak = cpu_scratch_peak;
+    b->kernel_seconds = cpu_kernel_seconds;
     b->set_q8_activations = cpu_set_q8_activations;
     /* the processor's model name, for provenance and the tables' Hardware line */
     char model[96] = "CPU", line[256];

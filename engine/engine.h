@@ -97,6 +97,9 @@ typedef struct {
 typedef struct {
     double prefill_s, compress_s, decode_s;
     int prompt_tokens, decode_steps;
+    /* of decode_s: the weight products and the decode attention (backend kernel_seconds; both 0 where
+     * the backend cannot time its kernels) */
+    double decode_weights_s, decode_attention_s;
     /* bytes copied device→host and host→device (backend_traffic): the prefill with the statistics
      * and selection of this prompt, and its equal share of the batched decode */
     unsigned long long prefill_to_host, prefill_to_device, decode_to_host, decode_to_device;

@@ -356,15 +356,18 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         status = prefill_prompt(e, prompts[p], lens[p], vars, nv, gp, &b.ps[p], &b.views[p * nv], &b.dv[p * nv], &b.first[p],
                                 &tm[p]);
     int steps = 0;
-    double decode_s = 0;
+    double decode_s = 0, weights_s = 0, attention_s = 0;
     const backend_traffic tr0 = *e->be.traffic; /* the decode's bytes: views, tokens, logits */
     if (status == KV_OK) {
         batch_start(e, &b, vars, gp, out);
         b.ra = gp->attention_recall ? recall_acc_new(e, ns, b.tail_cap) : NULL;
         e->recall = b.ra != NULL;
-        double t0 = kv_now();
+        double t0 = kv_now(), k0[2] = {0, 0}, k1[2] = {0, 0};
+        if (e->be.kernel_seconds) e->be.kernel_seconds(e->be.ctx, &k0[0], &k0[1]);
         status = batch_decode(e, &b, gp, out, &steps);
         decode_s = kv_now() - t0;
+        if (e->be.kernel_seconds) e->be.kernel_seconds(e->be.ctx, &k1[0], &k1[1]);
+        weights_s = k1[0] - k0[0], attention_s = k1[1] - k0[1];
         batch_copy_twins(&b, out);
         e->recall = 0;
         if (b.ra) recall_acc_finish(b.ra, out);
@@ -376,6 +379,7 @@ int engine_generate_batch(engine *e, const int *const *prompts, const int *lens,
         for (int p = 0; p < np; p++) {
             /* the batched decode is shared: each prompt is charged an equal part */
             tm[p].decode_s = decode_s / np;
+            tm[p].decode_weights_s = weights_s / np, tm[p].decode_attention_s = attention_s / np;
             tm[p].decode_steps = steps;
             tm[p].decode_to_host = (e->be.traffic->to_host - tr0.to_host) / np;
             tm[p].decode_to_device = (e->be.traffic->to_device - tr0.to_device) / np;

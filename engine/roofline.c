@@ -63,6 +63,18 @@ double roofline_prefill_flops(const model_config *c, int tp, int L)
     return linear + logits + attn;
 }
 
+double roofline_decode_macs(const model_config *c, int tp)
+{
+    if (tp < 1) tp = 1;
+    return (layer_params(c, tp) - 2.0 * c->dim) * c->n_layers + (double)c->dim * c->vocab_size;
+}
+
+double roofline_attention_macs(const model_config *c, int tp, double kv_tokens)
+{
+    if (tp < 1) tp = 1;
+    return 2.0 * c->head_dim * ((double)c->n_heads / tp) * c->n_layers * kv_tokens;
+}
+
 static roofline_point point(double work, double peak, double seconds)
 {
     roofline_point p = {0};

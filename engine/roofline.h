@@ -40,6 +40,14 @@ double roofline_decode_bytes(const model_config *c, int tp, double weight_bytes,
  * for the last position's logits, and 2·2·hd·H·L(L+1)/2 per layer for the causal QK^T and PV. */
 double roofline_prefill_flops(const model_config *c, int tp, int L);
 
+/* Multiply-adds of one decode token on a shard: its linear layers, and the logits (the lm_head
+ * counted whole). */
+double roofline_decode_macs(const model_config *c, int tp);
+
+/* Multiply-adds of one decode token's attention over kv_tokens cached tokens per query head: the
+ * scores (q.k) and the weighted sum of values, hd each, in every layer and head of the shard. */
+double roofline_attention_macs(const model_config *c, int tp, double kv_tokens);
+
 typedef struct {
     double achieved;  /* bytes/s or FLOP/s */
     double peak;      /* the device's bytes/s or FLOP/s (0 if unknown) */

@@ -37,6 +37,13 @@ check "--variants all on fp32: 0 mismatches, identity required" \
     grep -qE '^mismatches vs one-by-one: 0 of 26 variant runs, 0 of [0-9]+ tokens \(fp32: identity required\)' <<<"$var"
 check "--variants all: the batched step against its bytes and the measured bandwidth" \
     grep -qE '^batched step: [0-9.]+ ms for 26 variants \(1 decoded\); reads at least [0-9.]+ MB \([0-9.]+ MB f32 weights once \+ [0-9.]+ MB kept K/V\) -> [0-9.]+ GB/s vs [0-9.]+ GB/s measured read bandwidth; byte bound [0-9.]+ ms, step [0-9.]+x it' <<<"$var"
+# where the step went: SmolLM2-135M's 30 layers of 576x576 (q, o), 576x192 (k, v), 3 x 576x1536 and
+# the 49152x576 lm_head are 134,479,872 multiply-adds a token; its attention over 16 prompt tokens
+# and the half-step's tail (2 generated: 1) is 2 x 64 x 9 heads x 30 layers x 17 = 587,520. Kernel
+# times are inside the decode's, so the rest is not negative (the prefill's products are not counted).
+parts=$(sed -n 's/^batched step parts (the last run): weight products \([0-9.]*\) ms (\([0-9.]*\) M multiply-adds, f32 activations: [0-9.]* G\/s), decode attention \([0-9.]*\) ms (\([0-9.]*\) M multiply-adds at least: [0-9.]* G\/s), the rest \(-\?[0-9.]*\) ms$/\1 \2 \3 \4 \5/p' <<<"$var")
+check "--variants all: the step's parts, 134.5 M and 0.6 M multiply-adds, the rest >= 0 ($parts)" \
+    awk -v p="$parts" 'BEGIN { split(p, v, " "); exit !(v[1] > 0 && v[2] == 134.5 && v[3] > 0 && v[4] == 0.6 && v[5] >= 0) }'
 # every budget (128..2048) covers the 16-token prompt: the 25 compressed variants keep FullKV's
 # positions, are decoded once with it, and still equal their one-by-one runs (the line above)
 check "--variants all: 25 twins of FullKV decoded once" \
