@@ -24,6 +24,13 @@ else
     check "THP off or without compaction ($thp; $defrag): the memory line still says how much is on huge pages" \
         grep -qE '^memory: .*, on huge pages now' <<<"$full"
 fi
+# the decode step's parts: 134,479,872 multiply-adds a SmolLM2 token in the weights, and its
+# attention over 24 + 3/2 tokens 2 x 64 x 9 x 30 x 25.5 = 881,280 (a shard prints none: its products
+# are not the model's)
+dparts=$(sed -n 's/^decode step parts (the last run): weight products \([0-9.]*\) ms (\([0-9.]*\) M multiply-adds, f32 activations: [0-9.]* G\/s), decode attention \([0-9.]*\) ms (\([0-9.]*\) M multiply-adds at least: [0-9.]* G\/s), the rest \(-\?[0-9.]*\) ms$/\1 \2 \3 \4 \5/p' <<<"$full")
+check "the decode step's parts, 134.5 M and 0.9 M multiply-adds, the rest >= 0 ($dparts)" \
+    awk -v p="$dparts" 'BEGIN { split(p, v, " "); exit !(v[1] > 0 && v[2] == 134.5 && v[3] > 0 && v[4] == 0.9 && v[5] >= 0) }'
+check "--shard 3 prints no step parts" bash -c '! grep -q "step parts" <<<"$1"' _ "$shard"
 check "--shard 3 says which shard it measured" grep -q '^shard: 1 of 3 (tensor-parallel shapes' <<<"$shard"
 check "--shard 3 reports prefill and decode" grep -q '^decode: ' <<<"$shard"
 mb() { sed -n 's/^roofline: decode reads \([0-9.]*\) MB.*/\1/p' <<<"$1"; }

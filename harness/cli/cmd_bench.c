@@ -99,6 +99,25 @@ static void print_memory(engine *e)
            huge_s);
 }
 
+/* Where the last run's decode step went (backends that time their kernels): the weight products and
+ * the decode attention, each with the multiply-adds it did at least and their rate. Against the byte
+ * bound, this says whether a part waits on memory or on arithmetic. what: "batched step", "decode
+ * step"; n_decoded sequences a step, kv_tokens the cached tokens their query heads read, summed. */
+static void print_step_parts(engine *e, const char *what, const gen_timing *tm, int n_decoded, double kv_tokens)
+{
+    if (strcmp(engine_backend_name(e), "cpu") || tp_launch_rank() != 0) return;
+    if (tm->decode_steps <= 0 || tm->decode_weights_s <= 0) return;
+    const model_config *c = engine_config(e);
+    const double steps = tm->decode_steps, w = tm->decode_weights_s / steps, a = tm->decode_attention_s / steps;
+    const double w_macs = n_decoded * roofline_decode_macs(c, 1), a_macs = roofline_attention_macs(c, 1, kv_tokens);
+    engine_memory mem;
+    engine_memory_info(e, &mem);
+    printf("%s parts (the last run): weight products %.2f ms (%.1f M multiply-adds, %s activations: %.1f G/s), "
+           "decode attention %.2f ms (%.1f M multiply-adds at least: %.1f G/s), the rest %.2f ms\n",
+           what, w * 1e3, w_macs / 1e6, mem.activations, w_macs / w / 1e9, a * 1e3, a_macs / 1e6, a > 0 ? a_macs / a / 1e9 : 0,
+           (tm->decode_s / steps - w - a) * 1e3);
+}
+
 static int bench_single(engine *e, const variant *vp, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
 {
     const variant v = *vp;
@@ -168,6 +187,7 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
                    step_bytes / 1e6, mem.step_read_bytes / 1e6, mem.formats, kv_bytes / 1e6,
                    d > 0 ? step_bytes / d / 1e9 : 0, bw / 1e9, d > 0 ? 100.0 * step_bytes / d / bw : 0,
                    step_bytes / bw * 1e3);
+        if (!shard) print_step_parts(e, "decode step", &tm, 1, L + gen / 2.0);
     }
     free(pf), free(dc), free(cs);
     return KV_OK;
@@ -177,23 +197,6 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
  * decoded variant's kept K/V (kept_sum: the n_decoded variants' mean kept prompt tokens per head,
  * summed; plus half the generated tail; a twin decoded with another reads nothing) once per KV head — what a step must read at least when the query heads sharing a
  * KV head read its rows once (they do where their views coincide). */
-/* Where the last run's batched step went (backends that time their kernels): the weight products and
- * the decode attention, each with the multiply-adds it did at least and their rate. Against the byte
- * bound above, this says whether a part waits on memory or on arithmetic. */
-static void print_step_parts(engine *e, const gen_timing *tm, int n_decoded, double kv_tokens)
-{
-    if (tm->decode_steps <= 0 || tm->decode_weights_s <= 0) return;
-    const model_config *c = engine_config(e);
-    const double steps = tm->decode_steps, w = tm->decode_weights_s / steps, a = tm->decode_attention_s / steps;
-    const double w_macs = n_decoded * roofline_decode_macs(c, 1), a_macs = roofline_attention_macs(c, 1, kv_tokens);
-    engine_memory mem;
-    engine_memory_info(e, &mem);
-    printf("batched step parts (the last run): weight products %.2f ms (%.1f M multiply-adds, %s activations: %.1f G/s), "
-           "decode attention %.2f ms (%.1f M multiply-adds at least: %.1f G/s), the rest %.2f ms\n",
-           w * 1e3, w_macs / 1e6, mem.activations, w_macs / w / 1e9, a * 1e3, a_macs / 1e6, a > 0 ? a_macs / a / 1e9 : 0,
-           (tm->decode_s / steps - w - a) * 1e3);
-}
-
 static void print_batched_step(engine *e, int nv, int n_decoded, double kept_sum, int gen, double step_s)
 {
     if (strcmp(engine_backend_name(e), "cpu") || tp_launch_rank() != 0) return;
@@ -270,8 +273,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, i
                    tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
     }
     print_batched_step(e, nv, n_decoded, kept_sum, gen, kv_median(tstep, runs));
-    if (!strcmp(engine_backend_name(e), "cpu") && tp_launch_rank() == 0)
-        print_step_parts(e, &tm, n_decoded, kept_sum + n_decoded * gen / 2.0);
+    print_step_parts(e, "batched step", &tm, n_decoded, kept_sum + n_decoded * gen / 2.0);
     free(tb);
     free(ts);
     free(tstep);
