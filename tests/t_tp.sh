@@ -30,4 +30,11 @@ done
 expect_fail "tp=2 does not divide 9 query / 3 KV heads" "must divide|does not divide" \
     timeout "$(scaled 60)" mpirun -np 2 $KVBENCH "${args[@]}" --tensor-parallel 2
 expect_fail "tp=3 needs 3 ranks" "needs exactly 3 MPI ranks" $KVBENCH "${args[@]}" --tensor-parallel 3
+# bench on a 3-way group prints rank 0's part of the decode step, counted as its shard: 30 layers of a
+# third of 3,538,944 multiply-adds plus the 49152x576 lm_head whole = 63,700,992; attention over
+# 24 + 3/2 tokens for 3 of the 9 query heads, 2 x 64 x 3 x 30 x 25.5 = 293,760
+tpb=$(timeout "$(scaled 120)" mpirun -np 3 $KVBENCH bench --random smollm2-135m --backend cpu --prompt-tokens 24 \
+    --gen 3 --runs 1 --tensor-parallel 3 2>&1)
+check "bench --tensor-parallel 3: the step's parts as rank 0's shard, 63.7 M and 0.3 M multiply-adds" \
+    grep -qE "^decode step parts \(the last run, rank 0's shard of 3\): weight products [0-9.]+ ms \(63\.7 M multiply-adds, .*decode attention [0-9.]+ ms \(0\.3 M multiply-adds" <<<"$tpb"
 finish

@@ -102,20 +102,24 @@ static void print_memory(engine *e)
 /* Where the last run's decode step went (backends that time their kernels): the weight products and
  * the decode attention, each with the multiply-adds it did at least and their rate. Against the byte
  * bound, this says whether a part waits on memory or on arithmetic. what: "batched step", "decode
- * step"; n_decoded sequences a step, kv_tokens the cached tokens their query heads read, summed. */
-static void print_step_parts(engine *e, const char *what, const gen_timing *tm, int n_decoded, double kv_tokens)
+ * step"; n_decoded sequences a step, kv_tokens the cached tokens their query heads read, summed; tp > 1:
+ * this rank's shard of a tensor-parallel group (its layers' matrices and heads split tp ways). */
+static void print_step_parts(engine *e, const char *what, const gen_timing *tm, int n_decoded, double kv_tokens,
+                             int tp)
 {
     if (strcmp(engine_backend_name(e), "cpu") || tp_launch_rank() != 0) return;
     if (tm->decode_steps <= 0 || tm->decode_weights_s <= 0) return;
     const model_config *c = engine_config(e);
     const double steps = tm->decode_steps, w = tm->decode_weights_s / steps, a = tm->decode_attention_s / steps;
-    const double w_macs = n_decoded * roofline_decode_macs(c, 1), a_macs = roofline_attention_macs(c, 1, kv_tokens);
+    const double w_macs = n_decoded * roofline_decode_macs(c, tp), a_macs = roofline_attention_macs(c, tp, kv_tokens);
     engine_memory mem;
     engine_memory_info(e, &mem);
-    printf("%s parts (the last run): weight products %.2f ms (%.1f M multiply-adds, %s activations: %.1f G/s), "
+    char shard[48] = "";
+    if (tp > 1) snprintf(shard, sizeof shard, ", rank 0's shard of %d", tp);
+    printf("%s parts (the last run%s): weight products %.2f ms (%.1f M multiply-adds, %s activations: %.1f G/s), "
            "decode attention %.2f ms (%.1f M multiply-adds at least: %.1f G/s), the rest %.2f ms\n",
-           what, w * 1e3, w_macs / 1e6, mem.activations, w_macs / w / 1e9, a * 1e3, a_macs / 1e6, a > 0 ? a_macs / a / 1e9 : 0,
-           (tm->decode_s / steps - w - a) * 1e3);
+           what, shard, w * 1e3, w_macs / 1e6, mem.activations, w_macs / w / 1e9, a * 1e3, a_macs / 1e6,
+           a > 0 ? a_macs / a / 1e9 : 0, (tm->decode_s / steps - w - a) * 1e3);
 }
 
 static int bench_single(engine *e, const variant *vp, const int *ids, int L, int gen, int runs, int ea_tp, int shard)
@@ -187,7 +191,7 @@ static int bench_single(engine *e, const variant *vp, const int *ids, int L, int
                    step_bytes / 1e6, mem.step_read_bytes / 1e6, mem.formats, kv_bytes / 1e6,
                    d > 0 ? step_bytes / d / 1e9 : 0, bw / 1e9, d > 0 ? 100.0 * step_bytes / d / bw : 0,
                    step_bytes / bw * 1e3);
-        if (!shard) print_step_parts(e, "decode step", &tm, 1, L + gen / 2.0);
+        if (!shard) print_step_parts(e, "decode step", &tm, 1, L + gen / 2.0, ea_tp);
     }
     free(pf), free(dc), free(cs);
     return KV_OK;
@@ -214,7 +218,7 @@ static void print_batched_step(engine *e, int nv, int n_decoded, double kept_sum
 }
 
 /* compare: also run the 26 one by one (speed-up and token identity); 0: the batched run alone. */
-static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, int compare)
+static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, int compare, int tp)
 {
     static const char *const methods[] = {"snapkv", "pyramidkv", "h2o", "streamingllm", "circuitkv"};
     static const int budgets[] = {128, 256, 512, 1024, 2048};
@@ -273,7 +277,7 @@ static int bench_variants(engine *e, const int *ids, int L, int gen, int runs, i
                    tok_diff, tok_all, exact ? "fp32: identity required" : "not fp32: reported, not required");
     }
     print_batched_step(e, nv, n_decoded, kept_sum, gen, kv_median(tstep, runs));
-    print_step_parts(e, "batched step", &tm, n_decoded, kept_sum + n_decoded * gen / 2.0);
+    print_step_parts(e, "batched step", &tm, n_decoded, kept_sum + n_decoded * gen / 2.0, tp);
     free(tb);
     free(ts);
     free(tstep);
@@ -337,7 +341,7 @@ int cmd_bench(int argc, char **argv)
     int *ids = bench_prompt(e, prompt_file, L);
     const int tp = ea.shard > 1 ? ea.shard : ea.tp > 0 ? ea.tp : 1;
     int rc = !ids || (recall    ? bench_recall(e, ids, L, gen, runs) != KV_OK
-                      : variants ? bench_variants(e, ids, L, gen, runs, strcmp(variants_arg, "batched") != 0)
+                      : variants ? bench_variants(e, ids, L, gen, runs, strcmp(variants_arg, "batched") != 0, tp)
                                  : bench_single(e, &v, ids, L, gen, runs, tp, ea.shard > 1));
     free(ids);
     cli_engine_close(e);
